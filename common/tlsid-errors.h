@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* tlsid error codes: one table shared by the daemon's GError domain, the D-Bus error
+ * names and the client library's errno mapping. */
+#pragma once
+
+#include <stddef.h>
+
+/* Codes of the daemon's GError domain; each maps 1:1 to an org.tlsid.Error.* name. */
+typedef enum {
+        TLSID_ERROR_FAILED = 0,
+        TLSID_ERROR_INVALID_ARGUMENT,
+        TLSID_ERROR_NO_SUCH_CONTEXT,
+        TLSID_ERROR_LIMIT_EXCEEDED,
+        TLSID_ERROR_ACCESS_DENIED,
+        _TLSID_ERROR_MAX,
+} TlsidErrorCode;
+
+/* The D-Bus error name of @code ("org.tlsid.Error.Failed" for unknown codes). */
+const char *tlsid_error_to_dbus_name(int code);
+
+/* The code whose D-Bus name is @name, or -1 when @name is not one of ours. */
+int tlsid_error_from_dbus_name(const char *name);
+
+/* The negative errno a library call returns for @code (-EIO for unknown codes). */
+int tlsid_error_to_errno(int code);

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Validation of context ids, origins and identities, shared by daemon, library and tools. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define TLSID_CONTEXT_MAX 128
+#define TLSID_IDENTITY_LEN 64
+/* "[" + 39 hex/colon characters of an IPv6 literal + "]" would fit; a DNS name is 253. */
+#define TLSID_HOST_MAX 253
+#define TLSID_ORIGIN_MAX (TLSID_HOST_MAX + 6)
+
+/* Each check returns NULL when @s is valid, or a static string saying why it is not
+ * ("must be 1 to 128 bytes", ...), for the caller to prefix with the field name. */
+const char *tlsid_context_check(const char *s);
+const char *tlsid_origin_check(const char *s);
+/* "" or 64 lower-case hex characters. */
+const char *tlsid_identity_check(const char *s);
+/* A certificate fingerprint: exactly 64 lower-case hex characters. */
+const char *tlsid_fingerprint_check(const char *s);
+
+/* Choice states, as spelled on the bus. */
+typedef enum {
+        TLSID_STATE_UNDECIDED = 0,
+        TLSID_STATE_NONE = 1,
+        TLSID_STATE_CERTIFICATE = 2,
+} TlsidStateCode;
+
+/* "undecided", "none", "certificate". */
+const char *tlsid_state_to_string(int state);
+/* The state named @s, or -1. */
+int tlsid_state_from_string(const char *s);

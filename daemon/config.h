@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* tlsidd.conf: limits and settings (GKeyFile). */
+#pragma once
+
+#include <glib.h>
+
+#include "store.h"
+
+typedef struct {
+        StoreLimits limits;
+        guint max_pending_per_sender;  /* [daemon] queued calls of a sender whose uid is being looked up, 64 */
+        guint max_senders;             /* [daemon] distinct callers tracked at once, 1024 */
+} TlsidConfig;
+
+/* The defaults. */
+void tlsid_config_init(TlsidConfig *config);
+
+/* The path of tlsidd.conf: $XDG_CONFIG_HOME/tlsid/tlsidd.conf (transfer full). */
+char *tlsid_config_default_path(void);
+
+/* Loads @path over the defaults in @config. A missing file is fine (TRUE, no
+ * warnings). Every bad key or value leaves that setting at its default and adds one
+ * line naming the group, key and the reason to @ret_warnings (transfer full, NULL
+ * when there are none). Returns FALSE with @error only when the file exists but is not
+ * a key file at all; then @config holds the defaults. */
+gboolean tlsid_config_load(TlsidConfig *config, const char *path, GPtrArray **ret_warnings,
+                           GError **error);
+
+/* The text of `tlsidd --help` describing every setting, its group and its default
+ * (transfer full). */
+char *tlsid_config_describe(void);

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Remembered choices on disk: $XDG_STATE_HOME/tlsid/choices (GKeyFile, mode 0600). */
+#pragma once
+
+#include <glib.h>
+
+#include "store.h"
+
+/* The default path: $XDG_STATE_HOME/tlsid/choices (transfer full). */
+char *state_file_default_path(void);
+
+/* Loads the remembered choices of @path into @store. A missing file is fine. A file
+ * that does not parse, or holds an invalid entry, is renamed to
+ * "@path.corrupt-<unix time>" (valid entries are still loaded): then the new name is
+ * in @ret_moved_to and the reason, naming the group and key, in @ret_problem (both
+ * transfer full, NULL otherwise), so the caller logs once. Returns FALSE with @error only when the file cannot be read or moved. */
+gboolean state_file_load(Store *store, const char *path, char **ret_moved_to,
+                         char **ret_problem, GError **error);
+
+/* Serialises the remembered choices of @store (transfer full), in the main thread. */
+GBytes *state_file_serialize(Store *store);
+
+/* Writes @data to @path atomically (temp file, fsync, rename), mode 0600, creating the
+ * directory (0700). Blocking: run it from a worker thread. */
+gboolean state_file_write(const char *path, GBytes *data, GError **error);

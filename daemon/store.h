@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The data model: contexts, per-origin choices and generations, resumption tokens.
+ *
+ * Pure data: no D-Bus, no NSS, no I/O, no clock of its own (every call that needs the
+ * time takes @now in Unix seconds), so it is unit tested without a bus. */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tlsid-errors.h"
+#include "tlsid-ids.h"
+
+/* The daemon's GError domain; codes are TlsidErrorCode. */
+#define TLSID_ERROR (tlsid_error_quark())
+GQuark tlsid_error_quark(void);
+
+#define TLSID_TOKEN_MAX (64u * 1024u)
+#define TLSID_TOKEN_LIFETIME_TLS13 (7 * 24 * 3600)
+#define TLSID_TOKEN_LIFETIME_OTHER (24 * 3600)
+#define TLSID_TLS_VERSION_1_3 0x0304
+
+typedef struct {
+        guint max_contexts;             /* open contexts, default 4096 */
+        guint max_origins_per_context;  /* (context, origin) entries, default 4096 */
+        guint max_tokens_per_partition; /* default 4 */
+        guint64 max_token_bytes;        /* all tokens together, default 32 MiB */
+        guint max_holders_per_context;  /* connections holding one ephemeral context, 64 */
+        guint max_remembered;           /* remembered choices, default 65536 */
+} StoreLimits;
+
+/* The defaults above. */
+void store_limits_init(StoreLimits *limits);
+
+typedef struct {
+        guint64 takes, hits, misses, puts, stale_puts, evictions, expirations, flushes;
+} StoreCounters;
+
+/* Called for every change of a (context, origin) choice: SetChoice, ForgetChoices, and
+ * the implicit reset when an ephemeral context goes away is NOT reported. */
+typedef void (*StoreChoiceChangedFn)(const char *context, const char *origin, int state,
+                                     const char *identity, guint32 generation,
+                                     gpointer user_data);
+
+typedef struct Store Store;
+
+/* A new empty store; @nonce (16 bytes) goes into every peer id. */
+Store *store_new(const StoreLimits *limits, const guint8 nonce[16]);
+/* Zeroes every token and frees everything. Accepts NULL. */
+void store_free(Store *store);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Store, store_free)
+
+/* Observers: the D-Bus layer emits IdentityChanged from here. */
+void store_set_choice_changed_fn(Store *store, StoreChoiceChangedFn fn, gpointer user_data);
+
+/* --- contexts --- */
+
+/* Opens @context (idempotent). For an ephemeral context @holder (a D-Bus unique name)
+ * is added to the connections keeping it alive; reopening with a different @ephemeral
+ * is TLSID_ERROR_INVALID_ARGUMENT; @label may be NULL (keeps the old one). Remembered
+ * choices of @context apply from now on. */
+gboolean store_open_context(Store *store, const char *context, gboolean ephemeral,
+                            const char *label, const char *holder, GError **error);
+/* Closes @context: drops its tokens and unremembered choices. TLSID_ERROR_NO_SUCH_CONTEXT
+ * when not open. */
+gboolean store_close_context(Store *store, const char *context, guint *ret_dropped,
+                             GError **error);
+/* @holder disconnected: every ephemeral context it was the last holder of is closed.
+ * Returns the number of contexts closed. */
+guint store_drop_holder(Store *store, const char *holder);
+gboolean store_has_context(Store *store, const char *context);
+
+typedef struct {
+        const char *context;
+        const char *label; /* "" when none */
+        gboolean ephemeral;
+        guint partitions;  /* (context, origin) entries */
+        guint tokens;
+        guint64 bytes;
+        guint choices;     /* entries whose state is not undecided */
+} StoreContextInfo;
+
+typedef void (*StoreContextFn)(const StoreContextInfo *info, gpointer user_data);
+/* Calls @fn for every open context, sorted by name. */
+void store_foreach_context(Store *store, StoreContextFn fn, gpointer user_data);
+
+/* --- partitions --- */
+
+typedef struct {
+        int state;            /* TlsidStateCode */
+        const char *identity; /* "" or 64 hex; valid until the store changes */
+        guint32 generation;   /* >= 1 */
+} StorePartition;
+
+/* The current partition of (context, origin); does not create an entry. */
+gboolean store_get_partition(Store *store, const char *context, const char *origin,
+                             StorePartition *ret, GError **error);
+/* The peer id for a partition: a hex SHA-256 over nonce, context, origin, identity and
+ * generation with a "tlsid1-" prefix (transfer full). */
+char *store_peer_id(Store *store, const char *context, const char *origin,
+                    const char *identity, guint32 generation);
+
+typedef enum {
+        STORE_PUT_STORED,
+        STORE_PUT_STALE,   /* identity or generation not current: dropped, counted */
+        STORE_PUT_EXPIRED, /* already expired: dropped, counted */
+} StorePutResult;
+
+/* Stores a copy of @token (1 to TLSID_TOKEN_MAX bytes; else INVALID_ARGUMENT) with its
+ * expiry clamped by @tls_version. Creates the (context, origin) entry if needed
+ * (LIMIT_EXCEEDED past max_origins_per_context). Evicts as the limits say. */
+gboolean store_put_session(Store *store, const char *context, const char *origin,
+                           const char *identity, guint32 generation, const guint8 *token,
+                           gsize len, gint64 expires, guint16 tls_version, gint64 now,
+                           StorePutResult *ret_result, GError **error);
+/* Removes the newest unexpired token of the partition and returns it in @ret_token
+ * (transfer full, zeroed when unreffed; no copy is made); NULL (and TRUE) when none. */
+gboolean store_take_session(Store *store, const char *context, const char *origin,
+                            const char *identity, guint32 generation, gint64 now,
+                            GBytes **ret_token, GError **error);
+
+/* Drops tokens and bumps the generation of each matched (context, origin); NULL or ""
+ * matches all. NO_SUCH_CONTEXT for a named context that is not open. */
+gboolean store_flush(Store *store, const char *context, const char *origin,
+                     guint *ret_dropped, GError **error);
+
+typedef struct {
+        const char *context;
+        const char *origin;
+        const char *identity;
+        int state;
+        guint32 generation;
+        guint tokens;
+        gint64 earliest_expiry; /* 0 when no token */
+        guint64 bytes;
+} StoreSessionInfo;
+
+typedef void (*StoreSessionFn)(const StoreSessionInfo *info, gpointer user_data);
+/* Every (context, origin) entry of @context (NULL or "": all open contexts), sorted by
+ * context then origin. */
+gboolean store_foreach_session(Store *store, const char *context, StoreSessionFn fn,
+                               gpointer user_data, GError **error);
+
+/* --- choices --- */
+
+/* Sets the choice; @identity must be "" unless @state is CERTIFICATE. A change drops the
+ * entry's tokens, bumps its generation and calls the choice-changed fn. @remember keeps
+ * the choice in the remembered set (INVALID_ARGUMENT for an ephemeral context); FALSE
+ * removes it from there. Sets *@ret_changed when given. */
+gboolean store_set_choice(Store *store, const char *context, const char *origin, int state,
+                          const char *identity, gboolean remember, gboolean *ret_changed,
+                          GError **error);
+/* Resets matched choices to undecided and removes them from the remembered set; NULL or
+ * "" matches all, including remembered choices of contexts that are not open. */
+gboolean store_forget_choices(Store *store, const char *context, const char *origin,
+                              guint *ret_forgotten, GError **error);
+
+/* The remembered choices, for persistence. */
+typedef void (*StoreRememberedFn)(const char *context, const char *origin, int state,
+                                  const char *identity, gpointer user_data);
+void store_foreach_remembered(Store *store, StoreRememberedFn fn, gpointer user_data);
+/* Adds a remembered choice at load time (no signal; applies to @context if open). */
+gboolean store_add_remembered(Store *store, const char *context, const char *origin,
+                              int state, const char *identity, GError **error);
+/* Bumped by every change of the remembered set, so the caller knows when to save. */
+guint64 store_remembered_serial(Store *store);
+
+/* --- expiry and statistics --- */
+
+/* Drops every token expired at @now; returns how many. */
+guint store_expire(Store *store, gint64 now);
+/* The earliest expiry of any token, or 0 when none. */
+gint64 store_next_expiry(Store *store);
+
+typedef struct {
+        guint contexts, partitions, tokens;
+        guint64 bytes;
+        StoreCounters counters;
+} StoreStatistics;
+
+void store_get_statistics(Store *store, StoreStatistics *ret);
+
+/* A GBytes holding a copy of @data whose buffer is zeroed when the last reference goes:
+ * every token lives in one of these, so g_bytes_unref() is all a holder needs. */
+GBytes *secret_bytes_new(const guint8 *data, gsize len);
+
+/* Test hook: called with each token buffer after it was zeroed, just before it is
+ * freed. NULL in production. */
+extern void (*store_zeroed_hook)(const guint8 *data, gsize len);

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libtlsid: per-context TLS session partitions and client-certificate choices.
+ *
+ * A thin client of the tlsidd daemon (org.tlsid.Manager1 on the session bus). Every
+ * function returns 0 (or a documented positive value) on success and a negative errno
+ * on failure, and never aborts the caller; tlsid_error_message() then says why. Output
+ * parameters are named ret_..., come last, and are not written on failure.
+ *
+ * Errors: -EINVAL (an argument is malformed; org.tlsid.Error.InvalidArgument),
+ * -ENOENT (no such context), -ENOBUFS (a daemon limit), -EACCES (access denied),
+ * -EIO (the daemon failed), -ETIMEDOUT (no reply in time), -ECONNREFUSED (neither the
+ * bus nor the daemon could be reached), -ENOMEM.
+ *
+ * Thread safety: a TlsidClient and its contexts may be used from several threads at
+ * once. Callbacks run in the thread that calls tlsid_client_dispatch(). */
+#pragma once
+
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct TlsidClient TlsidClient;
+typedef struct TlsidContext TlsidContext;
+
+/* The state of a choice. */
+typedef enum {
+        TLSID_CHOICE_UNDECIDED = 0,
+        TLSID_CHOICE_NONE = 1,
+        TLSID_CHOICE_CERTIFICATE = 2,
+} TlsidChoice;
+
+/* Flags for tlsid_context_open(). */
+#define TLSID_CONTEXT_EPHEMERAL (1u << 0)
+/* Flags for tlsid_context_set_choice(). */
+#define TLSID_CHOICE_REMEMBER (1u << 0)
+
+/* The message of the last failing call in this thread, or "" (never NULL). */
+const char *tlsid_error_message(void);
+
+/* Connects to the daemon through the bus at @bus_address (nullable: the session bus,
+ * from DBUS_SESSION_BUS_ADDRESS). The daemon is activated on first use.
+ * @ret_client: (transfer full). */
+int tlsid_client_new(const char *bus_address, TlsidClient **ret_client);
+/* Returns @client. */
+TlsidClient *tlsid_client_ref(TlsidClient *client);
+/* Drops a reference; accepts NULL; returns NULL. */
+TlsidClient *tlsid_client_unref(TlsidClient *client);
+/* The timeout of each call in microseconds (default 1 s, which covers activating the
+ * daemon); 0 restores the default. A handshake path sets it lower. */
+int tlsid_client_set_timeout(TlsidClient *client, uint64_t usec);
+
+/* Signal callbacks. When the daemon restarts, every partition changes: the library
+ * reopens its contexts and reports this as sessions_flushed("", "", 0). */
+typedef void (*TlsidIdentityChangedFn)(const char *context, const char *origin,
+                                       TlsidChoice state, const char *identity,
+                                       uint32_t generation, void *userdata);
+typedef void (*TlsidSessionsFlushedFn)(const char *context, const char *origin,
+                                       uint32_t dropped, void *userdata);
+/* Sets (or with NULL clears) the callback. */
+int tlsid_client_on_identity_changed(TlsidClient *client, TlsidIdentityChangedFn fn,
+                                     void *userdata);
+int tlsid_client_on_sessions_flushed(TlsidClient *client, TlsidSessionsFlushedFn fn,
+                                     void *userdata);
+/* A file descriptor that polls readable (POLLIN) when tlsid_client_dispatch() has work.
+ * Owned by @client; do not close it. */
+int tlsid_client_get_fd(TlsidClient *client);
+/* Reads what is pending without blocking and runs the callbacks; returns the number of
+ * signals delivered. */
+int tlsid_client_dispatch(TlsidClient *client);
+
+/* Opens (or reopens) @context. @flags: TLSID_CONTEXT_EPHEMERAL. @label: nullable.
+ * An ephemeral context lives while this client is connected; the library reopens its
+ * contexts when the daemon restarts. @ret_context: (transfer full). */
+int tlsid_context_open(TlsidClient *client, const char *context, unsigned flags,
+                       const char *label, TlsidContext **ret_context);
+/* Drops the handle; accepts NULL; returns NULL. Does not close the context. */
+TlsidContext *tlsid_context_unref(TlsidContext *context);
+/* Closes the context in the daemon. @ret_dropped: (nullable) tokens dropped. */
+int tlsid_context_close(TlsidContext *context, uint32_t *ret_dropped);
+/* The context id (owned by @context). */
+const char *tlsid_context_get_name(TlsidContext *context);
+
+/* The current partition of @origin ("host:port"). Each output is nullable.
+ * @ret_identity, @ret_peer_id: (transfer full) free(). */
+int tlsid_context_get_partition(TlsidContext *context, const char *origin,
+                                TlsidChoice *ret_state, char **ret_identity,
+                                uint32_t *ret_generation, char **ret_peer_id);
+/* Stores a resumption token for the partition (identity, generation) without waiting
+ * for a reply. @expires: Unix seconds. @tls_version: e.g. 0x0304, 0 when unknown.
+ * @alpn: nullable. */
+int tlsid_context_put_session(TlsidContext *context, const char *origin,
+                              const char *identity, uint32_t generation,
+                              const void *token, size_t len, int64_t expires,
+                              uint16_t tls_version, const char *alpn);
+/* Takes the newest token of the partition. Returns 1 and the token, or 0 with both
+ * outputs set to NULL/0 when there is none. @ret_token: (transfer full) free with
+ * tlsid_secret_free(). */
+int tlsid_context_take_session(TlsidContext *context, const char *origin,
+                               const char *identity, uint32_t generation,
+                               void **ret_token, size_t *ret_len);
+/* Sets the choice of @origin. @identity: the SHA-256 fingerprint (64 lower-case hex)
+ * for TLSID_CHOICE_CERTIFICATE, otherwise NULL or "". @flags: TLSID_CHOICE_REMEMBER. */
+int tlsid_context_set_choice(TlsidContext *context, const char *origin, TlsidChoice state,
+                             const char *identity, unsigned flags);
+
+/* Zeroes @len bytes at @p and frees it; accepts NULL. */
+void tlsid_secret_free(void *p, size_t len);
+
+/* Calls on any context. @context and @origin: nullable or "" for all. */
+int tlsid_client_flush_sessions(TlsidClient *client, const char *context, const char *origin,
+                                uint32_t *ret_dropped);
+int tlsid_client_forget_choices(TlsidClient *client, const char *context, const char *origin,
+                                uint32_t *ret_forgotten);
+/* SetChoice on a context this client has not opened. */
+int tlsid_client_set_choice(TlsidClient *client, const char *context, const char *origin,
+                            TlsidChoice state, const char *identity, unsigned flags);
+
+typedef struct {
+        char *context;
+        char *label;
+        int ephemeral;
+        uint32_t partitions;
+        uint32_t tokens;
+        uint64_t bytes;
+        uint32_t choices;
+} TlsidContextInfo;
+
+/* @ret_infos: (transfer full) free with tlsid_context_infos_free(). */
+int tlsid_client_list_contexts(TlsidClient *client, TlsidContextInfo **ret_infos,
+                               size_t *ret_n);
+void tlsid_context_infos_free(TlsidContextInfo *infos, size_t n);
+
+typedef struct {
+        char *context;
+        char *origin;
+        char *identity;
+        uint32_t generation;
+        uint32_t tokens;
+        int64_t earliest_expiry;
+        uint64_t bytes;
+} TlsidSessionInfo;
+
+/* @context: nullable or "" for all. @ret_infos: free with tlsid_session_infos_free(). */
+int tlsid_client_list_sessions(TlsidClient *client, const char *context,
+                               TlsidSessionInfo **ret_infos, size_t *ret_n);
+void tlsid_session_infos_free(TlsidSessionInfo *infos, size_t n);
+
+typedef struct {
+        uint64_t contexts, partitions, tokens, bytes;
+        uint64_t takes, hits, misses, puts, stale_puts, evictions, expirations, flushes;
+        uint64_t uptime;
+} TlsidStatistics;
+
+int tlsid_client_get_statistics(TlsidClient *client, TlsidStatistics *ret_statistics);
+
+/* The unique bus name of the daemon, or -ENOENT when it is not running (it is not
+ * activated). @ret_owner: (transfer full) free(). */
+int tlsid_client_get_daemon(TlsidClient *client, char **ret_owner);
+
+#ifdef __cplusplus
+}
+#endif
