@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The Debian packages tlsid builds, tests and demos with; sourced by scripts/test and
+# scripts/demo.
+
+TLSID_PACKAGES=(
+        gcc
+        meson
+        ninja-build
+        pkg-config
+        python3
+        libglib2.0-dev
+        libdbus-1-dev
+        dbus-daemon
+        check
+        openssl
+)
+
+# Installs the missing packages with apt-get when root; otherwise says which are missing.
+ensure_packages() {
+        local missing=()
+        local p
+        for p in "${TLSID_PACKAGES[@]}"; do
+                dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
+                        missing+=("$p")
+        done
+        [ ${#missing[@]} -eq 0 ] && return 0
+        if [ "$(id -u)" -eq 0 ]; then
+                echo "Installing: ${missing[*]}"
+                apt-get update
+                DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+        else
+                echo "Missing packages: ${missing[*]}" >&2
+                echo "Install them with: sudo apt-get install ${missing[*]}" >&2
+                return 1
+        fi
+}
