@@ -3,6 +3,7 @@
 #include "tlsid-ids.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
 static bool is_context_char(char c) {
@@ -86,6 +87,39 @@ static bool all_digits_or_dots(const char *s, size_t n) {
         return true;
 }
 
+/* The RFC 5952 text of @a in hex only: lower case, no leading zeros, the longest
+ * (leftmost) run of two or more zero fields as "::". @out holds INET6_ADDRSTRLEN. */
+static void ipv6_hex_form(const struct in6_addr *a, char *out) {
+        unsigned int words[8];
+        int best = -1, best_len = 0;
+        char *p = out;
+
+        for (int i = 0; i < 8; i++)
+                words[i] = (unsigned int) a->s6_addr[2 * i] << 8 | a->s6_addr[2 * i + 1];
+        for (int i = 0; i < 8;) {
+                int j = i;
+
+                while (j < 8 && words[j] == 0)
+                        j++;
+                if (j - i > best_len && j - i >= 2) {
+                        best = i;
+                        best_len = j - i;
+                }
+                i = j > i ? j : i + 1;
+        }
+        for (int i = 0; i < 8; i++) {
+                if (i == best) {
+                        *p++ = ':';
+                        if (i == 0)
+                                *p++ = ':';
+                        i += best_len - 1;
+                        continue;
+                }
+                p += sprintf(p, "%x%s", words[i], i < 7 ? ":" : "");
+        }
+        *p = 0;
+}
+
 const char *tlsid_origin_check(const char *s) {
         const char *colon;
         size_t host_len;
@@ -114,6 +148,7 @@ const char *tlsid_origin_check(const char *s) {
 
         if (s[0] == '[') {
                 char buf[INET6_ADDRSTRLEN + 1];
+                char back[INET6_ADDRSTRLEN];
                 struct in6_addr a;
 
                 if (host_len < 3 || s[host_len - 1] != ']')
@@ -127,7 +162,15 @@ const char *tlsid_origin_check(const char *s) {
                                 return "must be lower case";
                 if (inet_pton(AF_INET6, buf, &a) != 1)
                         return "has an invalid IPv6 literal";
-                return NULL;
+                /* One address, one spelling (RFC 5952), as for IPv4: otherwise two
+                 * spellings of one server would get two partitions. An embedded IPv4
+                 * address may be written dotted (inet_ntop) or in hex (URL parsers). */
+                ipv6_hex_form(&a, back);
+                if (strcmp(back, buf) == 0)
+                        return NULL;
+                if (inet_ntop(AF_INET6, &a, back, sizeof back) && strcmp(back, buf) == 0)
+                        return NULL;
+                return "has an IPv6 literal not in canonical form (RFC 5952)";
         }
         if (memchr(s, ':', host_len))
                 return "has an IPv6 literal without brackets";

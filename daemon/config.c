@@ -1,1 +1,249 @@
-/* placeholder until written */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* tlsidd.conf: limits and settings (GKeyFile). */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+typedef struct {
+        const char *group;
+        const char *key;
+        size_t offset;  /* into TlsidConfig */
+        gboolean wide;  /* guint64 rather than guint, and takes a K/M/G suffix */
+        guint64 min, max;
+        const char *what;
+} Setting;
+
+#define KIB (G_GUINT64_CONSTANT(1024))
+#define MIB (KIB * 1024)
+#define GIB (MIB * 1024)
+
+static const Setting settings[] = {
+        { "limits", "max_contexts", offsetof(TlsidConfig, limits.max_contexts), FALSE,
+          1, 1048576, "contexts open at once" },
+        { "limits", "max_origins_per_context",
+          offsetof(TlsidConfig, limits.max_origins_per_context), FALSE, 1, 1048576,
+          "origins (choices and partitions) per context" },
+        { "limits", "max_tokens_per_partition",
+          offsetof(TlsidConfig, limits.max_tokens_per_partition), FALSE, 1, 64,
+          "resumption tokens per partition; a new one pushes out the oldest" },
+        { "limits", "max_token_bytes", offsetof(TlsidConfig, limits.max_token_bytes), TRUE,
+          64 * KIB, 4 * GIB,
+          "bytes of all tokens (suffix K, M or G); least recently stored go first" },
+        { "limits", "max_holders_per_context",
+          offsetof(TlsidConfig, limits.max_holders_per_context), FALSE, 1, 4096,
+          "connections keeping one ephemeral context open" },
+        { "limits", "max_remembered", offsetof(TlsidConfig, limits.max_remembered), FALSE, 0,
+          1048576, "remembered choices kept on disk" },
+        { "daemon", "max_pending_per_sender", offsetof(TlsidConfig, max_pending_per_sender),
+          FALSE, 1, 4096, "calls queued per caller while its uid is looked up" },
+        { "daemon", "max_senders", offsetof(TlsidConfig, max_senders), FALSE, 1, 1048576,
+          "distinct callers tracked at once" },
+};
+
+void tlsid_config_init(TlsidConfig *config) {
+        *config = (TlsidConfig) {
+                .max_pending_per_sender = 64,
+                .max_senders = 1024,
+        };
+        store_limits_init(&config->limits);
+}
+
+char *tlsid_config_default_path(void) {
+        return g_build_filename(g_get_user_config_dir(), "tlsid", "tlsidd.conf", NULL);
+}
+
+static guint64 setting_get(const TlsidConfig *config, const Setting *s) {
+        const char *p = (const char *) config + s->offset;
+
+        return s->wide ? *(const guint64 *) p : *(const guint *) p;
+}
+
+static void setting_set(TlsidConfig *config, const Setting *s, guint64 value) {
+        char *p = (char *) config + s->offset;
+
+        if (s->wide)
+                *(guint64 *) p = value;
+        else
+                *(guint *) p = (guint) value;
+}
+
+/* @value with a K, M or G suffix when it divides evenly (transfer full). */
+static char *format_size(guint64 value) {
+        if (value >= GIB && value % GIB == 0)
+                return g_strdup_printf("%" G_GUINT64_FORMAT "G", value / GIB);
+        if (value >= MIB && value % MIB == 0)
+                return g_strdup_printf("%" G_GUINT64_FORMAT "M", value / MIB);
+        if (value >= KIB && value % KIB == 0)
+                return g_strdup_printf("%" G_GUINT64_FORMAT "K", value / KIB);
+        return g_strdup_printf("%" G_GUINT64_FORMAT, value);
+}
+
+static char *format_value(const Setting *s, guint64 value) {
+        return s->wide ? format_size(value) : g_strdup_printf("%" G_GUINT64_FORMAT, value);
+}
+
+/* Parses a decimal number, with a binary K/M/G suffix when @wide. FALSE when @text is
+ * not a number (or overflows 64 bits, which is out of every range anyway: then
+ * *@ret_overflow). */
+static gboolean parse_number(const char *text, gboolean wide, guint64 *ret,
+                             gboolean *ret_overflow) {
+        g_autofree char *digits = g_strstrip(g_strdup(text));
+        gsize n = strlen(digits);
+        guint64 unit = 1, value;
+        g_autoptr(GError) error = NULL;
+
+        *ret_overflow = FALSE;
+        if (wide && n > 0) {
+                switch (digits[n - 1]) {
+                case 'k': case 'K': unit = KIB; break;
+                case 'm': case 'M': unit = MIB; break;
+                case 'g': case 'G': unit = GIB; break;
+                default: break;
+                }
+                if (unit != 1)
+                        digits[--n] = 0;
+        }
+        if (!g_ascii_string_to_unsigned(digits, 10, 0, G_MAXUINT64, &value, &error)) {
+                if (g_error_matches(error, G_NUMBER_PARSER_ERROR,
+                                    G_NUMBER_PARSER_ERROR_OUT_OF_BOUNDS)) {
+                        *ret_overflow = TRUE;
+                }
+                return FALSE;
+        }
+        if (value > G_MAXUINT64 / unit) {
+                *ret_overflow = TRUE;
+                return FALSE;
+        }
+        *ret = value * unit;
+        return TRUE;
+}
+
+static const Setting *find_setting(const char *group, const char *key) {
+        for (gsize i = 0; i < G_N_ELEMENTS(settings); i++)
+                if (strcmp(settings[i].group, group) == 0 && strcmp(settings[i].key, key) == 0)
+                        return &settings[i];
+        return NULL;
+}
+
+static gboolean known_group(const char *group) {
+        for (gsize i = 0; i < G_N_ELEMENTS(settings); i++)
+                if (strcmp(settings[i].group, group) == 0)
+                        return TRUE;
+        return FALSE;
+}
+
+static void warn(GPtrArray *warnings, const char *file, const char *fmt, ...)
+        G_GNUC_PRINTF(3, 4);
+
+static void warn(GPtrArray *warnings, const char *file, const char *fmt, ...) {
+        g_autofree char *msg = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        msg = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        g_ptr_array_add(warnings, g_strdup_printf("%s: %s", file, msg));
+}
+
+static void load_setting(TlsidConfig *config, GKeyFile *kf, const Setting *s,
+                         GPtrArray *warnings, const char *file) {
+        g_autofree char *raw = g_key_file_get_value(kf, s->group, s->key, NULL);
+        g_autofree char *escaped = NULL;
+        g_autofree char *def = format_value(s, setting_get(config, s));
+        guint64 value;
+        gboolean overflow;
+
+        if (!raw)
+                return;
+        escaped = g_strescape(raw, NULL);
+        if (!parse_number(raw, s->wide, &value, &overflow) && !overflow) {
+                warn(warnings, file, "[%s] %s: \"%s\" is not a number; using %s", s->group,
+                     s->key, escaped, def);
+                return;
+        }
+        if (overflow || value < s->min || value > s->max) {
+                g_autofree char *lo = format_value(s, s->min);
+                g_autofree char *hi = format_value(s, s->max);
+
+                warn(warnings, file, "[%s] %s: \"%s\" is out of range %s..%s; using %s",
+                     s->group, s->key, escaped, lo, hi, def);
+                return;
+        }
+        setting_set(config, s, value);
+}
+
+gboolean tlsid_config_load(TlsidConfig *config, const char *path, GPtrArray **ret_warnings,
+                           GError **error) {
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+        g_autofree char *file = g_path_get_basename(path);
+        g_auto(GStrv) groups = NULL;
+        g_autoptr(GError) local = NULL;
+
+        tlsid_config_init(config);
+        if (ret_warnings)
+                *ret_warnings = NULL;
+        if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
+                if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+                        return TRUE;
+                g_propagate_prefixed_error(error, g_steal_pointer(&local), "%s: ", path);
+                return FALSE;
+        }
+
+        groups = g_key_file_get_groups(kf, NULL);
+        for (gsize g = 0; groups[g]; g++) {
+                g_auto(GStrv) keys = NULL;
+
+                if (!known_group(groups[g])) {
+                        g_autofree char *q = g_strescape(groups[g], NULL);
+
+                        warn(warnings, file, "[%s]: unknown group; ignored", q);
+                        continue;
+                }
+                keys = g_key_file_get_keys(kf, groups[g], NULL, NULL);
+                for (gsize k = 0; keys && keys[k]; k++) {
+                        const Setting *s = find_setting(groups[g], keys[k]);
+
+                        if (!s) {
+                                g_autofree char *q = g_strescape(keys[k], NULL);
+
+                                warn(warnings, file, "[%s] %s: unknown key; ignored",
+                                     groups[g], q);
+                                continue;
+                        }
+                        load_setting(config, kf, s, warnings, file);
+                }
+        }
+        if (ret_warnings && warnings->len > 0)
+                *ret_warnings = g_steal_pointer(&warnings);
+        return TRUE;
+}
+
+char *tlsid_config_describe(void) {
+        g_autoptr(GString) out = g_string_new(NULL);
+        g_autofree char *path = tlsid_config_default_path();
+        TlsidConfig defaults;
+        const char *group = NULL;
+
+        tlsid_config_init(&defaults);
+        g_string_append_printf(out,
+                               "Settings are read from %s (GKeyFile).\n"
+                               "A bad value is reported in the log and leaves its default.\n",
+                               path);
+        for (gsize i = 0; i < G_N_ELEMENTS(settings); i++) {
+                const Setting *s = &settings[i];
+                g_autofree char *def = format_value(s, setting_get(&defaults, s));
+                g_autofree char *lo = format_value(s, s->min);
+                g_autofree char *hi = format_value(s, s->max);
+
+                if (!group || strcmp(group, s->group) != 0) {
+                        group = s->group;
+                        g_string_append_printf(out, "\n[%s]\n", group);
+                }
+                g_string_append_printf(out, "  %-26s %s\n  %-26s %s..%s, default %s\n", s->key,
+                                       s->what, "", lo, hi, def);
+        }
+        return g_string_free(g_steal_pointer(&out), FALSE);
+}

@@ -1,1 +1,218 @@
-/* placeholder until written */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* tlsidd: the tlsid daemon. */
+#include <errno.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "bus-glib.h"
+#include "build-config.h"
+#include "config.h"
+#include "manager.h"
+#include "state-file.h"
+#include "store.h"
+
+typedef struct {
+        GMainLoop *loop;
+        int exit_status;
+} Daemon;
+
+static gboolean quit_on_signal(gpointer user_data) {
+        Daemon *d = user_data;
+
+        g_message("Terminating on signal");
+        g_main_loop_quit(d->loop);
+        return G_SOURCE_CONTINUE;
+}
+
+/* The daemon's own life on the bus: disconnection and losing the name end it. */
+static DBusHandlerResult bus_filter_cb(DBusConnection *connection, DBusMessage *message,
+                                       void *user_data) {
+        Daemon *d = user_data;
+        const char *name = NULL;
+
+        if (dbus_message_is_signal(message, DBUS_INTERFACE_LOCAL, "Disconnected")) {
+                g_message("Disconnected from the bus, exiting");
+                g_main_loop_quit(d->loop);
+        } else if (dbus_message_is_signal(message, DBUS_INTERFACE_DBUS, "NameLost") &&
+                   g_strcmp0(dbus_message_get_sender(message), DBUS_SERVICE_DBUS) == 0 &&
+                   dbus_message_get_args(message, NULL, DBUS_TYPE_STRING, &name,
+                                         DBUS_TYPE_INVALID) &&
+                   strcmp(name, TLSID_BUS_NAME) == 0) {
+                g_message("Lost the name %s (replaced by another instance), exiting",
+                          TLSID_BUS_NAME);
+                g_main_loop_quit(d->loop);
+        }
+        return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+}
+
+static DBusConnection *bus_connect(const char *address, GError **error) {
+        g_auto(DBusError) derror = DBUS_ERROR_INIT;
+        DBusConnection *connection;
+
+        if (address) {
+                connection = dbus_connection_open_private(address, &derror);
+                if (connection && !dbus_bus_register(connection, &derror)) {
+                        dbus_connection_close(connection);
+                        g_clear_pointer(&connection, dbus_connection_unref);
+                }
+        } else {
+                /* Started by bus activation the bus tells us where it is; otherwise
+                 * (systemd, by hand) the session bus of the environment. */
+                DBusBusType type = g_getenv("DBUS_STARTER_ADDRESS") ? DBUS_BUS_STARTER
+                                                                     : DBUS_BUS_SESSION;
+                connection = dbus_bus_get_private(type, &derror);
+        }
+        if (!connection) {
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_FAILED,
+                            "cannot connect to the %s: %s", address ? address : "session bus",
+                            derror.message);
+                return NULL;
+        }
+        return connection;
+}
+
+/* Blocking, but only at start-up before the main loop runs: nothing else could be
+ * served meanwhile, and with systemd's Type=dbus the service counts as started only
+ * once the name is taken anyway. */
+static gboolean request_name(DBusConnection *connection, gboolean replace, GError **error) {
+        g_auto(DBusError) derror = DBUS_ERROR_INIT;
+        unsigned flags = DBUS_NAME_FLAG_ALLOW_REPLACEMENT | DBUS_NAME_FLAG_DO_NOT_QUEUE;
+
+        if (replace)
+                flags |= DBUS_NAME_FLAG_REPLACE_EXISTING;
+        int r = dbus_bus_request_name(connection, TLSID_BUS_NAME, flags, &derror);
+        if (r < 0) {
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_FAILED,
+                            "cannot request the name %s: %s", TLSID_BUS_NAME, derror.message);
+                return FALSE;
+        }
+        if (r != DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER &&
+            r != DBUS_REQUEST_NAME_REPLY_ALREADY_OWNER) {
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_FAILED,
+                            "the name %s is owned by another process%s", TLSID_BUS_NAME,
+                            replace ? " that does not allow replacement" :
+                                      " (use --replace to take it over)");
+                return FALSE;
+        }
+        return TRUE;
+}
+
+static void load_state(Store *store, const char *path) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *moved_to = NULL;
+        g_autofree char *problem = NULL;
+
+        if (!state_file_load(store, path, &moved_to, &problem, &error))
+                g_warning("Cannot load remembered choices from %s: %s; starting without them",
+                          path, error->message);
+        else if (problem)
+                g_warning("Remembered choices in %s are corrupt (%s); moved the file to %s",
+                          path, problem, moved_to ? moved_to : "(nowhere)");
+}
+
+int main(int argc, char **argv) {
+        gboolean version = FALSE, replace = FALSE;
+        g_autofree char *bus_address = NULL;
+        g_autofree char *config_path = NULL;
+        g_autoptr(GError) error = NULL;
+        GOptionEntry entries[] = {
+                { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit",
+                  NULL },
+                { "replace", 0, 0, G_OPTION_ARG_NONE, &replace,
+                  "Replace a running instance", NULL },
+                { "bus-address", 0, 0, G_OPTION_ARG_STRING, &bus_address,
+                  "Connect to the bus at ADDRESS instead of the session bus", "ADDRESS" },
+                { "config", 0, 0, G_OPTION_ARG_FILENAME, &config_path,
+                  "Read settings from FILE (default: $XDG_CONFIG_HOME/tlsid/tlsidd.conf)",
+                  "FILE" },
+                { NULL },
+        };
+
+        g_autoptr(GOptionContext) options =
+                g_option_context_new("- per-context TLS session partitions on D-Bus");
+        g_autofree char *description = tlsid_config_describe();
+        g_option_context_add_main_entries(options, entries, NULL);
+        g_option_context_set_description(options, description);
+        if (!g_option_context_parse(options, &argc, &argv, &error)) {
+                fprintf(stderr, "tlsidd: %s\n", error->message);
+                return 2;
+        }
+        if (argc > 1) {
+                fprintf(stderr, "tlsidd: unexpected argument \"%s\"\n", argv[1]);
+                return 2;
+        }
+        if (version) {
+                printf("tlsidd %s\n", PACKAGE_VERSION);
+                return 0;
+        }
+
+        /* A lost client must not kill the daemon. */
+        signal(SIGPIPE, SIG_IGN);
+
+        TlsidConfig config;
+        g_autoptr(GPtrArray) warnings = NULL;
+        if (!config_path)
+                config_path = tlsid_config_default_path();
+        tlsid_config_init(&config);
+        if (!tlsid_config_load(&config, config_path, &warnings, &error)) {
+                g_warning("Ignoring %s: %s", config_path, error->message);
+                g_clear_error(&error);
+        }
+        for (guint i = 0; warnings && i < warnings->len; i++)
+                g_warning("%s (in %s)", (const char *) g_ptr_array_index(warnings, i),
+                          config_path);
+
+        guint8 nonce[16];
+        if (getrandom(nonce, sizeof nonce, 0) != (ssize_t) sizeof nonce) {
+                g_printerr("tlsidd: cannot draw the peer id nonce: %s\n", g_strerror(errno));
+                return 1;
+        }
+        g_autoptr(Store) store = store_new(&config.limits, nonce);
+        explicit_bzero(nonce, sizeof nonce);
+
+        g_autofree char *state_path = state_file_default_path();
+        load_state(store, state_path);
+
+        DBusConnection *connection = bus_connect(bus_address, &error);
+        if (!connection) {
+                g_printerr("tlsidd: %s\n", error->message);
+                return 1;
+        }
+        /* We clean up and exit on our own: store_free() must zero the tokens. */
+        dbus_connection_set_exit_on_disconnect(connection, FALSE);
+
+        Daemon daemon = { .loop = g_main_loop_new(NULL, FALSE), .exit_status = 0 };
+        BusGlib *bus = bus_glib_attach(connection, NULL);
+        if (!dbus_connection_add_filter(connection, bus_filter_cb, &daemon, NULL))
+                g_error("out of memory");
+
+        Manager *manager = manager_new(connection, store, &config, state_path);
+        if (!manager_start(manager, &error) || !request_name(connection, replace, &error)) {
+                g_printerr("tlsidd: %s\n", error->message);
+                daemon.exit_status = 1;
+        } else {
+                g_unix_signal_add(SIGTERM, quit_on_signal, &daemon);
+                g_unix_signal_add(SIGINT, quit_on_signal, &daemon);
+                g_message("tlsidd %s serving %s", PACKAGE_VERSION, TLSID_BUS_NAME);
+                g_main_loop_run(daemon.loop);
+        }
+
+        if (!manager_flush_save(manager, &error)) {
+                g_warning("Failed to save remembered choices to %s: %s", state_path,
+                          error->message);
+                g_clear_error(&error);
+        }
+        manager_free(manager);
+        dbus_connection_remove_filter(connection, bus_filter_cb, &daemon);
+        bus_glib_detach(bus);
+        dbus_connection_close(connection);
+        dbus_connection_unref(connection);
+        g_main_loop_unref(daemon.loop);
+        /* Zeroes every token before freeing it. */
+        g_clear_pointer(&store, store_free);
+        return daemon.exit_status;
+}

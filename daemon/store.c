@@ -1,1 +1,1191 @@
-/* placeholder until written */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The data model: contexts, per-origin choices and generations, resumption tokens. */
+#include "store.h"
+
+#include <string.h>
+
+/* Longest label we keep; D-Bus strings could otherwise be up to 128 MiB. */
+#define STORE_LABEL_MAX 256
+/* Longest value quoted in an error message. */
+#define QUOTE_MAX 64
+
+void (*store_zeroed_hook)(const guint8 *data, gsize len) = NULL;
+
+G_DEFINE_QUARK(tlsid-error-quark, tlsid_error)
+
+typedef struct Context Context;
+typedef struct Entry Entry;
+typedef struct Token Token;
+
+struct Token {
+        Entry *entry;
+        GBytes *data;
+        gint64 expires;
+        guint64 serial;
+        /* Embedded links: removal from the entry's queue and the global LRU queue is
+         * O(1) and needs no allocation. */
+        GList entry_link;
+        GList lru_link;
+        GSequenceIter *expiry_iter;
+};
+
+struct Entry {
+        Context *context;
+        char *origin;
+        int state;
+        char *identity;
+        guint32 generation;
+        gboolean remembered;
+        GQueue tokens; /* Token*, oldest first; only the current partition has any */
+        guint64 bytes;
+};
+
+struct Context {
+        char *id;
+        char *label;
+        gboolean ephemeral;
+        GHashTable *entries; /* origin -> Entry* */
+        GHashTable *holders; /* set of unique names, ephemeral contexts only */
+        /* The generation of every origin without an entry: a wildcard flush bumps it,
+         * so origins the store never saw move on too, and new entries start here. */
+        guint32 base_generation;
+        guint tokens;
+        guint64 bytes;
+        guint choices;
+};
+
+typedef struct {
+        int state;
+        char *identity;
+} Remembered;
+
+struct Store {
+        StoreLimits limits;
+        guint8 nonce[16];
+        GHashTable *contexts;   /* id -> Context* */
+        GHashTable *holders;    /* unique name -> set of Context* (reverse index) */
+        GHashTable *remembered; /* context id -> (origin -> Remembered*) */
+        guint n_remembered;
+        guint64 remembered_serial;
+        GQueue lru;             /* every Token, least recently stored first */
+        GSequence *by_expiry;   /* every Token, by (expires, serial) */
+        guint64 token_serial;
+        guint n_entries;
+        guint n_tokens;
+        guint64 bytes;
+        StoreCounters counters;
+        guint32 last_generation; /* every generation ever handed out, see next_generation() */
+        GChecksum *checksum;    /* reused by store_peer_id */
+        StoreChoiceChangedFn changed_fn;
+        gpointer changed_data;
+};
+
+/* --- secret bytes --- */
+
+typedef struct {
+        gsize len;
+        guint8 data[];
+} SecretBuffer;
+
+static void secret_buffer_free(gpointer p) {
+        SecretBuffer *s = p;
+
+        explicit_bzero(s->data, s->len);
+        if (store_zeroed_hook)
+                store_zeroed_hook(s->data, s->len);
+        g_free(s);
+}
+
+GBytes *secret_bytes_new(const guint8 *data, gsize len) {
+        SecretBuffer *s = g_malloc(sizeof *s + len);
+
+        s->len = len;
+        if (len > 0)
+                memcpy(s->data, data, len);
+        return g_bytes_new_with_free_func(s->data, len, secret_buffer_free, s);
+}
+
+/* --- errors --- */
+
+/* @s quoted and escaped for a log line, cut at QUOTE_MAX bytes (transfer full). */
+static char *quote(const char *s) {
+        g_autofree char *cut = NULL;
+        g_autofree char *escaped = NULL;
+        gsize n;
+
+        if (!s)
+                return g_strdup("(null)");
+        n = strlen(s);
+        cut = g_strndup(s, MIN(n, QUOTE_MAX));
+        escaped = g_strescape(cut, NULL);
+        return g_strdup_printf("\"%s\"%s", escaped, n > QUOTE_MAX ? "..." : "");
+}
+
+static gboolean invalid_field(GError **error, const char *field, const char *value,
+                              const char *why) {
+        g_autofree char *q = quote(value);
+
+        g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT, "%s %s: %s", field, q,
+                    why);
+        return FALSE;
+}
+
+static gboolean check_context(const char *context, GError **error) {
+        const char *why = tlsid_context_check(context);
+
+        return why ? invalid_field(error, "context", context, why) : TRUE;
+}
+
+static gboolean check_origin(const char *origin, GError **error) {
+        const char *why = tlsid_origin_check(origin);
+
+        return why ? invalid_field(error, "origin", origin, why) : TRUE;
+}
+
+static gboolean check_identity(const char *identity, GError **error) {
+        const char *why = tlsid_identity_check(identity);
+
+        return why ? invalid_field(error, "identity", identity, why) : TRUE;
+}
+
+static gboolean no_such_context(GError **error, const char *context) {
+        g_autofree char *q = quote(context);
+
+        g_set_error(error, TLSID_ERROR, TLSID_ERROR_NO_SUCH_CONTEXT, "context %s is not open",
+                    q);
+        return FALSE;
+}
+
+/* The open context @id, or NULL with NO_SUCH_CONTEXT (@id validated first). */
+static Context *lookup_context(Store *store, const char *id, GError **error) {
+        Context *ctx;
+
+        if (!check_context(id, error))
+                return NULL;
+        ctx = g_hash_table_lookup(store->contexts, id);
+        if (!ctx)
+                no_such_context(error, id);
+        return ctx;
+}
+
+static gboolean is_wildcard(const char *s) {
+        return !s || !*s;
+}
+
+/* --- limits --- */
+
+void store_limits_init(StoreLimits *limits) {
+        *limits = (StoreLimits) {
+                .max_contexts = 4096,
+                .max_origins_per_context = 4096,
+                .max_tokens_per_partition = 4,
+                .max_token_bytes = 32u * 1024 * 1024,
+                .max_holders_per_context = 64,
+                .max_remembered = 65536,
+        };
+}
+
+/* --- tokens --- */
+
+static gint token_compare_expiry(gconstpointer a, gconstpointer b, gpointer user_data) {
+        const Token *x = a, *y = b;
+
+        if (x->expires != y->expires)
+                return x->expires < y->expires ? -1 : 1;
+        if (x->serial != y->serial)
+                return x->serial < y->serial ? -1 : 1;
+        return 0;
+}
+
+/* Unlinks @token from every index and the counts; returns its data (transfer full). */
+static GBytes *token_unlink(Store *store, Token *token) {
+        Entry *entry = token->entry;
+        Context *ctx = entry->context;
+        gsize len = g_bytes_get_size(token->data);
+        GBytes *data = token->data;
+
+        g_queue_unlink(&entry->tokens, &token->entry_link);
+        g_queue_unlink(&store->lru, &token->lru_link);
+        g_sequence_remove(token->expiry_iter);
+        entry->bytes -= len;
+        ctx->tokens--;
+        ctx->bytes -= len;
+        store->n_tokens--;
+        store->bytes -= len;
+        g_free(token);
+        return data;
+}
+
+/* Drops @token: its buffer is zeroed by the GBytes free func. */
+static void token_drop(Store *store, Token *token) {
+        g_bytes_unref(token_unlink(store, token));
+}
+
+/* Drops every token of @entry; returns how many. */
+static guint entry_drop_tokens(Store *store, Entry *entry) {
+        guint n = 0;
+
+        while (entry->tokens.head) {
+                token_drop(store, entry->tokens.head->data);
+                n++;
+        }
+        return n;
+}
+
+/* --- entries --- */
+
+static void entry_free(Entry *entry) {
+        g_free(entry->origin);
+        g_free(entry->identity);
+        g_free(entry);
+}
+
+/* Generations come from one store-wide counter, so a generation is never handed out
+ * twice in a daemon run: a context closed and opened again (a private window reopened
+ * under the same id) cannot meet the peer ids, and so the in-process sessions, of its
+ * previous life. 2^32 bumps cannot happen in practice, but wrapping to 0 would make old
+ * partitions reachable again, so stop at the top. */
+static guint32 next_generation(Store *store) {
+        if (store->last_generation < G_MAXUINT32)
+                store->last_generation++;
+        return store->last_generation;
+}
+
+static void entry_bump_generation(Store *store, Entry *entry) {
+        entry->generation = next_generation(store);
+}
+
+/* The entry of (@ctx, @origin), created at the context's base generation when missing;
+ * NULL with LIMIT_EXCEEDED when the context holds max_origins_per_context already. */
+static Entry *entry_ensure(Store *store, Context *ctx, const char *origin, GError **error) {
+        Entry *entry = g_hash_table_lookup(ctx->entries, origin);
+
+        if (entry)
+                return entry;
+        if (g_hash_table_size(ctx->entries) >= store->limits.max_origins_per_context) {
+                g_autofree char *q = quote(ctx->id);
+
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_LIMIT_EXCEEDED,
+                            "context %s: max_origins_per_context (%u) reached", q,
+                            store->limits.max_origins_per_context);
+                return NULL;
+        }
+        entry = g_new0(Entry, 1);
+        entry->context = ctx;
+        entry->origin = g_strdup(origin);
+        entry->state = TLSID_STATE_UNDECIDED;
+        entry->identity = g_strdup("");
+        entry->generation = ctx->base_generation;
+        g_queue_init(&entry->tokens);
+        g_hash_table_insert(ctx->entries, entry->origin, entry);
+        store->n_entries++;
+        return entry;
+}
+
+/* Sets the choice of @entry; returns TRUE when it changed (then tokens are gone and the
+ * generation moved on). Does not call the changed fn. */
+static gboolean entry_set_choice(Store *store, Entry *entry, int state, const char *identity) {
+        if (entry->state == state && strcmp(entry->identity, identity) == 0)
+                return FALSE;
+        entry_drop_tokens(store, entry);
+        entry_bump_generation(store, entry);
+        if (entry->state == TLSID_STATE_UNDECIDED && state != TLSID_STATE_UNDECIDED)
+                entry->context->choices++;
+        else if (entry->state != TLSID_STATE_UNDECIDED && state == TLSID_STATE_UNDECIDED)
+                entry->context->choices--;
+        entry->state = state;
+        g_free(entry->identity);
+        entry->identity = g_strdup(identity);
+        return TRUE;
+}
+
+static void notify_changed(Store *store, Entry *entry) {
+        if (store->changed_fn)
+                store->changed_fn(entry->context->id, entry->origin, entry->state,
+                                  entry->identity, entry->generation, store->changed_data);
+}
+
+/* --- remembered choices --- */
+
+static void remembered_free(Remembered *r) {
+        g_free(r->identity);
+        g_free(r);
+}
+
+static Remembered *remembered_lookup(Store *store, const char *context, const char *origin) {
+        GHashTable *origins = g_hash_table_lookup(store->remembered, context);
+
+        return origins ? g_hash_table_lookup(origins, origin) : NULL;
+}
+
+/* Inserts or replaces; the caller checked max_remembered. */
+static void remembered_put(Store *store, const char *context, const char *origin, int state,
+                           const char *identity) {
+        GHashTable *origins = g_hash_table_lookup(store->remembered, context);
+        Remembered *r;
+
+        if (!origins) {
+                origins = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                                (GDestroyNotify) remembered_free);
+                g_hash_table_insert(store->remembered, g_strdup(context), origins);
+        }
+        r = g_hash_table_lookup(origins, origin);
+        if (r) {
+                if (r->state == state && strcmp(r->identity, identity) == 0)
+                        return;
+                r->state = state;
+                g_free(r->identity);
+                r->identity = g_strdup(identity);
+        } else {
+                r = g_new0(Remembered, 1);
+                r->state = state;
+                r->identity = g_strdup(identity);
+                g_hash_table_insert(origins, g_strdup(origin), r);
+                store->n_remembered++;
+        }
+        store->remembered_serial++;
+}
+
+static gboolean remembered_remove(Store *store, const char *context, const char *origin) {
+        GHashTable *origins = g_hash_table_lookup(store->remembered, context);
+
+        if (!origins || !g_hash_table_remove(origins, origin))
+                return FALSE;
+        if (g_hash_table_size(origins) == 0)
+                g_hash_table_remove(store->remembered, context);
+        store->n_remembered--;
+        store->remembered_serial++;
+        return TRUE;
+}
+
+static gboolean remembered_check_room(Store *store, const char *context, const char *origin,
+                                      GError **error) {
+        if (remembered_lookup(store, context, origin) ||
+            store->n_remembered < store->limits.max_remembered)
+                return TRUE;
+        g_set_error(error, TLSID_ERROR, TLSID_ERROR_LIMIT_EXCEEDED,
+                    "max_remembered (%u) reached", store->limits.max_remembered);
+        return FALSE;
+}
+
+/* --- contexts --- */
+
+static void context_remove_holders(Store *store, Context *ctx) {
+        GHashTableIter iter;
+        gpointer name;
+
+        if (!ctx->holders)
+                return;
+        g_hash_table_iter_init(&iter, ctx->holders);
+        while (g_hash_table_iter_next(&iter, &name, NULL)) {
+                GHashTable *set = g_hash_table_lookup(store->holders, name);
+
+                if (!set)
+                        continue;
+                g_hash_table_remove(set, ctx);
+                if (g_hash_table_size(set) == 0)
+                        g_hash_table_remove(store->holders, name);
+        }
+}
+
+/* Removes @ctx from the store, dropping its tokens and entries; returns tokens dropped. */
+static guint context_close(Store *store, Context *ctx) {
+        GHashTableIter iter;
+        gpointer value;
+        guint dropped = 0;
+
+        context_remove_holders(store, ctx);
+        g_hash_table_iter_init(&iter, ctx->entries);
+        while (g_hash_table_iter_next(&iter, NULL, &value))
+                dropped += entry_drop_tokens(store, value);
+        store->n_entries -= g_hash_table_size(ctx->entries);
+        g_hash_table_remove(store->contexts, ctx->id);
+        return dropped;
+}
+
+static void context_free(Context *ctx) {
+        g_hash_table_unref(ctx->entries);
+        if (ctx->holders)
+                g_hash_table_unref(ctx->holders);
+        g_free(ctx->label);
+        g_free(ctx->id);
+        g_free(ctx);
+}
+
+/* Applies the remembered choices of a freshly opened context: no signal, the entries are
+ * new. The remembered set is bounded by max_remembered, so this may pass
+ * max_origins_per_context; further origins are refused until there is room. */
+static void context_apply_remembered(Store *store, Context *ctx) {
+        GHashTable *origins = g_hash_table_lookup(store->remembered, ctx->id);
+        GHashTableIter iter;
+        gpointer key, value;
+
+        if (!origins)
+                return;
+        g_hash_table_iter_init(&iter, origins);
+        while (g_hash_table_iter_next(&iter, &key, &value)) {
+                Remembered *r = value;
+                Entry *entry = g_new0(Entry, 1);
+
+                entry->context = ctx;
+                entry->origin = g_strdup(key);
+                entry->state = r->state;
+                entry->identity = g_strdup(r->identity);
+                entry->generation = ctx->base_generation;
+                entry->remembered = TRUE;
+                g_queue_init(&entry->tokens);
+                g_hash_table_insert(ctx->entries, entry->origin, entry);
+                store->n_entries++;
+                if (r->state != TLSID_STATE_UNDECIDED)
+                        ctx->choices++;
+        }
+}
+
+static gboolean holder_add(Store *store, Context *ctx, const char *holder, GError **error) {
+        GHashTable *set;
+
+        if (is_wildcard(holder))
+                return invalid_field(error, "holder", holder,
+                                     "an ephemeral context needs a holder");
+        if (g_hash_table_contains(ctx->holders, holder))
+                return TRUE;
+        if (g_hash_table_size(ctx->holders) >= store->limits.max_holders_per_context) {
+                g_autofree char *q = quote(ctx->id);
+
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_LIMIT_EXCEEDED,
+                            "context %s: max_holders_per_context (%u) reached", q,
+                            store->limits.max_holders_per_context);
+                return FALSE;
+        }
+        g_hash_table_add(ctx->holders, g_strdup(holder));
+        set = g_hash_table_lookup(store->holders, holder);
+        if (!set) {
+                set = g_hash_table_new(g_direct_hash, g_direct_equal);
+                g_hash_table_insert(store->holders, g_strdup(holder), set);
+        }
+        g_hash_table_add(set, ctx);
+        return TRUE;
+}
+
+gboolean store_open_context(Store *store, const char *context, gboolean ephemeral,
+                            const char *label, const char *holder, GError **error) {
+        Context *ctx;
+
+        ephemeral = !!ephemeral;
+        if (!check_context(context, error))
+                return FALSE;
+        if (label && (strlen(label) > STORE_LABEL_MAX || !g_utf8_validate(label, -1, NULL)))
+                return invalid_field(error, "label", label,
+                                     "must be valid UTF-8 of at most 256 bytes");
+
+        ctx = g_hash_table_lookup(store->contexts, context);
+        if (ctx) {
+                if (ctx->ephemeral != ephemeral) {
+                        g_autofree char *q = quote(context);
+
+                        g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                                    "ephemeral: context %s is already open %s", q,
+                                    ctx->ephemeral ? "as ephemeral" : "as not ephemeral");
+                        return FALSE;
+                }
+                if (ephemeral && !holder_add(store, ctx, holder, error))
+                        return FALSE;
+                if (label) {
+                        g_free(ctx->label);
+                        ctx->label = g_strdup(label);
+                }
+                return TRUE;
+        }
+
+        if (ephemeral && is_wildcard(holder))
+                return invalid_field(error, "holder", holder,
+                                     "an ephemeral context needs a holder");
+        if (g_hash_table_size(store->contexts) >= store->limits.max_contexts) {
+                g_autofree char *q = quote(context);
+
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_LIMIT_EXCEEDED,
+                            "context %s: max_contexts (%u) reached", q,
+                            store->limits.max_contexts);
+                return FALSE;
+        }
+
+        ctx = g_new0(Context, 1);
+        ctx->id = g_strdup(context);
+        ctx->label = g_strdup(label ? label : "");
+        ctx->ephemeral = ephemeral;
+        ctx->base_generation = next_generation(store);
+        ctx->entries = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                             (GDestroyNotify) entry_free);
+        g_hash_table_insert(store->contexts, ctx->id, ctx);
+        if (ephemeral) {
+                ctx->holders = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+                /* Cannot fail: the holder is valid and the set is empty. */
+                holder_add(store, ctx, holder, NULL);
+        } else {
+                /* Nothing persistent crosses into an ephemeral context, and nothing of
+                 * one is kept, so only non-ephemeral contexts see remembered choices. */
+                context_apply_remembered(store, ctx);
+        }
+        return TRUE;
+}
+
+gboolean store_close_context(Store *store, const char *context, guint *ret_dropped,
+                             GError **error) {
+        Context *ctx = lookup_context(store, context, error);
+        guint dropped;
+
+        if (!ctx)
+                return FALSE;
+        dropped = context_close(store, ctx);
+        if (ret_dropped)
+                *ret_dropped = dropped;
+        return TRUE;
+}
+
+guint store_drop_holder(Store *store, const char *holder) {
+        g_autoptr(GHashTable) set = NULL;
+        g_autofree gpointer *contexts = NULL;
+        g_autofree char *name = NULL;
+        guint n, closed = 0;
+
+        if (!holder || !g_hash_table_steal_extended(store->holders, holder,
+                                                    (gpointer *) &name, (gpointer *) &set))
+                return 0;
+        contexts = g_hash_table_get_keys_as_array(set, &n);
+        for (guint i = 0; i < n; i++) {
+                Context *ctx = contexts[i];
+
+                g_hash_table_remove(ctx->holders, holder);
+                if (g_hash_table_size(ctx->holders) == 0) {
+                        context_close(store, ctx);
+                        closed++;
+                }
+        }
+        return closed;
+}
+
+gboolean store_has_context(Store *store, const char *context) {
+        return context && g_hash_table_contains(store->contexts, context);
+}
+
+static int compare_strings(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* The keys of @table (strings), sorted (transfer container). */
+static gpointer *sorted_keys(GHashTable *table, guint *ret_n) {
+        gpointer *keys = g_hash_table_get_keys_as_array(table, ret_n);
+
+        qsort(keys, *ret_n, sizeof *keys, compare_strings);
+        return keys;
+}
+
+void store_foreach_context(Store *store, StoreContextFn fn, gpointer user_data) {
+        g_autofree gpointer *ids = NULL;
+        guint n;
+
+        ids = sorted_keys(store->contexts, &n);
+        for (guint i = 0; i < n; i++) {
+                Context *ctx = g_hash_table_lookup(store->contexts, ids[i]);
+                StoreContextInfo info = {
+                        .context = ctx->id,
+                        .label = ctx->label,
+                        .ephemeral = ctx->ephemeral,
+                        .partitions = g_hash_table_size(ctx->entries),
+                        .tokens = ctx->tokens,
+                        .bytes = ctx->bytes,
+                        .choices = ctx->choices,
+                };
+
+                fn(&info, user_data);
+        }
+}
+
+/* --- partitions --- */
+
+gboolean store_get_partition(Store *store, const char *context, const char *origin,
+                             StorePartition *ret, GError **error) {
+        Context *ctx;
+        Entry *entry;
+
+        if (!check_context(context, error) || !check_origin(origin, error))
+                return FALSE;
+        ctx = lookup_context(store, context, error);
+        if (!ctx)
+                return FALSE;
+        entry = g_hash_table_lookup(ctx->entries, origin);
+        if (entry)
+                *ret = (StorePartition) { entry->state, entry->identity, entry->generation };
+        else
+                *ret = (StorePartition) { TLSID_STATE_UNDECIDED, "", ctx->base_generation };
+        return TRUE;
+}
+
+char *store_peer_id(Store *store, const char *context, const char *origin,
+                    const char *identity, guint32 generation) {
+        const guint8 gen[4] = {
+                (guint8) (generation >> 24), (guint8) (generation >> 16),
+                (guint8) (generation >> 8), (guint8) generation,
+        };
+        const char *parts[] = { context, origin, identity };
+
+        g_checksum_reset(store->checksum);
+        g_checksum_update(store->checksum, store->nonce, sizeof store->nonce);
+        /* Each string with its NUL, so no two tuples hash the same bytes. */
+        for (gsize i = 0; i < G_N_ELEMENTS(parts); i++) {
+                const char *s = parts[i] ? parts[i] : "";
+
+                g_checksum_update(store->checksum, (const guchar *) s, (gssize) strlen(s) + 1);
+        }
+        g_checksum_update(store->checksum, gen, sizeof gen);
+        return g_strconcat("tlsid1-", g_checksum_get_string(store->checksum), NULL);
+}
+
+static gboolean check_token(const guint8 *token, gsize len, GError **error) {
+        if (len == 0 || len > TLSID_TOKEN_MAX || !token) {
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                            "token: %" G_GSIZE_FORMAT " bytes, must be 1 to %u", len,
+                            TLSID_TOKEN_MAX);
+                return FALSE;
+        }
+        return TRUE;
+}
+
+/* Evicts least recently stored tokens until the byte bound holds. */
+static void enforce_byte_bound(Store *store) {
+        while (store->bytes > store->limits.max_token_bytes && store->lru.head) {
+                token_drop(store, store->lru.head->data);
+                store->counters.evictions++;
+        }
+}
+
+gboolean store_put_session(Store *store, const char *context, const char *origin,
+                           const char *identity, guint32 generation, const guint8 *token,
+                           gsize len, gint64 expires, guint16 tls_version, gint64 now,
+                           StorePutResult *ret_result, GError **error) {
+        Context *ctx;
+        Entry *entry;
+        Token *t;
+        const char *current_identity;
+        guint32 current_generation;
+        gint64 lifetime;
+
+        if (!check_context(context, error) || !check_origin(origin, error) ||
+            !check_identity(identity, error) || !check_token(token, len, error))
+                return FALSE;
+        ctx = lookup_context(store, context, error);
+        if (!ctx)
+                return FALSE;
+
+        store->counters.puts++;
+        entry = g_hash_table_lookup(ctx->entries, origin);
+        current_identity = entry ? entry->identity : "";
+        current_generation = entry ? entry->generation : ctx->base_generation;
+        if (generation != current_generation || strcmp(identity, current_identity) != 0) {
+                store->counters.stale_puts++;
+                if (ret_result)
+                        *ret_result = STORE_PUT_STALE;
+                return TRUE;
+        }
+
+        lifetime = tls_version >= TLSID_TLS_VERSION_1_3 ? TLSID_TOKEN_LIFETIME_TLS13
+                                                        : TLSID_TOKEN_LIFETIME_OTHER;
+        if (expires > now + lifetime)
+                expires = now + lifetime;
+        if (expires <= now) {
+                store->counters.expirations++;
+                if (ret_result)
+                        *ret_result = STORE_PUT_EXPIRED;
+                return TRUE;
+        }
+
+        entry = entry_ensure(store, ctx, origin, error);
+        if (!entry)
+                return FALSE;
+
+        while (entry->tokens.length >= store->limits.max_tokens_per_partition &&
+               entry->tokens.head) {
+                token_drop(store, entry->tokens.head->data);
+                store->counters.evictions++;
+        }
+
+        t = g_new0(Token, 1);
+        t->entry = entry;
+        t->data = secret_bytes_new(token, len);
+        t->expires = expires;
+        t->serial = ++store->token_serial;
+        t->entry_link.data = t;
+        t->lru_link.data = t;
+        g_queue_push_tail_link(&entry->tokens, &t->entry_link);
+        g_queue_push_tail_link(&store->lru, &t->lru_link);
+        t->expiry_iter = g_sequence_insert_sorted(store->by_expiry, t, token_compare_expiry,
+                                                  NULL);
+        entry->bytes += len;
+        ctx->tokens++;
+        ctx->bytes += len;
+        store->n_tokens++;
+        store->bytes += len;
+
+        enforce_byte_bound(store);
+        if (ret_result)
+                *ret_result = STORE_PUT_STORED;
+        return TRUE;
+}
+
+gboolean store_take_session(Store *store, const char *context, const char *origin,
+                            const char *identity, guint32 generation, gint64 now,
+                            GBytes **ret_token, GError **error) {
+        Context *ctx;
+        Entry *entry;
+
+        if (!check_context(context, error) || !check_origin(origin, error) ||
+            !check_identity(identity, error))
+                return FALSE;
+        ctx = lookup_context(store, context, error);
+        if (!ctx)
+                return FALSE;
+
+        store->counters.takes++;
+        entry = g_hash_table_lookup(ctx->entries, origin);
+        if (entry && entry->generation == generation && strcmp(entry->identity, identity) == 0) {
+                while (entry->tokens.tail) {
+                        Token *newest = entry->tokens.tail->data;
+
+                        if (newest->expires > now) {
+                                store->counters.hits++;
+                                *ret_token = token_unlink(store, newest);
+                                return TRUE;
+                        }
+                        token_drop(store, newest);
+                        store->counters.expirations++;
+                }
+        }
+        store->counters.misses++;
+        *ret_token = NULL;
+        return TRUE;
+}
+
+/* Flushes one entry: tokens dropped, generation bumped; returns tokens dropped. */
+static guint entry_flush(Store *store, Entry *entry) {
+        guint n = entry_drop_tokens(store, entry);
+
+        entry_bump_generation(store, entry);
+        return n;
+}
+
+/* Flushes @ctx: a named @origin gets an entry if it had none, so its generation moves on
+ * from the one GetPartition reported; a wildcard bumps every entry and the base of the
+ * origins without one. */
+static gboolean context_flush(Store *store, Context *ctx, const char *origin, guint *dropped,
+                              GError **error) {
+        GHashTableIter iter;
+        gpointer value;
+
+        if (!is_wildcard(origin)) {
+                Entry *entry = entry_ensure(store, ctx, origin, error);
+
+                if (!entry)
+                        return FALSE;
+                *dropped += entry_flush(store, entry);
+                return TRUE;
+        }
+        g_hash_table_iter_init(&iter, ctx->entries);
+        while (g_hash_table_iter_next(&iter, NULL, &value))
+                *dropped += entry_flush(store, value);
+        ctx->base_generation = next_generation(store);
+        return TRUE;
+}
+
+gboolean store_flush(Store *store, const char *context, const char *origin,
+                     guint *ret_dropped, GError **error) {
+        guint dropped = 0;
+
+        if (!is_wildcard(origin) && !check_origin(origin, error))
+                return FALSE;
+        if (!is_wildcard(context)) {
+                Context *ctx = lookup_context(store, context, error);
+
+                if (!ctx || !context_flush(store, ctx, origin, &dropped, error))
+                        return FALSE;
+        } else {
+                g_autofree gpointer *ids = NULL;
+                guint n;
+
+                /* A named origin needs an entry in every context: create them all before
+                 * flushing any, so LIMIT_EXCEEDED leaves nothing visible changed (a
+                 * fresh entry looks exactly like no entry). */
+                if (!is_wildcard(origin)) {
+                        GHashTableIter iter;
+                        gpointer value;
+
+                        g_hash_table_iter_init(&iter, store->contexts);
+                        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                                Context *ctx = value;
+
+                                if (!g_hash_table_contains(ctx->entries, origin) &&
+                                    !entry_ensure(store, ctx, origin, error))
+                                        return FALSE;
+                        }
+                }
+                ids = g_hash_table_get_keys_as_array(store->contexts, &n);
+                for (guint i = 0; i < n; i++) {
+                        Context *ctx = g_hash_table_lookup(store->contexts, ids[i]);
+
+                        /* Cannot fail: checked above. */
+                        context_flush(store, ctx, origin, &dropped, NULL);
+                }
+        }
+        store->counters.flushes++;
+        if (ret_dropped)
+                *ret_dropped = dropped;
+        return TRUE;
+}
+
+static void session_info_emit(Context *ctx, Entry *entry, StoreSessionFn fn,
+                              gpointer user_data) {
+        StoreSessionInfo info = {
+                .context = ctx->id,
+                .origin = entry->origin,
+                .identity = entry->identity,
+                .state = entry->state,
+                .generation = entry->generation,
+                .tokens = entry->tokens.length,
+                .bytes = entry->bytes,
+        };
+
+        /* At most max_tokens_per_partition tokens: a scan is cheap. */
+        for (GList *l = entry->tokens.head; l; l = l->next) {
+                Token *t = l->data;
+
+                if (info.earliest_expiry == 0 || t->expires < info.earliest_expiry)
+                        info.earliest_expiry = t->expires;
+        }
+        fn(&info, user_data);
+}
+
+static void context_foreach_session(Context *ctx, StoreSessionFn fn, gpointer user_data) {
+        g_autofree gpointer *origins = NULL;
+        guint n;
+
+        origins = sorted_keys(ctx->entries, &n);
+        for (guint i = 0; i < n; i++)
+                session_info_emit(ctx, g_hash_table_lookup(ctx->entries, origins[i]), fn,
+                                  user_data);
+}
+
+gboolean store_foreach_session(Store *store, const char *context, StoreSessionFn fn,
+                               gpointer user_data, GError **error) {
+        g_autofree gpointer *ids = NULL;
+        guint n;
+
+        if (!is_wildcard(context)) {
+                Context *ctx = lookup_context(store, context, error);
+
+                if (!ctx)
+                        return FALSE;
+                context_foreach_session(ctx, fn, user_data);
+                return TRUE;
+        }
+        ids = sorted_keys(store->contexts, &n);
+        for (guint i = 0; i < n; i++)
+                context_foreach_session(g_hash_table_lookup(store->contexts, ids[i]), fn,
+                                        user_data);
+        return TRUE;
+}
+
+/* --- choices --- */
+
+static gboolean check_choice(int state, const char *identity, GError **error) {
+        const char *state_name = tlsid_state_to_string(state);
+
+        if (!state_name) {
+                g_autofree char *value = g_strdup_printf("%d", state);
+
+                return invalid_field(error, "state", value,
+                                     "must be undecided, none or certificate");
+        }
+        if (state == TLSID_STATE_CERTIFICATE) {
+                const char *why = tlsid_fingerprint_check(identity);
+
+                return why ? invalid_field(error, "identity", identity, why) : TRUE;
+        }
+        if (!identity || *identity)
+                return invalid_field(error, "identity", identity,
+                                     "must be \"\" unless the state is certificate");
+        return TRUE;
+}
+
+gboolean store_set_choice(Store *store, const char *context, const char *origin, int state,
+                          const char *identity, gboolean remember, gboolean *ret_changed,
+                          GError **error) {
+        Context *ctx;
+        Entry *entry;
+        gboolean changed = FALSE;
+
+        if (!check_context(context, error) || !check_origin(origin, error) ||
+            !check_choice(state, identity, error))
+                return FALSE;
+        ctx = lookup_context(store, context, error);
+        if (!ctx)
+                return FALSE;
+        if (remember && ctx->ephemeral) {
+                g_autofree char *q = quote(context);
+
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                            "remember: context %s is ephemeral, nothing of it is kept", q);
+                return FALSE;
+        }
+        /* Undecided is the default: there is nothing to remember about it. */
+        if (state == TLSID_STATE_UNDECIDED)
+                remember = FALSE;
+        if (remember && !remembered_check_room(store, context, origin, error))
+                return FALSE;
+
+        entry = g_hash_table_lookup(ctx->entries, origin);
+        if (!entry && state == TLSID_STATE_UNDECIDED) {
+                /* Already the default: no entry needed. */
+        } else {
+                entry = entry_ensure(store, ctx, origin, error);
+                if (!entry)
+                        return FALSE;
+                changed = entry_set_choice(store, entry, state, identity);
+        }
+
+        if (!ctx->ephemeral) {
+                if (remember)
+                        remembered_put(store, context, origin, state, identity);
+                else
+                        remembered_remove(store, context, origin);
+                if (entry)
+                        entry->remembered = remember;
+        }
+        if (changed)
+                notify_changed(store, entry);
+        if (ret_changed)
+                *ret_changed = changed;
+        return TRUE;
+}
+
+/* Resets @entry to undecided, removing it from the remembered set; TRUE when it held a
+ * choice. Collects the entry for notification in @changed. */
+static gboolean entry_forget(Store *store, Entry *entry, GPtrArray *changed) {
+        if (entry->remembered) {
+                remembered_remove(store, entry->context->id, entry->origin);
+                entry->remembered = FALSE;
+        }
+        if (!entry_set_choice(store, entry, TLSID_STATE_UNDECIDED, ""))
+                return FALSE;
+        g_ptr_array_add(changed, entry);
+        return TRUE;
+}
+
+static guint context_forget(Store *store, Context *ctx, const char *origin,
+                            GPtrArray *changed) {
+        g_autofree gpointer *origins = NULL;
+        guint n, forgotten = 0;
+
+        if (!is_wildcard(origin)) {
+                Entry *entry = g_hash_table_lookup(ctx->entries, origin);
+
+                return entry && entry_forget(store, entry, changed) ? 1 : 0;
+        }
+        /* Sorted, so the callbacks come in a stable order. */
+        origins = sorted_keys(ctx->entries, &n);
+        for (guint i = 0; i < n; i++)
+                if (entry_forget(store, g_hash_table_lookup(ctx->entries, origins[i]),
+                                 changed))
+                        forgotten++;
+        return forgotten;
+}
+
+/* Removes remembered choices matching (@context, @origin) that no open entry stood for. */
+static guint forget_remembered(Store *store, const char *context, const char *origin) {
+        g_autoptr(GPtrArray) victims = g_ptr_array_new_with_free_func(g_free);
+        GHashTableIter iter, inner;
+        gpointer key, value, okey;
+        guint forgotten = 0;
+
+        g_hash_table_iter_init(&iter, store->remembered);
+        while (g_hash_table_iter_next(&iter, &key, &value)) {
+                if (!is_wildcard(context) && strcmp(key, context) != 0)
+                        continue;
+                if (!is_wildcard(origin)) {
+                        if (g_hash_table_contains(value, origin)) {
+                                g_ptr_array_add(victims, g_strdup(key));
+                                g_ptr_array_add(victims, g_strdup(origin));
+                        }
+                        continue;
+                }
+                g_hash_table_iter_init(&inner, value);
+                while (g_hash_table_iter_next(&inner, &okey, NULL)) {
+                        g_ptr_array_add(victims, g_strdup(key));
+                        g_ptr_array_add(victims, g_strdup(okey));
+                }
+        }
+        for (guint i = 0; i + 1 < victims->len; i += 2)
+                if (remembered_remove(store, victims->pdata[i], victims->pdata[i + 1]))
+                        forgotten++;
+        return forgotten;
+}
+
+gboolean store_forget_choices(Store *store, const char *context, const char *origin,
+                              guint *ret_forgotten, GError **error) {
+        g_autoptr(GPtrArray) changed = g_ptr_array_new();
+        guint forgotten = 0;
+
+        if (!is_wildcard(origin) && !check_origin(origin, error))
+                return FALSE;
+        if (!is_wildcard(context)) {
+                Context *ctx = lookup_context(store, context, error);
+
+                if (!ctx)
+                        return FALSE;
+                forgotten += context_forget(store, ctx, origin, changed);
+        } else {
+                g_autofree gpointer *ids = NULL;
+                guint n;
+
+                ids = sorted_keys(store->contexts, &n);
+                for (guint i = 0; i < n; i++)
+                        forgotten += context_forget(
+                                store, g_hash_table_lookup(store->contexts, ids[i]), origin,
+                                changed);
+        }
+        forgotten += forget_remembered(store, context, origin);
+
+        /* Notify only once the store is consistent: a callback may read it. */
+        for (guint i = 0; i < changed->len; i++)
+                notify_changed(store, changed->pdata[i]);
+        if (ret_forgotten)
+                *ret_forgotten = forgotten;
+        return TRUE;
+}
+
+void store_foreach_remembered(Store *store, StoreRememberedFn fn, gpointer user_data) {
+        g_autofree gpointer *ids = NULL;
+        guint n;
+
+        ids = sorted_keys(store->remembered, &n);
+        for (guint i = 0; i < n; i++) {
+                GHashTable *origins = g_hash_table_lookup(store->remembered, ids[i]);
+                g_autofree gpointer *keys = NULL;
+                guint m;
+
+                keys = sorted_keys(origins, &m);
+                for (guint j = 0; j < m; j++) {
+                        Remembered *r = g_hash_table_lookup(origins, keys[j]);
+
+                        fn(ids[i], keys[j], r->state, r->identity, user_data);
+                }
+        }
+}
+
+gboolean store_add_remembered(Store *store, const char *context, const char *origin,
+                              int state, const char *identity, GError **error) {
+        Context *ctx;
+
+        if (!check_context(context, error) || !check_origin(origin, error) ||
+            !check_choice(state, identity, error))
+                return FALSE;
+        if (state == TLSID_STATE_UNDECIDED)
+                return invalid_field(error, "state", "undecided",
+                                     "only none or certificate can be remembered");
+        if (!remembered_check_room(store, context, origin, error))
+                return FALSE;
+
+        ctx = g_hash_table_lookup(store->contexts, context);
+        if (ctx && !ctx->ephemeral) {
+                Entry *entry = entry_ensure(store, ctx, origin, error);
+
+                if (!entry)
+                        return FALSE;
+                /* A changed choice still moves the generation on: old partitions must
+                 * stay unreachable even without a signal. */
+                entry_set_choice(store, entry, state, identity);
+                entry->remembered = TRUE;
+        }
+        remembered_put(store, context, origin, state, identity);
+        return TRUE;
+}
+
+guint64 store_remembered_serial(Store *store) {
+        return store->remembered_serial;
+}
+
+/* --- expiry and statistics --- */
+
+guint store_expire(Store *store, gint64 now) {
+        guint n = 0;
+
+        while (!g_sequence_is_empty(store->by_expiry)) {
+                Token *t = g_sequence_get(g_sequence_get_begin_iter(store->by_expiry));
+
+                if (t->expires > now)
+                        break;
+                token_drop(store, t);
+                store->counters.expirations++;
+                n++;
+        }
+        return n;
+}
+
+gint64 store_next_expiry(Store *store) {
+        Token *t;
+
+        if (g_sequence_is_empty(store->by_expiry))
+                return 0;
+        t = g_sequence_get(g_sequence_get_begin_iter(store->by_expiry));
+        return t->expires;
+}
+
+void store_get_statistics(Store *store, StoreStatistics *ret) {
+        *ret = (StoreStatistics) {
+                .contexts = g_hash_table_size(store->contexts),
+                .partitions = store->n_entries,
+                .tokens = store->n_tokens,
+                .bytes = store->bytes,
+                .counters = store->counters,
+        };
+}
+
+/* --- life cycle --- */
+
+Store *store_new(const StoreLimits *limits, const guint8 nonce[16]) {
+        Store *store = g_new0(Store, 1);
+
+        if (limits)
+                store->limits = *limits;
+        else
+                store_limits_init(&store->limits);
+        memcpy(store->nonce, nonce, sizeof store->nonce);
+        store->contexts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                                (GDestroyNotify) context_free);
+        store->holders = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                               (GDestroyNotify) g_hash_table_unref);
+        store->remembered = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                                  (GDestroyNotify) g_hash_table_unref);
+        g_queue_init(&store->lru);
+        store->by_expiry = g_sequence_new(NULL);
+        store->checksum = g_checksum_new(G_CHECKSUM_SHA256);
+        return store;
+}
+
+void store_set_choice_changed_fn(Store *store, StoreChoiceChangedFn fn, gpointer user_data) {
+        store->changed_fn = fn;
+        store->changed_data = user_data;
+}
+
+void store_free(Store *store) {
+        if (!store)
+                return;
+        /* Every token through token_drop, so each buffer is zeroed. */
+        while (store->lru.head)
+                token_drop(store, store->lru.head->data);
+        g_hash_table_unref(store->holders);
+        g_hash_table_unref(store->contexts);
+        g_hash_table_unref(store->remembered);
+        g_sequence_free(store->by_expiry);
+        g_checksum_free(store->checksum);
+        explicit_bzero(store->nonce, sizeof store->nonce);
+        g_free(store);
+}

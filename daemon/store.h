@@ -33,6 +33,10 @@ typedef struct {
 /* The defaults above. */
 void store_limits_init(StoreLimits *limits);
 
+/* takes and puts count every call that passed validation (stale and expired puts too);
+ * evictions count tokens pushed out by the partition cap or the byte bound; expirations
+ * count expired tokens dropped (at put, lazily at take, by store_expire); flushes count
+ * successful store_flush calls, whatever they matched. */
 typedef struct {
         guint64 takes, hits, misses, puts, stale_puts, evictions, expirations, flushes;
 } StoreCounters;
@@ -59,7 +63,8 @@ void store_set_choice_changed_fn(Store *store, StoreChoiceChangedFn fn, gpointer
 /* Opens @context (idempotent). For an ephemeral context @holder (a D-Bus unique name)
  * is added to the connections keeping it alive; reopening with a different @ephemeral
  * is TLSID_ERROR_INVALID_ARGUMENT; @label may be NULL (keeps the old one). Remembered
- * choices of @context apply from now on. */
+ * choices of @context apply from now on, unless it is ephemeral: nothing persistent
+ * crosses into an ephemeral context. */
 gboolean store_open_context(Store *store, const char *context, gboolean ephemeral,
                             const char *label, const char *holder, GError **error);
 /* Closes @context: drops its tokens and unremembered choices. TLSID_ERROR_NO_SUCH_CONTEXT
@@ -121,7 +126,10 @@ gboolean store_take_session(Store *store, const char *context, const char *origi
                             GBytes **ret_token, GError **error);
 
 /* Drops tokens and bumps the generation of each matched (context, origin); NULL or ""
- * matches all. NO_SUCH_CONTEXT for a named context that is not open. */
+ * matches all. NO_SUCH_CONTEXT for a named context that is not open. A named origin
+ * without an entry gets one (LIMIT_EXCEEDED as for a put), and a wildcard origin also
+ * moves on the generation every origin without an entry starts from, so in-process
+ * sessions keyed by a generation GetPartition reported become unreachable too. */
 gboolean store_flush(Store *store, const char *context, const char *origin,
                      guint *ret_dropped, GError **error);
 
@@ -146,13 +154,16 @@ gboolean store_foreach_session(Store *store, const char *context, StoreSessionFn
 
 /* Sets the choice; @identity must be "" unless @state is CERTIFICATE. A change drops the
  * entry's tokens, bumps its generation and calls the choice-changed fn. @remember keeps
- * the choice in the remembered set (INVALID_ARGUMENT for an ephemeral context); FALSE
- * removes it from there. Sets *@ret_changed when given. */
+ * the choice in the remembered set (INVALID_ARGUMENT for an ephemeral context, whose
+ * choices never touch that set); FALSE, or state undecided, removes it from there.
+ * Sets *@ret_changed when given. */
 gboolean store_set_choice(Store *store, const char *context, const char *origin, int state,
                           const char *identity, gboolean remember, gboolean *ret_changed,
                           GError **error);
 /* Resets matched choices to undecided and removes them from the remembered set; NULL or
- * "" matches all, including remembered choices of contexts that are not open. */
+ * "" matches all, including remembered choices of contexts that are not open. A named
+ * context must be open (NO_SUCH_CONTEXT). *@ret_forgotten counts entries reset plus
+ * remembered choices removed that no open entry stood for. */
 gboolean store_forget_choices(Store *store, const char *context, const char *origin,
                               guint *ret_forgotten, GError **error);
 

@@ -114,6 +114,10 @@ int tlsid_client_flush_sessions(TlsidClient *client, const char *context, const 
                                 uint32_t *ret_dropped);
 int tlsid_client_forget_choices(TlsidClient *client, const char *context, const char *origin,
                                 uint32_t *ret_forgotten);
+/* CloseContext on a context this client has not opened; -ENOENT when it is not open.
+ * @ret_dropped: (nullable) tokens dropped. */
+int tlsid_client_close_context(TlsidClient *client, const char *context,
+                               uint32_t *ret_dropped);
 /* SetChoice on a context this client has not opened. */
 int tlsid_client_set_choice(TlsidClient *client, const char *context, const char *origin,
                             TlsidChoice state, const char *identity, unsigned flags);

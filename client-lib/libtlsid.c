@@ -1,0 +1,1670 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libtlsid: the client of tlsidd, on a private libdbus connection. */
+#include "tlsid/tlsid.h"
+
+#include <dbus/dbus.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "tlsid-errors.h"
+#include "tlsid-ids.h"
+
+#define _public_ __attribute__((visibility("default")))
+
+#define TLSID_BUS_NAME "org.tlsid.Manager1"
+#define TLSID_OBJECT_PATH "/org/tlsid/Manager1"
+#define TLSID_INTERFACE "org.tlsid.Manager1"
+
+#define DEFAULT_TIMEOUT_MS 1000
+#define LABEL_MAX 256
+#define ALPN_MAX 255
+#define TOKEN_MAX 65536
+
+#define MATCH_DAEMON_SIGNALS \
+        "type='signal',sender='" TLSID_BUS_NAME "',interface='" TLSID_INTERFACE "'"
+#define MATCH_NAME_OWNER \
+        "type='signal',sender='" DBUS_SERVICE_DBUS "',interface='" DBUS_INTERFACE_DBUS "'," \
+        "member='NameOwnerChanged',arg0='" TLSID_BUS_NAME "'"
+
+struct TlsidContext {
+        TlsidClient *client;            /* a reference */
+        char *name;
+        char *label;                    /* nullable */
+        unsigned flags;
+        bool closed;                    /* under client->lock */
+        TlsidContext *prev, *next;      /* under client->lock */
+};
+
+struct TlsidClient {
+        unsigned n_ref;                 /* atomic */
+        int timeout_ms;                 /* atomic */
+        char *bus_address;              /* NULL: the session bus */
+        int epoll_fd;                   /* what tlsid_client_get_fd() returns */
+        int event_fd;                   /* in epoll_fd: the connection has queued messages */
+
+        /* Everything below is under lock. The lock is never held while a callback runs,
+         * and held across blocking calls only while (re)connecting. */
+        pthread_mutex_t lock;
+        DBusConnection *conn;           /* NULL only when connecting failed */
+        int conn_fd;                    /* the socket inside epoll_fd, or -1 */
+        char *daemon_owner;             /* the unique name of the daemon we know, nullable */
+        bool restart_pending;           /* reconnected: report at the next dispatch */
+        TlsidIdentityChangedFn identity_changed;
+        void *identity_changed_userdata;
+        TlsidSessionsFlushedFn sessions_flushed;
+        void *sessions_flushed_userdata;
+        TlsidContext *contexts;         /* every live handle */
+};
+
+static __thread char error_buffer[512];
+/* The client whose tlsid_client_dispatch() runs in this thread, and what it delivered:
+ * libdbus deadlocks when a connection is dispatched again from inside its own dispatch. */
+static __thread TlsidClient *dispatching;
+static __thread int dispatch_delivered;
+
+static int set_error(int r, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+static int set_error(int r, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        vsnprintf(error_buffer, sizeof error_buffer, format, ap);
+        va_end(ap);
+        return r;
+}
+
+static int set_oom(void) {
+        return set_error(-ENOMEM, "out of memory");
+}
+
+_public_ const char *tlsid_error_message(void) {
+        return error_buffer;
+}
+
+/* Maps a D-Bus error to an errno and records its message. */
+static int set_error_from_dbus(const DBusError *e, const char *method) {
+        int code = tlsid_error_from_dbus_name(e->name);
+        const char *message = e->message ? e->message : e->name;
+
+        if (code >= 0)
+                return set_error(tlsid_error_to_errno(code), "%s", message);
+        if (dbus_error_has_name(e, DBUS_ERROR_NO_REPLY) ||
+            dbus_error_has_name(e, DBUS_ERROR_TIMEOUT) ||
+            dbus_error_has_name(e, DBUS_ERROR_TIMED_OUT))
+                return set_error(-ETIMEDOUT, "%s: tlsidd did not answer in time", method);
+        if (dbus_error_has_name(e, DBUS_ERROR_SERVICE_UNKNOWN) ||
+            dbus_error_has_name(e, DBUS_ERROR_NAME_HAS_NO_OWNER) ||
+            dbus_error_has_name(e, DBUS_ERROR_DISCONNECTED) ||
+            dbus_error_has_name(e, DBUS_ERROR_NO_SERVER) ||
+            dbus_error_has_name(e, DBUS_ERROR_NO_NETWORK) ||
+            dbus_error_has_name(e, DBUS_ERROR_FILE_NOT_FOUND) ||
+            dbus_error_has_name(e, DBUS_ERROR_SPAWN_SERVICE_NOT_FOUND) ||
+            dbus_error_has_name(e, DBUS_ERROR_SPAWN_SERVICE_INVALID) ||
+            dbus_error_has_name(e, DBUS_ERROR_SPAWN_EXEC_FAILED) ||
+            dbus_error_has_name(e, DBUS_ERROR_SPAWN_CHILD_EXITED) ||
+            dbus_error_has_name(e, DBUS_ERROR_SPAWN_CHILD_SIGNALED) ||
+            dbus_error_has_name(e, DBUS_ERROR_SPAWN_FAILED) ||
+            dbus_error_has_name(e, DBUS_ERROR_SPAWN_SETUP_FAILED) ||
+            dbus_error_has_name(e, DBUS_ERROR_SPAWN_PERMISSIONS_INVALID) ||
+            dbus_error_has_name(e, DBUS_ERROR_SPAWN_FILE_INVALID) ||
+            dbus_error_has_name(e, DBUS_ERROR_SPAWN_NO_MEMORY))
+                return set_error(-ECONNREFUSED, "%s: cannot reach tlsidd: %s", method, message);
+        if (dbus_error_has_name(e, DBUS_ERROR_NO_MEMORY))
+                return set_oom();
+        if (dbus_error_has_name(e, DBUS_ERROR_BAD_ADDRESS))
+                return set_error(-EINVAL, "bus address: %s", message);
+        if (dbus_error_has_name(e, DBUS_ERROR_ACCESS_DENIED) ||
+            dbus_error_has_name(e, DBUS_ERROR_AUTH_FAILED))
+                return set_error(-EACCES, "%s: %s", method, message);
+        if (dbus_error_has_name(e, DBUS_ERROR_INVALID_ARGS))
+                return set_error(-EINVAL, "%s: %s", method, message);
+        return set_error(-EIO, "%s: %s (%s)", method, message, e->name);
+}
+
+static bool streq_ptr(const char *a, const char *b) {
+        return a && b && strcmp(a, b) == 0;
+}
+
+/* ---- Argument checks: refuse before anything is sent, naming the field. ---- */
+
+static int check_context(const char *context) {
+        const char *why = tlsid_context_check(context);
+
+        return why ? set_error(-EINVAL, "context %s", why) : 0;
+}
+
+/* NULL or "" is the wildcard. */
+static int check_context_or_all(const char *context) {
+        return !context || !*context ? 0 : check_context(context);
+}
+
+static int check_origin(const char *origin) {
+        const char *why = tlsid_origin_check(origin);
+
+        return why ? set_error(-EINVAL, "origin %s", why) : 0;
+}
+
+static int check_origin_or_all(const char *origin) {
+        return !origin || !*origin ? 0 : check_origin(origin);
+}
+
+static int check_identity(const char *identity) {
+        const char *why = tlsid_identity_check(identity);
+
+        return why ? set_error(-EINVAL, "identity %s", why) : 0;
+}
+
+/* libdbus treats invalid UTF-8 in a string argument as a programming error and may abort,
+ * so every caller-supplied free-form string is checked here first. */
+static int check_text(const char *field, const char *s, size_t max) {
+        if (strlen(s) > max)
+                return set_error(-EINVAL, "%s must be at most %zu bytes", field, max);
+        if (!dbus_validate_utf8(s, NULL))
+                return set_error(-EINVAL, "%s must be valid UTF-8", field);
+        return 0;
+}
+
+/* ---- Messages ---- */
+
+static DBusMessage *new_call(const char *member) {
+        return dbus_message_new_method_call(TLSID_BUS_NAME, TLSID_OBJECT_PATH, TLSID_INTERFACE,
+                                            member);
+}
+
+static bool dict_append(DBusMessageIter *dict, const char *key, int type, const void *value) {
+        DBusMessageIter entry, variant;
+        char signature[2] = { (char) type, 0 };
+
+        if (!dbus_message_iter_open_container(dict, DBUS_TYPE_DICT_ENTRY, NULL, &entry))
+                return false;
+        if (!dbus_message_iter_append_basic(&entry, DBUS_TYPE_STRING, &key) ||
+            !dbus_message_iter_open_container(&entry, DBUS_TYPE_VARIANT, signature, &variant)) {
+                dbus_message_iter_abandon_container(dict, &entry);
+                return false;
+        }
+        if (!dbus_message_iter_append_basic(&variant, type, value)) {
+                dbus_message_iter_abandon_container(&entry, &variant);
+                dbus_message_iter_abandon_container(dict, &entry);
+                return false;
+        }
+        return dbus_message_iter_close_container(&entry, &variant) &&
+                dbus_message_iter_close_container(dict, &entry);
+}
+
+static bool open_dict(DBusMessageIter *iter, DBusMessageIter *dict) {
+        return dbus_message_iter_open_container(iter, DBUS_TYPE_ARRAY, "{sv}", dict);
+}
+
+static bool reply_has_signature(DBusMessage *reply, const char *signature, const char *method) {
+        if (dbus_message_has_signature(reply, signature))
+                return true;
+        set_error(-EIO, "%s: unexpected reply signature '%s'", method,
+                  dbus_message_get_signature(reply));
+        return false;
+}
+
+/* Reads an unsigned number from a variant of any integer type. */
+static bool variant_get_uint64(DBusMessageIter *variant, uint64_t *ret) {
+        DBusBasicValue v;
+
+        switch (dbus_message_iter_get_arg_type(variant)) {
+        case DBUS_TYPE_BYTE:
+                dbus_message_iter_get_basic(variant, &v);
+                *ret = v.byt;
+                return true;
+        case DBUS_TYPE_BOOLEAN:
+                dbus_message_iter_get_basic(variant, &v);
+                *ret = v.bool_val ? 1 : 0;
+                return true;
+        case DBUS_TYPE_UINT16:
+                dbus_message_iter_get_basic(variant, &v);
+                *ret = v.u16;
+                return true;
+        case DBUS_TYPE_INT16:
+                dbus_message_iter_get_basic(variant, &v);
+                *ret = v.i16 < 0 ? 0 : (uint64_t) v.i16;
+                return true;
+        case DBUS_TYPE_UINT32:
+                dbus_message_iter_get_basic(variant, &v);
+                *ret = v.u32;
+                return true;
+        case DBUS_TYPE_INT32:
+                dbus_message_iter_get_basic(variant, &v);
+                *ret = v.i32 < 0 ? 0 : (uint64_t) v.i32;
+                return true;
+        case DBUS_TYPE_UINT64:
+                dbus_message_iter_get_basic(variant, &v);
+                *ret = v.u64;
+                return true;
+        case DBUS_TYPE_INT64:
+                dbus_message_iter_get_basic(variant, &v);
+                *ret = v.i64 < 0 ? 0 : (uint64_t) v.i64;
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* ---- Connection ---- */
+
+static int timeout_ms(TlsidClient *c) {
+        return __atomic_load_n(&c->timeout_ms, __ATOMIC_RELAXED);
+}
+
+static void wake_up(TlsidClient *c) {
+        uint64_t one = 1;
+
+        /* Cannot fail short of a counter overflow, which would still leave it readable. */
+        (void) !write(c->event_fd, &one, sizeof one);
+}
+
+/* Called by libdbus, possibly from another thread and with its lock held: only wake up. */
+static void on_dispatch_status(DBusConnection *conn, DBusDispatchStatus status, void *userdata) {
+        if (status == DBUS_DISPATCH_DATA_REMAINS)
+                wake_up(userdata);
+}
+
+/* Sends @msg on @conn and waits for the reply; no reconnection, no retry. */
+static int call_on(DBusConnection *conn, DBusMessage *msg, int timeout,
+                   DBusMessage **ret_reply) {
+        DBusError e = DBUS_ERROR_INIT;
+        DBusMessage *reply;
+        int r;
+
+        reply = dbus_connection_send_with_reply_and_block(conn, msg, timeout, &e);
+        if (!reply) {
+                r = set_error_from_dbus(&e, dbus_message_get_member(msg));
+                dbus_error_free(&e);
+                return r;
+        }
+        *ret_reply = reply;
+        return 0;
+}
+
+static int call_on_simple(DBusConnection *conn, DBusMessage *msg, int timeout) {
+        DBusMessage *reply = NULL;
+        int r = call_on(conn, msg, timeout, &reply);
+
+        if (reply)
+                dbus_message_unref(reply);
+        return r;
+}
+
+static int add_match(DBusConnection *conn, const char *rule, int timeout) {
+        DBusMessage *msg;
+        int r;
+
+        msg = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS,
+                                           "AddMatch");
+        if (!msg || !dbus_message_append_args(msg, DBUS_TYPE_STRING, &rule, DBUS_TYPE_INVALID)) {
+                if (msg)
+                        dbus_message_unref(msg);
+                return set_oom();
+        }
+        r = call_on_simple(conn, msg, timeout);
+        dbus_message_unref(msg);
+        return r;
+}
+
+/* GetNameOwner on the bus: 0 and the owner, or -ENOENT when the name has none. */
+static int get_name_owner(DBusConnection *conn, int timeout, char **ret_owner) {
+        const char *name = TLSID_BUS_NAME, *owner;
+        DBusError e = DBUS_ERROR_INIT;
+        DBusMessage *msg, *reply;
+        char *copy;
+        int r;
+
+        msg = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS,
+                                           "GetNameOwner");
+        if (!msg || !dbus_message_append_args(msg, DBUS_TYPE_STRING, &name, DBUS_TYPE_INVALID)) {
+                if (msg)
+                        dbus_message_unref(msg);
+                return set_oom();
+        }
+        reply = dbus_connection_send_with_reply_and_block(conn, msg, timeout, &e);
+        dbus_message_unref(msg);
+        if (!reply) {
+                if (dbus_error_has_name(&e, DBUS_ERROR_NAME_HAS_NO_OWNER))
+                        r = set_error(-ENOENT, "tlsidd is not running");
+                else
+                        r = set_error_from_dbus(&e, "GetNameOwner");
+                dbus_error_free(&e);
+                return r;
+        }
+        if (!dbus_message_get_args(reply, NULL, DBUS_TYPE_STRING, &owner, DBUS_TYPE_INVALID)) {
+                dbus_message_unref(reply);
+                return set_error(-EIO, "GetNameOwner: unexpected reply");
+        }
+        copy = strdup(owner);
+        dbus_message_unref(reply);
+        if (!copy)
+                return set_oom();
+        *ret_owner = copy;
+        return 0;
+}
+
+static int build_open_context(const char *name, unsigned flags, const char *label,
+                              DBusMessage **ret_msg) {
+        DBusMessageIter iter, dict;
+        dbus_bool_t ephemeral = (flags & TLSID_CONTEXT_EPHEMERAL) != 0;
+        DBusMessage *msg;
+
+        msg = new_call("OpenContext");
+        if (!msg)
+                return set_oom();
+        dbus_message_iter_init_append(msg, &iter);
+        if (!dbus_message_iter_append_basic(&iter, DBUS_TYPE_STRING, &name) ||
+            !open_dict(&iter, &dict)) {
+                dbus_message_unref(msg);
+                return set_oom();
+        }
+        if (!dict_append(&dict, "ephemeral", DBUS_TYPE_BOOLEAN, &ephemeral) ||
+            (label && !dict_append(&dict, "label", DBUS_TYPE_STRING, &label)) ||
+            !dbus_message_iter_close_container(&iter, &dict)) {
+                dbus_message_iter_abandon_container_if_open(&iter, &dict);
+                dbus_message_unref(msg);
+                return set_oom();
+        }
+        *ret_msg = msg;
+        return 0;
+}
+
+static int open_context_on(DBusConnection *conn, int timeout, const char *name, unsigned flags,
+                           const char *label) {
+        DBusMessage *msg = NULL;
+        int r;
+
+        r = build_open_context(name, flags, label, &msg);
+        if (r < 0)
+                return r;
+        r = call_on_simple(conn, msg, timeout);
+        dbus_message_unref(msg);
+        return r;
+}
+
+static DBusHandlerResult on_message(DBusConnection *conn, DBusMessage *msg, void *userdata);
+
+static void connection_drop(DBusConnection *conn) {
+        if (!conn)
+                return;
+        dbus_connection_set_dispatch_status_function(conn, NULL, NULL, NULL);
+        dbus_connection_close(conn);
+        dbus_connection_unref(conn);
+}
+
+/* (Re)connects to the bus: a new private connection with our filter and match rules, the
+ * daemon's current owner, and (when reconnecting) every open context reopened. The epoll
+ * fd keeps its number; only the socket inside it is swapped. */
+static int client_connect_locked(TlsidClient *c) {
+        DBusError e = DBUS_ERROR_INIT;
+        DBusConnection *conn;
+        struct epoll_event ev = { .events = EPOLLIN };
+        bool reconnect = c->conn != NULL || c->daemon_owner != NULL || c->contexts != NULL;
+        int timeout = timeout_ms(c);
+        char *owner = NULL;
+        int fd = -1, r;
+
+        if (c->bus_address) {
+                conn = dbus_connection_open_private(c->bus_address, &e);
+                if (conn && !dbus_bus_register(conn, &e)) {
+                        dbus_connection_close(conn);
+                        dbus_connection_unref(conn);
+                        conn = NULL;
+                }
+        } else
+                conn = dbus_bus_get_private(DBUS_BUS_SESSION, &e);
+        if (!conn) {
+                r = set_error_from_dbus(&e, "connect");
+                if (r == -ECONNREFUSED || r == -EIO)
+                        r = set_error(-ECONNREFUSED, "cannot connect to the bus: %s",
+                                      e.message ? e.message : "unknown error");
+                dbus_error_free(&e);
+                return r;
+        }
+        dbus_connection_set_exit_on_disconnect(conn, FALSE);
+
+        if (!dbus_connection_add_filter(conn, on_message, c, NULL)) {
+                r = set_oom();
+                goto fail;
+        }
+        r = add_match(conn, MATCH_DAEMON_SIGNALS, timeout);
+        if (r < 0)
+                goto fail;
+        r = add_match(conn, MATCH_NAME_OWNER, timeout);
+        if (r < 0)
+                goto fail;
+        r = get_name_owner(conn, timeout, &owner);
+        if (r < 0 && r != -ENOENT)
+                goto fail;
+
+        /* A context that cannot be reopened stays in the list: the next call on it retries. */
+        for (TlsidContext *ctx = c->contexts; ctx; ctx = ctx->next)
+                if (!ctx->closed)
+                        (void) open_context_on(conn, timeout, ctx->name, ctx->flags, ctx->label);
+
+        if (!dbus_connection_get_unix_fd(conn, &fd)) {
+                r = set_error(-ECONNREFUSED, "connect: the bus connection has no socket");
+                goto fail;
+        }
+        if (c->conn_fd >= 0)
+                (void) epoll_ctl(c->epoll_fd, EPOLL_CTL_DEL, c->conn_fd, NULL);
+        c->conn_fd = -1;
+        if (epoll_ctl(c->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+                r = set_error(-errno, "connect: cannot poll the bus socket: %s", strerror(errno));
+                goto fail;
+        }
+        c->conn_fd = fd;
+
+        connection_drop(c->conn);
+        c->conn = conn;
+        free(c->daemon_owner);
+        c->daemon_owner = owner;
+        dbus_connection_set_dispatch_status_function(conn, on_dispatch_status, c, NULL);
+        if (reconnect)
+                c->restart_pending = true;
+        if (reconnect || dbus_connection_get_dispatch_status(conn) == DBUS_DISPATCH_DATA_REMAINS)
+                wake_up(c);
+        return 0;
+
+fail:
+        free(owner);
+        dbus_connection_remove_filter(conn, on_message, c);
+        dbus_connection_close(conn);
+        dbus_connection_unref(conn);
+        return r;
+}
+
+/* The current connection, (transfer full); reconnects when it is gone. */
+static int client_get_connection(TlsidClient *c, DBusConnection **ret_conn) {
+        int r = 0;
+
+        pthread_mutex_lock(&c->lock);
+        if (!c->conn || !dbus_connection_get_is_connected(c->conn))
+                r = client_connect_locked(c);
+        if (r >= 0)
+                *ret_conn = dbus_connection_ref(c->conn);
+        pthread_mutex_unlock(&c->lock);
+        return r;
+}
+
+/* Reopens the context @name if this client holds an open handle of it. */
+static int client_reopen_context(TlsidClient *c, DBusConnection *conn, const char *name) {
+        char *label = NULL;
+        unsigned flags = 0;
+        bool found = false;
+        int r;
+
+        pthread_mutex_lock(&c->lock);
+        for (TlsidContext *ctx = c->contexts; ctx; ctx = ctx->next)
+                if (!ctx->closed && strcmp(ctx->name, name) == 0) {
+                        found = true;
+                        flags = ctx->flags;
+                        if (ctx->label && !(label = strdup(ctx->label))) {
+                                pthread_mutex_unlock(&c->lock);
+                                return set_oom();
+                        }
+                        break;
+                }
+        pthread_mutex_unlock(&c->lock);
+        if (!found)
+                return -ENOENT;
+        r = open_context_on(conn, timeout_ms(c), name, flags, label);
+        free(label);
+        return r;
+}
+
+static void client_note_daemon(TlsidClient *c, DBusMessage *reply) {
+        const char *sender = dbus_message_get_sender(reply);
+
+        if (!sender)
+                return;
+        pthread_mutex_lock(&c->lock);
+        /* Only the first one: a different one is a restart that NameOwnerChanged reports. */
+        if (!c->daemon_owner)
+                c->daemon_owner = strdup(sender);
+        pthread_mutex_unlock(&c->lock);
+}
+
+/* Calls the daemon. Reconnects first when the bus connection is gone. When the call names
+ * a context this client has open (@context, nullable) and the daemon no longer knows it
+ * (it restarted and NameOwnerChanged has not been dispatched yet), reopens the context and
+ * retries once. @ret_reply: (transfer full). */
+static int client_call(TlsidClient *c, DBusMessage *msg, const char *context,
+                       DBusMessage **ret_reply) {
+        DBusMessage *to_send = msg, *reply = NULL;
+        DBusError e = DBUS_ERROR_INIT;
+        DBusConnection *conn;
+        bool retry;
+        int r;
+
+        for (int attempt = 0;; attempt++) {
+                r = client_get_connection(c, &conn);
+                if (r < 0)
+                        return r;
+                reply = dbus_connection_send_with_reply_and_block(conn, to_send, timeout_ms(c),
+                                                                   &e);
+                if (to_send != msg)
+                        dbus_message_unref(to_send);
+                if (reply) {
+                        dbus_connection_unref(conn);
+                        if (streq_ptr(dbus_message_get_destination(msg), TLSID_BUS_NAME))
+                                client_note_daemon(c, reply);
+                        *ret_reply = reply;
+                        return 0;
+                }
+
+                retry = false;
+                if (attempt == 0 && !dbus_connection_get_is_connected(conn))
+                        retry = true;
+                else if (attempt == 0 && context &&
+                         (dbus_error_has_name(&e, "org.tlsid.Error.NoSuchContext") ||
+                          dbus_error_has_name(&e, DBUS_ERROR_SERVICE_UNKNOWN)))
+                        retry = client_reopen_context(c, conn, context) >= 0;
+                dbus_connection_unref(conn);
+                /* After a failed reopen, report the call's own error, not the reopen's. */
+                r = set_error_from_dbus(&e, dbus_message_get_member(msg));
+                dbus_error_free(&e);
+                if (!retry)
+                        return r;
+                /* A sent message is locked and has a serial: resend a copy. */
+                to_send = dbus_message_copy(msg);
+                if (!to_send)
+                        return set_oom();
+        }
+}
+
+/* ---- Signals ---- */
+
+static int deliver_restart(TlsidClient *c) {
+        TlsidSessionsFlushedFn fn;
+        void *userdata;
+
+        pthread_mutex_lock(&c->lock);
+        fn = c->sessions_flushed;
+        userdata = c->sessions_flushed_userdata;
+        pthread_mutex_unlock(&c->lock);
+        if (fn)
+                fn("", "", 0, userdata);
+        return 1;
+}
+
+/* The daemon's name got a new owner: decide whether it is a restart, and if so reopen our
+ * contexts before telling the application that every partition changed. */
+static void handle_name_owner_changed(TlsidClient *c, DBusMessage *msg) {
+        const char *name, *old_owner, *new_owner;
+        TlsidContext *ctx;
+        bool restart = false;
+        size_t n = 0, i = 0;
+        struct {
+                char *name, *label;
+                unsigned flags;
+        } *todo = NULL;
+        DBusConnection *conn;
+
+        if (!dbus_message_get_args(msg, NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_STRING,
+                                   &old_owner, DBUS_TYPE_STRING, &new_owner, DBUS_TYPE_INVALID))
+                return;
+        if (strcmp(name, TLSID_BUS_NAME) != 0 || !*new_owner)
+                return;
+
+        pthread_mutex_lock(&c->lock);
+        if (!c->daemon_owner)
+                c->daemon_owner = strdup(new_owner);
+        else if (strcmp(c->daemon_owner, new_owner) != 0) {
+                char *copy = strdup(new_owner);
+
+                if (copy) {
+                        free(c->daemon_owner);
+                        c->daemon_owner = copy;
+                }
+                restart = true;
+        }
+        if (restart) {
+                /* Copies: another thread may drop a handle while we call. */
+                for (ctx = c->contexts; ctx; ctx = ctx->next)
+                        n++;
+                todo = n ? calloc(n, sizeof *todo) : NULL;
+                for (ctx = c->contexts; todo && ctx; ctx = ctx->next) {
+                        if (ctx->closed)
+                                continue;
+                        todo[i].name = strdup(ctx->name);
+                        todo[i].label = ctx->label ? strdup(ctx->label) : NULL;
+                        todo[i].flags = ctx->flags;
+                        i++;
+                }
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (!restart)
+                return;
+
+        if (i > 0 && client_get_connection(c, &conn) >= 0) {
+                for (size_t k = 0; k < i; k++)
+                        if (todo[k].name)
+                                (void) open_context_on(conn, timeout_ms(c), todo[k].name,
+                                                       todo[k].flags, todo[k].label);
+                dbus_connection_unref(conn);
+        }
+        for (size_t k = 0; k < i; k++) {
+                free(todo[k].name);
+                free(todo[k].label);
+        }
+        free(todo);
+        dispatch_delivered += deliver_restart(c);
+}
+
+static void handle_identity_changed(TlsidClient *c, DBusMessage *msg) {
+        const char *context, *origin, *state_name, *identity;
+        dbus_uint32_t generation;
+        TlsidIdentityChangedFn fn;
+        void *userdata;
+        int state;
+
+        if (!dbus_message_get_args(msg, NULL, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING,
+                                   &origin, DBUS_TYPE_STRING, &state_name, DBUS_TYPE_STRING,
+                                   &identity, DBUS_TYPE_UINT32, &generation, DBUS_TYPE_INVALID))
+                return;
+        state = tlsid_state_from_string(state_name);
+        if (state < 0)
+                return;
+        pthread_mutex_lock(&c->lock);
+        fn = c->identity_changed;
+        userdata = c->identity_changed_userdata;
+        pthread_mutex_unlock(&c->lock);
+        if (fn)
+                fn(context, origin, (TlsidChoice) state, identity, generation, userdata);
+        dispatch_delivered++;
+}
+
+static void handle_sessions_flushed(TlsidClient *c, DBusMessage *msg) {
+        const char *context, *origin;
+        dbus_uint32_t dropped;
+        TlsidSessionsFlushedFn fn;
+        void *userdata;
+
+        if (!dbus_message_get_args(msg, NULL, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING,
+                                   &origin, DBUS_TYPE_UINT32, &dropped, DBUS_TYPE_INVALID))
+                return;
+        pthread_mutex_lock(&c->lock);
+        fn = c->sessions_flushed;
+        userdata = c->sessions_flushed_userdata;
+        pthread_mutex_unlock(&c->lock);
+        if (fn)
+                fn(context, origin, dropped, userdata);
+        dispatch_delivered++;
+}
+
+/* Whether @msg comes from the daemon we know; anyone may send us a unicast signal. */
+static bool from_daemon(TlsidClient *c, DBusMessage *msg) {
+        bool ok;
+
+        pthread_mutex_lock(&c->lock);
+        ok = streq_ptr(dbus_message_get_sender(msg), c->daemon_owner);
+        pthread_mutex_unlock(&c->lock);
+        return ok;
+}
+
+static DBusHandlerResult on_message(DBusConnection *conn, DBusMessage *msg, void *userdata) {
+        TlsidClient *c = userdata;
+
+        if (dbus_message_get_type(msg) != DBUS_MESSAGE_TYPE_SIGNAL)
+                return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+
+        if (dbus_message_is_signal(msg, DBUS_INTERFACE_DBUS, "NameOwnerChanged") &&
+            streq_ptr(dbus_message_get_sender(msg), DBUS_SERVICE_DBUS)) {
+                handle_name_owner_changed(c, msg);
+                /* Others on this connection may want it too. */
+                return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+        }
+        if (!dbus_message_has_path(msg, TLSID_OBJECT_PATH) ||
+            !dbus_message_has_interface(msg, TLSID_INTERFACE) || !from_daemon(c, msg))
+                return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+        if (dbus_message_has_member(msg, "IdentityChanged"))
+                handle_identity_changed(c, msg);
+        else if (dbus_message_has_member(msg, "SessionsFlushed"))
+                handle_sessions_flushed(c, msg);
+        else
+                return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+        return DBUS_HANDLER_RESULT_HANDLED;
+}
+
+/* ---- Client ---- */
+
+_public_ int tlsid_client_new(const char *bus_address, TlsidClient **ret_client) {
+        struct epoll_event ev = { .events = EPOLLIN };
+        TlsidClient *c;
+        int r;
+
+        if (!ret_client)
+                return set_error(-EINVAL, "ret_client is NULL");
+        if (bus_address && !*bus_address)
+                return set_error(-EINVAL, "bus address is empty");
+        if (!dbus_threads_init_default())
+                return set_oom();
+
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return set_oom();
+        c->n_ref = 1;
+        c->timeout_ms = DEFAULT_TIMEOUT_MS;
+        c->epoll_fd = c->event_fd = c->conn_fd = -1;
+        pthread_mutex_init(&c->lock, NULL);
+        if (bus_address && !(c->bus_address = strdup(bus_address))) {
+                r = set_oom();
+                goto fail;
+        }
+        c->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        c->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (c->epoll_fd < 0 || c->event_fd < 0 ||
+            epoll_ctl(c->epoll_fd, EPOLL_CTL_ADD, c->event_fd, &ev) < 0) {
+                r = set_error(-errno, "cannot create the poll fd: %s", strerror(errno));
+                goto fail;
+        }
+
+        pthread_mutex_lock(&c->lock);
+        r = client_connect_locked(c);
+        pthread_mutex_unlock(&c->lock);
+        if (r < 0)
+                goto fail;
+        *ret_client = c;
+        return 0;
+
+fail:
+        tlsid_client_unref(c);
+        return r;
+}
+
+_public_ TlsidClient *tlsid_client_ref(TlsidClient *client) {
+        if (client)
+                __atomic_add_fetch(&client->n_ref, 1, __ATOMIC_RELAXED);
+        return client;
+}
+
+_public_ TlsidClient *tlsid_client_unref(TlsidClient *client) {
+        if (!client || __atomic_sub_fetch(&client->n_ref, 1, __ATOMIC_ACQ_REL) > 0)
+                return NULL;
+
+        if (client->conn) {
+                dbus_connection_remove_filter(client->conn, on_message, client);
+                connection_drop(client->conn);
+        }
+        if (client->epoll_fd >= 0)
+                close(client->epoll_fd);
+        if (client->event_fd >= 0)
+                close(client->event_fd);
+        free(client->daemon_owner);
+        free(client->bus_address);
+        pthread_mutex_destroy(&client->lock);
+        free(client);
+        return NULL;
+}
+
+_public_ int tlsid_client_set_timeout(TlsidClient *client, uint64_t usec) {
+        uint64_t ms;
+
+        if (!client)
+                return set_error(-EINVAL, "client is NULL");
+        if (usec == 0)
+                ms = DEFAULT_TIMEOUT_MS;
+        else
+                ms = usec / 1000 + (usec % 1000 ? 1 : 0);
+        if (ms > INT_MAX)
+                ms = INT_MAX;
+        __atomic_store_n(&client->timeout_ms, (int) ms, __ATOMIC_RELAXED);
+        return 0;
+}
+
+_public_ int tlsid_client_on_identity_changed(TlsidClient *client, TlsidIdentityChangedFn fn,
+                                              void *userdata) {
+        if (!client)
+                return set_error(-EINVAL, "client is NULL");
+        pthread_mutex_lock(&client->lock);
+        client->identity_changed = fn;
+        client->identity_changed_userdata = fn ? userdata : NULL;
+        pthread_mutex_unlock(&client->lock);
+        return 0;
+}
+
+_public_ int tlsid_client_on_sessions_flushed(TlsidClient *client, TlsidSessionsFlushedFn fn,
+                                              void *userdata) {
+        if (!client)
+                return set_error(-EINVAL, "client is NULL");
+        pthread_mutex_lock(&client->lock);
+        client->sessions_flushed = fn;
+        client->sessions_flushed_userdata = fn ? userdata : NULL;
+        pthread_mutex_unlock(&client->lock);
+        return 0;
+}
+
+/* An epoll fd rather than the socket: a blocking call in any thread may read signals off
+ * the socket into libdbus's queue, and only the dispatch status function (the eventfd)
+ * notices that. */
+_public_ int tlsid_client_get_fd(TlsidClient *client) {
+        if (!client)
+                return set_error(-EINVAL, "client is NULL");
+        return client->epoll_fd;
+}
+
+/* Counts every IdentityChanged and SessionsFlushed signal read (and each restart), whether
+ * or not a callback is set. */
+_public_ int tlsid_client_dispatch(TlsidClient *client) {
+        TlsidClient *outer_client = dispatching;
+        int outer_delivered = dispatch_delivered;
+        DBusConnection *conn = NULL;
+        uint64_t counter;
+        bool restart, connected;
+        int delivered, r = 0;
+
+        if (!client)
+                return set_error(-EINVAL, "client is NULL");
+        if (dispatching == client)
+                return set_error(-EBUSY, "tlsid_client_dispatch() called from its own callback");
+
+        while (read(client->event_fd, &counter, sizeof counter) > 0)
+                ;
+
+        pthread_mutex_lock(&client->lock);
+        restart = client->restart_pending;
+        client->restart_pending = false;
+        if (client->conn)
+                conn = dbus_connection_ref(client->conn);
+        pthread_mutex_unlock(&client->lock);
+
+        dispatching = client;
+        dispatch_delivered = 0;
+        if (restart)
+                dispatch_delivered += deliver_restart(client);
+        if (conn) {
+                if (dbus_connection_get_is_connected(conn))
+                        (void) dbus_connection_read_write(conn, 0);
+                while (dbus_connection_dispatch(conn) == DBUS_DISPATCH_DATA_REMAINS)
+                        ;
+                connected = dbus_connection_get_is_connected(conn);
+                dbus_connection_unref(conn);
+                if (!connected) {
+                        /* The bus went away: try once now, so a listener that makes no
+                         * calls keeps its signals; otherwise stop polling the dead socket
+                         * and let the next call reconnect. */
+                        r = client_get_connection(client, &conn);
+                        if (r >= 0)
+                                dbus_connection_unref(conn);
+                        else {
+                                pthread_mutex_lock(&client->lock);
+                                if (client->conn_fd >= 0)
+                                        (void) epoll_ctl(client->epoll_fd, EPOLL_CTL_DEL,
+                                                         client->conn_fd, NULL);
+                                client->conn_fd = -1;
+                                pthread_mutex_unlock(&client->lock);
+                        }
+                }
+        }
+        delivered = dispatch_delivered;
+        dispatching = outer_client;
+        dispatch_delivered = outer_delivered;
+        return r < 0 ? r : delivered;
+}
+
+_public_ int tlsid_client_get_daemon(TlsidClient *client, char **ret_owner) {
+        DBusConnection *conn;
+        char *owner = NULL;
+        int r;
+
+        if (!client)
+                return set_error(-EINVAL, "client is NULL");
+        if (!ret_owner)
+                return set_error(-EINVAL, "ret_owner is NULL");
+        r = client_get_connection(client, &conn);
+        if (r < 0)
+                return r;
+        r = get_name_owner(conn, timeout_ms(client), &owner);
+        dbus_connection_unref(conn);
+        if (r < 0)
+                return r;
+        *ret_owner = owner;
+        return 0;
+}
+
+/* ---- Contexts ---- */
+
+_public_ int tlsid_context_open(TlsidClient *client, const char *context, unsigned flags,
+                                const char *label, TlsidContext **ret_context) {
+        DBusMessage *msg = NULL, *reply = NULL;
+        TlsidContext *ctx;
+        int r;
+
+        if (!client)
+                return set_error(-EINVAL, "client is NULL");
+        if (!ret_context)
+                return set_error(-EINVAL, "ret_context is NULL");
+        if ((r = check_context(context)) < 0)
+                return r;
+        if (flags & ~TLSID_CONTEXT_EPHEMERAL)
+                return set_error(-EINVAL, "flags has unknown bits 0x%x",
+                                 flags & ~TLSID_CONTEXT_EPHEMERAL);
+        if (label && (r = check_text("label", label, LABEL_MAX)) < 0)
+                return r;
+
+        ctx = calloc(1, sizeof *ctx);
+        if (!ctx)
+                return set_oom();
+        ctx->flags = flags;
+        ctx->name = strdup(context);
+        if (!ctx->name || (label && !(ctx->label = strdup(label)))) {
+                r = set_oom();
+                goto fail;
+        }
+        r = build_open_context(context, flags, label, &msg);
+        if (r < 0)
+                goto fail;
+        r = client_call(client, msg, NULL, &reply);
+        dbus_message_unref(msg);
+        if (r < 0)
+                goto fail;
+        dbus_message_unref(reply);
+
+        ctx->client = tlsid_client_ref(client);
+        pthread_mutex_lock(&client->lock);
+        ctx->next = client->contexts;
+        if (client->contexts)
+                client->contexts->prev = ctx;
+        client->contexts = ctx;
+        pthread_mutex_unlock(&client->lock);
+        *ret_context = ctx;
+        return 0;
+
+fail:
+        free(ctx->name);
+        free(ctx->label);
+        free(ctx);
+        return r;
+}
+
+_public_ TlsidContext *tlsid_context_unref(TlsidContext *context) {
+        TlsidClient *c;
+
+        if (!context)
+                return NULL;
+        c = context->client;
+        pthread_mutex_lock(&c->lock);
+        if (context->prev)
+                context->prev->next = context->next;
+        else
+                c->contexts = context->next;
+        if (context->next)
+                context->next->prev = context->prev;
+        pthread_mutex_unlock(&c->lock);
+        free(context->name);
+        free(context->label);
+        free(context);
+        tlsid_client_unref(c);
+        return NULL;
+}
+
+_public_ const char *tlsid_context_get_name(TlsidContext *context) {
+        return context ? context->name : NULL;
+}
+
+/* A retry target for calls on @context: its name unless it was closed. */
+static const char *context_retry_name(TlsidContext *context) {
+        bool closed;
+
+        pthread_mutex_lock(&context->client->lock);
+        closed = context->closed;
+        pthread_mutex_unlock(&context->client->lock);
+        return closed ? NULL : context->name;
+}
+
+static int reply_get_u32(DBusMessage *reply, const char *method, uint32_t *ret) {
+        dbus_uint32_t v;
+
+        if (!reply_has_signature(reply, "u", method) ||
+            !dbus_message_get_args(reply, NULL, DBUS_TYPE_UINT32, &v, DBUS_TYPE_INVALID))
+                return -EIO;
+        *ret = v;
+        return 0;
+}
+
+/* CloseContext; on success (or when the daemon no longer has it) no handle of the
+ * context is ever reopened. */
+static int close_context(TlsidClient *c, const char *name, uint32_t *ret_dropped) {
+        DBusMessage *msg, *reply = NULL;
+        uint32_t dropped = 0;
+        int r;
+
+        msg = new_call("CloseContext");
+        if (!msg || !dbus_message_append_args(msg, DBUS_TYPE_STRING, &name, DBUS_TYPE_INVALID)) {
+                if (msg)
+                        dbus_message_unref(msg);
+                return set_oom();
+        }
+        /* No retry: reopening a context only to close it would be pointless. */
+        r = client_call(c, msg, NULL, &reply);
+        dbus_message_unref(msg);
+        if (r >= 0) {
+                r = reply_get_u32(reply, "CloseContext", &dropped);
+                dbus_message_unref(reply);
+        }
+        if (r >= 0 || r == -ENOENT) {
+                pthread_mutex_lock(&c->lock);
+                for (TlsidContext *ctx = c->contexts; ctx; ctx = ctx->next)
+                        if (strcmp(ctx->name, name) == 0)
+                                ctx->closed = true;
+                pthread_mutex_unlock(&c->lock);
+        }
+        if (r < 0)
+                return r;
+        if (ret_dropped)
+                *ret_dropped = dropped;
+        return 0;
+}
+
+_public_ int tlsid_context_close(TlsidContext *context, uint32_t *ret_dropped) {
+        if (!context)
+                return set_error(-EINVAL, "context is NULL");
+        return close_context(context->client, context->name, ret_dropped);
+}
+
+_public_ int tlsid_client_close_context(TlsidClient *client, const char *context,
+                                        uint32_t *ret_dropped) {
+        int r;
+
+        if (!client)
+                return set_error(-EINVAL, "client is NULL");
+        if ((r = check_context(context)) < 0)
+                return r;
+        return close_context(client, context, ret_dropped);
+}
+
+_public_ int tlsid_context_get_partition(TlsidContext *context, const char *origin,
+                                         TlsidChoice *ret_state, char **ret_identity,
+                                         uint32_t *ret_generation, char **ret_peer_id) {
+        const char *state_name, *identity, *peer_id;
+        DBusMessage *msg, *reply = NULL;
+        dbus_uint32_t generation;
+        char *identity_copy = NULL, *peer_id_copy = NULL;
+        int state, r;
+
+        if (!context)
+                return set_error(-EINVAL, "context is NULL");
+        if ((r = check_origin(origin)) < 0)
+                return r;
+        msg = new_call("GetPartition");
+        if (!msg || !dbus_message_append_args(msg, DBUS_TYPE_STRING, &context->name,
+                                              DBUS_TYPE_STRING, &origin, DBUS_TYPE_INVALID)) {
+                if (msg)
+                        dbus_message_unref(msg);
+                return set_oom();
+        }
+        r = client_call(context->client, msg, context_retry_name(context), &reply);
+        dbus_message_unref(msg);
+        if (r < 0)
+                return r;
+        if (!reply_has_signature(reply, "ssus", "GetPartition") ||
+            !dbus_message_get_args(reply, NULL, DBUS_TYPE_STRING, &state_name, DBUS_TYPE_STRING,
+                                   &identity, DBUS_TYPE_UINT32, &generation, DBUS_TYPE_STRING,
+                                   &peer_id, DBUS_TYPE_INVALID)) {
+                r = -EIO;
+                goto out;
+        }
+        state = tlsid_state_from_string(state_name);
+        if (state < 0) {
+                r = set_error(-EIO, "GetPartition: unknown state '%s'", state_name);
+                goto out;
+        }
+        if ((ret_identity && !(identity_copy = strdup(identity))) ||
+            (ret_peer_id && !(peer_id_copy = strdup(peer_id)))) {
+                free(identity_copy);
+                r = set_oom();
+                goto out;
+        }
+        if (ret_state)
+                *ret_state = (TlsidChoice) state;
+        if (ret_identity)
+                *ret_identity = identity_copy;
+        if (ret_generation)
+                *ret_generation = generation;
+        if (ret_peer_id)
+                *ret_peer_id = peer_id_copy;
+        r = 0;
+out:
+        dbus_message_unref(reply);
+        return r;
+}
+
+/* The token's bytes are copied into the message's buffer, which libdbus frees without
+ * zeroing; no public libdbus call reaches that buffer, so the copy cannot be wiped. */
+_public_ int tlsid_context_put_session(TlsidContext *context, const char *origin,
+                                       const char *identity, uint32_t generation,
+                                       const void *token, size_t len, int64_t expires,
+                                       uint16_t tls_version, const char *alpn) {
+        DBusMessageIter iter, array, dict;
+        DBusConnection *conn;
+        DBusMessage *msg;
+        dbus_int64_t expires_v = expires;
+        dbus_uint32_t generation_v = generation;
+        dbus_uint16_t version_v = tls_version;
+        const unsigned char *bytes = token;
+        bool ok;
+        int r;
+
+        if (!context)
+                return set_error(-EINVAL, "context is NULL");
+        if ((r = check_origin(origin)) < 0 || (r = check_identity(identity)) < 0)
+                return r;
+        if (!token || len == 0 || len > TOKEN_MAX)
+                return set_error(-EINVAL, "token must be 1 to %d bytes", TOKEN_MAX);
+        if (alpn && (r = check_text("alpn", alpn, ALPN_MAX)) < 0)
+                return r;
+
+        msg = new_call("PutSession");
+        if (!msg)
+                return set_oom();
+        dbus_message_set_no_reply(msg, TRUE);
+        dbus_message_iter_init_append(msg, &iter);
+        ok = dbus_message_iter_append_basic(&iter, DBUS_TYPE_STRING, &context->name) &&
+                dbus_message_iter_append_basic(&iter, DBUS_TYPE_STRING, &origin) &&
+                dbus_message_iter_append_basic(&iter, DBUS_TYPE_STRING, &identity) &&
+                dbus_message_iter_append_basic(&iter, DBUS_TYPE_UINT32, &generation_v);
+        if (ok && dbus_message_iter_open_container(&iter, DBUS_TYPE_ARRAY, "y", &array)) {
+                ok = dbus_message_iter_append_fixed_array(&array, DBUS_TYPE_BYTE, &bytes,
+                                                          (int) len);
+                ok = dbus_message_iter_close_container(&iter, &array) && ok;
+        } else
+                ok = false;
+        ok = ok && dbus_message_iter_append_basic(&iter, DBUS_TYPE_INT64, &expires_v);
+        if (ok && open_dict(&iter, &dict)) {
+                ok = (!tls_version ||
+                      dict_append(&dict, "tls_version", DBUS_TYPE_UINT16, &version_v)) &&
+                        (!alpn || dict_append(&dict, "alpn", DBUS_TYPE_STRING, &alpn));
+                if (ok)
+                        ok = dbus_message_iter_close_container(&iter, &dict);
+                else
+                        dbus_message_iter_abandon_container_if_open(&iter, &dict);
+        } else
+                ok = false;
+        if (!ok) {
+                dbus_message_unref(msg);
+                return set_oom();
+        }
+
+        r = client_get_connection(context->client, &conn);
+        if (r >= 0) {
+                if (dbus_connection_send(conn, msg, NULL))
+                        dbus_connection_flush(conn);
+                else
+                        r = set_oom();
+                if (r >= 0 && !dbus_connection_get_is_connected(conn))
+                        r = set_error(-ECONNREFUSED, "PutSession: lost the bus connection");
+                dbus_connection_unref(conn);
+        }
+        dbus_message_unref(msg);
+        return r;
+}
+
+_public_ int tlsid_context_take_session(TlsidContext *context, const char *origin,
+                                        const char *identity, uint32_t generation,
+                                        void **ret_token, size_t *ret_len) {
+        DBusMessage *msg, *reply = NULL;
+        DBusMessageIter iter, array;
+        dbus_uint32_t generation_v = generation;
+        const unsigned char *bytes = NULL;
+        void *copy;
+        int n = 0, r;
+
+        if (!context)
+                return set_error(-EINVAL, "context is NULL");
+        if ((r = check_origin(origin)) < 0 || (r = check_identity(identity)) < 0)
+                return r;
+        if (!ret_token || !ret_len)
+                return set_error(-EINVAL, "ret_token and ret_len must not be NULL");
+
+        msg = new_call("TakeSession");
+        if (!msg || !dbus_message_append_args(msg, DBUS_TYPE_STRING, &context->name,
+                                              DBUS_TYPE_STRING, &origin, DBUS_TYPE_STRING,
+                                              &identity, DBUS_TYPE_UINT32, &generation_v,
+                                              DBUS_TYPE_INVALID)) {
+                if (msg)
+                        dbus_message_unref(msg);
+                return set_oom();
+        }
+        r = client_call(context->client, msg, context_retry_name(context), &reply);
+        dbus_message_unref(msg);
+        if (r < 0)
+                return r;
+        if (!reply_has_signature(reply, "ay", "TakeSession")) {
+                dbus_message_unref(reply);
+                return -EIO;
+        }
+        dbus_message_iter_init(reply, &iter);
+        dbus_message_iter_recurse(&iter, &array);
+        dbus_message_iter_get_fixed_array(&array, &bytes, &n);
+        if (n <= 0) {
+                dbus_message_unref(reply);
+                *ret_token = NULL;
+                *ret_len = 0;
+                return 0;
+        }
+        /* The reply's own buffer holds the token too; libdbus offers no way to wipe it. */
+        copy = malloc((size_t) n);
+        if (!copy) {
+                dbus_message_unref(reply);
+                return set_oom();
+        }
+        memcpy(copy, bytes, (size_t) n);
+        dbus_message_unref(reply);
+        *ret_token = copy;
+        *ret_len = (size_t) n;
+        return 1;
+}
+
+static int build_set_choice(const char *context, const char *origin, TlsidChoice state,
+                            const char *identity, unsigned flags, DBusMessage **ret_msg) {
+        DBusMessageIter iter, dict;
+        dbus_bool_t remember = TRUE;
+        const char *state_name;
+        DBusMessage *msg;
+        int r;
+
+        if ((r = check_context(context)) < 0 || (r = check_origin(origin)) < 0)
+                return r;
+        state_name = tlsid_state_to_string((int) state);
+        if (!state_name)
+                return set_error(-EINVAL, "state %d is not a TlsidChoice", (int) state);
+        if (state == TLSID_CHOICE_CERTIFICATE) {
+                const char *why = tlsid_fingerprint_check(identity);
+
+                if (why)
+                        return set_error(-EINVAL, "identity %s", why);
+        } else if (identity && *identity)
+                return set_error(-EINVAL, "identity must be empty unless state is certificate");
+        else
+                identity = "";
+        if (flags & ~TLSID_CHOICE_REMEMBER)
+                return set_error(-EINVAL, "flags has unknown bits 0x%x",
+                                 flags & ~TLSID_CHOICE_REMEMBER);
+
+        msg = new_call("SetChoice");
+        if (!msg)
+                return set_oom();
+        dbus_message_iter_init_append(msg, &iter);
+        if (!dbus_message_iter_append_basic(&iter, DBUS_TYPE_STRING, &context) ||
+            !dbus_message_iter_append_basic(&iter, DBUS_TYPE_STRING, &origin) ||
+            !dbus_message_iter_append_basic(&iter, DBUS_TYPE_STRING, &state_name) ||
+            !dbus_message_iter_append_basic(&iter, DBUS_TYPE_STRING, &identity) ||
+            !open_dict(&iter, &dict)) {
+                dbus_message_unref(msg);
+                return set_oom();
+        }
+        if (((flags & TLSID_CHOICE_REMEMBER) &&
+             !dict_append(&dict, "remember", DBUS_TYPE_BOOLEAN, &remember)) ||
+            !dbus_message_iter_close_container(&iter, &dict)) {
+                dbus_message_iter_abandon_container_if_open(&iter, &dict);
+                dbus_message_unref(msg);
+                return set_oom();
+        }
+        *ret_msg = msg;
+        return 0;
+}
+
+static int set_choice(TlsidClient *c, const char *context, const char *retry_name,
+                      const char *origin, TlsidChoice state, const char *identity,
+                      unsigned flags) {
+        DBusMessage *msg = NULL, *reply = NULL;
+        int r;
+
+        r = build_set_choice(context, origin, state, identity, flags, &msg);
+        if (r < 0)
+                return r;
+        r = client_call(c, msg, retry_name, &reply);
+        dbus_message_unref(msg);
+        if (r < 0)
+                return r;
+        dbus_message_unref(reply);
+        return 0;
+}
+
+_public_ int tlsid_context_set_choice(TlsidContext *context, const char *origin,
+                                      TlsidChoice state, const char *identity, unsigned flags) {
+        if (!context)
+                return set_error(-EINVAL, "context is NULL");
+        return set_choice(context->client, context->name, context_retry_name(context), origin,
+                          state, identity, flags);
+}
+
+_public_ int tlsid_client_set_choice(TlsidClient *client, const char *context, const char *origin,
+                                     TlsidChoice state, const char *identity, unsigned flags) {
+        if (!client)
+                return set_error(-EINVAL, "client is NULL");
+        /* A context this client also has open is reopened after a restart like any other. */
+        return set_choice(client, context, context, origin, state, identity, flags);
+}
+
+_public_ void tlsid_secret_free(void *p, size_t len) {
+        if (!p)
+                return;
+        explicit_bzero(p, len);
+        free(p);
+}
+
+/* FlushSessions and ForgetChoices: (s context, s origin) -> (u). */
+static int call_wildcard(TlsidClient *c, const char *method, const char *context,
+                         const char *origin, uint32_t *ret_count) {
+        DBusMessage *msg, *reply = NULL;
+        uint32_t count = 0;
+        int r;
+
+        if (!c)
+                return set_error(-EINVAL, "client is NULL");
+        if ((r = check_context_or_all(context)) < 0 || (r = check_origin_or_all(origin)) < 0)
+                return r;
+        context = context ? context : "";
+        origin = origin ? origin : "";
+        msg = new_call(method);
+        if (!msg || !dbus_message_append_args(msg, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING,
+                                              &origin, DBUS_TYPE_INVALID)) {
+                if (msg)
+                        dbus_message_unref(msg);
+                return set_oom();
+        }
+        r = client_call(c, msg, *context ? context : NULL, &reply);
+        dbus_message_unref(msg);
+        if (r < 0)
+                return r;
+        r = reply_get_u32(reply, method, &count);
+        dbus_message_unref(reply);
+        if (r < 0)
+                return r;
+        if (ret_count)
+                *ret_count = count;
+        return 0;
+}
+
+_public_ int tlsid_client_flush_sessions(TlsidClient *client, const char *context,
+                                         const char *origin, uint32_t *ret_dropped) {
+        return call_wildcard(client, "FlushSessions", context, origin, ret_dropped);
+}
+
+_public_ int tlsid_client_forget_choices(TlsidClient *client, const char *context,
+                                         const char *origin, uint32_t *ret_forgotten) {
+        return call_wildcard(client, "ForgetChoices", context, origin, ret_forgotten);
+}
+
+_public_ void tlsid_context_infos_free(TlsidContextInfo *infos, size_t n) {
+        if (!infos)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                free(infos[i].context);
+                free(infos[i].label);
+        }
+        free(infos);
+}
+
+/* Counts the elements of the array @iter points at. */
+static size_t array_length(DBusMessageIter *iter) {
+        DBusMessageIter sub;
+        size_t n = 0;
+
+        dbus_message_iter_recurse(iter, &sub);
+        while (dbus_message_iter_get_arg_type(&sub) != DBUS_TYPE_INVALID) {
+                n++;
+                dbus_message_iter_next(&sub);
+        }
+        return n;
+}
+
+/* Reads a{sv} properties of one context; unknown keys are skipped. */
+static int read_context_info(DBusMessageIter *dict, TlsidContextInfo *info) {
+        DBusMessageIter entry, variant;
+
+        for (; dbus_message_iter_get_arg_type(dict) == DBUS_TYPE_DICT_ENTRY;
+             dbus_message_iter_next(dict)) {
+                const char *key;
+                uint64_t v = 0;
+
+                dbus_message_iter_recurse(dict, &entry);
+                dbus_message_iter_get_basic(&entry, &key);
+                dbus_message_iter_next(&entry);
+                dbus_message_iter_recurse(&entry, &variant);
+
+                if (strcmp(key, "label") == 0) {
+                        const char *label;
+
+                        if (dbus_message_iter_get_arg_type(&variant) != DBUS_TYPE_STRING)
+                                continue;
+                        dbus_message_iter_get_basic(&variant, &label);
+                        free(info->label);
+                        if (!(info->label = strdup(label)))
+                                return set_oom();
+                        continue;
+                }
+                if (!variant_get_uint64(&variant, &v))
+                        continue;
+                if (strcmp(key, "ephemeral") == 0)
+                        info->ephemeral = v != 0;
+                else if (strcmp(key, "partitions") == 0)
+                        info->partitions = (uint32_t) v;
+                else if (strcmp(key, "tokens") == 0)
+                        info->tokens = (uint32_t) v;
+                else if (strcmp(key, "bytes") == 0)
+                        info->bytes = v;
+                else if (strcmp(key, "choices") == 0)
+                        info->choices = (uint32_t) v;
+        }
+        if (!info->label && !(info->label = strdup("")))
+                return set_oom();
+        return 0;
+}
+
+_public_ int tlsid_client_list_contexts(TlsidClient *client, TlsidContextInfo **ret_infos,
+                                        size_t *ret_n) {
+        DBusMessageIter iter, array, strct, dict;
+        DBusMessage *msg, *reply = NULL;
+        TlsidContextInfo *infos = NULL;
+        size_t n = 0, i = 0;
+        int r;
+
+        if (!client)
+                return set_error(-EINVAL, "client is NULL");
+        if (!ret_infos || !ret_n)
+                return set_error(-EINVAL, "ret_infos and ret_n must not be NULL");
+        msg = new_call("ListContexts");
+        if (!msg)
+                return set_oom();
+        r = client_call(client, msg, NULL, &reply);
+        dbus_message_unref(msg);
+        if (r < 0)
+                return r;
+        if (!reply_has_signature(reply, "a(sa{sv})", "ListContexts")) {
+                r = -EIO;
+                goto out;
+        }
+        dbus_message_iter_init(reply, &iter);
+        n = array_length(&iter);
+        if (n > 0 && !(infos = calloc(n, sizeof *infos))) {
+                r = set_oom();
+                goto out;
+        }
+        dbus_message_iter_recurse(&iter, &array);
+        for (; i < n; i++, dbus_message_iter_next(&array)) {
+                const char *name;
+
+                dbus_message_iter_recurse(&array, &strct);
+                dbus_message_iter_get_basic(&strct, &name);
+                if (!(infos[i].context = strdup(name))) {
+                        r = set_oom();
+                        goto out;
+                }
+                dbus_message_iter_next(&strct);
+                dbus_message_iter_recurse(&strct, &dict);
+                r = read_context_info(&dict, &infos[i]);
+                if (r < 0)
+                        goto out;
+        }
+        *ret_infos = infos;
+        *ret_n = n;
+        infos = NULL;
+        r = 0;
+out:
+        tlsid_context_infos_free(infos, n);
+        dbus_message_unref(reply);
+        return r;
+}
+
+_public_ void tlsid_session_infos_free(TlsidSessionInfo *infos, size_t n) {
+        if (!infos)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                free(infos[i].context);
+                free(infos[i].origin);
+                free(infos[i].identity);
+        }
+        free(infos);
+}
+
+_public_ int tlsid_client_list_sessions(TlsidClient *client, const char *context,
+                                        TlsidSessionInfo **ret_infos, size_t *ret_n) {
+        DBusMessageIter iter, array, strct;
+        DBusMessage *msg, *reply = NULL;
+        TlsidSessionInfo *infos = NULL;
+        size_t n = 0, i = 0;
+        int r;
+
+        if (!client)
+                return set_error(-EINVAL, "client is NULL");
+        if (!ret_infos || !ret_n)
+                return set_error(-EINVAL, "ret_infos and ret_n must not be NULL");
+        if ((r = check_context_or_all(context)) < 0)
+                return r;
+        context = context ? context : "";
+        msg = new_call("ListSessions");
+        if (!msg || !dbus_message_append_args(msg, DBUS_TYPE_STRING, &context,
+                                              DBUS_TYPE_INVALID)) {
+                if (msg)
+                        dbus_message_unref(msg);
+                return set_oom();
+        }
+        r = client_call(client, msg, *context ? context : NULL, &reply);
+        dbus_message_unref(msg);
+        if (r < 0)
+                return r;
+        if (!reply_has_signature(reply, "a(sssuuxt)", "ListSessions")) {
+                r = -EIO;
+                goto out;
+        }
+        dbus_message_iter_init(reply, &iter);
+        n = array_length(&iter);
+        if (n > 0 && !(infos = calloc(n, sizeof *infos))) {
+                r = set_oom();
+                goto out;
+        }
+        dbus_message_iter_recurse(&iter, &array);
+        for (; i < n; i++, dbus_message_iter_next(&array)) {
+                const char *ctx, *origin, *identity;
+                dbus_uint32_t generation, tokens;
+                dbus_int64_t expiry;
+                dbus_uint64_t bytes;
+
+                dbus_message_iter_recurse(&array, &strct);
+                dbus_message_iter_get_basic(&strct, &ctx);
+                dbus_message_iter_next(&strct);
+                dbus_message_iter_get_basic(&strct, &origin);
+                dbus_message_iter_next(&strct);
+                dbus_message_iter_get_basic(&strct, &identity);
+                dbus_message_iter_next(&strct);
+                dbus_message_iter_get_basic(&strct, &generation);
+                dbus_message_iter_next(&strct);
+                dbus_message_iter_get_basic(&strct, &tokens);
+                dbus_message_iter_next(&strct);
+                dbus_message_iter_get_basic(&strct, &expiry);
+                dbus_message_iter_next(&strct);
+                dbus_message_iter_get_basic(&strct, &bytes);
+
+                infos[i].context = strdup(ctx);
+                infos[i].origin = strdup(origin);
+                infos[i].identity = strdup(identity);
+                if (!infos[i].context || !infos[i].origin || !infos[i].identity) {
+                        r = set_oom();
+                        goto out;
+                }
+                infos[i].generation = generation;
+                infos[i].tokens = tokens;
+                infos[i].earliest_expiry = expiry;
+                infos[i].bytes = bytes;
+        }
+        *ret_infos = infos;
+        *ret_n = n;
+        infos = NULL;
+        r = 0;
+out:
+        tlsid_session_infos_free(infos, n);
+        dbus_message_unref(reply);
+        return r;
+}
+
+_public_ int tlsid_client_get_statistics(TlsidClient *client, TlsidStatistics *ret_statistics) {
+        static const struct {
+                const char *key;
+                size_t offset;
+        } fields[] = {
+                { "contexts", offsetof(TlsidStatistics, contexts) },
+                { "partitions", offsetof(TlsidStatistics, partitions) },
+                { "tokens", offsetof(TlsidStatistics, tokens) },
+                { "bytes", offsetof(TlsidStatistics, bytes) },
+                { "takes", offsetof(TlsidStatistics, takes) },
+                { "hits", offsetof(TlsidStatistics, hits) },
+                { "misses", offsetof(TlsidStatistics, misses) },
+                { "puts", offsetof(TlsidStatistics, puts) },
+                { "stale_puts", offsetof(TlsidStatistics, stale_puts) },
+                { "evictions", offsetof(TlsidStatistics, evictions) },
+                { "expirations", offsetof(TlsidStatistics, expirations) },
+                { "flushes", offsetof(TlsidStatistics, flushes) },
+                { "uptime", offsetof(TlsidStatistics, uptime) },
+        };
+        DBusMessageIter iter, dict, entry, variant;
+        DBusMessage *msg, *reply = NULL;
+        TlsidStatistics stats = { 0 };
+
+        if (!client)
+                return set_error(-EINVAL, "client is NULL");
+        if (!ret_statistics)
+                return set_error(-EINVAL, "ret_statistics is NULL");
+        msg = new_call("GetStatistics");
+        if (!msg)
+                return set_oom();
+        int r = client_call(client, msg, NULL, &reply);
+        dbus_message_unref(msg);
+        if (r < 0)
+                return r;
+        if (!reply_has_signature(reply, "a{sv}", "GetStatistics")) {
+                dbus_message_unref(reply);
+                return -EIO;
+        }
+        dbus_message_iter_init(reply, &iter);
+        for (dbus_message_iter_recurse(&iter, &dict);
+             dbus_message_iter_get_arg_type(&dict) == DBUS_TYPE_DICT_ENTRY;
+             dbus_message_iter_next(&dict)) {
+                const char *key;
+                uint64_t v;
+
+                dbus_message_iter_recurse(&dict, &entry);
+                dbus_message_iter_get_basic(&entry, &key);
+                dbus_message_iter_next(&entry);
+                dbus_message_iter_recurse(&entry, &variant);
+                if (!variant_get_uint64(&variant, &v))
+                        continue;
+                for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
+                        if (strcmp(fields[k].key, key) == 0)
+                                *(uint64_t *) ((char *) &stats + fields[k].offset) = v;
+        }
+        dbus_message_unref(reply);
+        *ret_statistics = stats;
+        return 0;
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libdbus on a GLib main context: watches, timeouts and dispatching as GSources. */
+#pragma once
+
+#include <dbus/dbus.h>
+#include <glib.h>
+
+/* Cleanup helpers for libdbus types, declared once for the whole daemon. */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DBusMessage, dbus_message_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DBusPendingCall, dbus_pending_call_unref)
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DBusError, dbus_error_free)
+
+typedef struct BusGlib BusGlib;
+
+/* Makes @connection do all its I/O from @context (NULL: the global default context):
+ * each DBusWatch becomes a GSource polling its fd, each DBusTimeout a timeout GSource,
+ * and queued messages are dispatched from a GSource whenever any are pending. Nothing
+ * blocks. Holds a reference on @connection until bus_glib_detach(). */
+BusGlib *bus_glib_attach(DBusConnection *connection, GMainContext *context);
+
+/* Removes every source bus_glib_attach() added and drops its reference on the
+ * connection. Accepts NULL. */
+void bus_glib_detach(BusGlib *bus);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(BusGlib, bus_glib_detach)

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The org.tlsid.Manager1 object: D-Bus methods and signals on top of the store. */
+#pragma once
+
+#include <dbus/dbus.h>
+#include <glib.h>
+
+#include "config.h"
+#include "store.h"
+
+#define TLSID_BUS_NAME "org.tlsid.Manager1"
+#define TLSID_OBJECT_PATH "/org/tlsid/Manager1"
+#define TLSID_INTERFACE "org.tlsid.Manager1"
+
+typedef struct Manager Manager;
+
+/* A method handler: reads the arguments of @message (whose signature the dispatcher
+ * has checked), validates, acts, emits signals and returns the reply in @ret_reply
+ * (transfer full). Returns FALSE exactly when @error (TLSID_ERROR domain) is set; the
+ * dispatcher turns it into the error reply. */
+typedef gboolean (*ManagerMethodFn)(Manager *manager, DBusMessage *message,
+                                    DBusMessage **ret_reply, GError **error);
+
+typedef struct {
+        const char *interface;
+        const char *name;
+        const char *in_signature;
+        const char *out_signature;
+        ManagerMethodFn handler;
+} ManagerMethod;
+
+typedef struct {
+        const char *interface;
+        const char *name;
+        const char *signature;
+} ManagerSignal;
+
+/* The daemon's method table (org.freedesktop.DBus.Peer is answered by libdbus itself
+ * and so is not in it); @ret_n gets its length. For the interface test. */
+const ManagerMethod *manager_get_methods(size_t *ret_n);
+/* The signals the daemon emits; @ret_n gets their number. */
+const ManagerSignal *manager_get_signals(size_t *ret_n);
+
+/* The introspection XML, embedded at build time from dbus/org.tlsid.Manager1.xml. */
+extern const char tlsid_interface_xml[];
+
+/* A manager serving @store on @connection (neither is owned; both must outlive it),
+ * with the caller limits of @config, saving remembered choices to @state_path. Nothing
+ * happens on the bus until manager_start(). */
+Manager *manager_new(DBusConnection *connection, Store *store, const TlsidConfig *config,
+                     const char *state_path);
+
+/* Registers the object path, and subscribes to NameOwnerChanged (asynchronously) to
+ * follow callers' lifetimes. Call it before requesting the bus name. */
+gboolean manager_start(Manager *manager, GError **error);
+
+/* Writes the remembered choices now if they changed since the last save, waiting for a
+ * save running in the worker thread first. For shutdown, after the loop stopped. */
+gboolean manager_flush_save(Manager *manager, GError **error);
+
+/* Unregisters everything and frees @manager; queued calls are dropped. Accepts NULL. */
+void manager_free(Manager *manager);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Manager, manager_free)

@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Unit tests of tlsidd.conf loading (daemon/config.c). */
+#include <check.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "config.h"
+
+static char *tmpdir;
+
+static void setup(void) {
+        tmpdir = g_dir_make_tmp("tlsid-config-XXXXXX", NULL);
+        ck_assert_ptr_nonnull(tmpdir);
+}
+
+static void teardown(void) {
+        g_autoptr(GDir) dir = g_dir_open(tmpdir, 0, NULL);
+        const char *name;
+
+        while (dir && (name = g_dir_read_name(dir))) {
+                g_autofree char *path = g_build_filename(tmpdir, name, NULL);
+
+                g_unlink(path);
+        }
+        g_rmdir(tmpdir);
+        g_clear_pointer(&tmpdir, g_free);
+}
+
+/* Writes @text to tlsidd.conf in the temporary directory; returns its path. */
+static char *write_conf(const char *text) {
+        char *path = g_build_filename(tmpdir, "tlsidd.conf", NULL);
+
+        ck_assert(g_file_set_contents(path, text, -1, NULL));
+        return path;
+}
+
+static void assert_defaults(const TlsidConfig *c) {
+        ck_assert_uint_eq(c->limits.max_contexts, 4096);
+        ck_assert_uint_eq(c->limits.max_origins_per_context, 4096);
+        ck_assert_uint_eq(c->limits.max_tokens_per_partition, 4);
+        ck_assert_uint_eq(c->limits.max_token_bytes, 32u * 1024 * 1024);
+        ck_assert_uint_eq(c->limits.max_holders_per_context, 64);
+        ck_assert_uint_eq(c->limits.max_remembered, 65536);
+        ck_assert_uint_eq(c->max_pending_per_sender, 64);
+        ck_assert_uint_eq(c->max_senders, 1024);
+}
+
+/* Asserts @warnings holds exactly @expected, in order. */
+static void assert_warnings(GPtrArray *warnings, const char *const *expected) {
+        guint n = g_strv_length((char **) expected);
+
+        ck_assert_ptr_nonnull(warnings);
+        for (guint i = 0; i < warnings->len && i < n; i++)
+                ck_assert_str_eq(warnings->pdata[i], expected[i]);
+        ck_assert_uint_eq(warnings->len, n);
+}
+
+START_TEST(test_config_defaults) {
+        TlsidConfig c;
+
+        memset(&c, 0xab, sizeof c);
+        tlsid_config_init(&c);
+        assert_defaults(&c);
+}
+END_TEST
+
+START_TEST(test_config_missing_file) {
+        g_autofree char *path = g_build_filename(tmpdir, "absent.conf", NULL);
+        g_autoptr(GPtrArray) warnings = NULL;
+        g_autoptr(GError) error = NULL;
+        TlsidConfig c;
+
+        ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+        ck_assert_ptr_null(warnings);
+        assert_defaults(&c);
+}
+END_TEST
+
+START_TEST(test_config_values) {
+        g_autofree char *path = write_conf("# comment\n"
+                                           "[limits]\n"
+                                           "max_contexts = 10\n"
+                                           "max_origins_per_context=20\n"
+                                           "max_tokens_per_partition=64\n"
+                                           "max_token_bytes=1G\n"
+                                           "max_holders_per_context=2\n"
+                                           "max_remembered=0\n"
+                                           "[daemon]\n"
+                                           "max_pending_per_sender=3\n"
+                                           "max_senders=5\n");
+        g_autoptr(GPtrArray) warnings = NULL;
+        g_autoptr(GError) error = NULL;
+        TlsidConfig c;
+
+        ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+        ck_assert_ptr_null(warnings);
+        ck_assert_uint_eq(c.limits.max_contexts, 10);
+        ck_assert_uint_eq(c.limits.max_origins_per_context, 20);
+        ck_assert_uint_eq(c.limits.max_tokens_per_partition, 64);
+        ck_assert_uint_eq(c.limits.max_token_bytes, 1024u * 1024 * 1024);
+        ck_assert_uint_eq(c.limits.max_holders_per_context, 2);
+        ck_assert_uint_eq(c.limits.max_remembered, 0);
+        ck_assert_uint_eq(c.max_pending_per_sender, 3);
+        ck_assert_uint_eq(c.max_senders, 5);
+}
+END_TEST
+
+START_TEST(test_config_size_suffixes) {
+        static const struct {
+                const char *text;
+                guint64 bytes;
+        } cases[] = {
+                { "65536", 65536 },
+                { "64K", 65536 },
+                { "64k", 65536 },
+                { "32M", 32u * 1024 * 1024 },
+                { "7m", 7u * 1024 * 1024 },
+                { "4G", G_GUINT64_CONSTANT(4) * 1024 * 1024 * 1024 },
+                { " 100K ", 100 * 1024 },
+        };
+
+        for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *text = g_strdup_printf("[limits]\nmax_token_bytes=%s\n",
+                                                        cases[i].text);
+                g_autofree char *path = write_conf(text);
+                g_autoptr(GPtrArray) warnings = NULL;
+                g_autoptr(GError) error = NULL;
+                TlsidConfig c;
+
+                ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+                ck_assert_msg(warnings == NULL, "%s: %s", cases[i].text,
+                              warnings ? (char *) warnings->pdata[0] : "");
+                ck_assert_uint_eq(c.limits.max_token_bytes, cases[i].bytes);
+        }
+}
+END_TEST
+
+START_TEST(test_config_bad_values_keep_defaults) {
+        g_autofree char *path = write_conf("[limits]\n"
+                                           "max_contexts=abc\n"
+                                           "max_origins_per_context=0\n"
+                                           "max_tokens_per_partition=65\n"
+                                           "max_token_bytes=1K\n"
+                                           "max_holders_per_context=-1\n"
+                                           "max_remembered=99999999999999999999999\n"
+                                           "colour=blue\n"
+                                           "[daemon]\n"
+                                           "max_pending_per_sender=12X\n"
+                                           "max_senders=\n"
+                                           "[extra]\n"
+                                           "x=1\n");
+        g_autoptr(GPtrArray) warnings = NULL;
+        g_autoptr(GError) error = NULL;
+        TlsidConfig c;
+        const char *const expected[] = {
+                "tlsidd.conf: [limits] max_contexts: \"abc\" is not a number; using 4096",
+                "tlsidd.conf: [limits] max_origins_per_context: \"0\" is out of range "
+                "1..1048576; using 4096",
+                "tlsidd.conf: [limits] max_tokens_per_partition: \"65\" is out of range 1..64; "
+                "using 4",
+                "tlsidd.conf: [limits] max_token_bytes: \"1K\" is out of range 64K..4G; using "
+                "32M",
+                "tlsidd.conf: [limits] max_holders_per_context: \"-1\" is not a number; using 64",
+                "tlsidd.conf: [limits] max_remembered: \"99999999999999999999999\" is out of "
+                "range 0..1048576; using 65536",
+                "tlsidd.conf: [limits] colour: unknown key; ignored",
+                "tlsidd.conf: [daemon] max_pending_per_sender: \"12X\" is not a number; using 64",
+                "tlsidd.conf: [daemon] max_senders: \"\" is not a number; using 1024",
+                "tlsidd.conf: [extra]: unknown group; ignored",
+                NULL,
+        };
+
+        ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+        assert_warnings(warnings, expected);
+        assert_defaults(&c);
+}
+END_TEST
+
+START_TEST(test_config_size_overflow) {
+        g_autofree char *path = write_conf("[limits]\nmax_token_bytes=99999999999G\n");
+        g_autoptr(GPtrArray) warnings = NULL;
+        g_autoptr(GError) error = NULL;
+        TlsidConfig c;
+        const char *const expected[] = {
+                "tlsidd.conf: [limits] max_token_bytes: \"99999999999G\" is out of range "
+                "64K..4G; using 32M",
+                NULL,
+        };
+
+        ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+        assert_warnings(warnings, expected);
+        ck_assert_uint_eq(c.limits.max_token_bytes, 32u * 1024 * 1024);
+}
+END_TEST
+
+START_TEST(test_config_control_characters_escaped) {
+        g_autofree char *path = write_conf("[limits]\nmax_contexts=a\\tb\n");
+        g_autoptr(GPtrArray) warnings = NULL;
+        g_autoptr(GError) error = NULL;
+        TlsidConfig c;
+
+        ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+        ck_assert_ptr_nonnull(warnings);
+        ck_assert_uint_eq(warnings->len, 1);
+        ck_assert_ptr_null(strchr(warnings->pdata[0], '\t'));
+}
+END_TEST
+
+START_TEST(test_config_not_a_key_file) {
+        g_autofree char *path = write_conf("this is not\na key file\n");
+        g_autoptr(GPtrArray) warnings = NULL;
+        g_autoptr(GError) error = NULL;
+        TlsidConfig c;
+
+        memset(&c, 0, sizeof c);
+        ck_assert(!tlsid_config_load(&c, path, &warnings, &error));
+        ck_assert_ptr_nonnull(error);
+        ck_assert_ptr_nonnull(strstr(error->message, path));
+        ck_assert_ptr_null(warnings);
+        assert_defaults(&c);
+}
+END_TEST
+
+START_TEST(test_config_describe) {
+        g_autofree char *text = tlsid_config_describe();
+        const char *keys[] = {
+                "[limits]", "[daemon]", "max_contexts", "max_origins_per_context",
+                "max_tokens_per_partition", "max_token_bytes", "max_holders_per_context",
+                "max_remembered", "max_pending_per_sender", "max_senders",
+                "1..64, default 4", "64K..4G, default 32M", "default 4096", "tlsidd.conf",
+        };
+
+        for (gsize i = 0; i < G_N_ELEMENTS(keys); i++)
+                ck_assert_msg(strstr(text, keys[i]) != NULL, "no \"%s\" in:\n%s", keys[i], text);
+}
+END_TEST
+
+START_TEST(test_config_default_path) {
+        g_autofree char *path = tlsid_config_default_path();
+        g_autofree char *expected = g_build_filename(g_get_user_config_dir(), "tlsid",
+                                                     "tlsidd.conf", NULL);
+
+        ck_assert_str_eq(path, expected);
+}
+END_TEST
+
+static Suite *config_suite(void) {
+        Suite *s = suite_create("config");
+        TCase *tc = tcase_create("config");
+
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_config_defaults);
+        tcase_add_test(tc, test_config_missing_file);
+        tcase_add_test(tc, test_config_values);
+        tcase_add_test(tc, test_config_size_suffixes);
+        tcase_add_test(tc, test_config_bad_values_keep_defaults);
+        tcase_add_test(tc, test_config_size_overflow);
+        tcase_add_test(tc, test_config_control_characters_escaped);
+        tcase_add_test(tc, test_config_not_a_key_file);
+        tcase_add_test(tc, test_config_describe);
+        tcase_add_test(tc, test_config_default_path);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *runner = srunner_create(config_suite());
+        int failed;
+
+        srunner_run_all(runner, CK_NORMAL);
+        failed = srunner_ntests_failed(runner);
+        srunner_free(runner);
+        return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,1325 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Unit tests of the data model (daemon/store.c). */
+#include <check.h>
+#include <string.h>
+
+#include "store.h"
+
+#define NOW G_GINT64_CONSTANT(1700000000)
+#define FP_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define FP_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define CTX "firefox/container-2/tab-17"
+#define ORIGIN "example.org:443"
+
+static const guint8 test_nonce[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+
+/* --- zeroing hook --- */
+
+static guint zeroed_count;
+static gboolean zeroed_all_zero = TRUE;
+
+static void record_zeroed(const guint8 *data, gsize len) {
+        zeroed_count++;
+        for (gsize i = 0; i < len; i++)
+                if (data[i] != 0)
+                        zeroed_all_zero = FALSE;
+}
+
+static void setup(void) {
+        zeroed_count = 0;
+        zeroed_all_zero = TRUE;
+        store_zeroed_hook = record_zeroed;
+}
+
+static void teardown(void) {
+        store_zeroed_hook = NULL;
+}
+
+/* --- helpers --- */
+
+static Store *new_store_with(const StoreLimits *limits) {
+        return store_new(limits, test_nonce);
+}
+
+static Store *new_store(void) {
+        return new_store_with(NULL);
+}
+
+static void open_ctx(Store *store, const char *context) {
+        g_autoptr(GError) error = NULL;
+
+        ck_assert_msg(store_open_context(store, context, FALSE, NULL, NULL, &error), "%s",
+                      error ? error->message : "");
+}
+
+static StorePartition partition(Store *store, const char *context, const char *origin) {
+        g_autoptr(GError) error = NULL;
+        StorePartition p;
+
+        ck_assert_msg(store_get_partition(store, context, origin, &p, &error), "%s",
+                      error ? error->message : "");
+        return p;
+}
+
+/* Puts a token filled with @fill, @len bytes; returns the put result. */
+static StorePutResult put_full(Store *store, const char *context, const char *origin,
+                               const char *identity, guint32 generation, guint8 fill, gsize len,
+                               gint64 expires, guint16 tls_version, gint64 now) {
+        g_autoptr(GError) error = NULL;
+        g_autofree guint8 *token = g_malloc(len);
+        StorePutResult result = -1;
+
+        memset(token, fill, len);
+        ck_assert_msg(store_put_session(store, context, origin, identity, generation, token,
+                                        len, expires, tls_version, now, &result, &error),
+                      "%s", error ? error->message : "");
+        return result;
+}
+
+/* A 16-byte token filled with @fill into the current partition of (CTX, @origin). */
+static StorePutResult put_current(Store *store, const char *origin, guint8 fill,
+                                  gint64 expires) {
+        StorePartition p = partition(store, CTX, origin);
+
+        return put_full(store, CTX, origin, p.identity, p.generation, fill, 16, expires,
+                        TLSID_TLS_VERSION_1_3, NOW);
+}
+
+/* The first byte of the token taken from the current partition, or -1 when none. */
+static int take_current_at(Store *store, const char *origin, gint64 now) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) token = NULL;
+        StorePartition p = partition(store, CTX, origin);
+
+        ck_assert_msg(store_take_session(store, CTX, origin, p.identity, p.generation, now,
+                                         &token, &error),
+                      "%s", error ? error->message : "");
+        if (!token)
+                return -1;
+        return ((const guint8 *) g_bytes_get_data(token, NULL))[0];
+}
+
+static int take_current(Store *store, const char *origin) {
+        return take_current_at(store, origin, NOW);
+}
+
+static void set_choice(Store *store, const char *context, const char *origin, int state,
+                       const char *identity, gboolean remember, gboolean *ret_changed) {
+        g_autoptr(GError) error = NULL;
+
+        ck_assert_msg(store_set_choice(store, context, origin, state, identity, remember,
+                                       ret_changed, &error),
+                      "%s", error ? error->message : "");
+}
+
+static StoreStatistics stats(Store *store) {
+        StoreStatistics s;
+
+        store_get_statistics(store, &s);
+        return s;
+}
+
+/* Asserts @error has @code and its message holds @needle. */
+#define assert_error(error, want_code, needle)                                               \
+        do {                                                                                 \
+                ck_assert_ptr_nonnull(error);                                                \
+                ck_assert_msg(g_error_matches((error), TLSID_ERROR, (want_code)),           \
+                              "code %d, message %s", (error)->code, (error)->message);       \
+                ck_assert_msg(strstr((error)->message, (needle)) != NULL,                    \
+                              "\"%s\" not in \"%s\"", (needle), (error)->message);           \
+                g_clear_error(&(error));                                                     \
+        } while (0)
+
+/* --- contexts --- */
+
+START_TEST(test_store_open_close) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        guint dropped = 99;
+
+        ck_assert(!store_has_context(store, CTX));
+        open_ctx(store, CTX);
+        ck_assert(store_has_context(store, CTX));
+        open_ctx(store, CTX); /* idempotent */
+        ck_assert_uint_eq(stats(store).contexts, 1);
+        ck_assert_int_eq(put_current(store, ORIGIN, 1, NOW + 100), STORE_PUT_STORED);
+        ck_assert_int_eq(put_current(store, ORIGIN, 2, NOW + 100), STORE_PUT_STORED);
+
+        ck_assert(store_close_context(store, CTX, &dropped, &error));
+        ck_assert_uint_eq(dropped, 2);
+        ck_assert(!store_has_context(store, CTX));
+        ck_assert_uint_eq(stats(store).tokens, 0);
+        ck_assert_uint_eq(stats(store).partitions, 0);
+        ck_assert_uint_eq(stats(store).bytes, 0);
+
+        ck_assert(!store_close_context(store, CTX, &dropped, &error));
+        assert_error(error, TLSID_ERROR_NO_SUCH_CONTEXT, "\"" CTX "\"");
+}
+END_TEST
+
+START_TEST(test_store_label) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        g_autofree char *long_label = g_strnfill(257, 'x');
+
+        ck_assert(store_open_context(store, "a", FALSE, "first", NULL, &error));
+        ck_assert(store_open_context(store, "a", FALSE, NULL, NULL, &error));
+        ck_assert(!store_open_context(store, "a", FALSE, long_label, NULL, &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "label");
+        ck_assert(!store_open_context(store, "a", FALSE, "\xff", NULL, &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "label");
+}
+END_TEST
+
+static void collect_context(const StoreContextInfo *info, gpointer user_data) {
+        GString *out = user_data;
+
+        g_string_append_printf(out, "%s|%s|%d|%u|%u|%" G_GUINT64_FORMAT "|%u;", info->context,
+                               info->label, info->ephemeral, info->partitions, info->tokens,
+                               info->bytes, info->choices);
+}
+
+START_TEST(test_store_foreach_context_sorted) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GString) out = g_string_new(NULL);
+
+        ck_assert(store_open_context(store, "zeta", FALSE, "Z", NULL, &error));
+        ck_assert(store_open_context(store, "alpha", TRUE, NULL, ":1.5", &error));
+        open_ctx(store, CTX);
+        ck_assert(store_open_context(store, "zeta", FALSE, "Zed", NULL, &error));
+        ck_assert_int_eq(put_current(store, ORIGIN, 1, NOW + 100), STORE_PUT_STORED);
+        set_choice(store, CTX, "other.example:443", TLSID_STATE_NONE, "", FALSE, NULL);
+
+        store_foreach_context(store, collect_context, out);
+        ck_assert_str_eq(out->str, "alpha||1|0|0|0|0;"
+                                   CTX "||0|2|1|16|1;"
+                                   "zeta|Zed|0|0|0|0|0;");
+}
+END_TEST
+
+/* --- partitions, puts and takes --- */
+
+START_TEST(test_store_get_partition_does_not_create) {
+        g_autoptr(Store) store = new_store();
+        StorePartition p;
+
+        open_ctx(store, CTX);
+        p = partition(store, CTX, ORIGIN);
+        ck_assert_int_eq(p.state, TLSID_STATE_UNDECIDED);
+        ck_assert_str_eq(p.identity, "");
+        ck_assert_uint_eq(p.generation, 1);
+        ck_assert_uint_eq(stats(store).partitions, 0);
+}
+END_TEST
+
+START_TEST(test_store_put_take_roundtrip) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) token = NULL;
+        const guint8 data[] = { 'h', 'e', 'l', 'l', 'o' };
+        StorePutResult result;
+        StoreStatistics s;
+
+        open_ctx(store, CTX);
+        ck_assert(store_put_session(store, CTX, ORIGIN, "", 1, data, sizeof data, NOW + 60,
+                                    0x0303, NOW, &result, &error));
+        ck_assert_int_eq(result, STORE_PUT_STORED);
+        s = stats(store);
+        ck_assert_uint_eq(s.partitions, 1);
+        ck_assert_uint_eq(s.tokens, 1);
+        ck_assert_uint_eq(s.bytes, sizeof data);
+
+        ck_assert(store_take_session(store, CTX, ORIGIN, "", 1, NOW, &token, &error));
+        ck_assert_ptr_nonnull(token);
+        ck_assert_uint_eq(g_bytes_get_size(token), sizeof data);
+        ck_assert_mem_eq(g_bytes_get_data(token, NULL), data, sizeof data);
+        /* Single use: the take removed it. */
+        ck_assert_int_eq(take_current(store, ORIGIN), -1);
+
+        s = stats(store);
+        ck_assert_uint_eq(s.tokens, 0);
+        ck_assert_uint_eq(s.bytes, 0);
+        ck_assert_uint_eq(s.counters.puts, 1);
+        ck_assert_uint_eq(s.counters.takes, 2);
+        ck_assert_uint_eq(s.counters.hits, 1);
+        ck_assert_uint_eq(s.counters.misses, 1);
+
+        /* The taken token is not zeroed until its holder lets go: no copy was made. */
+        ck_assert_uint_eq(zeroed_count, 0);
+        g_clear_pointer(&token, g_bytes_unref);
+        ck_assert_uint_eq(zeroed_count, 1);
+        ck_assert(zeroed_all_zero);
+}
+END_TEST
+
+START_TEST(test_store_take_newest_first) {
+        g_autoptr(Store) store = new_store();
+
+        open_ctx(store, CTX);
+        put_current(store, ORIGIN, 1, NOW + 100);
+        put_current(store, ORIGIN, 2, NOW + 50);
+        put_current(store, ORIGIN, 3, NOW + 100);
+        ck_assert_int_eq(take_current(store, ORIGIN), 3);
+        ck_assert_int_eq(take_current(store, ORIGIN), 2);
+        ck_assert_int_eq(take_current(store, ORIGIN), 1);
+        ck_assert_int_eq(take_current(store, ORIGIN), -1);
+}
+END_TEST
+
+START_TEST(test_store_take_miss_on_other_partition) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) token = NULL;
+
+        open_ctx(store, CTX);
+        put_current(store, ORIGIN, 1, NOW + 100);
+        ck_assert(store_take_session(store, CTX, ORIGIN, "", 2, NOW, &token, &error));
+        ck_assert_ptr_null(token);
+        ck_assert(store_take_session(store, CTX, ORIGIN, FP_A, 1, NOW, &token, &error));
+        ck_assert_ptr_null(token);
+        ck_assert(store_take_session(store, CTX, "example.org:8443", "", 1, NOW, &token,
+                                     &error));
+        ck_assert_ptr_null(token);
+        ck_assert_uint_eq(stats(store).counters.misses, 3);
+        ck_assert_uint_eq(stats(store).tokens, 1);
+}
+END_TEST
+
+/* --- expiry --- */
+
+START_TEST(test_store_expiry_clamped_tls13) {
+        g_autoptr(Store) store = new_store();
+
+        open_ctx(store, CTX);
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", 1, 1, 8, NOW + 30 * 86400, 0x0304, NOW),
+                         STORE_PUT_STORED);
+        ck_assert_int_eq(store_next_expiry(store), NOW + TLSID_TOKEN_LIFETIME_TLS13);
+        /* A later version counts as 1.3 or newer. */
+        ck_assert_int_eq(put_full(store, CTX, "b.example:443", "", 1, 1, 8, G_MAXINT64, 0x0305,
+                                  NOW - 10),
+                         STORE_PUT_STORED);
+        ck_assert_int_eq(store_next_expiry(store), NOW - 10 + TLSID_TOKEN_LIFETIME_TLS13);
+}
+END_TEST
+
+START_TEST(test_store_expiry_clamped_tls12) {
+        g_autoptr(Store) store = new_store();
+
+        open_ctx(store, CTX);
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", 1, 1, 8, NOW + 3 * 86400, 0x0303, NOW),
+                         STORE_PUT_STORED);
+        ck_assert_int_eq(store_next_expiry(store), NOW + TLSID_TOKEN_LIFETIME_OTHER);
+        /* No version given counts as "all others". */
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", 1, 1, 8, NOW + 3 * 86400, 0, NOW - 5),
+                         STORE_PUT_STORED);
+        ck_assert_int_eq(store_next_expiry(store), NOW - 5 + TLSID_TOKEN_LIFETIME_OTHER);
+        /* An expiry within the clamp is kept as is. */
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", 1, 1, 8, NOW + 60, 0x0303, NOW),
+                         STORE_PUT_STORED);
+        ck_assert_int_eq(store_next_expiry(store), NOW + 60);
+}
+END_TEST
+
+START_TEST(test_store_expired_put_dropped) {
+        g_autoptr(Store) store = new_store();
+
+        open_ctx(store, CTX);
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", 1, 1, 8, NOW, 0x0304, NOW),
+                         STORE_PUT_EXPIRED);
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", 1, 1, 8, NOW - 100, 0x0304, NOW),
+                         STORE_PUT_EXPIRED);
+        ck_assert_uint_eq(stats(store).tokens, 0);
+        ck_assert_uint_eq(stats(store).partitions, 0);
+        ck_assert_uint_eq(stats(store).counters.expirations, 2);
+        ck_assert_uint_eq(stats(store).counters.puts, 2);
+        ck_assert_int_eq(store_next_expiry(store), 0);
+}
+END_TEST
+
+START_TEST(test_store_take_drops_expired_lazily) {
+        g_autoptr(Store) store = new_store();
+
+        open_ctx(store, CTX);
+        put_current(store, ORIGIN, 1, NOW + 100);
+        put_current(store, ORIGIN, 2, NOW + 10);
+        put_current(store, ORIGIN, 3, NOW + 20);
+        /* At NOW + 50 the two newest are expired: both dropped on the way to the oldest. */
+        ck_assert_int_eq(take_current_at(store, ORIGIN, NOW + 50), 1);
+        ck_assert_uint_eq(stats(store).counters.expirations, 2);
+        ck_assert_uint_eq(stats(store).counters.hits, 1);
+        ck_assert_uint_eq(stats(store).tokens, 0);
+        ck_assert_uint_eq(zeroed_count, 3);
+        ck_assert_int_eq(store_next_expiry(store), 0);
+
+        put_current(store, ORIGIN, 4, NOW + 10);
+        ck_assert_int_eq(take_current_at(store, ORIGIN, NOW + 10), -1);
+        ck_assert_uint_eq(stats(store).counters.expirations, 3);
+        ck_assert_uint_eq(stats(store).counters.misses, 1);
+}
+END_TEST
+
+START_TEST(test_store_expire_coalesced) {
+        g_autoptr(Store) store = new_store();
+
+        open_ctx(store, CTX);
+        ck_assert_int_eq(store_next_expiry(store), 0);
+        ck_assert_uint_eq(store_expire(store, NOW), 0);
+        put_current(store, "a.example:443", 1, NOW + 30);
+        put_current(store, "b.example:443", 2, NOW + 10);
+        put_current(store, "c.example:443", 3, NOW + 20);
+        put_current(store, "a.example:443", 4, NOW + 10);
+        ck_assert_int_eq(store_next_expiry(store), NOW + 10);
+
+        ck_assert_uint_eq(store_expire(store, NOW + 9), 0);
+        ck_assert_uint_eq(store_expire(store, NOW + 10), 2);
+        ck_assert_int_eq(store_next_expiry(store), NOW + 20);
+        ck_assert_uint_eq(stats(store).tokens, 2);
+        ck_assert_uint_eq(stats(store).counters.expirations, 2);
+        ck_assert_int_eq(take_current(store, "b.example:443"), -1);
+        ck_assert_int_eq(take_current(store, "a.example:443"), 1);
+
+        ck_assert_uint_eq(store_expire(store, NOW + 1000), 1);
+        ck_assert_int_eq(store_next_expiry(store), 0);
+        ck_assert_uint_eq(stats(store).tokens, 0);
+        ck_assert_uint_eq(stats(store).bytes, 0);
+        ck_assert_uint_eq(zeroed_count, 4); /* the taken one is zeroed by its unref too */
+        ck_assert_uint_eq(stats(store).counters.expirations, 3);
+}
+END_TEST
+
+/* --- bounds --- */
+
+START_TEST(test_store_partition_cap) {
+        g_autoptr(Store) store = new_store();
+
+        open_ctx(store, CTX);
+        for (guint8 i = 1; i <= 5; i++)
+                ck_assert_int_eq(put_current(store, ORIGIN, i, NOW + 100), STORE_PUT_STORED);
+        ck_assert_uint_eq(stats(store).tokens, 4);
+        ck_assert_uint_eq(stats(store).counters.evictions, 1);
+        ck_assert_uint_eq(zeroed_count, 1);
+        for (int i = 5; i >= 2; i--)
+                ck_assert_int_eq(take_current(store, ORIGIN), i);
+        ck_assert_int_eq(take_current(store, ORIGIN), -1);
+}
+END_TEST
+
+START_TEST(test_store_partition_cap_configured) {
+        StoreLimits limits;
+        g_autoptr(Store) store = NULL;
+
+        store_limits_init(&limits);
+        limits.max_tokens_per_partition = 1;
+        store = new_store_with(&limits);
+        open_ctx(store, CTX);
+        put_current(store, ORIGIN, 1, NOW + 100);
+        put_current(store, ORIGIN, 2, NOW + 100);
+        ck_assert_uint_eq(stats(store).tokens, 1);
+        ck_assert_int_eq(take_current(store, ORIGIN), 2);
+}
+END_TEST
+
+START_TEST(test_store_byte_bound_lru) {
+        StoreLimits limits;
+        g_autoptr(Store) store = NULL;
+        StoreStatistics s;
+
+        store_limits_init(&limits);
+        limits.max_token_bytes = 100;
+        store = new_store_with(&limits);
+        open_ctx(store, CTX);
+        open_ctx(store, "other");
+
+        ck_assert_int_eq(put_full(store, CTX, "a.example:443", "", 1, 1, 40, NOW + 100, 0x0304,
+                                  NOW),
+                         STORE_PUT_STORED);
+        ck_assert_int_eq(put_full(store, "other", "b.example:443", "", 1, 2, 40, NOW + 100,
+                                  0x0304, NOW),
+                         STORE_PUT_STORED);
+        ck_assert_uint_eq(stats(store).bytes, 80);
+        /* Past the bound the least recently stored token goes, across contexts; the put
+         * itself succeeds. */
+        ck_assert_int_eq(put_full(store, CTX, "c.example:443", "", 1, 3, 40, NOW + 100, 0x0304,
+                                  NOW),
+                         STORE_PUT_STORED);
+        s = stats(store);
+        ck_assert_uint_eq(s.bytes, 80);
+        ck_assert_uint_eq(s.tokens, 2);
+        ck_assert_uint_eq(s.counters.evictions, 1);
+        ck_assert_uint_eq(zeroed_count, 1);
+        ck_assert_int_eq(take_current(store, "a.example:443"), -1);
+        ck_assert_int_eq(take_current(store, "c.example:443"), 3);
+
+        /* A big one pushes out as many as needed. */
+        ck_assert_int_eq(put_full(store, CTX, "d.example:443", "", 1, 4, 90, NOW + 100, 0x0304,
+                                  NOW),
+                         STORE_PUT_STORED);
+        s = stats(store);
+        ck_assert_uint_eq(s.bytes, 90);
+        ck_assert_uint_eq(s.tokens, 1);
+        ck_assert_uint_eq(s.counters.evictions, 2);
+        ck_assert_int_eq(take_current(store, "d.example:443"), 4);
+        ck_assert(zeroed_all_zero);
+}
+END_TEST
+
+START_TEST(test_store_limit_contexts) {
+        StoreLimits limits;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GError) error = NULL;
+
+        store_limits_init(&limits);
+        limits.max_contexts = 2;
+        store = new_store_with(&limits);
+        open_ctx(store, "one");
+        open_ctx(store, "two");
+        open_ctx(store, "two"); /* reopening is not a new context */
+        ck_assert(!store_open_context(store, "three", FALSE, NULL, NULL, &error));
+        assert_error(error, TLSID_ERROR_LIMIT_EXCEEDED, "max_contexts");
+        ck_assert(!store_has_context(store, "three"));
+        ck_assert(store_close_context(store, "one", NULL, &error));
+        open_ctx(store, "three");
+}
+END_TEST
+
+START_TEST(test_store_limit_origins) {
+        StoreLimits limits;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GError) error = NULL;
+        StorePartition p;
+        const guint8 token[] = { 1 };
+
+        store_limits_init(&limits);
+        limits.max_origins_per_context = 2;
+        store = new_store_with(&limits);
+        open_ctx(store, CTX);
+        put_current(store, "a.example:443", 1, NOW + 100);
+        set_choice(store, CTX, "b.example:443", TLSID_STATE_NONE, "", FALSE, NULL);
+
+        ck_assert(!store_put_session(store, CTX, "c.example:443", "", 1, token, 1, NOW + 100,
+                                     0x0304, NOW, NULL, &error));
+        assert_error(error, TLSID_ERROR_LIMIT_EXCEEDED, "max_origins_per_context");
+        ck_assert(!store_set_choice(store, CTX, "c.example:443", TLSID_STATE_NONE, "", FALSE,
+                                    NULL, &error));
+        assert_error(error, TLSID_ERROR_LIMIT_EXCEEDED, "max_origins_per_context");
+        ck_assert(!store_flush(store, CTX, "c.example:443", NULL, &error));
+        assert_error(error, TLSID_ERROR_LIMIT_EXCEEDED, "max_origins_per_context");
+        /* Reads still work, and existing entries still take puts. */
+        ck_assert(store_get_partition(store, CTX, "c.example:443", &p, &error));
+        ck_assert_int_eq(put_current(store, "a.example:443", 2, NOW + 100), STORE_PUT_STORED);
+        /* Setting an unknown origin to undecided needs no entry. */
+        set_choice(store, CTX, "c.example:443", TLSID_STATE_UNDECIDED, "", FALSE, NULL);
+        ck_assert_uint_eq(stats(store).partitions, 2);
+}
+END_TEST
+
+START_TEST(test_store_limit_remembered) {
+        StoreLimits limits;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GError) error = NULL;
+
+        store_limits_init(&limits);
+        limits.max_remembered = 1;
+        store = new_store_with(&limits);
+        open_ctx(store, CTX);
+        set_choice(store, CTX, "a.example:443", TLSID_STATE_NONE, "", TRUE, NULL);
+        /* Replacing the one remembered choice is fine. */
+        set_choice(store, CTX, "a.example:443", TLSID_STATE_CERTIFICATE, FP_A, TRUE, NULL);
+        ck_assert(!store_set_choice(store, CTX, "b.example:443", TLSID_STATE_NONE, "", TRUE,
+                                    NULL, &error));
+        assert_error(error, TLSID_ERROR_LIMIT_EXCEEDED, "max_remembered");
+        /* Refused before anything changed. */
+        ck_assert_int_eq(partition(store, CTX, "b.example:443").state, TLSID_STATE_UNDECIDED);
+        ck_assert(!store_add_remembered(store, "x", "b.example:443", TLSID_STATE_NONE, "",
+                                        &error));
+        assert_error(error, TLSID_ERROR_LIMIT_EXCEEDED, "max_remembered");
+}
+END_TEST
+
+/* --- generations and choices --- */
+
+typedef struct {
+        guint calls;
+        char *context, *origin, *identity;
+        int state;
+        guint32 generation;
+} ChangedLog;
+
+static void on_changed(const char *context, const char *origin, int state,
+                       const char *identity, guint32 generation, gpointer user_data) {
+        ChangedLog *log = user_data;
+
+        log->calls++;
+        g_free(log->context);
+        g_free(log->origin);
+        g_free(log->identity);
+        log->context = g_strdup(context);
+        log->origin = g_strdup(origin);
+        log->identity = g_strdup(identity);
+        log->state = state;
+        log->generation = generation;
+}
+
+static void changed_log_clear(ChangedLog *log) {
+        g_free(log->context);
+        g_free(log->origin);
+        g_free(log->identity);
+}
+
+START_TEST(test_store_generation_bumps_on_change_only) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        ChangedLog log = { 0 };
+        gboolean changed = FALSE;
+        guint dropped = 0;
+        StorePartition p;
+
+        store_set_choice_changed_fn(store, on_changed, &log);
+        open_ctx(store, CTX);
+        put_current(store, ORIGIN, 1, NOW + 100);
+
+        set_choice(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, FP_A, FALSE, &changed);
+        ck_assert(changed);
+        p = partition(store, CTX, ORIGIN);
+        ck_assert_int_eq(p.state, TLSID_STATE_CERTIFICATE);
+        ck_assert_str_eq(p.identity, FP_A);
+        ck_assert_uint_eq(p.generation, 2);
+        ck_assert_uint_eq(stats(store).tokens, 0); /* the change dropped the token */
+        ck_assert_uint_eq(zeroed_count, 1);
+        ck_assert_uint_eq(log.calls, 1);
+        ck_assert_str_eq(log.context, CTX);
+        ck_assert_str_eq(log.origin, ORIGIN);
+        ck_assert_int_eq(log.state, TLSID_STATE_CERTIFICATE);
+        ck_assert_str_eq(log.identity, FP_A);
+        ck_assert_uint_eq(log.generation, 2);
+
+        /* The same choice again changes nothing, tokens survive. */
+        put_current(store, ORIGIN, 2, NOW + 100);
+        set_choice(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, FP_A, FALSE, &changed);
+        ck_assert(!changed);
+        ck_assert_uint_eq(partition(store, CTX, ORIGIN).generation, 2);
+        ck_assert_uint_eq(stats(store).tokens, 1);
+        ck_assert_uint_eq(log.calls, 1);
+
+        /* Another identity is a change. */
+        set_choice(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, FP_B, FALSE, &changed);
+        ck_assert(changed);
+        ck_assert_uint_eq(partition(store, CTX, ORIGIN).generation, 3);
+        ck_assert_uint_eq(log.calls, 2);
+        ck_assert_str_eq(log.identity, FP_B);
+
+        /* A flush bumps too, but is no choice change. */
+        put_current(store, ORIGIN, 3, NOW + 100);
+        ck_assert(store_flush(store, CTX, ORIGIN, &dropped, &error));
+        ck_assert_uint_eq(dropped, 1);
+        ck_assert_uint_eq(partition(store, CTX, ORIGIN).generation, 4);
+        ck_assert_uint_eq(log.calls, 2);
+
+        /* Back to undecided is a change as well. */
+        set_choice(store, CTX, ORIGIN, TLSID_STATE_UNDECIDED, "", FALSE, &changed);
+        ck_assert(changed);
+        p = partition(store, CTX, ORIGIN);
+        ck_assert_int_eq(p.state, TLSID_STATE_UNDECIDED);
+        ck_assert_uint_eq(p.generation, 5);
+        ck_assert_uint_eq(log.calls, 3);
+        ck_assert_uint_eq(zeroed_count, 3);
+        changed_log_clear(&log);
+}
+END_TEST
+
+START_TEST(test_store_stale_puts) {
+        g_autoptr(Store) store = new_store();
+
+        open_ctx(store, CTX);
+        set_choice(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, FP_A, FALSE, NULL);
+        /* Generation 2 is current with FP_A. */
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, FP_A, 1, 1, 8, NOW + 100, 0x0304, NOW),
+                         STORE_PUT_STALE);
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, FP_A, 3, 1, 8, NOW + 100, 0x0304, NOW),
+                         STORE_PUT_STALE);
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, FP_B, 2, 1, 8, NOW + 100, 0x0304, NOW),
+                         STORE_PUT_STALE);
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", 2, 1, 8, NOW + 100, 0x0304, NOW),
+                         STORE_PUT_STALE);
+        /* An origin without an entry is at generation 1 with no identity. */
+        ck_assert_int_eq(put_full(store, CTX, "new.example:443", FP_A, 1, 1, 8, NOW + 100,
+                                  0x0304, NOW),
+                         STORE_PUT_STALE);
+        ck_assert_uint_eq(stats(store).counters.stale_puts, 5);
+        ck_assert_uint_eq(stats(store).counters.puts, 5);
+        ck_assert_uint_eq(stats(store).tokens, 0);
+        ck_assert_uint_eq(stats(store).partitions, 1); /* stale puts create no entry */
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, FP_A, 2, 1, 8, NOW + 100, 0x0304, NOW),
+                         STORE_PUT_STORED);
+        ck_assert_uint_eq(stats(store).tokens, 1);
+}
+END_TEST
+
+START_TEST(test_store_flush_wildcards) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        guint dropped = 0;
+
+        open_ctx(store, "a");
+        open_ctx(store, "b");
+        ck_assert_int_eq(put_full(store, "a", "x.example:443", "", 1, 1, 8, NOW + 99, 0x0304,
+                                  NOW),
+                         STORE_PUT_STORED);
+        ck_assert_int_eq(put_full(store, "a", "y.example:443", "", 1, 1, 8, NOW + 99, 0x0304,
+                                  NOW),
+                         STORE_PUT_STORED);
+        ck_assert_int_eq(put_full(store, "b", "x.example:443", "", 1, 1, 8, NOW + 99, 0x0304,
+                                  NOW),
+                         STORE_PUT_STORED);
+
+        /* Named context, every origin: also origins the store never saw move on. */
+        ck_assert(store_flush(store, "a", "", &dropped, &error));
+        ck_assert_uint_eq(dropped, 2);
+        ck_assert_uint_eq(partition(store, "a", "x.example:443").generation, 2);
+        ck_assert_uint_eq(partition(store, "a", "never.example:443").generation, 2);
+        ck_assert_uint_eq(partition(store, "b", "x.example:443").generation, 1);
+        ck_assert_uint_eq(stats(store).tokens, 1);
+
+        /* Every context, one origin: an origin without an entry gets one, moved on. */
+        ck_assert(store_flush(store, NULL, "y.example:443", &dropped, &error));
+        ck_assert_uint_eq(dropped, 0);
+        ck_assert_uint_eq(partition(store, "a", "y.example:443").generation, 3);
+        ck_assert_uint_eq(partition(store, "b", "y.example:443").generation, 2);
+        ck_assert_uint_eq(partition(store, "b", "x.example:443").generation, 1);
+
+        /* Everything. */
+        ck_assert(store_flush(store, "", NULL, &dropped, &error));
+        ck_assert_uint_eq(dropped, 1);
+        ck_assert_uint_eq(partition(store, "b", "x.example:443").generation, 2);
+        ck_assert_uint_eq(partition(store, "a", "x.example:443").generation, 3);
+        ck_assert_uint_eq(partition(store, "a", "never.example:443").generation, 3);
+        ck_assert_uint_eq(stats(store).tokens, 0);
+        ck_assert_uint_eq(stats(store).counters.flushes, 3);
+        ck_assert_uint_eq(zeroed_count, 3);
+
+        /* A new entry starts where GetPartition said, and only moves forward. */
+        ck_assert_int_eq(put_full(store, "a", "never.example:443", "", 3, 1, 8, NOW + 99,
+                                  0x0304, NOW),
+                         STORE_PUT_STORED);
+        ck_assert_uint_eq(partition(store, "a", "never.example:443").generation, 3);
+
+        ck_assert(!store_flush(store, "closed", NULL, &dropped, &error));
+        assert_error(error, TLSID_ERROR_NO_SUCH_CONTEXT, "\"closed\"");
+        ck_assert(!store_flush(store, NULL, "Bad:443", &dropped, &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "origin \"Bad:443\"");
+        ck_assert_uint_eq(stats(store).counters.flushes, 3);
+}
+END_TEST
+
+START_TEST(test_store_choice_validation) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+
+        open_ctx(store, CTX);
+        ck_assert(!store_set_choice(store, CTX, ORIGIN, 7, "", FALSE, NULL, &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "state");
+        ck_assert(!store_set_choice(store, CTX, ORIGIN, -1, "", FALSE, NULL, &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "state");
+        ck_assert(!store_set_choice(store, CTX, ORIGIN, TLSID_STATE_NONE, FP_A, FALSE, NULL,
+                                    &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "identity");
+        ck_assert(!store_set_choice(store, CTX, ORIGIN, TLSID_STATE_UNDECIDED, FP_A, FALSE, NULL,
+                                    &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "identity");
+        ck_assert(!store_set_choice(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, "", FALSE, NULL,
+                                    &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "identity \"\"");
+        ck_assert(!store_set_choice(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, "ABCD", FALSE,
+                                    NULL, &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "identity \"ABCD\"");
+        ck_assert(!store_set_choice(store, "gone", ORIGIN, TLSID_STATE_NONE, "", FALSE, NULL,
+                                    &error));
+        assert_error(error, TLSID_ERROR_NO_SUCH_CONTEXT, "\"gone\"");
+        ck_assert_uint_eq(stats(store).partitions, 0);
+}
+END_TEST
+
+/* --- remembered choices --- */
+
+static void collect_remembered(const char *context, const char *origin, int state,
+                               const char *identity, gpointer user_data) {
+        g_string_append_printf(user_data, "%s %s %s %.4s;", context, origin,
+                               tlsid_state_to_string(state), identity);
+}
+
+static char *remembered_string(Store *store) {
+        GString *out = g_string_new(NULL);
+
+        store_foreach_remembered(store, collect_remembered, out);
+        return g_string_free(out, FALSE);
+}
+
+START_TEST(test_store_remembered_survive_close) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        g_autofree char *list = NULL;
+        ChangedLog log = { 0 };
+        guint64 serial;
+        StorePartition p;
+
+        store_set_choice_changed_fn(store, on_changed, &log);
+        open_ctx(store, CTX);
+        serial = store_remembered_serial(store);
+        set_choice(store, CTX, "b.example:443", TLSID_STATE_CERTIFICATE, FP_A, TRUE, NULL);
+        ck_assert_uint_gt(store_remembered_serial(store), serial);
+        serial = store_remembered_serial(store);
+        set_choice(store, CTX, "a.example:443", TLSID_STATE_NONE, "", TRUE, NULL);
+        set_choice(store, CTX, "c.example:443", TLSID_STATE_NONE, "", FALSE, NULL);
+        ck_assert_uint_gt(store_remembered_serial(store), serial);
+        serial = store_remembered_serial(store);
+        /* The same choice remembered again is no change of the set. */
+        set_choice(store, CTX, "a.example:443", TLSID_STATE_NONE, "", TRUE, NULL);
+        ck_assert_uint_eq(store_remembered_serial(store), serial);
+
+        list = remembered_string(store);
+        ck_assert_str_eq(list, CTX " a.example:443 none ;" CTX " b.example:443 certificate aaaa;");
+
+        ck_assert(store_close_context(store, CTX, NULL, &error));
+        ck_assert_uint_eq(store_remembered_serial(store), serial);
+        log.calls = 0;
+        open_ctx(store, CTX);
+        ck_assert_uint_eq(log.calls, 0); /* applying remembered choices is no signal */
+        p = partition(store, CTX, "b.example:443");
+        ck_assert_int_eq(p.state, TLSID_STATE_CERTIFICATE);
+        ck_assert_str_eq(p.identity, FP_A);
+        ck_assert_int_eq(partition(store, CTX, "a.example:443").state, TLSID_STATE_NONE);
+        ck_assert_int_eq(partition(store, CTX, "c.example:443").state, TLSID_STATE_UNDECIDED);
+
+        /* remember=FALSE takes a choice out of the remembered set. */
+        set_choice(store, CTX, "a.example:443", TLSID_STATE_NONE, "", FALSE, NULL);
+        ck_assert_uint_gt(store_remembered_serial(store), serial);
+        g_free(list);
+        list = remembered_string(store);
+        ck_assert_str_eq(list, CTX " b.example:443 certificate aaaa;");
+        changed_log_clear(&log);
+}
+END_TEST
+
+START_TEST(test_store_remembered_not_for_ephemeral) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        g_autofree char *list = NULL;
+
+        ck_assert(store_open_context(store, "private", TRUE, NULL, ":1.1", &error));
+        ck_assert(!store_set_choice(store, "private", ORIGIN, TLSID_STATE_NONE, "", TRUE, NULL,
+                                    &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "remember");
+        ck_assert_int_eq(partition(store, "private", ORIGIN).state, TLSID_STATE_UNDECIDED);
+        set_choice(store, "private", ORIGIN, TLSID_STATE_NONE, "", FALSE, NULL);
+
+        /* Remembered choices of the same name do not cross into an ephemeral context. */
+        ck_assert(store_add_remembered(store, "private", "x.example:443", TLSID_STATE_NONE, "",
+                                       &error));
+        ck_assert_int_eq(partition(store, "private", "x.example:443").state,
+                         TLSID_STATE_UNDECIDED);
+        list = remembered_string(store);
+        ck_assert_str_eq(list, "private x.example:443 none ;");
+}
+END_TEST
+
+START_TEST(test_store_add_remembered) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        ChangedLog log = { 0 };
+        StorePartition p;
+
+        store_set_choice_changed_fn(store, on_changed, &log);
+        ck_assert(store_add_remembered(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, FP_A,
+                                       &error));
+        ck_assert_uint_eq(stats(store).partitions, 0);
+        open_ctx(store, CTX);
+        p = partition(store, CTX, ORIGIN);
+        ck_assert_int_eq(p.state, TLSID_STATE_CERTIFICATE);
+        ck_assert_uint_eq(p.generation, 1);
+        /* Applies to an open context at once, moving its generation, without a signal. */
+        ck_assert(store_add_remembered(store, CTX, ORIGIN, TLSID_STATE_NONE, "", &error));
+        p = partition(store, CTX, ORIGIN);
+        ck_assert_int_eq(p.state, TLSID_STATE_NONE);
+        ck_assert_uint_eq(p.generation, 2);
+        ck_assert_uint_eq(log.calls, 0);
+
+        ck_assert(!store_add_remembered(store, CTX, ORIGIN, TLSID_STATE_UNDECIDED, "", &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "state");
+        ck_assert(!store_add_remembered(store, CTX, "x:0", TLSID_STATE_NONE, "", &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "origin \"x:0\"");
+        ck_assert(!store_add_remembered(store, "a b", ORIGIN, TLSID_STATE_NONE, "", &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "context \"a b\"");
+        changed_log_clear(&log);
+}
+END_TEST
+
+START_TEST(test_store_forget) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        g_autofree char *list = NULL;
+        ChangedLog log = { 0 };
+        guint forgotten = 0;
+        guint64 serial;
+        StorePartition p;
+
+        store_set_choice_changed_fn(store, on_changed, &log);
+        open_ctx(store, "a");
+        open_ctx(store, "b");
+        set_choice(store, "a", "x.example:443", TLSID_STATE_CERTIFICATE, FP_A, TRUE, NULL);
+        set_choice(store, "a", "y.example:443", TLSID_STATE_NONE, "", FALSE, NULL);
+        set_choice(store, "b", "x.example:443", TLSID_STATE_NONE, "", TRUE, NULL);
+        /* A remembered choice of a context that is not open. */
+        ck_assert(store_add_remembered(store, "closed", "x.example:443", TLSID_STATE_NONE, "",
+                                       &error));
+        ck_assert(store_put_session(store, "a", "x.example:443", FP_A, 2,
+                                    (const guint8 *) "tok", 3, NOW + 99, 0x0304, NOW, NULL,
+                                    &error));
+        log.calls = 0;
+
+        /* One origin of one context. */
+        serial = store_remembered_serial(store);
+        ck_assert(store_forget_choices(store, "a", "x.example:443", &forgotten, &error));
+        ck_assert_uint_eq(forgotten, 1);
+        ck_assert_uint_eq(log.calls, 1);
+        ck_assert_str_eq(log.context, "a");
+        ck_assert_str_eq(log.origin, "x.example:443");
+        ck_assert_int_eq(log.state, TLSID_STATE_UNDECIDED);
+        ck_assert_str_eq(log.identity, "");
+        ck_assert_uint_eq(log.generation, 3);
+        p = partition(store, "a", "x.example:443");
+        ck_assert_int_eq(p.state, TLSID_STATE_UNDECIDED);
+        ck_assert_uint_eq(p.generation, 3);
+        ck_assert_uint_eq(stats(store).tokens, 0);
+        ck_assert_uint_eq(zeroed_count, 1);
+        ck_assert_uint_gt(store_remembered_serial(store), serial);
+
+        /* Nothing left to forget there: no change, no call. */
+        ck_assert(store_forget_choices(store, "a", "x.example:443", &forgotten, &error));
+        ck_assert_uint_eq(forgotten, 0);
+        ck_assert_uint_eq(log.calls, 1);
+
+        /* Everything: a/y and b/x are reset, closed/x only leaves the remembered set. */
+        ck_assert(store_forget_choices(store, "", "", &forgotten, &error));
+        ck_assert_uint_eq(forgotten, 3);
+        ck_assert_uint_eq(log.calls, 3);
+        ck_assert_int_eq(partition(store, "b", "x.example:443").state, TLSID_STATE_UNDECIDED);
+        ck_assert_uint_eq(partition(store, "b", "x.example:443").generation, 3);
+        list = remembered_string(store);
+        ck_assert_str_eq(list, "");
+
+        ck_assert(!store_forget_choices(store, "closed", NULL, &forgotten, &error));
+        assert_error(error, TLSID_ERROR_NO_SUCH_CONTEXT, "\"closed\"");
+        ck_assert(!store_forget_choices(store, NULL, "nope", &forgotten, &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "origin \"nope\"");
+        changed_log_clear(&log);
+}
+END_TEST
+
+START_TEST(test_store_forget_remembered_of_closed_context) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        guint forgotten = 0;
+
+        open_ctx(store, "a");
+        set_choice(store, "a", "x.example:443", TLSID_STATE_NONE, "", TRUE, NULL);
+        set_choice(store, "a", "y.example:443", TLSID_STATE_NONE, "", TRUE, NULL);
+        ck_assert(store_close_context(store, "a", NULL, &error));
+        ck_assert(store_forget_choices(store, NULL, "x.example:443", &forgotten, &error));
+        ck_assert_uint_eq(forgotten, 1);
+        open_ctx(store, "a");
+        ck_assert_int_eq(partition(store, "a", "x.example:443").state, TLSID_STATE_UNDECIDED);
+        ck_assert_int_eq(partition(store, "a", "y.example:443").state, TLSID_STATE_NONE);
+}
+END_TEST
+
+/* --- ephemeral contexts --- */
+
+START_TEST(test_store_ephemeral_lifetime) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+
+        ck_assert(store_open_context(store, "private", TRUE, "Private", ":1.1", &error));
+        ck_assert(store_open_context(store, "private", TRUE, NULL, ":1.2", &error));
+        ck_assert(store_open_context(store, "private", TRUE, NULL, ":1.2", &error));
+        ck_assert(store_open_context(store, "other-private", TRUE, NULL, ":1.1", &error));
+        ck_assert_int_eq(put_full(store, "private", ORIGIN, "", 1, 7, 32, NOW + 99, 0x0304, NOW),
+                         STORE_PUT_STORED);
+        ck_assert_int_eq(put_full(store, "other-private", ORIGIN, "", 1, 7, 32, NOW + 99, 0x0304,
+                                  NOW),
+                         STORE_PUT_STORED);
+
+        /* The first holder goes: "private" still has :1.2, "other-private" nobody. */
+        ck_assert_uint_eq(store_drop_holder(store, ":1.1"), 1);
+        ck_assert(store_has_context(store, "private"));
+        ck_assert(!store_has_context(store, "other-private"));
+        ck_assert_uint_eq(stats(store).tokens, 1);
+        ck_assert_uint_eq(zeroed_count, 1);
+        ck_assert_uint_eq(store_drop_holder(store, ":1.1"), 0);
+
+        ck_assert_uint_eq(store_drop_holder(store, ":1.2"), 1);
+        ck_assert(!store_has_context(store, "private"));
+        ck_assert_uint_eq(stats(store).tokens, 0);
+        ck_assert_uint_eq(stats(store).contexts, 0);
+        ck_assert_uint_eq(zeroed_count, 2);
+        ck_assert(zeroed_all_zero);
+        ck_assert_uint_eq(store_drop_holder(store, ":1.2"), 0);
+        ck_assert_uint_eq(store_drop_holder(store, ":1.99"), 0);
+}
+END_TEST
+
+START_TEST(test_store_ephemeral_flag_mismatch) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+
+        ck_assert(store_open_context(store, "private", TRUE, NULL, ":1.1", &error));
+        ck_assert(!store_open_context(store, "private", FALSE, NULL, ":1.1", &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "ephemeral");
+        open_ctx(store, "normal");
+        ck_assert(!store_open_context(store, "normal", TRUE, NULL, ":1.1", &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "ephemeral");
+        ck_assert(!store_open_context(store, "p2", TRUE, NULL, NULL, &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "holder");
+        ck_assert(!store_has_context(store, "p2"));
+
+        /* A non-ephemeral context ignores holders. */
+        ck_assert(store_open_context(store, "normal", FALSE, NULL, ":1.7", &error));
+        ck_assert_uint_eq(store_drop_holder(store, ":1.7"), 0);
+        ck_assert(store_has_context(store, "normal"));
+
+        /* Closing an ephemeral context by hand unhooks it from its holders. */
+        ck_assert(store_close_context(store, "private", NULL, &error));
+        ck_assert_uint_eq(store_drop_holder(store, ":1.1"), 0);
+        ck_assert(store_open_context(store, "private", FALSE, NULL, NULL, &error));
+}
+END_TEST
+
+START_TEST(test_store_limit_holders) {
+        StoreLimits limits;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GError) error = NULL;
+
+        store_limits_init(&limits);
+        limits.max_holders_per_context = 2;
+        store = new_store_with(&limits);
+        ck_assert(store_open_context(store, "p", TRUE, NULL, ":1.1", &error));
+        ck_assert(store_open_context(store, "p", TRUE, NULL, ":1.2", &error));
+        ck_assert(store_open_context(store, "p", TRUE, NULL, ":1.1", &error));
+        ck_assert(!store_open_context(store, "p", TRUE, NULL, ":1.3", &error));
+        assert_error(error, TLSID_ERROR_LIMIT_EXCEEDED, "max_holders_per_context");
+        ck_assert_uint_eq(store_drop_holder(store, ":1.3"), 0);
+        ck_assert_uint_eq(store_drop_holder(store, ":1.1"), 0);
+        ck_assert(store_open_context(store, "p", TRUE, NULL, ":1.3", &error));
+        ck_assert_uint_eq(store_drop_holder(store, ":1.2"), 0);
+        ck_assert_uint_eq(store_drop_holder(store, ":1.3"), 1);
+}
+END_TEST
+
+/* --- zeroing --- */
+
+START_TEST(test_store_zeroing_every_drop) {
+        StoreLimits limits;
+        Store *store;
+        g_autoptr(GError) error = NULL;
+        GBytes *taken = NULL;
+        guint stored = 0;
+
+        store_limits_init(&limits);
+        limits.max_token_bytes = 250;
+        store = new_store_with(&limits);
+        open_ctx(store, CTX);
+        open_ctx(store, "closing");
+
+        /* Every way a token goes: partition cap, byte bound, expiry, take, flush, choice
+         * change, close, and what is left for store_free. */
+        for (guint8 i = 1; i <= 6; i++, stored++)
+                put_full(store, CTX, ORIGIN, "", 1, i, 10, NOW + 99, 0x0304, NOW);
+        ck_assert_uint_eq(stats(store).counters.evictions, 2);
+        for (guint8 i = 1; i <= 5; i++, stored++)
+                put_full(store, CTX, "big.example:443", "", 1, 0xff, 50, NOW + 99, 0x0304, NOW);
+        ck_assert_uint_eq(stats(store).counters.evictions, 3);
+        put_full(store, CTX, "lru.example:443", "", 1, 0xdd, 30, NOW + 99, 0x0304, NOW);
+        stored++;
+        ck_assert_uint_eq(stats(store).counters.evictions, 5); /* byte bound */
+        put_full(store, CTX, "exp.example:443", "", 1, 0xee, 10, NOW + 5, 0x0304, NOW);
+        stored++;
+        ck_assert_uint_eq(stats(store).counters.evictions, 6);
+        ck_assert_uint_eq(store_expire(store, NOW + 5), 1);
+        ck_assert(store_take_session(store, CTX, ORIGIN, "", 1, NOW, &taken, &error));
+        ck_assert_ptr_nonnull(taken);
+        ck_assert_uint_eq(((const guint8 *) g_bytes_get_data(taken, NULL))[0], 6);
+        g_bytes_unref(taken);
+        put_full(store, CTX, "flush.example:443", "", 1, 0xaa, 10, NOW + 99, 0x0304, NOW);
+        stored++;
+        ck_assert(store_flush(store, CTX, "flush.example:443", NULL, &error));
+        put_full(store, CTX, "choice.example:443", "", 1, 0xbb, 10, NOW + 99, 0x0304, NOW);
+        stored++;
+        set_choice(store, CTX, "choice.example:443", TLSID_STATE_NONE, "", FALSE, NULL);
+        put_full(store, "closing", ORIGIN, "", 1, 0xcc, 10, NOW + 99, 0x0304, NOW);
+        stored++;
+        ck_assert(store_close_context(store, "closing", NULL, &error));
+        ck_assert_uint_gt(stats(store).tokens, 0);
+        ck_assert_uint_eq(zeroed_count, stored - stats(store).tokens);
+
+        store_free(store);
+        ck_assert_uint_eq(zeroed_count, stored);
+        ck_assert(zeroed_all_zero);
+}
+END_TEST
+
+START_TEST(test_store_secret_bytes) {
+        const guint8 data[] = { 9, 8, 7 };
+        GBytes *b = secret_bytes_new(data, sizeof data);
+        GBytes *ref;
+
+        ck_assert_ptr_ne(g_bytes_get_data(b, NULL), data);
+        ck_assert_mem_eq(g_bytes_get_data(b, NULL), data, sizeof data);
+        ref = g_bytes_ref(b);
+        g_bytes_unref(b);
+        ck_assert_uint_eq(zeroed_count, 0);
+        g_bytes_unref(ref);
+        ck_assert_uint_eq(zeroed_count, 1);
+        ck_assert(zeroed_all_zero);
+}
+END_TEST
+
+/* --- bad input --- */
+
+START_TEST(test_store_bad_ids) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        g_autofree char *long_ctx = g_strnfill(300, 'c');
+        g_autoptr(GBytes) token = NULL;
+        StorePartition p;
+        const guint8 t[] = { 1 };
+
+        open_ctx(store, CTX);
+        ck_assert(!store_open_context(store, "a b", FALSE, NULL, NULL, &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "context \"a b\": may hold only");
+        ck_assert(!store_open_context(store, "", FALSE, NULL, NULL, &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "context \"\": must be 1 to 128");
+        ck_assert(!store_open_context(store, NULL, FALSE, NULL, NULL, &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "context");
+        /* Control characters are escaped and long values cut. */
+        ck_assert(!store_open_context(store, "a\nb", FALSE, NULL, NULL, &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "context \"a\\nb\"");
+        ck_assert(!store_open_context(store, long_ctx, FALSE, NULL, NULL, &error));
+        ck_assert_ptr_nonnull(error);
+        ck_assert_uint_lt(strlen(error->message), 150);
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "...: must be 1 to 128");
+
+        ck_assert(!store_get_partition(store, CTX, "Example.org:443", &p, &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT,
+                     "origin \"Example.org:443\": must be lower case");
+        ck_assert(!store_get_partition(store, CTX, "example.org", &p, &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "origin \"example.org\"");
+        ck_assert(!store_get_partition(store, "nope", ORIGIN, &p, &error));
+        assert_error(error, TLSID_ERROR_NO_SUCH_CONTEXT, "context \"nope\" is not open");
+
+        ck_assert(!store_put_session(store, CTX, ORIGIN, "xyz", 1, t, 1, NOW + 9, 0, NOW, NULL,
+                                     &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "identity \"xyz\"");
+        ck_assert(!store_put_session(store, "nope", ORIGIN, "", 1, t, 1, NOW + 9, 0, NOW, NULL,
+                                     &error));
+        assert_error(error, TLSID_ERROR_NO_SUCH_CONTEXT, "\"nope\"");
+        ck_assert(!store_take_session(store, CTX, "[::1]", "", 1, NOW, &token, &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "origin \"[::1]\"");
+        ck_assert(!store_take_session(store, "nope", ORIGIN, "", 1, NOW, &token, &error));
+        assert_error(error, TLSID_ERROR_NO_SUCH_CONTEXT, "\"nope\"");
+        ck_assert(!store_foreach_session(store, "nope", NULL, NULL, &error));
+        assert_error(error, TLSID_ERROR_NO_SUCH_CONTEXT, "\"nope\"");
+        ck_assert(!store_close_context(store, "bad id", NULL, &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "context \"bad id\"");
+        /* Rejected calls are not counted. */
+        ck_assert_uint_eq(stats(store).counters.puts, 0);
+        ck_assert_uint_eq(stats(store).counters.takes, 0);
+}
+END_TEST
+
+START_TEST(test_store_bad_token_size) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        g_autofree guint8 *big = g_malloc0(TLSID_TOKEN_MAX + 1);
+
+        open_ctx(store, CTX);
+        ck_assert(!store_put_session(store, CTX, ORIGIN, "", 1, big, TLSID_TOKEN_MAX + 1,
+                                     NOW + 9, 0, NOW, NULL, &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "token");
+        ck_assert(!store_put_session(store, CTX, ORIGIN, "", 1, big, 0, NOW + 9, 0, NOW, NULL,
+                                     &error));
+        assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "token");
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", 1, 5, TLSID_TOKEN_MAX, NOW + 9, 0, NOW),
+                         STORE_PUT_STORED);
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", 1, 5, 1, NOW + 9, 0, NOW),
+                         STORE_PUT_STORED);
+        ck_assert_uint_eq(stats(store).bytes, TLSID_TOKEN_MAX + 1);
+}
+END_TEST
+
+/* --- peer ids --- */
+
+START_TEST(test_store_peer_id) {
+        const guint8 other_nonce[16] = { 0 };
+        g_autoptr(Store) store = new_store();
+        g_autoptr(Store) same = new_store();
+        g_autoptr(Store) other = store_new(NULL, other_nonce);
+        g_autofree char *base = store_peer_id(store, "a", ORIGIN, "", 1);
+        g_autofree char *again = store_peer_id(store, "a", ORIGIN, "", 1);
+        g_autofree char *same_nonce = store_peer_id(same, "a", ORIGIN, "", 1);
+        g_autofree char *nonce = store_peer_id(other, "a", ORIGIN, "", 1);
+        g_autofree char *ctx = store_peer_id(store, "b", ORIGIN, "", 1);
+        g_autofree char *origin = store_peer_id(store, "a", "example.org:444", "", 1);
+        g_autofree char *identity = store_peer_id(store, "a", ORIGIN, FP_A, 1);
+        g_autofree char *gen = store_peer_id(store, "a", ORIGIN, "", 2);
+        g_autofree char *gen_high = store_peer_id(store, "a", ORIGIN, "", 0x01000001);
+        /* The NUL separators keep shifted boundaries apart. */
+        g_autofree char *shift1 = store_peer_id(store, "ab", "c.de:1", "", 1);
+        g_autofree char *shift2 = store_peer_id(store, "a", "bc.de:1", "", 1);
+        const char *all[] = { base, nonce, ctx, origin, identity, gen, gen_high, shift1 };
+
+        ck_assert(g_str_has_prefix(base, "tlsid1-"));
+        ck_assert_uint_eq(strlen(base), strlen("tlsid1-") + 64);
+        ck_assert_str_eq(base, again);
+        ck_assert_str_eq(base, same_nonce);
+        for (gsize i = 0; i < G_N_ELEMENTS(all); i++)
+                for (gsize j = i + 1; j < G_N_ELEMENTS(all); j++)
+                        ck_assert_str_ne(all[i], all[j]);
+        ck_assert_str_ne(shift1, shift2);
+}
+END_TEST
+
+START_TEST(test_store_peer_id_known_value) {
+        /* Pins the documented layout: nonce, context, 0, origin, 0, identity, 0,
+         * generation (big endian), so other implementations can rely on it. */
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+        const guint8 gen[4] = { 0, 0, 1, 2 };
+        g_autofree char *expected = NULL;
+        g_autofree char *got = store_peer_id(store, "c", "h.example:1", FP_A, 0x102);
+
+        g_checksum_update(sum, test_nonce, 16);
+        g_checksum_update(sum, (const guchar *) "c\0h.example:1\0", 14);
+        g_checksum_update(sum, (const guchar *) FP_A, 65);
+        g_checksum_update(sum, gen, 4);
+        expected = g_strconcat("tlsid1-", g_checksum_get_string(sum), NULL);
+        ck_assert_str_eq(got, expected);
+}
+END_TEST
+
+/* --- listing and statistics --- */
+
+static void collect_session(const StoreSessionInfo *info, gpointer user_data) {
+        g_string_append_printf(user_data, "%s %s %.4s %d %u %u %" G_GINT64_FORMAT
+                               " %" G_GUINT64_FORMAT ";",
+                               info->context, info->origin, info->identity, info->state,
+                               info->generation, info->tokens,
+                               info->earliest_expiry ? info->earliest_expiry - NOW : 0,
+                               info->bytes);
+}
+
+START_TEST(test_store_foreach_session_sorted) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GString) all = g_string_new(NULL);
+        g_autoptr(GString) one = g_string_new(NULL);
+
+        open_ctx(store, "b");
+        open_ctx(store, "a");
+        put_full(store, "b", "z.example:443", "", 1, 1, 10, NOW + 50, 0x0304, NOW);
+        put_full(store, "b", "z.example:443", "", 1, 1, 5, NOW + 20, 0x0304, NOW);
+        put_full(store, "b", "m.example:443", "", 1, 1, 3, NOW + 70, 0x0304, NOW);
+        set_choice(store, "a", "q.example:443", TLSID_STATE_CERTIFICATE, FP_B, FALSE, NULL);
+
+        ck_assert(store_foreach_session(store, "", collect_session, all, &error));
+        ck_assert_str_eq(all->str, "a q.example:443 bbbb 2 2 0 0 0;"
+                                   "b m.example:443  0 1 1 70 3;"
+                                   "b z.example:443  0 1 2 20 15;");
+        ck_assert(store_foreach_session(store, "a", collect_session, one, &error));
+        ck_assert_str_eq(one->str, "a q.example:443 bbbb 2 2 0 0 0;");
+}
+END_TEST
+
+START_TEST(test_store_statistics) {
+        g_autoptr(Store) store = new_store();
+        StoreStatistics s;
+
+        s = stats(store);
+        ck_assert_uint_eq(s.contexts, 0);
+        ck_assert_uint_eq(s.partitions, 0);
+        open_ctx(store, "a");
+        open_ctx(store, "b");
+        put_full(store, "a", "x.example:443", "", 1, 1, 10, NOW + 50, 0x0304, NOW);
+        put_full(store, "b", "x.example:443", "", 1, 1, 20, NOW + 50, 0x0304, NOW);
+        put_full(store, "b", "y.example:443", "", 1, 1, 30, NOW + 50, 0x0304, NOW);
+        s = stats(store);
+        ck_assert_uint_eq(s.contexts, 2);
+        ck_assert_uint_eq(s.partitions, 3);
+        ck_assert_uint_eq(s.tokens, 3);
+        ck_assert_uint_eq(s.bytes, 60);
+        ck_assert_uint_eq(s.counters.puts, 3);
+}
+END_TEST
+
+START_TEST(test_store_free_null) {
+        store_free(NULL);
+        ck_assert_uint_eq(zeroed_count, 0);
+}
+END_TEST
+
+static Suite *store_suite(void) {
+        Suite *s = suite_create("store");
+        TCase *tc = tcase_create("store");
+
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_store_open_close);
+        tcase_add_test(tc, test_store_label);
+        tcase_add_test(tc, test_store_foreach_context_sorted);
+        tcase_add_test(tc, test_store_get_partition_does_not_create);
+        tcase_add_test(tc, test_store_put_take_roundtrip);
+        tcase_add_test(tc, test_store_take_newest_first);
+        tcase_add_test(tc, test_store_take_miss_on_other_partition);
+        tcase_add_test(tc, test_store_expiry_clamped_tls13);
+        tcase_add_test(tc, test_store_expiry_clamped_tls12);
+        tcase_add_test(tc, test_store_expired_put_dropped);
+        tcase_add_test(tc, test_store_take_drops_expired_lazily);
+        tcase_add_test(tc, test_store_expire_coalesced);
+        tcase_add_test(tc, test_store_partition_cap);
+        tcase_add_test(tc, test_store_partition_cap_configured);
+        tcase_add_test(tc, test_store_byte_bound_lru);
+        tcase_add_test(tc, test_store_limit_contexts);
+        tcase_add_test(tc, test_store_limit_origins);
+        tcase_add_test(tc, test_store_limit_remembered);
+        tcase_add_test(tc, test_store_generation_bumps_on_change_only);
+        tcase_add_test(tc, test_store_stale_puts);
+        tcase_add_test(tc, test_store_flush_wildcards);
+        tcase_add_test(tc, test_store_choice_validation);
+        tcase_add_test(tc, test_store_remembered_survive_close);
+        tcase_add_test(tc, test_store_remembered_not_for_ephemeral);
+        tcase_add_test(tc, test_store_add_remembered);
+        tcase_add_test(tc, test_store_forget);
+        tcase_add_test(tc, test_store_forget_remembered_of_closed_context);
+        tcase_add_test(tc, test_store_ephemeral_lifetime);
+        tcase_add_test(tc, test_store_ephemeral_flag_mismatch);
+        tcase_add_test(tc, test_store_limit_holders);
+        tcase_add_test(tc, test_store_zeroing_every_drop);
+        tcase_add_test(tc, test_store_secret_bytes);
+        tcase_add_test(tc, test_store_bad_ids);
+        tcase_add_test(tc, test_store_bad_token_size);
+        tcase_add_test(tc, test_store_peer_id);
+        tcase_add_test(tc, test_store_peer_id_known_value);
+        tcase_add_test(tc, test_store_foreach_session_sorted);
+        tcase_add_test(tc, test_store_statistics);
+        tcase_add_test(tc, test_store_free_null);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *runner = srunner_create(store_suite());
+        int failed;
+
+        srunner_run_all(runner, CK_NORMAL);
+        failed = srunner_ntests_failed(runner);
+        srunner_free(runner);
+        return failed == 0 ? 0 : 1;
+}

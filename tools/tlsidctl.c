@@ -1,0 +1,832 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* tlsidctl: inspect and control tlsidd from the command line.
+ *
+ * Exit codes: 0 success, 1 the daemon refused the request (invalid argument, limit,
+ * access), 2 usage error, 3 no such context, 4 daemon or bus unreachable or timed out.
+ * Errors are one line on stderr: "tlsidctl: COMMAND: MESSAGE". Token bytes are never
+ * printed. */
+#include "build-config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <tlsid/tlsid.h>
+
+#include "tlsid-ids.h"
+
+enum {
+        EXIT_OK = 0,
+        EXIT_REFUSED = 1,
+        EXIT_USAGE = 2,
+        EXIT_NO_CONTEXT = 3,
+        EXIT_UNREACHABLE = 4,
+};
+
+static const char *arg_bus_address;
+static bool arg_json;
+
+static void help(FILE *f) {
+        fputs("Usage: tlsidctl [--bus-address ADDRESS] [--json] COMMAND ...\n"
+              "\n"
+              "Inspect and control tlsidd, the keeper of per-context TLS session partitions\n"
+              "and client-certificate choices (org.tlsid.Manager1 on the session bus).\n"
+              "\n"
+              "Commands:\n"
+              "  status                      the daemon's bus name and statistics\n"
+              "  contexts                    the open contexts\n"
+              "  sessions [CONTEXT]          the partitions of CONTEXT, or of every context\n"
+              "  flush [--context C] [--origin O]\n"
+              "                              drop stored sessions (default: all)\n"
+              "  open CONTEXT [--label LABEL] open a context (it stays open until closed)\n"
+              "  close CONTEXT               close a context: its sessions and unremembered\n"
+              "                              choices are dropped\n"
+              "  choose CONTEXT ORIGIN (none|undecided|FINGERPRINT) [--remember]\n"
+              "                              set the certificate choice; FINGERPRINT is the\n"
+              "                              certificate's SHA-256 in hex, colons allowed\n"
+              "  forget [--context C] [--origin O]\n"
+              "                              reset choices to undecided (default: all)\n"
+              "  monitor                     print each signal as it arrives, until SIGINT or\n"
+              "                              SIGTERM; \"*\" stands for an empty (wildcard)\n"
+              "                              context or origin, \"-\" for no identity\n"
+              "  help                        show this help\n"
+              "\n"
+              "Options:\n"
+              "  --bus-address ADDRESS       use this bus instead of the session bus\n"
+              "  --json                      JSON output for status, contexts and sessions\n"
+              "  -h, --help                  show this help\n"
+              "  -V, --version               show the version\n"
+              "\n"
+              "Exit status:\n"
+              "  0  success\n"
+              "  1  the daemon refused the request (invalid argument, limit, access)\n"
+              "  2  usage error\n"
+              "  3  no such context\n"
+              "  4  the daemon or the bus is unreachable, or did not answer in time\n",
+              f);
+}
+
+static int usage_error(const char *command, const char *format, ...)
+        __attribute__((format(printf, 2, 3)));
+
+static int usage_error(const char *command, const char *format, ...) {
+        va_list ap;
+
+        fprintf(stderr, "tlsidctl: %s: ", command);
+        va_start(ap, format);
+        vfprintf(stderr, format, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        return EXIT_USAGE;
+}
+
+static int exit_code_from_errno(int r) {
+        switch (-r) {
+        case ENOENT:
+                return EXIT_NO_CONTEXT;
+        case ETIMEDOUT:
+        case ECONNREFUSED:
+                return EXIT_UNREACHABLE;
+        default:
+                return EXIT_REFUSED;
+        }
+}
+
+/* Reports a failed library call on one line and returns the exit code. */
+static int fail(const char *command, int r) {
+        const char *message = tlsid_error_message();
+
+        fprintf(stderr, "tlsidctl: %s: %s\n", command, *message ? message : strerror(-r));
+        return exit_code_from_errno(r);
+}
+
+static int connect_client(const char *command, TlsidClient **ret) {
+        int r = tlsid_client_new(arg_bus_address, ret);
+
+        return r < 0 ? fail(command, r) : EXIT_OK;
+}
+
+/* ---- Output helpers ---- */
+
+/* Terminals get no control characters from daemon-supplied strings. */
+static void print_sanitised(FILE *f, const char *s) {
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, f);
+}
+
+static void json_string(FILE *f, const char *s) {
+        fputc('"', f);
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+                switch (*p) {
+                case '"':
+                        fputs("\\\"", f);
+                        break;
+                case '\\':
+                        fputs("\\\\", f);
+                        break;
+                case '\n':
+                        fputs("\\n", f);
+                        break;
+                case '\r':
+                        fputs("\\r", f);
+                        break;
+                case '\t':
+                        fputs("\\t", f);
+                        break;
+                default:
+                        /* D-Bus strings are valid UTF-8, which JSON takes as is. */
+                        if (*p < 0x20 || *p == 0x7f)
+                                fprintf(f, "\\u%04x", *p);
+                        else
+                                fputc(*p, f);
+                }
+        }
+        fputc('"', f);
+}
+
+/* A table printed with aligned columns; numeric columns are right-aligned. */
+typedef struct {
+        size_t n_columns;
+        const char *const *headers;
+        const bool *numeric;
+        char **cells;           /* row-major */
+        size_t n_rows;
+} Table;
+
+static int table_add_row(Table *t, char **row) {
+        char **cells = realloc(t->cells, (t->n_rows + 1) * t->n_columns * sizeof *cells);
+
+        if (!cells)
+                return -ENOMEM;
+        t->cells = cells;
+        memcpy(cells + t->n_rows * t->n_columns, row, t->n_columns * sizeof *cells);
+        t->n_rows++;
+        return 0;
+}
+
+static size_t display_width(const char *s) {
+        size_t n = 0;
+
+        /* Count UTF-8 code points, not bytes: good enough for labels. */
+        for (; *s; s++)
+                if (((unsigned char) *s & 0xc0) != 0x80)
+                        n++;
+        return n;
+}
+
+static void print_cell(const char *s, size_t width, bool numeric, bool last) {
+        size_t pad = width - display_width(s);
+
+        if (numeric)
+                printf("%*s", (int) pad, "");
+        print_sanitised(stdout, s);
+        if (!numeric && !last)
+                printf("%*s", (int) pad, "");
+}
+
+static void table_print(const Table *t) {
+        size_t *widths = calloc(t->n_columns, sizeof *widths);
+
+        if (!widths)
+                return;
+        for (size_t c = 0; c < t->n_columns; c++) {
+                widths[c] = strlen(t->headers[c]);
+                for (size_t r = 0; r < t->n_rows; r++) {
+                        size_t w = display_width(t->cells[r * t->n_columns + c]);
+
+                        if (w > widths[c])
+                                widths[c] = w;
+                }
+        }
+        for (size_t c = 0; c < t->n_columns; c++) {
+                if (c > 0)
+                        fputs("  ", stdout);
+                print_cell(t->headers[c], widths[c], t->numeric[c], c + 1 == t->n_columns);
+        }
+        fputc('\n', stdout);
+        for (size_t r = 0; r < t->n_rows; r++) {
+                for (size_t c = 0; c < t->n_columns; c++) {
+                        if (c > 0)
+                                fputs("  ", stdout);
+                        print_cell(t->cells[r * t->n_columns + c], widths[c], t->numeric[c],
+                                   c + 1 == t->n_columns);
+                }
+                fputc('\n', stdout);
+        }
+        free(widths);
+}
+
+static void table_free(Table *t) {
+        for (size_t i = 0; i < t->n_rows * t->n_columns; i++)
+                free(t->cells[i]);
+        free(t->cells);
+}
+
+static char *strdup_printf(const char *format, ...) __attribute__((format(printf, 1, 2)));
+
+static char *strdup_printf(const char *format, ...) {
+        va_list ap;
+        char *s;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&s, format, ap);
+        va_end(ap);
+        return r < 0 ? NULL : s;
+}
+
+static char *format_expiry(int64_t t) {
+        struct tm tm;
+        time_t tt = (time_t) t;
+        char buf[64];
+
+        if (t <= 0 || !gmtime_r(&tt, &tm) ||
+            strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                return strdup("-");
+        return strdup(buf);
+}
+
+/* ---- Commands ---- */
+
+/* Parses the options of a command that takes only --json (and its positionals). */
+static int parse_listing_options(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        int c;
+
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'j':
+                        arg_json = true;
+                        break;
+                case 'h':
+                        help(stdout);
+                        exit(EXIT_OK);
+                default:
+                        return usage_error(argv[0], "unknown option '%s'", argv[optind - 1]);
+                }
+        return EXIT_OK;
+}
+
+static int cmd_status(int argc, char *argv[]) {
+        TlsidClient *client = NULL;
+        TlsidStatistics s;
+        char *owner = NULL;
+        int r;
+
+        if ((r = parse_listing_options(argc, argv)) != EXIT_OK)
+                return r;
+        if (optind < argc)
+                return usage_error("status", "unexpected argument '%s'", argv[optind]);
+        if ((r = connect_client("status", &client)) != EXIT_OK)
+                return r;
+        /* Statistics first: that call starts the daemon when it is not running. */
+        r = tlsid_client_get_statistics(client, &s);
+        if (r >= 0)
+                r = tlsid_client_get_daemon(client, &owner);
+        if (r < 0) {
+                /* -ENOENT here means "not running", not "no such context". */
+                r = r == -ENOENT ? (fail("status", -ECONNREFUSED), EXIT_UNREACHABLE)
+                                 : fail("status", r);
+                tlsid_client_unref(client);
+                return r;
+        }
+
+        if (arg_json) {
+                fputs("{\"daemon\":", stdout);
+                json_string(stdout, owner);
+                printf(",\"contexts\":%" PRIu64 ",\"partitions\":%" PRIu64 ",\"tokens\":%" PRIu64
+                       ",\"bytes\":%" PRIu64 ",\"takes\":%" PRIu64 ",\"hits\":%" PRIu64
+                       ",\"misses\":%" PRIu64 ",\"puts\":%" PRIu64 ",\"stale_puts\":%" PRIu64
+                       ",\"evictions\":%" PRIu64 ",\"expirations\":%" PRIu64
+                       ",\"flushes\":%" PRIu64 ",\"uptime\":%" PRIu64 "}\n",
+                       s.contexts, s.partitions, s.tokens, s.bytes, s.takes, s.hits, s.misses,
+                       s.puts, s.stale_puts, s.evictions, s.expirations, s.flushes, s.uptime);
+        } else {
+                printf("Daemon:       ");
+                print_sanitised(stdout, owner);
+                printf("\nContexts:     %" PRIu64 "\n"
+                       "Partitions:   %" PRIu64 "\n"
+                       "Tokens:       %" PRIu64 "\n"
+                       "Bytes:        %" PRIu64 "\n"
+                       "Takes:        %" PRIu64 " (%" PRIu64 " hits, %" PRIu64 " misses)\n"
+                       "Puts:         %" PRIu64 " (%" PRIu64 " stale)\n"
+                       "Evictions:    %" PRIu64 "\n"
+                       "Expirations:  %" PRIu64 "\n"
+                       "Flushes:      %" PRIu64 "\n"
+                       "Uptime:       %" PRIu64 " s\n",
+                       s.contexts, s.partitions, s.tokens, s.bytes, s.takes, s.hits, s.misses,
+                       s.puts, s.stale_puts, s.evictions, s.expirations, s.flushes, s.uptime);
+        }
+        free(owner);
+        tlsid_client_unref(client);
+        return EXIT_OK;
+}
+
+static int cmd_contexts(int argc, char *argv[]) {
+        static const char *const headers[] = {
+                "CONTEXT", "LABEL", "EPHEMERAL", "PARTITIONS", "TOKENS", "BYTES", "CHOICES",
+        };
+        static const bool numeric[] = { false, false, false, true, true, true, true };
+        TlsidClient *client = NULL;
+        TlsidContextInfo *infos = NULL;
+        size_t n = 0;
+        int r;
+
+        if ((r = parse_listing_options(argc, argv)) != EXIT_OK)
+                return r;
+        if (optind < argc)
+                return usage_error("contexts", "unexpected argument '%s'", argv[optind]);
+        if ((r = connect_client("contexts", &client)) != EXIT_OK)
+                return r;
+        r = tlsid_client_list_contexts(client, &infos, &n);
+        if (r < 0) {
+                r = fail("contexts", r);
+                tlsid_client_unref(client);
+                return r;
+        }
+
+        if (arg_json) {
+                fputc('[', stdout);
+                for (size_t i = 0; i < n; i++) {
+                        fputs(i ? ",{\"context\":" : "{\"context\":", stdout);
+                        json_string(stdout, infos[i].context);
+                        fputs(",\"label\":", stdout);
+                        json_string(stdout, infos[i].label);
+                        printf(",\"ephemeral\":%s,\"partitions\":%" PRIu32 ",\"tokens\":%" PRIu32
+                               ",\"bytes\":%" PRIu64 ",\"choices\":%" PRIu32 "}",
+                               infos[i].ephemeral ? "true" : "false", infos[i].partitions,
+                               infos[i].tokens, infos[i].bytes, infos[i].choices);
+                }
+                fputs("]\n", stdout);
+        } else {
+                Table t = { .n_columns = 7, .headers = headers, .numeric = numeric };
+
+                for (size_t i = 0; i < n; i++) {
+                        char *row[7] = {
+                                strdup(infos[i].context),
+                                strdup(*infos[i].label ? infos[i].label : "-"),
+                                strdup(infos[i].ephemeral ? "yes" : "no"),
+                                strdup_printf("%" PRIu32, infos[i].partitions),
+                                strdup_printf("%" PRIu32, infos[i].tokens),
+                                strdup_printf("%" PRIu64, infos[i].bytes),
+                                strdup_printf("%" PRIu32, infos[i].choices),
+                        };
+                        bool ok = true;
+
+                        for (size_t k = 0; k < 7; k++)
+                                ok = ok && row[k];
+                        if (!ok || table_add_row(&t, row) < 0) {
+                                for (size_t k = 0; k < 7; k++)
+                                        free(row[k]);
+                                r = -ENOMEM;
+                                break;
+                        }
+                }
+                if (r >= 0)
+                        table_print(&t);
+                table_free(&t);
+        }
+        tlsid_context_infos_free(infos, n);
+        tlsid_client_unref(client);
+        if (r < 0) {
+                fprintf(stderr, "tlsidctl: contexts: %s\n", strerror(-r));
+                return EXIT_REFUSED;
+        }
+        return EXIT_OK;
+}
+
+static int cmd_sessions(int argc, char *argv[]) {
+        static const char *const headers[] = {
+                "CONTEXT", "ORIGIN", "IDENTITY", "GENERATION", "TOKENS", "EXPIRES", "BYTES",
+        };
+        static const bool numeric[] = { false, false, false, true, true, false, true };
+        TlsidClient *client = NULL;
+        TlsidSessionInfo *infos = NULL;
+        const char *context = NULL;
+        size_t n = 0;
+        int r;
+
+        if ((r = parse_listing_options(argc, argv)) != EXIT_OK)
+                return r;
+        if (optind < argc)
+                context = argv[optind++];
+        if (optind < argc)
+                return usage_error("sessions", "unexpected argument '%s'", argv[optind]);
+        if ((r = connect_client("sessions", &client)) != EXIT_OK)
+                return r;
+        r = tlsid_client_list_sessions(client, context, &infos, &n);
+        if (r < 0) {
+                r = fail("sessions", r);
+                tlsid_client_unref(client);
+                return r;
+        }
+
+        if (arg_json) {
+                fputc('[', stdout);
+                for (size_t i = 0; i < n; i++) {
+                        fputs(i ? ",{\"context\":" : "{\"context\":", stdout);
+                        json_string(stdout, infos[i].context);
+                        fputs(",\"origin\":", stdout);
+                        json_string(stdout, infos[i].origin);
+                        fputs(",\"identity\":", stdout);
+                        json_string(stdout, infos[i].identity);
+                        printf(",\"generation\":%" PRIu32 ",\"tokens\":%" PRIu32
+                               ",\"earliest_expiry\":%" PRId64 ",\"bytes\":%" PRIu64 "}",
+                               infos[i].generation, infos[i].tokens, infos[i].earliest_expiry,
+                               infos[i].bytes);
+                }
+                fputs("]\n", stdout);
+        } else {
+                Table t = { .n_columns = 7, .headers = headers, .numeric = numeric };
+
+                for (size_t i = 0; i < n; i++) {
+                        char *row[7] = {
+                                strdup(infos[i].context),
+                                strdup(infos[i].origin),
+                                strdup(*infos[i].identity ? infos[i].identity : "-"),
+                                strdup_printf("%" PRIu32, infos[i].generation),
+                                strdup_printf("%" PRIu32, infos[i].tokens),
+                                format_expiry(infos[i].earliest_expiry),
+                                strdup_printf("%" PRIu64, infos[i].bytes),
+                        };
+                        bool ok = true;
+
+                        for (size_t k = 0; k < 7; k++)
+                                ok = ok && row[k];
+                        if (!ok || table_add_row(&t, row) < 0) {
+                                for (size_t k = 0; k < 7; k++)
+                                        free(row[k]);
+                                r = -ENOMEM;
+                                break;
+                        }
+                }
+                if (r >= 0)
+                        table_print(&t);
+                table_free(&t);
+        }
+        tlsid_session_infos_free(infos, n);
+        tlsid_client_unref(client);
+        if (r < 0) {
+                fprintf(stderr, "tlsidctl: sessions: %s\n", strerror(-r));
+                return EXIT_REFUSED;
+        }
+        return EXIT_OK;
+}
+
+/* flush and forget: [--context C] [--origin O]. */
+static int cmd_flush_or_forget(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "context", required_argument, NULL, 'c' },
+                { "origin", required_argument, NULL, 'o' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        bool flush = strcmp(argv[0], "flush") == 0;
+        const char *context = NULL, *origin = NULL;
+        TlsidClient *client = NULL;
+        uint32_t count = 0;
+        int c, r;
+
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        context = optarg;
+                        break;
+                case 'o':
+                        origin = optarg;
+                        break;
+                case 'h':
+                        help(stdout);
+                        return EXIT_OK;
+                case ':':
+                        return usage_error(argv[0], "option '%s' needs a value",
+                                           argv[optind - 1]);
+                default:
+                        if (optopt == 'c' || optopt == 'o')
+                                return usage_error(argv[0], "option '%s' needs a value",
+                                                   argv[optind - 1]);
+                        return usage_error(argv[0], "unknown option '%s'", argv[optind - 1]);
+                }
+        if (optind < argc)
+                return usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+        if ((r = connect_client(argv[0], &client)) != EXIT_OK)
+                return r;
+        r = flush ? tlsid_client_flush_sessions(client, context, origin, &count)
+                  : tlsid_client_forget_choices(client, context, origin, &count);
+        if (r < 0) {
+                r = fail(argv[0], r);
+                tlsid_client_unref(client);
+                return r;
+        }
+        if (flush)
+                printf("%" PRIu32 " token%s dropped\n", count, count == 1 ? "" : "s");
+        else
+                printf("%" PRIu32 " choice%s forgotten\n", count, count == 1 ? "" : "s");
+        tlsid_client_unref(client);
+        return EXIT_OK;
+}
+
+/* Accepts 64 hex digits, or 32 pairs separated by colons, in either case; writes the
+ * canonical lower-case form. */
+static bool normalise_fingerprint(const char *s, char out[TLSID_IDENTITY_LEN + 1]) {
+        size_t len = strlen(s), n = 0;
+        bool colons;
+
+        if (len == TLSID_IDENTITY_LEN)
+                colons = false;
+        else if (len == TLSID_IDENTITY_LEN + TLSID_IDENTITY_LEN / 2 - 1)
+                colons = true;
+        else
+                return false;
+        for (size_t i = 0; i < len; i++) {
+                if (colons && i % 3 == 2) {
+                        if (s[i] != ':')
+                                return false;
+                        continue;
+                }
+                if (!isxdigit((unsigned char) s[i]))
+                        return false;
+                out[n++] = (char) tolower((unsigned char) s[i]);
+        }
+        out[n] = 0;
+        return n == TLSID_IDENTITY_LEN;
+}
+
+static int cmd_choose(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "remember", no_argument, NULL, 'r' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        char fingerprint[TLSID_IDENTITY_LEN + 1];
+        TlsidClient *client = NULL;
+        TlsidChoice state;
+        const char *identity = NULL, *choice;
+        unsigned flags = 0;
+        int c, r;
+
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'r':
+                        flags |= TLSID_CHOICE_REMEMBER;
+                        break;
+                case 'h':
+                        help(stdout);
+                        return EXIT_OK;
+                default:
+                        return usage_error("choose", "unknown option '%s'", argv[optind - 1]);
+                }
+        if (argc - optind != 3)
+                return usage_error("choose",
+                                   "expected CONTEXT ORIGIN (none|undecided|FINGERPRINT)");
+        choice = argv[optind + 2];
+        if (strcmp(choice, "none") == 0)
+                state = TLSID_CHOICE_NONE;
+        else if (strcmp(choice, "undecided") == 0)
+                state = TLSID_CHOICE_UNDECIDED;
+        else if (normalise_fingerprint(choice, fingerprint)) {
+                state = TLSID_CHOICE_CERTIFICATE;
+                identity = fingerprint;
+        } else
+                return usage_error("choose", "invalid choice '%s': expected none, undecided or a "
+                                   "SHA-256 fingerprint (64 hex digits, colons allowed)", choice);
+
+        if ((r = connect_client("choose", &client)) != EXIT_OK)
+                return r;
+        r = tlsid_client_set_choice(client, argv[optind], argv[optind + 1], state, identity,
+                                    flags);
+        if (r < 0)
+                r = fail("choose", r);
+        else
+                r = EXIT_OK;
+        tlsid_client_unref(client);
+        return r;
+}
+
+static int cmd_open(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "label", required_argument, NULL, 'l' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        TlsidClient *client = NULL;
+        TlsidContext *context = NULL;
+        const char *label = NULL;
+        int c, r;
+
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'l':
+                        label = optarg;
+                        break;
+                case 'h':
+                        help(stdout);
+                        return EXIT_OK;
+                default:
+                        return usage_error("open", "unknown option '%s'", argv[optind - 1]);
+                }
+        if (argc - optind != 1)
+                return usage_error("open", "expected CONTEXT");
+        if ((r = connect_client("open", &client)) != EXIT_OK)
+                return r;
+        r = tlsid_context_open(client, argv[optind], 0, label, &context);
+        r = r < 0 ? fail("open", r) : EXIT_OK;
+        tlsid_context_unref(context);
+        tlsid_client_unref(client);
+        return r;
+}
+
+static int cmd_close(int argc, char *argv[]) {
+        TlsidClient *client = NULL;
+        uint32_t dropped = 0;
+        int r;
+
+        if ((r = parse_listing_options(argc, argv)) != EXIT_OK)
+                return r;
+        if (argc - optind != 1)
+                return usage_error("close", "expected CONTEXT");
+        if ((r = connect_client("close", &client)) != EXIT_OK)
+                return r;
+        r = tlsid_client_close_context(client, argv[optind], &dropped);
+        if (r < 0)
+                r = fail("close", r);
+        else {
+                printf("%" PRIu32 " token(s) dropped\n", dropped);
+                r = EXIT_OK;
+        }
+        tlsid_client_unref(client);
+        return r;
+}
+
+static volatile sig_atomic_t monitor_stop;
+
+static void on_stop_signal(int sig) {
+        monitor_stop = 1;
+}
+
+static const char *or_star(const char *s) {
+        return *s ? s : "*";
+}
+
+static void on_identity_changed(const char *context, const char *origin, TlsidChoice state,
+                                const char *identity, uint32_t generation, void *userdata) {
+        const char *name = tlsid_state_to_string((int) state);
+
+        fputs("IdentityChanged context=", stdout);
+        print_sanitised(stdout, context);
+        fputs(" origin=", stdout);
+        print_sanitised(stdout, origin);
+        printf(" state=%s identity=", name ? name : "?");
+        print_sanitised(stdout, *identity ? identity : "-");
+        printf(" generation=%" PRIu32 "\n", generation);
+        fflush(stdout);
+}
+
+static void on_sessions_flushed(const char *context, const char *origin, uint32_t dropped,
+                                void *userdata) {
+        fputs("SessionsFlushed context=", stdout);
+        print_sanitised(stdout, or_star(context));
+        fputs(" origin=", stdout);
+        print_sanitised(stdout, or_star(origin));
+        printf(" dropped=%" PRIu32 "\n", dropped);
+        fflush(stdout);
+}
+
+static int cmd_monitor(int argc, char *argv[]) {
+        struct sigaction sa = { .sa_handler = on_stop_signal };
+        sigset_t block, unblocked;
+        TlsidClient *client = NULL;
+        struct pollfd pfd;
+        int r;
+
+        if ((r = parse_listing_options(argc, argv)) != EXIT_OK)
+                return r;
+        if (optind < argc)
+                return usage_error("monitor", "unexpected argument '%s'", argv[optind]);
+
+        /* Blocked except inside ppoll(), so a signal cannot slip in between the check of
+         * monitor_stop and the wait. */
+        sigemptyset(&block);
+        sigaddset(&block, SIGINT);
+        sigaddset(&block, SIGTERM);
+        sigprocmask(SIG_BLOCK, &block, &unblocked);
+        sigdelset(&unblocked, SIGINT);
+        sigdelset(&unblocked, SIGTERM);
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+
+        if ((r = connect_client("monitor", &client)) != EXIT_OK)
+                return r;
+        tlsid_client_on_identity_changed(client, on_identity_changed, NULL);
+        tlsid_client_on_sessions_flushed(client, on_sessions_flushed, NULL);
+        /* The match rules are in place once the client exists: say so, for scripts. */
+        fputs("Monitoring org.tlsid.Manager1; stop with Ctrl-C.\n", stderr);
+
+        pfd.fd = tlsid_client_get_fd(client);
+        pfd.events = POLLIN;
+        r = 0;
+        while (!monitor_stop) {
+                r = tlsid_client_dispatch(client);
+                if (r < 0)
+                        break;
+                if (ppoll(&pfd, 1, NULL, &unblocked) < 0 && errno != EINTR) {
+                        fprintf(stderr, "tlsidctl: monitor: poll: %s\n", strerror(errno));
+                        tlsid_client_unref(client);
+                        return EXIT_REFUSED;
+                }
+        }
+        if (r < 0)
+                r = fail("monitor", r);
+        else
+                r = EXIT_OK;
+        tlsid_client_unref(client);
+        return r;
+}
+
+static int cmd_help(int argc, char *argv[]) {
+        help(stdout);
+        return EXIT_OK;
+}
+
+static const struct {
+        const char *name;
+        int (*run)(int argc, char *argv[]);
+} commands[] = {
+        { "status", cmd_status },
+        { "contexts", cmd_contexts },
+        { "sessions", cmd_sessions },
+        { "flush", cmd_flush_or_forget },
+        { "open", cmd_open },
+        { "close", cmd_close },
+        { "choose", cmd_choose },
+        { "forget", cmd_flush_or_forget },
+        { "monitor", cmd_monitor },
+        { "help", cmd_help },
+};
+
+int main(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "bus-address", required_argument, NULL, 'b' },
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {}
+        };
+        int c;
+
+        opterr = 0;
+        /* "+": stop at the command; each command parses its own options. */
+        while ((c = getopt_long(argc, argv, "+hV", options, NULL)) >= 0)
+                switch (c) {
+                case 'b':
+                        arg_bus_address = optarg;
+                        break;
+                case 'j':
+                        arg_json = true;
+                        break;
+                case 'h':
+                        help(stdout);
+                        return EXIT_OK;
+                case 'V':
+                        printf("tlsidctl %s\n", PACKAGE_VERSION);
+                        return EXIT_OK;
+                default:
+                        if (optopt == 'b')
+                                fprintf(stderr, "tlsidctl: option '%s' needs a value\n",
+                                        argv[optind - 1]);
+                        else
+                                fprintf(stderr, "tlsidctl: unknown option '%s'\n",
+                                        argv[optind - 1]);
+                        return EXIT_USAGE;
+                }
+        if (optind >= argc) {
+                fputs("tlsidctl: no command given; see 'tlsidctl help'\n", stderr);
+                return EXIT_USAGE;
+        }
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+                if (strcmp(commands[i].name, argv[optind]) == 0)
+                        return commands[i].run(argc - optind, argv + optind);
+        return usage_error(argv[optind], "unknown command; see 'tlsidctl help'");
+}
