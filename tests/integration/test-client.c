@@ -265,10 +265,37 @@ START_TEST(test_client_contexts_open_list_close) {
         }
         take_expect(one, ORIGIN, "", generation_of(one, ORIGIN), NULL);
 
+        /* Closing by name, as a tool that never opened it would. */
+        put(one, ORIGIN, "", generation_of(one, ORIGIN), "tok-3");
+        dropped = 99;
+        ASSERT_OK(tlsid_client_close_context(client, "firefox/container-1/tab-1", &dropped));
+        ck_assert_uint_eq(dropped, 1);
+        ck_assert(!context_listed(client, "firefox/container-1/tab-1"));
+        ASSERT_ERRNO(tlsid_client_close_context(client, "firefox/container-1/tab-1", NULL),
+                     ENOENT);
+        ASSERT_ERRNO(tlsid_client_close_context(client, "bad context", NULL), EINVAL);
+
         tlsid_context_unref(again);
         tlsid_context_unref(two);
         tlsid_context_unref(one);
         ck_assert_ptr_null(tlsid_client_unref(client));
+}
+END_TEST
+
+START_TEST(test_client_references) {
+        TlsidClient *client = client_new();
+        TlsidContext *context;
+
+        /* A second reference keeps the client (and its connection) alive. */
+        ck_assert_ptr_eq(tlsid_client_ref(client), client);
+        ck_assert_ptr_null(tlsid_client_unref(client));
+        context = context_open(client, "app/refs", 0, NULL);
+        ASSERT_OK(tlsid_context_set_choice(context, ORIGIN, TLSID_CHOICE_NONE, NULL, 0));
+        ck_assert_ptr_null(tlsid_context_unref(context));
+        ck_assert_ptr_null(tlsid_client_unref(client));
+        ck_assert_ptr_null(tlsid_client_ref(NULL));
+        ck_assert_ptr_null(tlsid_client_unref(NULL));
+        ck_assert_ptr_null(tlsid_context_unref(NULL));
 }
 END_TEST
 
@@ -1045,6 +1072,7 @@ static Suite *client_suite(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_client_contexts_open_list_close);
+        tcase_add_test(tc, test_client_references);
         tcase_add_test(tc, test_client_unknown_context_is_enoent);
         tcase_add_test(tc, test_client_partition_changes_with_choice);
         tcase_add_test(tc, test_client_take_is_single_use);

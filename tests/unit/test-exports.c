@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The exports of libtlsid.so.1: exactly the public header's functions, in LIBTLSID_1. */
+#include <check.h>
+#include <dlfcn.h>
+#include <glib.h>
+#include <string.h>
+
+static char *source_path(const char *relative) {
+        const char *top = g_getenv("TLSID_SOURCE_DIR");
+
+        ck_assert_msg(top, "TLSID_SOURCE_DIR is not set");
+        return g_build_filename(top, relative, NULL);
+}
+
+static char *read_source(const char *relative) {
+        g_autofree char *path = source_path(relative);
+        g_autoptr(GError) error = NULL;
+        char *text = NULL;
+
+        ck_assert_msg(g_file_get_contents(path, &text, NULL, &error), "%s: %s", path,
+                      error ? error->message : "");
+        return text;
+}
+
+/* Every "name;" line of the version script's global section. */
+static GPtrArray *symbols_in_version_script(void) {
+        g_autofree char *text = read_source("client-lib/libtlsid.sym");
+        g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+        GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+        gboolean global = FALSE;
+
+        for (char **l = lines; *l; l++) {
+                g_autofree char *line = g_strstrip(g_strdup(*l));
+
+                if (g_str_equal(line, "global:"))
+                        global = TRUE;
+                else if (g_str_equal(line, "local:"))
+                        global = FALSE;
+                else if (global && g_str_has_suffix(line, ";"))
+                        g_ptr_array_add(names, g_strndup(line, strlen(line) - 1));
+        }
+        return names;
+}
+
+/* Every function the public header declares: "tlsid_...(" at the start of a declaration. */
+static GPtrArray *functions_in_header(void) {
+        g_autofree char *text = read_source("include/tlsid/tlsid.h");
+        g_autoptr(GRegex) re = g_regex_new("^[A-Za-z][A-Za-z0-9_ *]*[ *](tlsid_[a-z0-9_]+)\\(",
+                                           G_REGEX_MULTILINE, 0, NULL);
+        g_autoptr(GMatchInfo) match = NULL;
+        GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+
+        ck_assert_ptr_nonnull(re);
+        for (g_regex_match(re, text, 0, &match); g_match_info_matches(match);
+             g_match_info_next(match, NULL))
+                g_ptr_array_add(names, g_match_info_fetch(match, 1));
+        return names;
+}
+
+static gboolean contains(GPtrArray *names, const char *name) {
+        return g_ptr_array_find_with_equal_func(names, name, g_str_equal, NULL);
+}
+
+static void *open_library(void) {
+        const char *path = g_getenv("TLSID_LIBTLSID");
+        void *handle;
+
+        ck_assert_msg(path, "TLSID_LIBTLSID is not set");
+        handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        ck_assert_msg(handle, "dlopen: %s", dlerror());
+        return handle;
+}
+
+START_TEST(test_exports_header_matches_version_script) {
+        g_autoptr(GPtrArray) header = functions_in_header();
+        g_autoptr(GPtrArray) script = symbols_in_version_script();
+
+        ck_assert_uint_ge(header->len, 20);
+        for (guint i = 0; i < header->len; i++)
+                ck_assert_msg(contains(script, header->pdata[i]), "%s is declared in tlsid.h "
+                              "but not exported by libtlsid.sym", (char *) header->pdata[i]);
+        for (guint i = 0; i < script->len; i++)
+                ck_assert_msg(contains(header, script->pdata[i]), "%s is exported but not "
+                              "declared in tlsid.h", (char *) script->pdata[i]);
+}
+END_TEST
+
+START_TEST(test_exports_every_symbol_in_its_version_node) {
+        g_autoptr(GPtrArray) script = symbols_in_version_script();
+        void *handle = open_library();
+
+        for (guint i = 0; i < script->len; i++)
+                ck_assert_msg(dlvsym(handle, script->pdata[i], "LIBTLSID_1"),
+                              "%s is not exported as LIBTLSID_1", (char *) script->pdata[i]);
+        dlclose(handle);
+}
+END_TEST
+
+START_TEST(test_exports_nothing_else) {
+        /* Internals the library is built from: the shared id checks and error table, and
+         * the library's own helpers. */
+        static const char *const internal[] = {
+                "tlsid_context_check", "tlsid_origin_check", "tlsid_identity_check",
+                "tlsid_error_to_errno", "tlsid_error_from_dbus_name", "tlsid_state_from_string",
+                "set_error", "client_call", "close_context",
+        };
+        void *handle = open_library();
+
+        for (size_t i = 0; i < G_N_ELEMENTS(internal); i++)
+                ck_assert_msg(!dlsym(handle, internal[i]), "%s leaks out of libtlsid",
+                              internal[i]);
+        dlclose(handle);
+}
+END_TEST
+
+static Suite *exports_suite(void) {
+        Suite *s = suite_create("exports");
+        TCase *tc = tcase_create("core");
+
+        tcase_add_test(tc, test_exports_header_matches_version_script);
+        tcase_add_test(tc, test_exports_every_symbol_in_its_version_node);
+        tcase_add_test(tc, test_exports_nothing_else);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *sr = srunner_create(exports_suite());
+        int failed;
+
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? 0 : 1;
+}
