@@ -74,7 +74,7 @@ struct Store {
         guint n_tokens;
         guint64 bytes;
         StoreCounters counters;
-        guint32 last_generation; /* every generation ever handed out, see next_generation() */
+        guint32 last_generation; /* every generation ever handed out, see take_generation() */
         GChecksum *checksum;    /* reused by store_peer_id */
         StoreChoiceChangedFn changed_fn;
         gpointer changed_data;
@@ -243,16 +243,27 @@ static void entry_free(Entry *entry) {
 /* Generations come from one store-wide counter, so a generation is never handed out
  * twice in a daemon run: a context closed and opened again (a private window reopened
  * under the same id) cannot meet the peer ids, and so the in-process sessions, of its
- * previous life. 2^32 bumps cannot happen in practice, but wrapping to 0 would make old
- * partitions reachable again, so stop at the top. */
-static guint32 next_generation(Store *store) {
-        if (store->last_generation < G_MAXUINT32)
-                store->last_generation++;
-        return store->last_generation;
+ * previous life. Each call that changes partitions takes ONE value and moves every
+ * (context, origin) it touches there: a peer id hashes the context and origin too, so
+ * sharing is safe, and taking one per entry would let a few wildcard flushes over a full
+ * store use up the counter. Wrapping to 0 would make old partitions reachable again, so
+ * when a caller has spent all 2^32 (billions of changes: days of nothing else), changes
+ * fail until the daemon restarts with a new nonce. */
+static gboolean take_generation(Store *store, guint32 *ret, GError **error) {
+        if (store->last_generation == G_MAXUINT32) {
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_LIMIT_EXCEEDED,
+                            "generations are used up: restart tlsidd");
+                return FALSE;
+        }
+        *ret = ++store->last_generation;
+        return TRUE;
 }
 
-static void entry_bump_generation(Store *store, Entry *entry) {
-        entry->generation = next_generation(store);
+/* Whether setting (@state, @identity) on @entry (NULL: no entry, so undecided) changes it. */
+static gboolean choice_differs(const Entry *entry, int state, const char *identity) {
+        if (!entry)
+                return state != TLSID_STATE_UNDECIDED;
+        return entry->state != state || strcmp(entry->identity, identity) != 0;
 }
 
 /* The entry of (@ctx, @origin), created at the context's base generation when missing;
@@ -284,11 +295,12 @@ static Entry *entry_ensure(Store *store, Context *ctx, const char *origin, GErro
 
 /* Sets the choice of @entry; returns TRUE when it changed (then tokens are gone and the
  * generation moved on). Does not call the changed fn. */
-static gboolean entry_set_choice(Store *store, Entry *entry, int state, const char *identity) {
+static gboolean entry_set_choice(Store *store, Entry *entry, int state, const char *identity,
+                                 guint32 generation) {
         if (entry->state == state && strcmp(entry->identity, identity) == 0)
                 return FALSE;
         entry_drop_tokens(store, entry);
-        entry_bump_generation(store, entry);
+        entry->generation = generation;
         if (entry->state == TLSID_STATE_UNDECIDED && state != TLSID_STATE_UNDECIDED)
                 entry->context->choices++;
         else if (entry->state != TLSID_STATE_UNDECIDED && state == TLSID_STATE_UNDECIDED)
@@ -469,6 +481,7 @@ static gboolean holder_add(Store *store, Context *ctx, const char *holder, GErro
 
 gboolean store_open_context(Store *store, const char *context, gboolean ephemeral,
                             const char *label, const char *holder, GError **error) {
+        guint32 base_generation;
         Context *ctx;
 
         ephemeral = !!ephemeral;
@@ -509,11 +522,13 @@ gboolean store_open_context(Store *store, const char *context, gboolean ephemera
                 return FALSE;
         }
 
+        if (!take_generation(store, &base_generation, error))
+                return FALSE;
         ctx = g_new0(Context, 1);
         ctx->id = g_strdup(context);
         ctx->label = g_strdup(label ? label : "");
         ctx->ephemeral = ephemeral;
-        ctx->base_generation = next_generation(store);
+        ctx->base_generation = base_generation;
         ctx->entries = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                              (GDestroyNotify) entry_free);
         g_hash_table_insert(store->contexts, ctx->id, ctx);
@@ -766,18 +781,18 @@ gboolean store_take_session(Store *store, const char *context, const char *origi
 }
 
 /* Flushes one entry: tokens dropped, generation bumped; returns tokens dropped. */
-static guint entry_flush(Store *store, Entry *entry) {
+static guint entry_flush(Store *store, Entry *entry, guint32 generation) {
         guint n = entry_drop_tokens(store, entry);
 
-        entry_bump_generation(store, entry);
+        entry->generation = generation;
         return n;
 }
 
 /* Flushes @ctx: a named @origin gets an entry if it had none, so its generation moves on
  * from the one GetPartition reported; a wildcard bumps every entry and the base of the
  * origins without one. */
-static gboolean context_flush(Store *store, Context *ctx, const char *origin, guint *dropped,
-                              GError **error) {
+static gboolean context_flush(Store *store, Context *ctx, const char *origin,
+                              guint32 generation, guint *dropped, GError **error) {
         GHashTableIter iter;
         gpointer value;
 
@@ -786,18 +801,19 @@ static gboolean context_flush(Store *store, Context *ctx, const char *origin, gu
 
                 if (!entry)
                         return FALSE;
-                *dropped += entry_flush(store, entry);
+                *dropped += entry_flush(store, entry, generation);
                 return TRUE;
         }
         g_hash_table_iter_init(&iter, ctx->entries);
         while (g_hash_table_iter_next(&iter, NULL, &value))
-                *dropped += entry_flush(store, value);
-        ctx->base_generation = next_generation(store);
+                *dropped += entry_flush(store, value, generation);
+        ctx->base_generation = generation;
         return TRUE;
 }
 
 gboolean store_flush(Store *store, const char *context, const char *origin,
                      guint *ret_dropped, GError **error) {
+        guint32 generation;
         guint dropped = 0;
 
         if (!is_wildcard(origin) && !check_origin(origin, error))
@@ -805,7 +821,9 @@ gboolean store_flush(Store *store, const char *context, const char *origin,
         if (!is_wildcard(context)) {
                 Context *ctx = lookup_context(store, context, error);
 
-                if (!ctx || !context_flush(store, ctx, origin, &dropped, error))
+                if (!ctx || !take_generation(store, &generation, error))
+                        return FALSE;
+                if (!context_flush(store, ctx, origin, generation, &dropped, error))
                         return FALSE;
         } else {
                 g_autofree gpointer *ids = NULL;
@@ -827,12 +845,14 @@ gboolean store_flush(Store *store, const char *context, const char *origin,
                                         return FALSE;
                         }
                 }
+                if (!take_generation(store, &generation, error))
+                        return FALSE;
                 ids = g_hash_table_get_keys_as_array(store->contexts, &n);
                 for (guint i = 0; i < n; i++) {
                         Context *ctx = g_hash_table_lookup(store->contexts, ids[i]);
 
                         /* Cannot fail: checked above. */
-                        context_flush(store, ctx, origin, &dropped, NULL);
+                        context_flush(store, ctx, origin, generation, &dropped, NULL);
                 }
         }
         store->counters.flushes++;
@@ -920,6 +940,7 @@ gboolean store_set_choice(Store *store, const char *context, const char *origin,
                           GError **error) {
         Context *ctx;
         Entry *entry;
+        guint32 generation;
         gboolean changed = FALSE;
 
         if (!check_context(context, error) || !check_origin(origin, error) ||
@@ -942,13 +963,11 @@ gboolean store_set_choice(Store *store, const char *context, const char *origin,
                 return FALSE;
 
         entry = g_hash_table_lookup(ctx->entries, origin);
-        if (!entry && state == TLSID_STATE_UNDECIDED) {
-                /* Already the default: no entry needed. */
-        } else {
-                entry = entry_ensure(store, ctx, origin, error);
-                if (!entry)
+        if (choice_differs(entry, state, identity)) {
+                if (!take_generation(store, &generation, error) ||
+                    !(entry = entry_ensure(store, ctx, origin, error)))
                         return FALSE;
-                changed = entry_set_choice(store, entry, state, identity);
+                changed = entry_set_choice(store, entry, state, identity, generation);
         }
 
         if (!ctx->ephemeral) {
@@ -968,32 +987,33 @@ gboolean store_set_choice(Store *store, const char *context, const char *origin,
 
 /* Resets @entry to undecided, removing it from the remembered set; TRUE when it held a
  * choice. Collects the entry for notification in @changed. */
-static gboolean entry_forget(Store *store, Entry *entry, GPtrArray *changed) {
+static gboolean entry_forget(Store *store, Entry *entry, guint32 generation,
+                             GPtrArray *changed) {
         if (entry->remembered) {
                 remembered_remove(store, entry->context->id, entry->origin);
                 entry->remembered = FALSE;
         }
-        if (!entry_set_choice(store, entry, TLSID_STATE_UNDECIDED, ""))
+        if (!entry_set_choice(store, entry, TLSID_STATE_UNDECIDED, "", generation))
                 return FALSE;
         g_ptr_array_add(changed, entry);
         return TRUE;
 }
 
 static guint context_forget(Store *store, Context *ctx, const char *origin,
-                            GPtrArray *changed) {
+                            guint32 generation, GPtrArray *changed) {
         g_autofree gpointer *origins = NULL;
         guint n, forgotten = 0;
 
         if (!is_wildcard(origin)) {
                 Entry *entry = g_hash_table_lookup(ctx->entries, origin);
 
-                return entry && entry_forget(store, entry, changed) ? 1 : 0;
+                return entry && entry_forget(store, entry, generation, changed) ? 1 : 0;
         }
         /* Sorted, so the callbacks come in a stable order. */
         origins = sorted_keys(ctx->entries, &n);
         for (guint i = 0; i < n; i++)
                 if (entry_forget(store, g_hash_table_lookup(ctx->entries, origins[i]),
-                                 changed))
+                                 generation, changed))
                         forgotten++;
         return forgotten;
 }
@@ -1031,6 +1051,7 @@ static guint forget_remembered(Store *store, const char *context, const char *or
 gboolean store_forget_choices(Store *store, const char *context, const char *origin,
                               guint *ret_forgotten, GError **error) {
         g_autoptr(GPtrArray) changed = g_ptr_array_new();
+        guint32 generation;
         guint forgotten = 0;
 
         if (!is_wildcard(origin) && !check_origin(origin, error))
@@ -1038,18 +1059,20 @@ gboolean store_forget_choices(Store *store, const char *context, const char *ori
         if (!is_wildcard(context)) {
                 Context *ctx = lookup_context(store, context, error);
 
-                if (!ctx)
+                if (!ctx || !take_generation(store, &generation, error))
                         return FALSE;
-                forgotten += context_forget(store, ctx, origin, changed);
+                forgotten += context_forget(store, ctx, origin, generation, changed);
         } else {
                 g_autofree gpointer *ids = NULL;
                 guint n;
 
+                if (!take_generation(store, &generation, error))
+                        return FALSE;
                 ids = sorted_keys(store->contexts, &n);
                 for (guint i = 0; i < n; i++)
                         forgotten += context_forget(
                                 store, g_hash_table_lookup(store->contexts, ids[i]), origin,
-                                changed);
+                                generation, changed);
         }
         forgotten += forget_remembered(store, context, origin);
 
@@ -1095,13 +1118,17 @@ gboolean store_add_remembered(Store *store, const char *context, const char *ori
 
         ctx = g_hash_table_lookup(store->contexts, context);
         if (ctx && !ctx->ephemeral) {
-                Entry *entry = entry_ensure(store, ctx, origin, error);
+                Entry *entry = g_hash_table_lookup(ctx->entries, origin);
+                guint32 generation = 0;
 
-                if (!entry)
-                        return FALSE;
                 /* A changed choice still moves the generation on: old partitions must
                  * stay unreachable even without a signal. */
-                entry_set_choice(store, entry, state, identity);
+                if (choice_differs(entry, state, identity) &&
+                    !take_generation(store, &generation, error))
+                        return FALSE;
+                if (!(entry = entry_ensure(store, ctx, origin, error)))
+                        return FALSE;
+                entry_set_choice(store, entry, state, identity, generation);
                 entry->remembered = TRUE;
         }
         remembered_put(store, context, origin, state, identity);

@@ -76,13 +76,27 @@ static StorePutResult put_full(Store *store, const char *context, const char *or
         return result;
 }
 
+/* The current generation of (@context, @origin). Generations come from one store-wide
+ * counter, so tests compare them (greater after a change, equal after a no-op) rather
+ * than expect particular numbers. */
+static guint32 generation_of(Store *store, const char *context, const char *origin) {
+        return partition(store, context, origin).generation;
+}
+
+/* put_full() into the current partition of (@context, @origin). */
+static StorePutResult put_in(Store *store, const char *context, const char *origin,
+                             guint8 fill, gsize len, gint64 expires, guint16 tls_version,
+                             gint64 now) {
+        StorePartition p = partition(store, context, origin);
+
+        return put_full(store, context, origin, p.identity, p.generation, fill, len, expires,
+                        tls_version, now);
+}
+
 /* A 16-byte token filled with @fill into the current partition of (CTX, @origin). */
 static StorePutResult put_current(Store *store, const char *origin, guint8 fill,
                                   gint64 expires) {
-        StorePartition p = partition(store, CTX, origin);
-
-        return put_full(store, CTX, origin, p.identity, p.generation, fill, 16, expires,
-                        TLSID_TLS_VERSION_1_3, NOW);
+        return put_in(store, CTX, origin, fill, 16, expires, TLSID_TLS_VERSION_1_3, NOW);
 }
 
 /* The first byte of the token taken from the current partition, or -1 when none. */
@@ -208,7 +222,10 @@ START_TEST(test_store_get_partition_does_not_create) {
         p = partition(store, CTX, ORIGIN);
         ck_assert_int_eq(p.state, TLSID_STATE_UNDECIDED);
         ck_assert_str_eq(p.identity, "");
-        ck_assert_uint_eq(p.generation, 1);
+        ck_assert_uint_ge(p.generation, 1);
+        ck_assert_uint_eq(stats(store).partitions, 0);
+        /* Reading is no change: the generation stays. */
+        ck_assert_uint_eq(generation_of(store, CTX, ORIGIN), p.generation);
         ck_assert_uint_eq(stats(store).partitions, 0);
 }
 END_TEST
@@ -220,9 +237,11 @@ START_TEST(test_store_put_take_roundtrip) {
         const guint8 data[] = { 'h', 'e', 'l', 'l', 'o' };
         StorePutResult result;
         StoreStatistics s;
+        guint32 gen;
 
         open_ctx(store, CTX);
-        ck_assert(store_put_session(store, CTX, ORIGIN, "", 1, data, sizeof data, NOW + 60,
+        gen = generation_of(store, CTX, ORIGIN);
+        ck_assert(store_put_session(store, CTX, ORIGIN, "", gen, data, sizeof data, NOW + 60,
                                     0x0303, NOW, &result, &error));
         ck_assert_int_eq(result, STORE_PUT_STORED);
         s = stats(store);
@@ -230,7 +249,7 @@ START_TEST(test_store_put_take_roundtrip) {
         ck_assert_uint_eq(s.tokens, 1);
         ck_assert_uint_eq(s.bytes, sizeof data);
 
-        ck_assert(store_take_session(store, CTX, ORIGIN, "", 1, NOW, &token, &error));
+        ck_assert(store_take_session(store, CTX, ORIGIN, "", gen, NOW, &token, &error));
         ck_assert_ptr_nonnull(token);
         ck_assert_uint_eq(g_bytes_get_size(token), sizeof data);
         ck_assert_mem_eq(g_bytes_get_data(token, NULL), data, sizeof data);
@@ -271,15 +290,18 @@ START_TEST(test_store_take_miss_on_other_partition) {
         g_autoptr(Store) store = new_store();
         g_autoptr(GError) error = NULL;
         g_autoptr(GBytes) token = NULL;
+        guint32 gen;
 
         open_ctx(store, CTX);
         put_current(store, ORIGIN, 1, NOW + 100);
-        ck_assert(store_take_session(store, CTX, ORIGIN, "", 2, NOW, &token, &error));
+        gen = generation_of(store, CTX, ORIGIN);
+        ck_assert(store_take_session(store, CTX, ORIGIN, "", gen + 1, NOW, &token, &error));
         ck_assert_ptr_null(token);
-        ck_assert(store_take_session(store, CTX, ORIGIN, FP_A, 1, NOW, &token, &error));
+        ck_assert(store_take_session(store, CTX, ORIGIN, FP_A, gen, NOW, &token, &error));
         ck_assert_ptr_null(token);
-        ck_assert(store_take_session(store, CTX, "example.org:8443", "", 1, NOW, &token,
-                                     &error));
+        ck_assert(store_take_session(store, CTX, "example.org:8443", "",
+                                     generation_of(store, CTX, "example.org:8443"), NOW,
+                                     &token, &error));
         ck_assert_ptr_null(token);
         ck_assert_uint_eq(stats(store).counters.misses, 3);
         ck_assert_uint_eq(stats(store).tokens, 1);
@@ -292,12 +314,11 @@ START_TEST(test_store_expiry_clamped_tls13) {
         g_autoptr(Store) store = new_store();
 
         open_ctx(store, CTX);
-        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", 1, 1, 8, NOW + 30 * 86400, 0x0304, NOW),
+        ck_assert_int_eq(put_in(store, CTX, ORIGIN, 1, 8, NOW + 30 * 86400, 0x0304, NOW),
                          STORE_PUT_STORED);
         ck_assert_int_eq(store_next_expiry(store), NOW + TLSID_TOKEN_LIFETIME_TLS13);
         /* A later version counts as 1.3 or newer. */
-        ck_assert_int_eq(put_full(store, CTX, "b.example:443", "", 1, 1, 8, G_MAXINT64, 0x0305,
-                                  NOW - 10),
+        ck_assert_int_eq(put_in(store, CTX, "b.example:443", 1, 8, G_MAXINT64, 0x0305, NOW - 10),
                          STORE_PUT_STORED);
         ck_assert_int_eq(store_next_expiry(store), NOW - 10 + TLSID_TOKEN_LIFETIME_TLS13);
 }
@@ -307,15 +328,15 @@ START_TEST(test_store_expiry_clamped_tls12) {
         g_autoptr(Store) store = new_store();
 
         open_ctx(store, CTX);
-        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", 1, 1, 8, NOW + 3 * 86400, 0x0303, NOW),
+        ck_assert_int_eq(put_in(store, CTX, ORIGIN, 1, 8, NOW + 3 * 86400, 0x0303, NOW),
                          STORE_PUT_STORED);
         ck_assert_int_eq(store_next_expiry(store), NOW + TLSID_TOKEN_LIFETIME_OTHER);
         /* No version given counts as "all others". */
-        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", 1, 1, 8, NOW + 3 * 86400, 0, NOW - 5),
+        ck_assert_int_eq(put_in(store, CTX, ORIGIN, 1, 8, NOW + 3 * 86400, 0, NOW - 5),
                          STORE_PUT_STORED);
         ck_assert_int_eq(store_next_expiry(store), NOW - 5 + TLSID_TOKEN_LIFETIME_OTHER);
         /* An expiry within the clamp is kept as is. */
-        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", 1, 1, 8, NOW + 60, 0x0303, NOW),
+        ck_assert_int_eq(put_in(store, CTX, ORIGIN, 1, 8, NOW + 60, 0x0303, NOW),
                          STORE_PUT_STORED);
         ck_assert_int_eq(store_next_expiry(store), NOW + 60);
 }
@@ -325,9 +346,9 @@ START_TEST(test_store_expired_put_dropped) {
         g_autoptr(Store) store = new_store();
 
         open_ctx(store, CTX);
-        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", 1, 1, 8, NOW, 0x0304, NOW),
+        ck_assert_int_eq(put_in(store, CTX, ORIGIN, 1, 8, NOW, 0x0304, NOW),
                          STORE_PUT_EXPIRED);
-        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", 1, 1, 8, NOW - 100, 0x0304, NOW),
+        ck_assert_int_eq(put_in(store, CTX, ORIGIN, 1, 8, NOW - 100, 0x0304, NOW),
                          STORE_PUT_EXPIRED);
         ck_assert_uint_eq(stats(store).tokens, 0);
         ck_assert_uint_eq(stats(store).partitions, 0);
@@ -431,17 +452,14 @@ START_TEST(test_store_byte_bound_lru) {
         open_ctx(store, CTX);
         open_ctx(store, "other");
 
-        ck_assert_int_eq(put_full(store, CTX, "a.example:443", "", 1, 1, 40, NOW + 100, 0x0304,
-                                  NOW),
+        ck_assert_int_eq(put_in(store, CTX, "a.example:443", 1, 40, NOW + 100, 0x0304, NOW),
                          STORE_PUT_STORED);
-        ck_assert_int_eq(put_full(store, "other", "b.example:443", "", 1, 2, 40, NOW + 100,
-                                  0x0304, NOW),
+        ck_assert_int_eq(put_in(store, "other", "b.example:443", 2, 40, NOW + 100, 0x0304, NOW),
                          STORE_PUT_STORED);
         ck_assert_uint_eq(stats(store).bytes, 80);
         /* Past the bound the least recently stored token goes, across contexts; the put
          * itself succeeds. */
-        ck_assert_int_eq(put_full(store, CTX, "c.example:443", "", 1, 3, 40, NOW + 100, 0x0304,
-                                  NOW),
+        ck_assert_int_eq(put_in(store, CTX, "c.example:443", 3, 40, NOW + 100, 0x0304, NOW),
                          STORE_PUT_STORED);
         s = stats(store);
         ck_assert_uint_eq(s.bytes, 80);
@@ -452,8 +470,7 @@ START_TEST(test_store_byte_bound_lru) {
         ck_assert_int_eq(take_current(store, "c.example:443"), 3);
 
         /* A big one pushes out as many as needed. */
-        ck_assert_int_eq(put_full(store, CTX, "d.example:443", "", 1, 4, 90, NOW + 100, 0x0304,
-                                  NOW),
+        ck_assert_int_eq(put_in(store, CTX, "d.example:443", 4, 90, NOW + 100, 0x0304, NOW),
                          STORE_PUT_STORED);
         s = stats(store);
         ck_assert_uint_eq(s.bytes, 90);
@@ -497,8 +514,10 @@ START_TEST(test_store_limit_origins) {
         put_current(store, "a.example:443", 1, NOW + 100);
         set_choice(store, CTX, "b.example:443", TLSID_STATE_NONE, "", FALSE, NULL);
 
-        ck_assert(!store_put_session(store, CTX, "c.example:443", "", 1, token, 1, NOW + 100,
-                                     0x0304, NOW, NULL, &error));
+        /* At the current generation, so it is the limit that refuses it, not staleness. */
+        ck_assert(!store_put_session(store, CTX, "c.example:443", "",
+                                     generation_of(store, CTX, "c.example:443"), token, 1,
+                                     NOW + 100, 0x0304, NOW, NULL, &error));
         assert_error(error, TLSID_ERROR_LIMIT_EXCEEDED, "max_origins_per_context");
         ck_assert(!store_set_choice(store, CTX, "c.example:443", TLSID_STATE_NONE, "", FALSE,
                                     NULL, &error));
@@ -574,17 +593,20 @@ START_TEST(test_store_generation_bumps_on_change_only) {
         gboolean changed = FALSE;
         guint dropped = 0;
         StorePartition p;
+        guint32 gen;
 
         store_set_choice_changed_fn(store, on_changed, &log);
         open_ctx(store, CTX);
         put_current(store, ORIGIN, 1, NOW + 100);
+        gen = generation_of(store, CTX, ORIGIN);
 
         set_choice(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, FP_A, FALSE, &changed);
         ck_assert(changed);
         p = partition(store, CTX, ORIGIN);
         ck_assert_int_eq(p.state, TLSID_STATE_CERTIFICATE);
         ck_assert_str_eq(p.identity, FP_A);
-        ck_assert_uint_eq(p.generation, 2);
+        ck_assert_uint_gt(p.generation, gen);
+        gen = p.generation;
         ck_assert_uint_eq(stats(store).tokens, 0); /* the change dropped the token */
         ck_assert_uint_eq(zeroed_count, 1);
         ck_assert_uint_eq(log.calls, 1);
@@ -592,28 +614,31 @@ START_TEST(test_store_generation_bumps_on_change_only) {
         ck_assert_str_eq(log.origin, ORIGIN);
         ck_assert_int_eq(log.state, TLSID_STATE_CERTIFICATE);
         ck_assert_str_eq(log.identity, FP_A);
-        ck_assert_uint_eq(log.generation, 2);
+        ck_assert_uint_eq(log.generation, gen);
 
         /* The same choice again changes nothing, tokens survive. */
         put_current(store, ORIGIN, 2, NOW + 100);
         set_choice(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, FP_A, FALSE, &changed);
         ck_assert(!changed);
-        ck_assert_uint_eq(partition(store, CTX, ORIGIN).generation, 2);
+        ck_assert_uint_eq(generation_of(store, CTX, ORIGIN), gen);
         ck_assert_uint_eq(stats(store).tokens, 1);
         ck_assert_uint_eq(log.calls, 1);
 
         /* Another identity is a change. */
         set_choice(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, FP_B, FALSE, &changed);
         ck_assert(changed);
-        ck_assert_uint_eq(partition(store, CTX, ORIGIN).generation, 3);
+        ck_assert_uint_gt(generation_of(store, CTX, ORIGIN), gen);
+        gen = generation_of(store, CTX, ORIGIN);
         ck_assert_uint_eq(log.calls, 2);
         ck_assert_str_eq(log.identity, FP_B);
+        ck_assert_uint_eq(log.generation, gen);
 
         /* A flush bumps too, but is no choice change. */
         put_current(store, ORIGIN, 3, NOW + 100);
         ck_assert(store_flush(store, CTX, ORIGIN, &dropped, &error));
         ck_assert_uint_eq(dropped, 1);
-        ck_assert_uint_eq(partition(store, CTX, ORIGIN).generation, 4);
+        ck_assert_uint_gt(generation_of(store, CTX, ORIGIN), gen);
+        gen = generation_of(store, CTX, ORIGIN);
         ck_assert_uint_eq(log.calls, 2);
 
         /* Back to undecided is a change as well. */
@@ -621,8 +646,9 @@ START_TEST(test_store_generation_bumps_on_change_only) {
         ck_assert(changed);
         p = partition(store, CTX, ORIGIN);
         ck_assert_int_eq(p.state, TLSID_STATE_UNDECIDED);
-        ck_assert_uint_eq(p.generation, 5);
+        ck_assert_uint_gt(p.generation, gen);
         ck_assert_uint_eq(log.calls, 3);
+        ck_assert_uint_eq(log.generation, p.generation);
         ck_assert_uint_eq(zeroed_count, 3);
         changed_log_clear(&log);
 }
@@ -630,29 +656,157 @@ END_TEST
 
 START_TEST(test_store_stale_puts) {
         g_autoptr(Store) store = new_store();
+        guint32 old, gen, base;
+
+        open_ctx(store, CTX);
+        old = generation_of(store, CTX, ORIGIN);
+        set_choice(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, FP_A, FALSE, NULL);
+        /* gen is current with FP_A; old was current with "" before the change. */
+        gen = generation_of(store, CTX, ORIGIN);
+        ck_assert_uint_gt(gen, old);
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, FP_A, old, 1, 8, NOW + 100, 0x0304, NOW),
+                         STORE_PUT_STALE);
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, FP_A, gen + 1, 1, 8, NOW + 100, 0x0304,
+                                  NOW),
+                         STORE_PUT_STALE);
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, FP_B, gen, 1, 8, NOW + 100, 0x0304, NOW),
+                         STORE_PUT_STALE);
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", gen, 1, 8, NOW + 100, 0x0304, NOW),
+                         STORE_PUT_STALE);
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", old, 1, 8, NOW + 100, 0x0304, NOW),
+                         STORE_PUT_STALE);
+        /* An origin without an entry is at the context's base generation with no identity. */
+        base = generation_of(store, CTX, "new.example:443");
+        ck_assert_int_eq(put_full(store, CTX, "new.example:443", FP_A, base, 1, 8, NOW + 100,
+                                  0x0304, NOW),
+                         STORE_PUT_STALE);
+        ck_assert_int_eq(put_full(store, CTX, "new.example:443", "", base + 1, 1, 8, NOW + 100,
+                                  0x0304, NOW),
+                         STORE_PUT_STALE);
+        ck_assert_uint_eq(stats(store).counters.stale_puts, 7);
+        ck_assert_uint_eq(stats(store).counters.puts, 7);
+        ck_assert_uint_eq(stats(store).tokens, 0);
+        ck_assert_uint_eq(stats(store).partitions, 1); /* stale puts create no entry */
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, FP_A, gen, 1, 8, NOW + 100, 0x0304, NOW),
+                         STORE_PUT_STORED);
+        ck_assert_uint_eq(stats(store).tokens, 1);
+}
+END_TEST
+
+/* Two contexts opened one after the other start at different generations, and opening
+ * an open context again is no new life: its generation stays. */
+START_TEST(test_store_contexts_distinct_base_generations) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        guint32 a, b;
+
+        open_ctx(store, "a");
+        a = generation_of(store, "a", ORIGIN);
+        ck_assert_uint_ge(a, 1);
+        ck_assert(store_open_context(store, "b", TRUE, NULL, ":1.1", &error));
+        b = generation_of(store, "b", ORIGIN);
+        ck_assert_uint_ne(b, a);
+        ck_assert_uint_gt(b, a);
+
+        open_ctx(store, "a");
+        ck_assert(store_open_context(store, "b", TRUE, NULL, ":1.2", &error));
+        ck_assert_uint_eq(generation_of(store, "a", ORIGIN), a);
+        ck_assert_uint_eq(generation_of(store, "b", ORIGIN), b);
+}
+END_TEST
+
+/* A context closed and opened again under the same id (a private window reopened) must
+ * not meet a (generation, peer id) of its previous life, or in-process sessions cached
+ * under the old peer id would be reachable again. */
+START_TEST(test_store_reopen_never_reuses_generation) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) token = NULL;
+        g_autofree char *peer_before = NULL;
+        g_autofree char *peer_after = NULL;
+        g_autofree char *private_before = NULL;
+        g_autofree char *private_after = NULL;
+        guint32 before, after, base_before, kept_before, private_gen;
+        StorePartition p;
 
         open_ctx(store, CTX);
         set_choice(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, FP_A, FALSE, NULL);
-        /* Generation 2 is current with FP_A. */
-        ck_assert_int_eq(put_full(store, CTX, ORIGIN, FP_A, 1, 1, 8, NOW + 100, 0x0304, NOW),
+        set_choice(store, CTX, "kept.example:443", TLSID_STATE_CERTIFICATE, FP_B, TRUE, NULL);
+        before = generation_of(store, CTX, ORIGIN);
+        base_before = generation_of(store, CTX, "never.example:443");
+        kept_before = generation_of(store, CTX, "kept.example:443");
+        peer_before = store_peer_id(store, CTX, ORIGIN, FP_A, before);
+        ck_assert_int_eq(put_current(store, ORIGIN, 1, NOW + 100), STORE_PUT_STORED);
+        ck_assert(store_close_context(store, CTX, NULL, &error));
+
+        open_ctx(store, CTX);
+        set_choice(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, FP_A, FALSE, NULL);
+        after = generation_of(store, CTX, ORIGIN);
+        peer_after = store_peer_id(store, CTX, ORIGIN, FP_A, after);
+        ck_assert_uint_gt(after, before);
+        ck_assert_str_ne(peer_after, peer_before);
+        /* Origins without an entry and remembered choices start afresh too. */
+        ck_assert_uint_gt(generation_of(store, CTX, "never.example:443"), base_before);
+        p = partition(store, CTX, "kept.example:443");
+        ck_assert_int_eq(p.state, TLSID_STATE_CERTIFICATE);
+        ck_assert_str_eq(p.identity, FP_B);
+        ck_assert_uint_gt(p.generation, kept_before);
+        /* The old partition is unreachable for takes and puts alike. */
+        ck_assert(store_take_session(store, CTX, ORIGIN, FP_A, before, NOW, &token, &error));
+        ck_assert_ptr_null(token);
+        ck_assert_int_eq(put_full(store, CTX, ORIGIN, FP_A, before, 2, 8, NOW + 100, 0x0304,
+                                  NOW),
                          STORE_PUT_STALE);
-        ck_assert_int_eq(put_full(store, CTX, ORIGIN, FP_A, 3, 1, 8, NOW + 100, 0x0304, NOW),
-                         STORE_PUT_STALE);
-        ck_assert_int_eq(put_full(store, CTX, ORIGIN, FP_B, 2, 1, 8, NOW + 100, 0x0304, NOW),
-                         STORE_PUT_STALE);
-        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", 2, 1, 8, NOW + 100, 0x0304, NOW),
-                         STORE_PUT_STALE);
-        /* An origin without an entry is at generation 1 with no identity. */
-        ck_assert_int_eq(put_full(store, CTX, "new.example:443", FP_A, 1, 1, 8, NOW + 100,
-                                  0x0304, NOW),
-                         STORE_PUT_STALE);
-        ck_assert_uint_eq(stats(store).counters.stale_puts, 5);
-        ck_assert_uint_eq(stats(store).counters.puts, 5);
-        ck_assert_uint_eq(stats(store).tokens, 0);
-        ck_assert_uint_eq(stats(store).partitions, 1); /* stale puts create no entry */
-        ck_assert_int_eq(put_full(store, CTX, ORIGIN, FP_A, 2, 1, 8, NOW + 100, 0x0304, NOW),
-                         STORE_PUT_STORED);
-        ck_assert_uint_eq(stats(store).tokens, 1);
+
+        /* The private window case: the last holder goes, the same id is opened again. */
+        ck_assert(store_open_context(store, "private", TRUE, NULL, ":1.1", &error));
+        set_choice(store, "private", ORIGIN, TLSID_STATE_NONE, "", FALSE, NULL);
+        private_gen = generation_of(store, "private", ORIGIN);
+        private_before = store_peer_id(store, "private", ORIGIN, "", private_gen);
+        ck_assert_uint_eq(store_drop_holder(store, ":1.1"), 1);
+        ck_assert(store_open_context(store, "private", TRUE, NULL, ":1.2", &error));
+        set_choice(store, "private", ORIGIN, TLSID_STATE_NONE, "", FALSE, NULL);
+        ck_assert_uint_gt(generation_of(store, "private", ORIGIN), private_gen);
+        private_after = store_peer_id(store, "private", ORIGIN, "",
+                                      generation_of(store, "private", ORIGIN));
+        ck_assert_str_ne(private_after, private_before);
+}
+END_TEST
+
+/* One call takes one generation, however many partitions it moves, and a call that
+ * changes nothing takes none: the 2^32 generations are not spent by a few wildcard
+ * flushes or by repeating a choice. */
+START_TEST(test_store_one_generation_per_change) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        const char *fp = "abababababababababababababababababababababababababababababababab";
+        guint32 before, after;
+
+        open_ctx(store, "a");
+        open_ctx(store, "b");
+        for (int i = 0; i < 50; i++) {
+                g_autofree char *origin = g_strdup_printf("o%d.example:443", i);
+
+                ck_assert(store_set_choice(store, i % 2 ? "a" : "b", origin, TLSID_STATE_NONE,
+                                           "", FALSE, NULL, &error));
+        }
+        ck_assert(store_flush(store, NULL, NULL, NULL, &error));
+        after = generation_of(store, "a", "o1.example:443");
+        for (int i = 0; i < 50; i++) {
+                g_autofree char *origin = g_strdup_printf("o%d.example:443", i);
+
+                ck_assert_uint_eq(generation_of(store, i % 2 ? "a" : "b", origin), after);
+        }
+        ck_assert_uint_eq(generation_of(store, "b", "never.example:443"), after);
+
+        before = after;
+        for (int i = 0; i < 1000; i++)
+                ck_assert(store_set_choice(store, "a", "o1.example:443", TLSID_STATE_NONE, "",
+                                           FALSE, NULL, &error));
+        ck_assert_uint_eq(generation_of(store, "a", "o1.example:443"), before);
+        ck_assert(store_set_choice(store, "a", "o1.example:443", TLSID_STATE_CERTIFICATE, fp,
+                                   FALSE, NULL, &error));
+        ck_assert_uint_eq(generation_of(store, "a", "o1.example:443"), before + 1);
 }
 END_TEST
 
@@ -660,49 +814,65 @@ START_TEST(test_store_flush_wildcards) {
         g_autoptr(Store) store = new_store();
         g_autoptr(GError) error = NULL;
         guint dropped = 0;
+        guint32 ax, ay, an, bx, by, bn;
 
         open_ctx(store, "a");
         open_ctx(store, "b");
-        ck_assert_int_eq(put_full(store, "a", "x.example:443", "", 1, 1, 8, NOW + 99, 0x0304,
-                                  NOW),
+        ck_assert_int_eq(put_in(store, "a", "x.example:443", 1, 8, NOW + 99, 0x0304, NOW),
                          STORE_PUT_STORED);
-        ck_assert_int_eq(put_full(store, "a", "y.example:443", "", 1, 1, 8, NOW + 99, 0x0304,
-                                  NOW),
+        ck_assert_int_eq(put_in(store, "a", "y.example:443", 1, 8, NOW + 99, 0x0304, NOW),
                          STORE_PUT_STORED);
-        ck_assert_int_eq(put_full(store, "b", "x.example:443", "", 1, 1, 8, NOW + 99, 0x0304,
-                                  NOW),
+        ck_assert_int_eq(put_in(store, "b", "x.example:443", 1, 8, NOW + 99, 0x0304, NOW),
                          STORE_PUT_STORED);
+
+        ax = generation_of(store, "a", "x.example:443");
+        ay = generation_of(store, "a", "y.example:443");
+        an = generation_of(store, "a", "never.example:443");
+        bx = generation_of(store, "b", "x.example:443");
+        by = generation_of(store, "b", "y.example:443");
+        bn = generation_of(store, "b", "never.example:443");
 
         /* Named context, every origin: also origins the store never saw move on. */
         ck_assert(store_flush(store, "a", "", &dropped, &error));
         ck_assert_uint_eq(dropped, 2);
-        ck_assert_uint_eq(partition(store, "a", "x.example:443").generation, 2);
-        ck_assert_uint_eq(partition(store, "a", "never.example:443").generation, 2);
-        ck_assert_uint_eq(partition(store, "b", "x.example:443").generation, 1);
+        ck_assert_uint_gt(generation_of(store, "a", "x.example:443"), ax);
+        ck_assert_uint_gt(generation_of(store, "a", "y.example:443"), ay);
+        ck_assert_uint_gt(generation_of(store, "a", "never.example:443"), an);
+        ck_assert_uint_eq(generation_of(store, "b", "x.example:443"), bx);
+        ck_assert_uint_eq(generation_of(store, "b", "never.example:443"), bn);
         ck_assert_uint_eq(stats(store).tokens, 1);
+        ax = generation_of(store, "a", "x.example:443");
+        ay = generation_of(store, "a", "y.example:443");
+        an = generation_of(store, "a", "never.example:443");
 
         /* Every context, one origin: an origin without an entry gets one, moved on. */
         ck_assert(store_flush(store, NULL, "y.example:443", &dropped, &error));
         ck_assert_uint_eq(dropped, 0);
-        ck_assert_uint_eq(partition(store, "a", "y.example:443").generation, 3);
-        ck_assert_uint_eq(partition(store, "b", "y.example:443").generation, 2);
-        ck_assert_uint_eq(partition(store, "b", "x.example:443").generation, 1);
+        ck_assert_uint_gt(generation_of(store, "a", "y.example:443"), ay);
+        ck_assert_uint_gt(generation_of(store, "b", "y.example:443"), by);
+        ck_assert_uint_eq(generation_of(store, "a", "x.example:443"), ax);
+        ck_assert_uint_eq(generation_of(store, "a", "never.example:443"), an);
+        ck_assert_uint_eq(generation_of(store, "b", "x.example:443"), bx);
+        ck_assert_uint_eq(generation_of(store, "b", "never.example:443"), bn);
+        ck_assert_uint_eq(stats(store).partitions, 4);
 
         /* Everything. */
         ck_assert(store_flush(store, "", NULL, &dropped, &error));
         ck_assert_uint_eq(dropped, 1);
-        ck_assert_uint_eq(partition(store, "b", "x.example:443").generation, 2);
-        ck_assert_uint_eq(partition(store, "a", "x.example:443").generation, 3);
-        ck_assert_uint_eq(partition(store, "a", "never.example:443").generation, 3);
+        ck_assert_uint_gt(generation_of(store, "b", "x.example:443"), bx);
+        ck_assert_uint_gt(generation_of(store, "b", "never.example:443"), bn);
+        ck_assert_uint_gt(generation_of(store, "a", "x.example:443"), ax);
+        ck_assert_uint_gt(generation_of(store, "a", "never.example:443"), an);
         ck_assert_uint_eq(stats(store).tokens, 0);
         ck_assert_uint_eq(stats(store).counters.flushes, 3);
         ck_assert_uint_eq(zeroed_count, 3);
 
         /* A new entry starts where GetPartition said, and only moves forward. */
-        ck_assert_int_eq(put_full(store, "a", "never.example:443", "", 3, 1, 8, NOW + 99,
+        an = generation_of(store, "a", "never.example:443");
+        ck_assert_int_eq(put_full(store, "a", "never.example:443", "", an, 1, 8, NOW + 99,
                                   0x0304, NOW),
                          STORE_PUT_STORED);
-        ck_assert_uint_eq(partition(store, "a", "never.example:443").generation, 3);
+        ck_assert_uint_eq(generation_of(store, "a", "never.example:443"), an);
 
         ck_assert(!store_flush(store, "closed", NULL, &dropped, &error));
         assert_error(error, TLSID_ERROR_NO_SUCH_CONTEXT, "\"closed\"");
@@ -828,6 +998,7 @@ START_TEST(test_store_add_remembered) {
         g_autoptr(GError) error = NULL;
         ChangedLog log = { 0 };
         StorePartition p;
+        guint32 gen;
 
         store_set_choice_changed_fn(store, on_changed, &log);
         ck_assert(store_add_remembered(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, FP_A,
@@ -836,12 +1007,17 @@ START_TEST(test_store_add_remembered) {
         open_ctx(store, CTX);
         p = partition(store, CTX, ORIGIN);
         ck_assert_int_eq(p.state, TLSID_STATE_CERTIFICATE);
-        ck_assert_uint_eq(p.generation, 1);
+        ck_assert_uint_ge(p.generation, 1);
+        gen = p.generation;
+        /* The same choice again moves nothing. */
+        ck_assert(store_add_remembered(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, FP_A,
+                                       &error));
+        ck_assert_uint_eq(generation_of(store, CTX, ORIGIN), gen);
         /* Applies to an open context at once, moving its generation, without a signal. */
         ck_assert(store_add_remembered(store, CTX, ORIGIN, TLSID_STATE_NONE, "", &error));
         p = partition(store, CTX, ORIGIN);
         ck_assert_int_eq(p.state, TLSID_STATE_NONE);
-        ck_assert_uint_eq(p.generation, 2);
+        ck_assert_uint_gt(p.generation, gen);
         ck_assert_uint_eq(log.calls, 0);
 
         ck_assert(!store_add_remembered(store, CTX, ORIGIN, TLSID_STATE_UNDECIDED, "", &error));
@@ -862,6 +1038,7 @@ START_TEST(test_store_forget) {
         guint forgotten = 0;
         guint64 serial;
         StorePartition p;
+        guint32 ax, bx;
 
         store_set_choice_changed_fn(store, on_changed, &log);
         open_ctx(store, "a");
@@ -872,9 +1049,10 @@ START_TEST(test_store_forget) {
         /* A remembered choice of a context that is not open. */
         ck_assert(store_add_remembered(store, "closed", "x.example:443", TLSID_STATE_NONE, "",
                                        &error));
-        ck_assert(store_put_session(store, "a", "x.example:443", FP_A, 2,
-                                    (const guint8 *) "tok", 3, NOW + 99, 0x0304, NOW, NULL,
-                                    &error));
+        ax = generation_of(store, "a", "x.example:443");
+        ck_assert_int_eq(put_full(store, "a", "x.example:443", FP_A, ax, 't', 3, NOW + 99,
+                                  0x0304, NOW),
+                         STORE_PUT_STORED);
         log.calls = 0;
 
         /* One origin of one context. */
@@ -886,10 +1064,11 @@ START_TEST(test_store_forget) {
         ck_assert_str_eq(log.origin, "x.example:443");
         ck_assert_int_eq(log.state, TLSID_STATE_UNDECIDED);
         ck_assert_str_eq(log.identity, "");
-        ck_assert_uint_eq(log.generation, 3);
+        ck_assert_uint_gt(log.generation, ax);
         p = partition(store, "a", "x.example:443");
         ck_assert_int_eq(p.state, TLSID_STATE_UNDECIDED);
-        ck_assert_uint_eq(p.generation, 3);
+        ck_assert_uint_eq(p.generation, log.generation);
+        ax = p.generation;
         ck_assert_uint_eq(stats(store).tokens, 0);
         ck_assert_uint_eq(zeroed_count, 1);
         ck_assert_uint_gt(store_remembered_serial(store), serial);
@@ -898,13 +1077,16 @@ START_TEST(test_store_forget) {
         ck_assert(store_forget_choices(store, "a", "x.example:443", &forgotten, &error));
         ck_assert_uint_eq(forgotten, 0);
         ck_assert_uint_eq(log.calls, 1);
+        ck_assert_uint_eq(generation_of(store, "a", "x.example:443"), ax);
 
         /* Everything: a/y and b/x are reset, closed/x only leaves the remembered set. */
+        bx = generation_of(store, "b", "x.example:443");
         ck_assert(store_forget_choices(store, "", "", &forgotten, &error));
         ck_assert_uint_eq(forgotten, 3);
         ck_assert_uint_eq(log.calls, 3);
         ck_assert_int_eq(partition(store, "b", "x.example:443").state, TLSID_STATE_UNDECIDED);
-        ck_assert_uint_eq(partition(store, "b", "x.example:443").generation, 3);
+        ck_assert_uint_gt(generation_of(store, "b", "x.example:443"), bx);
+        ck_assert_uint_eq(generation_of(store, "a", "x.example:443"), ax);
         list = remembered_string(store);
         ck_assert_str_eq(list, "");
 
@@ -943,10 +1125,9 @@ START_TEST(test_store_ephemeral_lifetime) {
         ck_assert(store_open_context(store, "private", TRUE, NULL, ":1.2", &error));
         ck_assert(store_open_context(store, "private", TRUE, NULL, ":1.2", &error));
         ck_assert(store_open_context(store, "other-private", TRUE, NULL, ":1.1", &error));
-        ck_assert_int_eq(put_full(store, "private", ORIGIN, "", 1, 7, 32, NOW + 99, 0x0304, NOW),
+        ck_assert_int_eq(put_in(store, "private", ORIGIN, 7, 32, NOW + 99, 0x0304, NOW),
                          STORE_PUT_STORED);
-        ck_assert_int_eq(put_full(store, "other-private", ORIGIN, "", 1, 7, 32, NOW + 99, 0x0304,
-                                  NOW),
+        ck_assert_int_eq(put_in(store, "other-private", ORIGIN, 7, 32, NOW + 99, 0x0304, NOW),
                          STORE_PUT_STORED);
 
         /* The first holder goes: "private" still has :1.2, "other-private" nobody. */
@@ -1033,29 +1214,38 @@ START_TEST(test_store_zeroing_every_drop) {
         /* Every way a token goes: partition cap, byte bound, expiry, take, flush, choice
          * change, close, and what is left for store_free. */
         for (guint8 i = 1; i <= 6; i++, stored++)
-                put_full(store, CTX, ORIGIN, "", 1, i, 10, NOW + 99, 0x0304, NOW);
+                ck_assert_int_eq(put_in(store, CTX, ORIGIN, i, 10, NOW + 99, 0x0304, NOW),
+                                 STORE_PUT_STORED);
         ck_assert_uint_eq(stats(store).counters.evictions, 2);
         for (guint8 i = 1; i <= 5; i++, stored++)
-                put_full(store, CTX, "big.example:443", "", 1, 0xff, 50, NOW + 99, 0x0304, NOW);
+                ck_assert_int_eq(put_in(store, CTX, "big.example:443", 0xff, 50, NOW + 99,
+                                        0x0304, NOW),
+                                 STORE_PUT_STORED);
         ck_assert_uint_eq(stats(store).counters.evictions, 3);
-        put_full(store, CTX, "lru.example:443", "", 1, 0xdd, 30, NOW + 99, 0x0304, NOW);
+        ck_assert_int_eq(put_in(store, CTX, "lru.example:443", 0xdd, 30, NOW + 99, 0x0304, NOW),
+                         STORE_PUT_STORED);
         stored++;
         ck_assert_uint_eq(stats(store).counters.evictions, 5); /* byte bound */
-        put_full(store, CTX, "exp.example:443", "", 1, 0xee, 10, NOW + 5, 0x0304, NOW);
+        ck_assert_int_eq(put_in(store, CTX, "exp.example:443", 0xee, 10, NOW + 5, 0x0304, NOW),
+                         STORE_PUT_STORED);
         stored++;
         ck_assert_uint_eq(stats(store).counters.evictions, 6);
         ck_assert_uint_eq(store_expire(store, NOW + 5), 1);
-        ck_assert(store_take_session(store, CTX, ORIGIN, "", 1, NOW, &taken, &error));
+        ck_assert(store_take_session(store, CTX, ORIGIN, "", generation_of(store, CTX, ORIGIN),
+                                     NOW, &taken, &error));
         ck_assert_ptr_nonnull(taken);
         ck_assert_uint_eq(((const guint8 *) g_bytes_get_data(taken, NULL))[0], 6);
         g_bytes_unref(taken);
-        put_full(store, CTX, "flush.example:443", "", 1, 0xaa, 10, NOW + 99, 0x0304, NOW);
+        ck_assert_int_eq(put_in(store, CTX, "flush.example:443", 0xaa, 10, NOW + 99, 0x0304, NOW),
+                         STORE_PUT_STORED);
         stored++;
         ck_assert(store_flush(store, CTX, "flush.example:443", NULL, &error));
-        put_full(store, CTX, "choice.example:443", "", 1, 0xbb, 10, NOW + 99, 0x0304, NOW);
+        ck_assert_int_eq(put_in(store, CTX, "choice.example:443", 0xbb, 10, NOW + 99, 0x0304, NOW),
+                         STORE_PUT_STORED);
         stored++;
         set_choice(store, CTX, "choice.example:443", TLSID_STATE_NONE, "", FALSE, NULL);
-        put_full(store, "closing", ORIGIN, "", 1, 0xcc, 10, NOW + 99, 0x0304, NOW);
+        ck_assert_int_eq(put_in(store, "closing", ORIGIN, 0xcc, 10, NOW + 99, 0x0304, NOW),
+                         STORE_PUT_STORED);
         stored++;
         ck_assert(store_close_context(store, "closing", NULL, &error));
         ck_assert_uint_gt(stats(store).tokens, 0);
@@ -1148,9 +1338,9 @@ START_TEST(test_store_bad_token_size) {
         ck_assert(!store_put_session(store, CTX, ORIGIN, "", 1, big, 0, NOW + 9, 0, NOW, NULL,
                                      &error));
         assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "token");
-        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", 1, 5, TLSID_TOKEN_MAX, NOW + 9, 0, NOW),
+        ck_assert_int_eq(put_in(store, CTX, ORIGIN, 5, TLSID_TOKEN_MAX, NOW + 9, 0, NOW),
                          STORE_PUT_STORED);
-        ck_assert_int_eq(put_full(store, CTX, ORIGIN, "", 1, 5, 1, NOW + 9, 0, NOW),
+        ck_assert_int_eq(put_in(store, CTX, ORIGIN, 5, 1, NOW + 9, 0, NOW),
                          STORE_PUT_STORED);
         ck_assert_uint_eq(stats(store).bytes, TLSID_TOKEN_MAX + 1);
 }
@@ -1222,20 +1412,31 @@ START_TEST(test_store_foreach_session_sorted) {
         g_autoptr(GError) error = NULL;
         g_autoptr(GString) all = g_string_new(NULL);
         g_autoptr(GString) one = g_string_new(NULL);
+        g_autofree char *want_all = NULL;
+        g_autofree char *want_one = NULL;
+        guint32 aq, bm, bz;
 
         open_ctx(store, "b");
         open_ctx(store, "a");
-        put_full(store, "b", "z.example:443", "", 1, 1, 10, NOW + 50, 0x0304, NOW);
-        put_full(store, "b", "z.example:443", "", 1, 1, 5, NOW + 20, 0x0304, NOW);
-        put_full(store, "b", "m.example:443", "", 1, 1, 3, NOW + 70, 0x0304, NOW);
+        aq = generation_of(store, "a", "q.example:443");
+        put_in(store, "b", "z.example:443", 1, 10, NOW + 50, 0x0304, NOW);
+        put_in(store, "b", "z.example:443", 1, 5, NOW + 20, 0x0304, NOW);
+        put_in(store, "b", "m.example:443", 1, 3, NOW + 70, 0x0304, NOW);
         set_choice(store, "a", "q.example:443", TLSID_STATE_CERTIFICATE, FP_B, FALSE, NULL);
+        ck_assert_uint_gt(generation_of(store, "a", "q.example:443"), aq);
+        aq = generation_of(store, "a", "q.example:443");
+        bm = generation_of(store, "b", "m.example:443");
+        bz = generation_of(store, "b", "z.example:443");
 
+        /* The listed generations are the ones GetPartition reports. */
+        want_one = g_strdup_printf("a q.example:443 bbbb 2 %u 0 0 0;", aq);
+        want_all = g_strdup_printf("%sb m.example:443  0 %u 1 70 3;"
+                                   "b z.example:443  0 %u 2 20 15;",
+                                   want_one, bm, bz);
         ck_assert(store_foreach_session(store, "", collect_session, all, &error));
-        ck_assert_str_eq(all->str, "a q.example:443 bbbb 2 2 0 0 0;"
-                                   "b m.example:443  0 1 1 70 3;"
-                                   "b z.example:443  0 1 2 20 15;");
+        ck_assert_str_eq(all->str, want_all);
         ck_assert(store_foreach_session(store, "a", collect_session, one, &error));
-        ck_assert_str_eq(one->str, "a q.example:443 bbbb 2 2 0 0 0;");
+        ck_assert_str_eq(one->str, want_one);
 }
 END_TEST
 
@@ -1248,15 +1449,16 @@ START_TEST(test_store_statistics) {
         ck_assert_uint_eq(s.partitions, 0);
         open_ctx(store, "a");
         open_ctx(store, "b");
-        put_full(store, "a", "x.example:443", "", 1, 1, 10, NOW + 50, 0x0304, NOW);
-        put_full(store, "b", "x.example:443", "", 1, 1, 20, NOW + 50, 0x0304, NOW);
-        put_full(store, "b", "y.example:443", "", 1, 1, 30, NOW + 50, 0x0304, NOW);
+        put_in(store, "a", "x.example:443", 1, 10, NOW + 50, 0x0304, NOW);
+        put_in(store, "b", "x.example:443", 1, 20, NOW + 50, 0x0304, NOW);
+        put_in(store, "b", "y.example:443", 1, 30, NOW + 50, 0x0304, NOW);
         s = stats(store);
         ck_assert_uint_eq(s.contexts, 2);
         ck_assert_uint_eq(s.partitions, 3);
         ck_assert_uint_eq(s.tokens, 3);
         ck_assert_uint_eq(s.bytes, 60);
         ck_assert_uint_eq(s.counters.puts, 3);
+        ck_assert_uint_eq(s.counters.stale_puts, 0);
 }
 END_TEST
 
@@ -1291,6 +1493,9 @@ static Suite *store_suite(void) {
         tcase_add_test(tc, test_store_limit_remembered);
         tcase_add_test(tc, test_store_generation_bumps_on_change_only);
         tcase_add_test(tc, test_store_stale_puts);
+        tcase_add_test(tc, test_store_contexts_distinct_base_generations);
+        tcase_add_test(tc, test_store_reopen_never_reuses_generation);
+        tcase_add_test(tc, test_store_one_generation_per_change);
         tcase_add_test(tc, test_store_flush_wildcards);
         tcase_add_test(tc, test_store_choice_validation);
         tcase_add_test(tc, test_store_remembered_survive_close);
