@@ -180,6 +180,30 @@ static DBusMessage *new_call(const char *member) {
                                             member);
 }
 
+/* A call to the bus itself (org.freedesktop.DBus). */
+static DBusMessage *new_bus_call(const char *member) {
+        return dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS,
+                                            member);
+}
+
+/* @msg (transfer full; NULL from a failed allocation passes through) with the arguments
+ * appended as by dbus_message_append_args(); NULL, with @msg freed, when memory ran out. */
+static DBusMessage *message_with_args(DBusMessage *msg, int first_arg_type, ...) {
+        va_list ap;
+        bool ok;
+
+        if (!msg)
+                return NULL;
+        va_start(ap, first_arg_type);
+        ok = dbus_message_append_args_valist(msg, first_arg_type, ap);
+        va_end(ap);
+        if (!ok) {
+                dbus_message_unref(msg);
+                return NULL;
+        }
+        return msg;
+}
+
 static bool dict_append(DBusMessageIter *dict, const char *key, int type, const void *value) {
         DBusMessageIter entry, variant;
         char signature[2] = { (char) type, 0 };
@@ -212,46 +236,47 @@ static bool reply_has_signature(DBusMessage *reply, const char *signature, const
         return false;
 }
 
-/* Reads an unsigned number from a variant of any integer type. */
+/* Reads an unsigned number from a variant of any integer type or a boolean; a negative
+ * number reads as 0. */
 static bool variant_get_uint64(DBusMessageIter *variant, uint64_t *ret) {
+        int type = dbus_message_iter_get_arg_type(variant);
         DBusBasicValue v;
+        int64_t n;
 
-        switch (dbus_message_iter_get_arg_type(variant)) {
-        case DBUS_TYPE_BYTE:
-                dbus_message_iter_get_basic(variant, &v);
-                *ret = v.byt;
-                return true;
-        case DBUS_TYPE_BOOLEAN:
-                dbus_message_iter_get_basic(variant, &v);
-                *ret = v.bool_val ? 1 : 0;
-                return true;
-        case DBUS_TYPE_UINT16:
-                dbus_message_iter_get_basic(variant, &v);
-                *ret = v.u16;
-                return true;
-        case DBUS_TYPE_INT16:
-                dbus_message_iter_get_basic(variant, &v);
-                *ret = v.i16 < 0 ? 0 : (uint64_t) v.i16;
-                return true;
-        case DBUS_TYPE_UINT32:
-                dbus_message_iter_get_basic(variant, &v);
-                *ret = v.u32;
-                return true;
-        case DBUS_TYPE_INT32:
-                dbus_message_iter_get_basic(variant, &v);
-                *ret = v.i32 < 0 ? 0 : (uint64_t) v.i32;
-                return true;
+        /* The fixed types but double, and fd (which reading would duplicate). */
+        if (!dbus_type_is_fixed(type) || type == DBUS_TYPE_DOUBLE || type == DBUS_TYPE_UNIX_FD)
+                return false;
+        dbus_message_iter_get_basic(variant, &v);
+        switch (type) {
         case DBUS_TYPE_UINT64:
-                dbus_message_iter_get_basic(variant, &v);
                 *ret = v.u64;
                 return true;
         case DBUS_TYPE_INT64:
-                dbus_message_iter_get_basic(variant, &v);
-                *ret = v.i64 < 0 ? 0 : (uint64_t) v.i64;
-                return true;
+                n = v.i64;
+                break;
+        case DBUS_TYPE_UINT32:
+                n = v.u32;
+                break;
+        case DBUS_TYPE_INT32:
+                n = v.i32;
+                break;
+        case DBUS_TYPE_UINT16:
+                n = v.u16;
+                break;
+        case DBUS_TYPE_INT16:
+                n = v.i16;
+                break;
+        case DBUS_TYPE_BYTE:
+                n = v.byt;
+                break;
+        case DBUS_TYPE_BOOLEAN:
+                n = v.bool_val ? 1 : 0;
+                break;
         default:
                 return false;
         }
+        *ret = n < 0 ? 0 : (uint64_t) n;
+        return true;
 }
 
 /* ---- Connection ---- */
@@ -303,13 +328,10 @@ static int add_match(DBusConnection *conn, const char *rule, int timeout) {
         DBusMessage *msg;
         int r;
 
-        msg = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS,
-                                           "AddMatch");
-        if (!msg || !dbus_message_append_args(msg, DBUS_TYPE_STRING, &rule, DBUS_TYPE_INVALID)) {
-                if (msg)
-                        dbus_message_unref(msg);
+        msg = message_with_args(new_bus_call("AddMatch"), DBUS_TYPE_STRING, &rule,
+                                DBUS_TYPE_INVALID);
+        if (!msg)
                 return set_oom();
-        }
         r = call_on_simple(conn, msg, timeout);
         dbus_message_unref(msg);
         return r;
@@ -323,13 +345,10 @@ static int get_name_owner(DBusConnection *conn, int timeout, char **ret_owner) {
         char *copy;
         int r;
 
-        msg = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS,
-                                           "GetNameOwner");
-        if (!msg || !dbus_message_append_args(msg, DBUS_TYPE_STRING, &name, DBUS_TYPE_INVALID)) {
-                if (msg)
-                        dbus_message_unref(msg);
+        msg = message_with_args(new_bus_call("GetNameOwner"), DBUS_TYPE_STRING, &name,
+                                DBUS_TYPE_INVALID);
+        if (!msg)
                 return set_oom();
-        }
         reply = dbus_connection_send_with_reply_and_block(conn, msg, timeout, &e);
         dbus_message_unref(msg);
         if (!reply) {
@@ -537,7 +556,8 @@ static void client_note_daemon(TlsidClient *c, DBusMessage *reply) {
 /* Calls the daemon. Reconnects first when the bus connection is gone. When the call names
  * a context this client has open (@context, nullable) and the daemon no longer knows it
  * (it restarted and NameOwnerChanged has not been dispatched yet), reopens the context and
- * retries once. @ret_reply: (transfer full). */
+ * retries once. @msg: (transfer full), NULL after a failed allocation is -ENOMEM.
+ * @ret_reply: (transfer full). */
 static int client_call(TlsidClient *c, DBusMessage *msg, const char *context,
                        DBusMessage **ret_reply) {
         DBusMessage *to_send = msg, *reply = NULL;
@@ -546,10 +566,12 @@ static int client_call(TlsidClient *c, DBusMessage *msg, const char *context,
         bool retry;
         int r;
 
+        if (!msg)
+                return set_oom();
         for (int attempt = 0;; attempt++) {
                 r = client_get_connection(c, &conn);
                 if (r < 0)
-                        return r;
+                        break;
                 reply = dbus_connection_send_with_reply_and_block(conn, to_send, timeout_ms(c),
                                                                    &e);
                 if (to_send != msg)
@@ -559,7 +581,8 @@ static int client_call(TlsidClient *c, DBusMessage *msg, const char *context,
                         if (streq_ptr(dbus_message_get_destination(msg), TLSID_BUS_NAME))
                                 client_note_daemon(c, reply);
                         *ret_reply = reply;
-                        return 0;
+                        r = 0;
+                        break;
                 }
 
                 retry = false;
@@ -574,12 +597,16 @@ static int client_call(TlsidClient *c, DBusMessage *msg, const char *context,
                 r = set_error_from_dbus(&e, dbus_message_get_member(msg));
                 dbus_error_free(&e);
                 if (!retry)
-                        return r;
+                        break;
                 /* A sent message is locked and has a serial: resend a copy. */
                 to_send = dbus_message_copy(msg);
-                if (!to_send)
-                        return set_oom();
+                if (!to_send) {
+                        r = set_oom();
+                        break;
+                }
         }
+        dbus_message_unref(msg);
+        return r;
 }
 
 /* ---- Signals ---- */
@@ -965,7 +992,6 @@ _public_ int tlsid_context_open(TlsidClient *client, const char *context, unsign
         if (r < 0)
                 goto fail;
         r = client_call(client, msg, NULL, &reply);
-        dbus_message_unref(msg);
         if (r < 0)
                 goto fail;
         dbus_message_unref(reply);
@@ -1039,15 +1065,10 @@ static int close_context(TlsidClient *c, const char *name, uint32_t *ret_dropped
         uint32_t dropped = 0;
         int r;
 
-        msg = new_call("CloseContext");
-        if (!msg || !dbus_message_append_args(msg, DBUS_TYPE_STRING, &name, DBUS_TYPE_INVALID)) {
-                if (msg)
-                        dbus_message_unref(msg);
-                return set_oom();
-        }
+        msg = message_with_args(new_call("CloseContext"), DBUS_TYPE_STRING, &name,
+                                DBUS_TYPE_INVALID);
         /* No retry: reopening a context only to close it would be pointless. */
         r = client_call(c, msg, NULL, &reply);
-        dbus_message_unref(msg);
         if (r >= 0) {
                 r = reply_get_u32(reply, "CloseContext", &dropped);
                 dbus_message_unref(reply);
@@ -1096,15 +1117,9 @@ _public_ int tlsid_context_get_partition(TlsidContext *context, const char *orig
                 return set_error(-EINVAL, "context is NULL");
         if ((r = check_origin(origin)) < 0)
                 return r;
-        msg = new_call("GetPartition");
-        if (!msg || !dbus_message_append_args(msg, DBUS_TYPE_STRING, &context->name,
-                                              DBUS_TYPE_STRING, &origin, DBUS_TYPE_INVALID)) {
-                if (msg)
-                        dbus_message_unref(msg);
-                return set_oom();
-        }
+        msg = message_with_args(new_call("GetPartition"), DBUS_TYPE_STRING, &context->name,
+                                DBUS_TYPE_STRING, &origin, DBUS_TYPE_INVALID);
         r = client_call(context->client, msg, context_retry_name(context), &reply);
-        dbus_message_unref(msg);
         if (r < 0)
                 return r;
         if (!reply_has_signature(reply, "ssus", "GetPartition") ||
@@ -1226,17 +1241,10 @@ _public_ int tlsid_context_take_session(TlsidContext *context, const char *origi
         if (!ret_token || !ret_len)
                 return set_error(-EINVAL, "ret_token and ret_len must not be NULL");
 
-        msg = new_call("TakeSession");
-        if (!msg || !dbus_message_append_args(msg, DBUS_TYPE_STRING, &context->name,
-                                              DBUS_TYPE_STRING, &origin, DBUS_TYPE_STRING,
-                                              &identity, DBUS_TYPE_UINT32, &generation_v,
-                                              DBUS_TYPE_INVALID)) {
-                if (msg)
-                        dbus_message_unref(msg);
-                return set_oom();
-        }
+        msg = message_with_args(new_call("TakeSession"), DBUS_TYPE_STRING, &context->name,
+                                DBUS_TYPE_STRING, &origin, DBUS_TYPE_STRING, &identity,
+                                DBUS_TYPE_UINT32, &generation_v, DBUS_TYPE_INVALID);
         r = client_call(context->client, msg, context_retry_name(context), &reply);
-        dbus_message_unref(msg);
         if (r < 0)
                 return r;
         if (!reply_has_signature(reply, "ay", "TakeSession")) {
@@ -1324,7 +1332,6 @@ static int set_choice(TlsidClient *c, const char *context, const char *retry_nam
         if (r < 0)
                 return r;
         r = client_call(c, msg, retry_name, &reply);
-        dbus_message_unref(msg);
         if (r < 0)
                 return r;
         dbus_message_unref(reply);
@@ -1367,15 +1374,9 @@ static int call_wildcard(TlsidClient *c, const char *method, const char *context
                 return r;
         context = context ? context : "";
         origin = origin ? origin : "";
-        msg = new_call(method);
-        if (!msg || !dbus_message_append_args(msg, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING,
-                                              &origin, DBUS_TYPE_INVALID)) {
-                if (msg)
-                        dbus_message_unref(msg);
-                return set_oom();
-        }
+        msg = message_with_args(new_call(method), DBUS_TYPE_STRING, &context,
+                                DBUS_TYPE_STRING, &origin, DBUS_TYPE_INVALID);
         r = client_call(c, msg, *context ? context : NULL, &reply);
-        dbus_message_unref(msg);
         if (r < 0)
                 return r;
         r = reply_get_u32(reply, method, &count);
@@ -1407,17 +1408,23 @@ _public_ void tlsid_context_infos_free(TlsidContextInfo *infos, size_t n) {
         free(infos);
 }
 
-/* Counts the elements of the array @iter points at. */
-static size_t array_length(DBusMessageIter *iter) {
-        DBusMessageIter sub;
+/* Checks that @reply of @method is the one array @signature; @ret_array then points at its
+ * first element and @ret_n holds the number of elements. */
+static int reply_open_array(DBusMessage *reply, const char *signature, const char *method,
+                            DBusMessageIter *ret_array, size_t *ret_n) {
+        DBusMessageIter iter, sub;
         size_t n = 0;
 
-        dbus_message_iter_recurse(iter, &sub);
-        while (dbus_message_iter_get_arg_type(&sub) != DBUS_TYPE_INVALID) {
+        if (!reply_has_signature(reply, signature, method))
+                return -EIO;
+        dbus_message_iter_init(reply, &iter);
+        dbus_message_iter_recurse(&iter, &sub);
+        for (; dbus_message_iter_get_arg_type(&sub) != DBUS_TYPE_INVALID;
+             dbus_message_iter_next(&sub))
                 n++;
-                dbus_message_iter_next(&sub);
-        }
-        return n;
+        dbus_message_iter_recurse(&iter, ret_array);
+        *ret_n = n;
+        return 0;
 }
 
 /* Reads a{sv} properties of one context; unknown keys are skipped. */
@@ -1465,8 +1472,8 @@ static int read_context_info(DBusMessageIter *dict, TlsidContextInfo *info) {
 
 _public_ int tlsid_client_list_contexts(TlsidClient *client, TlsidContextInfo **ret_infos,
                                         size_t *ret_n) {
-        DBusMessageIter iter, array, strct, dict;
-        DBusMessage *msg, *reply = NULL;
+        DBusMessageIter array, strct, dict;
+        DBusMessage *reply = NULL;
         TlsidContextInfo *infos = NULL;
         size_t n = 0, i = 0;
         int r;
@@ -1475,24 +1482,16 @@ _public_ int tlsid_client_list_contexts(TlsidClient *client, TlsidContextInfo **
                 return set_error(-EINVAL, "client is NULL");
         if (!ret_infos || !ret_n)
                 return set_error(-EINVAL, "ret_infos and ret_n must not be NULL");
-        msg = new_call("ListContexts");
-        if (!msg)
-                return set_oom();
-        r = client_call(client, msg, NULL, &reply);
-        dbus_message_unref(msg);
+        r = client_call(client, new_call("ListContexts"), NULL, &reply);
         if (r < 0)
                 return r;
-        if (!reply_has_signature(reply, "a(sa{sv})", "ListContexts")) {
-                r = -EIO;
+        r = reply_open_array(reply, "a(sa{sv})", "ListContexts", &array, &n);
+        if (r < 0)
                 goto out;
-        }
-        dbus_message_iter_init(reply, &iter);
-        n = array_length(&iter);
         if (n > 0 && !(infos = calloc(n, sizeof *infos))) {
                 r = set_oom();
                 goto out;
         }
-        dbus_message_iter_recurse(&iter, &array);
         for (; i < n; i++, dbus_message_iter_next(&array)) {
                 const char *name;
 
@@ -1531,7 +1530,7 @@ _public_ void tlsid_session_infos_free(TlsidSessionInfo *infos, size_t n) {
 
 _public_ int tlsid_client_list_sessions(TlsidClient *client, const char *context,
                                         TlsidSessionInfo **ret_infos, size_t *ret_n) {
-        DBusMessageIter iter, array, strct;
+        DBusMessageIter array, strct;
         DBusMessage *msg, *reply = NULL;
         TlsidSessionInfo *infos = NULL;
         size_t n = 0, i = 0;
@@ -1544,28 +1543,18 @@ _public_ int tlsid_client_list_sessions(TlsidClient *client, const char *context
         if ((r = check_context_or_all(context)) < 0)
                 return r;
         context = context ? context : "";
-        msg = new_call("ListSessions");
-        if (!msg || !dbus_message_append_args(msg, DBUS_TYPE_STRING, &context,
-                                              DBUS_TYPE_INVALID)) {
-                if (msg)
-                        dbus_message_unref(msg);
-                return set_oom();
-        }
+        msg = message_with_args(new_call("ListSessions"), DBUS_TYPE_STRING, &context,
+                                DBUS_TYPE_INVALID);
         r = client_call(client, msg, *context ? context : NULL, &reply);
-        dbus_message_unref(msg);
         if (r < 0)
                 return r;
-        if (!reply_has_signature(reply, "a(sssuuxt)", "ListSessions")) {
-                r = -EIO;
+        r = reply_open_array(reply, "a(sssuuxt)", "ListSessions", &array, &n);
+        if (r < 0)
                 goto out;
-        }
-        dbus_message_iter_init(reply, &iter);
-        n = array_length(&iter);
         if (n > 0 && !(infos = calloc(n, sizeof *infos))) {
                 r = set_oom();
                 goto out;
         }
-        dbus_message_iter_recurse(&iter, &array);
         for (; i < n; i++, dbus_message_iter_next(&array)) {
                 const char *ctx, *origin, *identity;
                 dbus_uint32_t generation, tokens;
@@ -1629,18 +1618,14 @@ _public_ int tlsid_client_get_statistics(TlsidClient *client, TlsidStatistics *r
                 { "uptime", offsetof(TlsidStatistics, uptime) },
         };
         DBusMessageIter iter, dict, entry, variant;
-        DBusMessage *msg, *reply = NULL;
+        DBusMessage *reply = NULL;
         TlsidStatistics stats = { 0 };
 
         if (!client)
                 return set_error(-EINVAL, "client is NULL");
         if (!ret_statistics)
                 return set_error(-EINVAL, "ret_statistics is NULL");
-        msg = new_call("GetStatistics");
-        if (!msg)
-                return set_oom();
-        int r = client_call(client, msg, NULL, &reply);
-        dbus_message_unref(msg);
+        int r = client_call(client, new_call("GetStatistics"), NULL, &reply);
         if (r < 0)
                 return r;
         if (!reply_has_signature(reply, "a{sv}", "GetStatistics")) {

@@ -76,6 +76,15 @@ static DBusMessage *new_reply(DBusMessage *message) {
         return reply;
 }
 
+static DBusMessage *new_reply_uint32(DBusMessage *message, guint v) {
+        DBusMessage *reply = new_reply(message);
+        dbus_uint32_t value = v;
+
+        if (!dbus_message_append_args(reply, DBUS_TYPE_UINT32, &value, DBUS_TYPE_INVALID))
+                oom();
+        return reply;
+}
+
 /* @s shortened to QUOTE_MAX characters for an error message (transfer full). */
 static char *quote(const char *s) {
         if (g_utf8_strlen(s, -1) <= QUOTE_MAX)
@@ -312,6 +321,16 @@ static gint64 iter_int64(DBusMessageIter *it) {
         return v;
 }
 
+/* The leading (s context, s origin) of a call; the dispatcher has checked the signature. */
+static void read_context_origin(DBusMessage *message, const char **ret_context,
+                                const char **ret_origin) {
+        DBusMessageIter it;
+
+        dbus_message_iter_init(message, &it);
+        *ret_context = iter_string(&it);
+        *ret_origin = iter_string(&it);
+}
+
 /* One known key of an a{sv} argument. @value points at a dbus_bool_t for 'b', a
  * const char * for 's', a dbus_uint16_t for 'q'; it is left alone when the key is
  * absent. */
@@ -445,12 +464,7 @@ static gboolean method_close_context(Manager *m, DBusMessage *message, DBusMessa
         const char *context = iter_string(&it);
         if (!store_close_context(m->store, context, &dropped, error))
                 return FALSE;
-
-        DBusMessage *reply = new_reply(message);
-        dbus_uint32_t n = dropped;
-        dbus_message_iter_init_append(reply, &it);
-        append_basic(&it, DBUS_TYPE_UINT32, &n);
-        *ret_reply = reply;
+        *ret_reply = new_reply_uint32(message, dropped);
         return TRUE;
 }
 
@@ -487,12 +501,10 @@ static gboolean method_list_contexts(Manager *m, DBusMessage *message, DBusMessa
 
 static gboolean method_get_partition(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
                                      GError **error) {
-        DBusMessageIter it;
+        const char *context, *origin;
         StorePartition partition;
 
-        dbus_message_iter_init(message, &it);
-        const char *context = iter_string(&it);
-        const char *origin = iter_string(&it);
+        read_context_origin(message, &context, &origin);
         if (!store_get_partition(m->store, context, origin, &partition, error))
                 return FALSE;
 
@@ -586,21 +598,14 @@ static gboolean method_take_session(Manager *m, DBusMessage *message, DBusMessag
 
 static gboolean method_flush_sessions(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
                                       GError **error) {
-        DBusMessageIter it;
+        const char *context, *origin;
         guint dropped = 0;
 
-        dbus_message_iter_init(message, &it);
-        const char *context = iter_string(&it);
-        const char *origin = iter_string(&it);
+        read_context_origin(message, &context, &origin);
         if (!store_flush(m->store, context, origin, &dropped, error))
                 return FALSE;
         emit_sessions_flushed(m, context, origin, dropped);
-
-        DBusMessage *reply = new_reply(message);
-        dbus_uint32_t n = dropped;
-        dbus_message_iter_init_append(reply, &it);
-        append_basic(&it, DBUS_TYPE_UINT32, &n);
-        *ret_reply = reply;
+        *ret_reply = new_reply_uint32(message, dropped);
         return TRUE;
 }
 
@@ -673,20 +678,13 @@ static gboolean method_set_choice(Manager *m, DBusMessage *message, DBusMessage 
 
 static gboolean method_forget_choices(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
                                       GError **error) {
-        DBusMessageIter it;
+        const char *context, *origin;
         guint forgotten = 0;
 
-        dbus_message_iter_init(message, &it);
-        const char *context = iter_string(&it);
-        const char *origin = iter_string(&it);
+        read_context_origin(message, &context, &origin);
         if (!store_forget_choices(m->store, context, origin, &forgotten, error))
                 return FALSE;
-
-        DBusMessage *reply = new_reply(message);
-        dbus_uint32_t n = forgotten;
-        dbus_message_iter_init_append(reply, &it);
-        append_basic(&it, DBUS_TYPE_UINT32, &n);
-        *ret_reply = reply;
+        *ret_reply = new_reply_uint32(message, forgotten);
         return TRUE;
 }
 

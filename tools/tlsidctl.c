@@ -109,6 +109,13 @@ static int fail(const char *command, int r) {
         return exit_code_from_errno(r);
 }
 
+/* fail() for a command that holds a client, which it drops. */
+static int fail_unref(const char *command, int r, TlsidClient *client) {
+        r = fail(command, r);
+        tlsid_client_unref(client);
+        return r;
+}
+
 static int connect_client(const char *command, TlsidClient **ret) {
         int r = tlsid_client_new(arg_bus_address, ret);
 
@@ -162,11 +169,22 @@ typedef struct {
         size_t n_rows;
 } Table;
 
+/* Takes ownership of the row's n_columns cells, also on failure: a NULL cell (an allocation
+ * that failed while building the row) or a failed append frees them all and returns -ENOMEM,
+ * so callers can pass freshly allocated cells without checking each one. */
 static int table_add_row(Table *t, char **row) {
-        char **cells = realloc(t->cells, (t->n_rows + 1) * t->n_columns * sizeof *cells);
+        char **cells = NULL;
+        bool complete = true;
 
-        if (!cells)
+        for (size_t k = 0; k < t->n_columns; k++)
+                complete = complete && row[k];
+        if (complete)
+                cells = realloc(t->cells, (t->n_rows + 1) * t->n_columns * sizeof *cells);
+        if (!cells) {
+                for (size_t k = 0; k < t->n_columns; k++)
+                        free(row[k]);
                 return -ENOMEM;
+        }
         t->cells = cells;
         memcpy(cells + t->n_rows * t->n_columns, row, t->n_columns * sizeof *cells);
         t->n_rows++;
@@ -229,6 +247,18 @@ static void table_free(Table *t) {
         for (size_t i = 0; i < t->n_rows * t->n_columns; i++)
                 free(t->cells[i]);
         free(t->cells);
+}
+
+/* Prints the table unless building it failed (r < 0), frees it and returns the exit code. */
+static int table_finish(Table *t, const char *command, int r) {
+        if (r >= 0)
+                table_print(t);
+        table_free(t);
+        if (r < 0) {
+                fprintf(stderr, "tlsidctl: %s: %s\n", command, strerror(-r));
+                return EXIT_REFUSED;
+        }
+        return EXIT_OK;
 }
 
 static char *strdup_printf(const char *format, ...) __attribute__((format(printf, 1, 2)));
@@ -298,13 +328,9 @@ static int cmd_status(int argc, char *argv[]) {
         r = tlsid_client_get_statistics(client, &s);
         if (r >= 0)
                 r = tlsid_client_get_daemon(client, &owner);
-        if (r < 0) {
-                /* -ENOENT here means "not running", not "no such context". */
-                r = r == -ENOENT ? (fail("status", -ECONNREFUSED), EXIT_UNREACHABLE)
-                                 : fail("status", r);
-                tlsid_client_unref(client);
-                return r;
-        }
+        /* -ENOENT here means "not running", not "no such context". */
+        if (r < 0)
+                return fail_unref("status", r == -ENOENT ? -ECONNREFUSED : r, client);
 
         if (arg_json) {
                 fputs("{\"daemon\":", stdout);
@@ -354,11 +380,8 @@ static int cmd_contexts(int argc, char *argv[]) {
         if ((r = connect_client("contexts", &client)) != EXIT_OK)
                 return r;
         r = tlsid_client_list_contexts(client, &infos, &n);
-        if (r < 0) {
-                r = fail("contexts", r);
-                tlsid_client_unref(client);
-                return r;
-        }
+        if (r < 0)
+                return fail_unref("contexts", r, client);
 
         if (arg_json) {
                 fputc('[', stdout);
@@ -376,8 +399,8 @@ static int cmd_contexts(int argc, char *argv[]) {
         } else {
                 Table t = { .n_columns = 7, .headers = headers, .numeric = numeric };
 
-                for (size_t i = 0; i < n; i++) {
-                        char *row[7] = {
+                for (size_t i = 0; i < n && r >= 0; i++)
+                        r = table_add_row(&t, (char *[7]) {
                                 strdup(infos[i].context),
                                 strdup(*infos[i].label ? infos[i].label : "-"),
                                 strdup(infos[i].ephemeral ? "yes" : "no"),
@@ -385,29 +408,12 @@ static int cmd_contexts(int argc, char *argv[]) {
                                 strdup_printf("%" PRIu32, infos[i].tokens),
                                 strdup_printf("%" PRIu64, infos[i].bytes),
                                 strdup_printf("%" PRIu32, infos[i].choices),
-                        };
-                        bool ok = true;
-
-                        for (size_t k = 0; k < 7; k++)
-                                ok = ok && row[k];
-                        if (!ok || table_add_row(&t, row) < 0) {
-                                for (size_t k = 0; k < 7; k++)
-                                        free(row[k]);
-                                r = -ENOMEM;
-                                break;
-                        }
-                }
-                if (r >= 0)
-                        table_print(&t);
-                table_free(&t);
+                        });
+                r = table_finish(&t, "contexts", r);
         }
         tlsid_context_infos_free(infos, n);
         tlsid_client_unref(client);
-        if (r < 0) {
-                fprintf(stderr, "tlsidctl: contexts: %s\n", strerror(-r));
-                return EXIT_REFUSED;
-        }
-        return EXIT_OK;
+        return r;
 }
 
 static int cmd_sessions(int argc, char *argv[]) {
@@ -430,11 +436,8 @@ static int cmd_sessions(int argc, char *argv[]) {
         if ((r = connect_client("sessions", &client)) != EXIT_OK)
                 return r;
         r = tlsid_client_list_sessions(client, context, &infos, &n);
-        if (r < 0) {
-                r = fail("sessions", r);
-                tlsid_client_unref(client);
-                return r;
-        }
+        if (r < 0)
+                return fail_unref("sessions", r, client);
 
         if (arg_json) {
                 fputc('[', stdout);
@@ -454,8 +457,8 @@ static int cmd_sessions(int argc, char *argv[]) {
         } else {
                 Table t = { .n_columns = 7, .headers = headers, .numeric = numeric };
 
-                for (size_t i = 0; i < n; i++) {
-                        char *row[7] = {
+                for (size_t i = 0; i < n && r >= 0; i++)
+                        r = table_add_row(&t, (char *[7]) {
                                 strdup(infos[i].context),
                                 strdup(infos[i].origin),
                                 strdup(*infos[i].identity ? infos[i].identity : "-"),
@@ -463,29 +466,12 @@ static int cmd_sessions(int argc, char *argv[]) {
                                 strdup_printf("%" PRIu32, infos[i].tokens),
                                 format_expiry(infos[i].earliest_expiry),
                                 strdup_printf("%" PRIu64, infos[i].bytes),
-                        };
-                        bool ok = true;
-
-                        for (size_t k = 0; k < 7; k++)
-                                ok = ok && row[k];
-                        if (!ok || table_add_row(&t, row) < 0) {
-                                for (size_t k = 0; k < 7; k++)
-                                        free(row[k]);
-                                r = -ENOMEM;
-                                break;
-                        }
-                }
-                if (r >= 0)
-                        table_print(&t);
-                table_free(&t);
+                        });
+                r = table_finish(&t, "sessions", r);
         }
         tlsid_session_infos_free(infos, n);
         tlsid_client_unref(client);
-        if (r < 0) {
-                fprintf(stderr, "tlsidctl: sessions: %s\n", strerror(-r));
-                return EXIT_REFUSED;
-        }
-        return EXIT_OK;
+        return r;
 }
 
 /* flush and forget: [--context C] [--origin O]. */
@@ -530,11 +516,8 @@ static int cmd_flush_or_forget(int argc, char *argv[]) {
                 return r;
         r = flush ? tlsid_client_flush_sessions(client, context, origin, &count)
                   : tlsid_client_forget_choices(client, context, origin, &count);
-        if (r < 0) {
-                r = fail(argv[0], r);
-                tlsid_client_unref(client);
-                return r;
-        }
+        if (r < 0)
+                return fail_unref(argv[0], r, client);
         if (flush)
                 printf("%" PRIu32 " token%s dropped\n", count, count == 1 ? "" : "s");
         else

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "raw-bus.h"
 #include "test-bus.h"
 
 #define ECHO_NAME "org.tlsid.BenchEcho"
@@ -201,38 +202,14 @@ static dbus_uint32_t generation_of(DBusConnection *conn, const char *context,
         return gen;
 }
 
-/* The u or t statistic @key. */
+/* The u or t statistic @key; 0 when the daemon does not report it. */
 static uint64_t statistic(DBusConnection *conn, const char *key) {
         DBusMessage *reply = round_trip(conn, method("GetStatistics"), NULL);
-        DBusMessageIter it, array, entry, variant;
         uint64_t value = 0;
 
         if (!reply)
                 exit(1);
-        dbus_message_iter_init(reply, &it);
-        dbus_message_iter_recurse(&it, &array);
-        while (dbus_message_iter_get_arg_type(&array) == DBUS_TYPE_DICT_ENTRY) {
-                const char *k;
-
-                dbus_message_iter_recurse(&array, &entry);
-                dbus_message_iter_get_basic(&entry, &k);
-                dbus_message_iter_next(&entry);
-                dbus_message_iter_recurse(&entry, &variant);
-                if (strcmp(k, key) == 0) {
-                        if (dbus_message_iter_get_arg_type(&variant) == DBUS_TYPE_UINT32) {
-                                dbus_uint32_t v;
-
-                                dbus_message_iter_get_basic(&variant, &v);
-                                value = v;
-                        } else if (dbus_message_iter_get_arg_type(&variant) == DBUS_TYPE_UINT64) {
-                                dbus_uint64_t v;
-
-                                dbus_message_iter_get_basic(&variant, &v);
-                                value = v;
-                        }
-                }
-                dbus_message_iter_next(&array);
-        }
+        raw_bus_statistic(reply, key, &value);
         dbus_message_unref(reply);
         return value;
 }

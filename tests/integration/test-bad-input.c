@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check-main.h"
+#include "raw-bus.h"
 #include "test-bus.h"
 
 #define CALL_TIMEOUT_MS 20000
@@ -242,36 +244,13 @@ static void expect_error_at(int line, DBusMessage *m, const char *name, const ch
 /* Reads a u or t entry @key of the GetStatistics dictionary. */
 static uint64_t statistic(const char *key) {
         DBusMessage *reply = call_ok(call_new("GetStatistics"));
-        DBusMessageIter it, array, entry, variant;
-        uint64_t value = UINT64_MAX;
+        uint64_t value = 0;
+        bool found;
 
-        dbus_message_iter_init(reply, &it);
         ck_assert_str_eq(dbus_message_get_signature(reply), "a{sv}");
-        dbus_message_iter_recurse(&it, &array);
-        while (dbus_message_iter_get_arg_type(&array) == DBUS_TYPE_DICT_ENTRY) {
-                const char *k;
-
-                dbus_message_iter_recurse(&array, &entry);
-                dbus_message_iter_get_basic(&entry, &k);
-                dbus_message_iter_next(&entry);
-                dbus_message_iter_recurse(&entry, &variant);
-                if (strcmp(k, key) == 0) {
-                        if (dbus_message_iter_get_arg_type(&variant) == DBUS_TYPE_UINT32) {
-                                dbus_uint32_t v;
-
-                                dbus_message_iter_get_basic(&variant, &v);
-                                value = v;
-                        } else if (dbus_message_iter_get_arg_type(&variant) == DBUS_TYPE_UINT64) {
-                                dbus_uint64_t v;
-
-                                dbus_message_iter_get_basic(&variant, &v);
-                                value = v;
-                        }
-                }
-                dbus_message_iter_next(&array);
-        }
+        found = raw_bus_statistic(reply, key, &value);
         dbus_message_unref(reply);
-        ck_assert_msg(value != UINT64_MAX, "statistic %s missing", key);
+        ck_assert_msg(found, "statistic %s missing", key);
         return value;
 }
 
@@ -375,38 +354,25 @@ START_TEST(test_bad_input_wrong_signatures) {
 }
 END_TEST
 
+/* Sends @m (consumed) and expects one of the org.freedesktop.DBus.Error.Unknown* errors. */
+static void expect_unknown(DBusMessage *m) {
+        DBusError error = DBUS_ERROR_INIT;
+        DBusMessage *reply;
+
+        reply = dbus_connection_send_with_reply_and_block(conn, m, CALL_TIMEOUT_MS, &error);
+        dbus_message_unref(m);
+        ck_assert_ptr_null(reply);
+        ck_assert_msg(strncmp(error.name, "org.freedesktop.DBus.Error.Unknown", 34) == 0,
+                      "unexpected error %s", error.name);
+        dbus_error_free(&error);
+}
+
 START_TEST(test_bad_input_unknown_method_and_interface) {
-        DBusMessage *m;
-
         expect_error(call_build("DropEverything", ""), DBUS_ERROR_UNKNOWN_METHOD, NULL);
-        m = dbus_message_new_method_call(TEST_BUS_NAME, TEST_BUS_PATH, "org.tlsid.Manager2",
-                                         "GetStatistics");
-        {
-                DBusError error = DBUS_ERROR_INIT;
-                DBusMessage *reply;
-
-                reply = dbus_connection_send_with_reply_and_block(conn, m, CALL_TIMEOUT_MS,
-                                                                  &error);
-                dbus_message_unref(m);
-                ck_assert_ptr_null(reply);
-                ck_assert_msg(strncmp(error.name, "org.freedesktop.DBus.Error.Unknown", 34) == 0,
-                              "unexpected error %s", error.name);
-                dbus_error_free(&error);
-        }
-        m = dbus_message_new_method_call(TEST_BUS_NAME, "/org/tlsid/Other", TEST_BUS_INTERFACE,
-                                         "GetStatistics");
-        {
-                DBusError error = DBUS_ERROR_INIT;
-                DBusMessage *reply;
-
-                reply = dbus_connection_send_with_reply_and_block(conn, m, CALL_TIMEOUT_MS,
-                                                                  &error);
-                dbus_message_unref(m);
-                ck_assert_ptr_null(reply);
-                ck_assert_msg(strncmp(error.name, "org.freedesktop.DBus.Error.Unknown", 34) == 0,
-                              "unexpected error %s", error.name);
-                dbus_error_free(&error);
-        }
+        expect_unknown(dbus_message_new_method_call(TEST_BUS_NAME, TEST_BUS_PATH,
+                                                    "org.tlsid.Manager2", "GetStatistics"));
+        expect_unknown(dbus_message_new_method_call(TEST_BUS_NAME, "/org/tlsid/Other",
+                                                    TEST_BUS_INTERFACE, "GetStatistics"));
         assert_intact();
 }
 END_TEST
@@ -839,12 +805,5 @@ static Suite *bad_input_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(bad_input_suite());
-        int failed;
-
-        srunner_set_fork_status(sr, CK_FORK);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return test_run_suite(bad_input_suite(), CK_FORK);
 }

@@ -16,6 +16,7 @@
 
 #include <tlsid/tlsid.h>
 
+#include "check-main.h"
 #include "test-bus.h"
 
 #define CALL_TIMEOUT_USEC (20u * 1000u * 1000u)
@@ -1098,12 +1099,5 @@ static Suite *client_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(client_suite());
-        int failed;
-
-        srunner_set_fork_status(sr, CK_FORK);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return test_run_suite(client_suite(), CK_FORK);
 }

@@ -15,6 +15,7 @@
 
 #include <tlsid/tlsid.h>
 
+#include "check-main.h"
 #include "json-check.h"
 #include "test-bus.h"
 
@@ -614,12 +615,5 @@ static Suite *tlsidctl_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(tlsidctl_suite());
-        int failed;
-
-        srunner_set_fork_status(sr, CK_FORK);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return test_run_suite(tlsidctl_suite(), CK_FORK);
 }

@@ -4,6 +4,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "check-main.h"
 #include "config.h"
 
 static char *tmpdir;
@@ -264,11 +265,5 @@ static Suite *config_suite(void) {
 }
 
 int main(void) {
-        SRunner *runner = srunner_create(config_suite());
-        int failed;
-
-        srunner_run_all(runner, CK_NORMAL);
-        failed = srunner_ntests_failed(runner);
-        srunner_free(runner);
-        return failed == 0 ? 0 : 1;
+        return test_run_suite(config_suite(), CK_FORK_GETENV);
 }

@@ -5,6 +5,8 @@
 #include <glib.h>
 #include <string.h>
 
+#include "check-main.h"
+
 static char *source_path(const char *relative) {
         const char *top = g_getenv("TLSID_SOURCE_DIR");
 
@@ -125,11 +127,5 @@ static Suite *exports_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(exports_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return test_run_suite(exports_suite(), CK_FORK_GETENV);
 }

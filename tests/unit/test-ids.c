@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check-main.h"
 #include "tlsid-ids.h"
 
 /* A fingerprint is "0" FP_TAIL: 64 lower-case hex characters. */
@@ -244,11 +245,5 @@ static Suite *ids_suite(void) {
 }
 
 int main(void) {
-        SRunner *runner = srunner_create(ids_suite());
-        int failed;
-
-        srunner_run_all(runner, CK_NORMAL);
-        failed = srunner_ntests_failed(runner);
-        srunner_free(runner);
-        return failed == 0 ? 0 : 1;
+        return test_run_suite(ids_suite(), CK_FORK_GETENV);
 }

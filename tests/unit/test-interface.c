@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bus-glib.h"
+#include "check-main.h"
 #include "manager.h"
 #include "store.h"
 
@@ -407,6 +408,21 @@ static DBusMessage *put_session(const char *context, const char *origin, guint32
         return call_sync(m);
 }
 
+/* SetChoice(@context, @origin, @state, @identity, {}). */
+static DBusMessage *set_choice(const char *context, const char *origin, const char *state,
+                               const char *identity) {
+        DBusMessage *m = new_call(TLSID_INTERFACE, "SetChoice");
+        DBusMessageIter it, dict;
+
+        ck_assert(dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING, &origin,
+                                           DBUS_TYPE_STRING, &state, DBUS_TYPE_STRING, &identity,
+                                           DBUS_TYPE_INVALID));
+        dbus_message_iter_init_append(m, &it);
+        ck_assert(dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &dict));
+        ck_assert(dbus_message_iter_close_container(&it, &dict));
+        return call_sync(m);
+}
+
 static void assert_error(DBusMessage *reply, const char *name, const char *needle) {
         const char *text = NULL;
 
@@ -512,20 +528,12 @@ START_TEST(test_interface_put_without_reply_then_take) {
 END_TEST
 
 START_TEST(test_interface_set_choice_signals_before_reply) {
-        const char *context = "a/b", *origin = "example.com:443", *state = "none", *identity = "";
-        DBusMessageIter it, dict;
+        const char *context = "a/b", *origin = "example.com:443";
         const char *sig_context, *sig_origin, *sig_state, *sig_identity;
         dbus_uint32_t generation = 0;
 
         assert_return(open_context(context, NULL, 0, NULL));
-        DBusMessage *m = new_call(TLSID_INTERFACE, "SetChoice");
-        ck_assert(dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING, &origin,
-                                           DBUS_TYPE_STRING, &state, DBUS_TYPE_STRING, &identity,
-                                           DBUS_TYPE_INVALID));
-        dbus_message_iter_init_append(m, &it);
-        ck_assert(dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &dict));
-        ck_assert(dbus_message_iter_close_container(&it, &dict));
-        DBusMessage *reply = call_sync(m);
+        DBusMessage *reply = set_choice(context, origin, "none", "");
         assert_return(reply);
         dbus_message_unref(reply);
 
@@ -546,15 +554,8 @@ START_TEST(test_interface_set_choice_signals_before_reply) {
         dbus_message_unref(signal);
 
         /* A bad state is refused by the handler, naming the field. */
-        state = "maybe";
-        m = new_call(TLSID_INTERFACE, "SetChoice");
-        ck_assert(dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING, &origin,
-                                           DBUS_TYPE_STRING, &state, DBUS_TYPE_STRING, &identity,
-                                           DBUS_TYPE_INVALID));
-        dbus_message_iter_init_append(m, &it);
-        ck_assert(dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &dict));
-        ck_assert(dbus_message_iter_close_container(&it, &dict));
-        assert_error(call_sync(m), "org.tlsid.Error.InvalidArgument", "state:");
+        assert_error(set_choice(context, origin, "maybe", ""), "org.tlsid.Error.InvalidArgument",
+                     "state:");
 }
 END_TEST
 
@@ -581,11 +582,5 @@ static Suite *interface_suite(void) {
 }
 
 int main(void) {
-        SRunner *runner = srunner_create(interface_suite());
-        int failed;
-
-        srunner_run_all(runner, CK_NORMAL);
-        failed = srunner_ntests_failed(runner);
-        srunner_free(runner);
-        return failed == 0 ? 0 : 1;
+        return test_run_suite(interface_suite(), CK_FORK_GETENV);
 }

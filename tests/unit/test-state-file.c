@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "check-main.h"
 #include "state-file.h"
 
 #define FP_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -383,11 +384,5 @@ static Suite *state_file_suite(void) {
 }
 
 int main(void) {
-        SRunner *runner = srunner_create(state_file_suite());
-        int failed;
-
-        srunner_run_all(runner, CK_NORMAL);
-        failed = srunner_ntests_failed(runner);
-        srunner_free(runner);
-        return failed == 0 ? 0 : 1;
+        return test_run_suite(state_file_suite(), CK_FORK_GETENV);
 }

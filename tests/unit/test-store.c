@@ -3,6 +3,7 @@
 #include <check.h>
 #include <string.h>
 
+#include "check-main.h"
 #include "store.h"
 
 #define NOW G_GINT64_CONSTANT(1700000000)
@@ -1520,11 +1521,5 @@ static Suite *store_suite(void) {
 }
 
 int main(void) {
-        SRunner *runner = srunner_create(store_suite());
-        int failed;
-
-        srunner_run_all(runner, CK_NORMAL);
-        failed = srunner_ntests_failed(runner);
-        srunner_free(runner);
-        return failed == 0 ? 0 : 1;
+        return test_run_suite(store_suite(), CK_FORK_GETENV);
 }
