@@ -19,6 +19,10 @@ typedef struct {
 #define MIB (KIB * 1024)
 #define GIB (MIB * 1024)
 
+/* The one setting that is not a number. */
+#define NSS_DB_GROUP "certificates"
+#define NSS_DB_KEY "nss_db"
+
 static const Setting settings[] = {
         { "limits", "max_contexts", offsetof(TlsidConfig, limits.max_contexts), FALSE,
           1, 1048576, "contexts open at once" },
@@ -128,6 +132,8 @@ static const Setting *find_setting(const char *group, const char *key) {
 }
 
 static gboolean known_group(const char *group) {
+        if (strcmp(group, NSS_DB_GROUP) == 0)
+                return TRUE;
         for (gsize i = 0; i < G_N_ELEMENTS(settings); i++)
                 if (strcmp(settings[i].group, group) == 0)
                         return TRUE;
@@ -145,6 +151,39 @@ static void warn(GPtrArray *warnings, const char *file, const char *fmt, ...) {
         msg = g_strdup_vprintf(fmt, ap);
         va_end(ap);
         g_ptr_array_add(warnings, g_strdup_printf("%s: %s", file, msg));
+}
+
+/* Why @value is not a valid nss_db, or NULL when it is. */
+static const char *nss_db_check(const char *value) {
+        if (strcmp(value, "none") == 0)
+                return NULL;
+        if (!g_str_has_prefix(value, "sql:"))
+                return "must be \"none\" or \"sql:\" and an absolute directory";
+        if (!g_path_is_absolute(value + strlen("sql:")))
+                return "the directory after \"sql:\" must be absolute";
+        if (strlen(value) >= TLSID_NSS_DB_MAX)
+                return "is too long";
+        return NULL;
+}
+
+static void load_nss_db(TlsidConfig *config, GKeyFile *kf, GPtrArray *warnings,
+                        const char *file) {
+        g_autofree char *raw = g_key_file_get_value(kf, NSS_DB_GROUP, NSS_DB_KEY, NULL);
+        g_autofree char *value = NULL;
+        const char *why;
+
+        if (!raw)
+                return;
+        value = g_strstrip(g_strdup(raw));
+        why = nss_db_check(value);
+        if (why) {
+                g_autofree char *escaped = g_strescape(raw, NULL);
+
+                warn(warnings, file, "[%s] %s: \"%s\": %s; using the default", NSS_DB_GROUP,
+                     NSS_DB_KEY, escaped, why);
+                return;
+        }
+        g_strlcpy(config->nss_db, value, sizeof config->nss_db);
 }
 
 static void load_setting(TlsidConfig *config, GKeyFile *kf, const Setting *s,
@@ -206,6 +245,11 @@ gboolean tlsid_config_load(TlsidConfig *config, const char *path, GPtrArray **re
                 for (gsize k = 0; keys && keys[k]; k++) {
                         const Setting *s = find_setting(groups[g], keys[k]);
 
+                        if (strcmp(groups[g], NSS_DB_GROUP) == 0 &&
+                            strcmp(keys[k], NSS_DB_KEY) == 0) {
+                                load_nss_db(config, kf, warnings, file);
+                                continue;
+                        }
                         if (!s) {
                                 g_autofree char *q = g_strescape(keys[k], NULL);
 
@@ -245,5 +289,11 @@ char *tlsid_config_describe(void) {
                 g_string_append_printf(out, "  %-26s %s\n  %-26s %s..%s, default %s\n", s->key,
                                        s->what, "", lo, hi, def);
         }
+        g_string_append_printf(out,
+                               "\n[%s]\n"
+                               "  %-26s the NSS database listing the user's certificates:\n"
+                               "  %-26s \"sql:DIRECTORY\" (absolute) or \"none\";\n"
+                               "  %-26s default sql:$HOME/.pki/nssdb when it exists\n",
+                               NSS_DB_GROUP, NSS_DB_KEY, "", "");
         return g_string_free(g_steal_pointer(&out), FALSE);
 }

@@ -6,10 +6,16 @@
 
 #include "store.h"
 
+/* Longest [certificates] nss_db value, with its terminating NUL. */
+#define TLSID_NSS_DB_MAX 4096
+
 typedef struct {
         StoreLimits limits;
         guint max_pending_per_sender;  /* [daemon] queued calls of a sender whose uid is being looked up, 64 */
         guint max_senders;             /* [daemon] distinct callers tracked at once, 1024 */
+        /* [certificates] nss_db: "sql:/absolute/dir", "none" (no database), or "" for the
+         * default (cert_db_default_dir()). An array, so the config copies by value. */
+        char nss_db[TLSID_NSS_DB_MAX];
 } TlsidConfig;
 
 /* The defaults. */

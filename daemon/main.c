@@ -8,10 +8,12 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "bus-glib.h"
 #include "build-config.h"
+#include "bus-glib.h"
+#include "certs.h"
 #include "config.h"
 #include "manager.h"
+#include "policy-watch.h"
 #include "state-file.h"
 #include "store.h"
 
@@ -99,6 +101,61 @@ static gboolean request_name(DBusConnection *connection, gboolean replace, GErro
                 return FALSE;
         }
         return TRUE;
+}
+
+/* The certificate database tlsidd.conf names (or the default), said once in the log.
+ * Without one, or when it cannot be opened, certificates passed by clients are still
+ * parsed; NULL only when NSS cannot be initialised at all. */
+static CertDb *open_cert_db(const TlsidConfig *config, const char *config_path) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *dir = NULL;
+        g_autofree char *source = NULL;
+        CertDb *db;
+
+        if (strcmp(config->nss_db, "none") == 0) {
+                source = g_strdup_printf("nss_db=none in %s", config_path);
+        } else if (config->nss_db[0]) {
+                dir = g_strdup(config->nss_db);
+                source = g_strdup_printf("from %s", config_path);
+        } else {
+                dir = cert_db_default_dir();
+                source = g_strdup(dir ? "the default" : "~/.pki/nssdb does not exist");
+        }
+        if (dir) {
+                db = cert_db_open(dir, &error);
+                if (db) {
+                        g_message("User certificates: NSS database %s (%s)", dir, source);
+                        return db;
+                }
+                g_warning("Cannot open the NSS database %s (%s): %s; going on without user "
+                          "certificates", dir, source, error->message);
+                g_clear_error(&error);
+        } else {
+                g_message("User certificates: none, no NSS database (%s)", source);
+        }
+        db = cert_db_open(NULL, &error);
+        if (!db)
+                g_warning("Cannot initialise NSS: %s; SelectCertificate will fail",
+                          error->message);
+        return db;
+}
+
+static void policy_changed_cb(const Policy *policy, const char *error, gpointer user_data) {
+        const char *path = user_data;
+
+        if (error)
+                g_warning("%s; keeping the previous policy", error);
+        else
+                g_message("Certificate policy loaded from %s (mode %s)", path,
+                          policy_mode_to_string(policy_mode_for(policy, "")));
+}
+
+static gboolean reload_policy_on_signal(gpointer user_data) {
+        PolicyWatch *watch = user_data;
+
+        g_message("Rereading the certificate policy on SIGHUP");
+        policy_watch_reload(watch);
+        return G_SOURCE_CONTINUE;
 }
 
 static void load_state(Store *store, const char *path) {
@@ -190,13 +247,21 @@ int main(int argc, char **argv) {
         if (!dbus_connection_add_filter(connection, bus_filter_cb, &daemon, NULL))
                 g_error("out of memory");
 
-        Manager *manager = manager_new(connection, store, &config, state_path);
+        g_autoptr(CertDb) certs = open_cert_db(&config, config_path);
+        g_autofree char *policy_path = policy_default_path();
+        g_autoptr(PolicyWatch) policy = policy_watch_new(policy_path, NULL, policy_changed_cb,
+                                                         policy_path);
+        if (policy_watch_get_error(policy))
+                g_warning("%s; using the default policy", policy_watch_get_error(policy));
+
+        Manager *manager = manager_new(connection, store, &config, state_path, certs, policy);
         if (!manager_start(manager, &error) || !request_name(connection, replace, &error)) {
                 g_printerr("tlsidd: %s\n", error->message);
                 daemon.exit_status = 1;
         } else {
                 g_unix_signal_add(SIGTERM, quit_on_signal, &daemon);
                 g_unix_signal_add(SIGINT, quit_on_signal, &daemon);
+                g_unix_signal_add(SIGHUP, reload_policy_on_signal, policy);
                 g_message("tlsidd %s serving %s", PACKAGE_VERSION, TLSID_BUS_NAME);
                 g_main_loop_run(daemon.loop);
         }
@@ -207,6 +272,8 @@ int main(int argc, char **argv) {
                 g_clear_error(&error);
         }
         manager_free(manager);
+        g_clear_pointer(&policy, policy_watch_free);
+        g_clear_pointer(&certs, cert_db_free);
         dbus_connection_remove_filter(connection, bus_filter_cb, &daemon);
         bus_glib_detach(bus);
         dbus_connection_close(connection);

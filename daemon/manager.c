@@ -3,10 +3,13 @@
 #include "manager.h"
 
 #include <gio/gio.h>
+#include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "bus-glib.h"
+#include "eligibility.h"
+#include "selection.h"
 #include "state-file.h"
 
 #define LABEL_MAX 256
@@ -17,6 +20,18 @@
  * arming (it re-arms then), whatever the store answers. */
 #define EXPIRY_MIN_DELAY_S 1
 #define EXPIRY_MAX_DELAY_S (24 * 3600)
+
+/* Bounds of one SelectCertificate call (TLS bounds a CertificateRequest, and real ones are
+ * far smaller than this). Past them: INVALID_ARGUMENT naming the field. */
+#define SELECT_CANDIDATES_MAX 64
+#define SELECT_CHAIN_MAX 8
+#define SELECT_CA_NAMES_MAX 256
+#define SELECT_CA_NAME_BYTES_MAX 65535
+#define SELECT_CERT_TYPES_MAX 255
+#define SELECT_SCHEMES_MAX 1024
+#define SELECT_OID_FILTERS_MAX 64
+#define SELECT_OID_BYTES_MAX 255
+#define SELECT_OID_VALUE_BYTES_MAX 65535
 
 /* A caller, known by its unique name. Its calls wait in @queue while its uid is being
  * looked up, so that they run in order and the main loop never blocks. */
@@ -47,6 +62,9 @@ typedef struct {
 struct Manager {
         DBusConnection *connection;
         Store *store;
+        CertDb *certs;            /* nullable */
+        PolicyWatch *policy;      /* nullable */
+        Policy *default_policy;   /* in force when there is no watch */
         TlsidConfig config;
         uid_t uid;
         gint64 started; /* monotonic, for the uptime statistic */
@@ -669,8 +687,16 @@ static gboolean method_set_choice(Manager *m, DBusMessage *message, DBusMessage 
                             "state: must be undecided, none or certificate, not \"%s\"", quoted);
                 return FALSE;
         }
+        /* A certificate of the daemon's database: its tokens expire with it. */
+        gint64 not_after = 0;
+        if (state == TLSID_STATE_CERTIFICATE && m->certs) {
+                g_autoptr(Candidate) known = cert_db_find(m->certs, identity);
+                if (known)
+                        not_after = known->leaf->not_after;
+        }
         /* IdentityChanged is emitted by the store's choice-changed callback. */
-        if (!store_set_choice(m->store, context, origin, state, identity, remember, NULL, error))
+        if (!store_set_choice(m->store, context, origin, state, identity, not_after, remember,
+                              NULL, error))
                 return FALSE;
         *ret_reply = new_reply(message);
         return TRUE;
@@ -716,6 +742,484 @@ static gboolean method_get_statistics(Manager *m, DBusMessage *message, DBusMess
         return TRUE;
 }
 
+/* --- certificates --- */
+
+static const char *key_type_name(CertKeyType type) {
+        switch (type) {
+        case CERT_KEY_RSA:
+                return "rsa";
+        case CERT_KEY_RSA_PSS:
+                return "rsa-pss";
+        case CERT_KEY_EC:
+                return "ec";
+        case CERT_KEY_ED25519:
+                return "ed25519";
+        case CERT_KEY_DSA:
+                return "dsa";
+        case CERT_KEY_DH:
+                return "dh";
+        case CERT_KEY_UNKNOWN:
+        default:
+                return "unknown";
+        }
+}
+
+/* Names come from certificates anyone can make: libdbus refuses invalid UTF-8. */
+static void dict_append_text(DBusMessageIter *dict, const char *key, const char *text) {
+        g_autofree char *valid = g_utf8_make_valid(text ? text : "", -1);
+        const char *value = valid;
+
+        dict_append(dict, key, DBUS_TYPE_STRING, &value);
+}
+
+/* One certificate as SelectCertificate's eligible and ListCertificates describe it. */
+static void append_cert_info(DBusMessageIter *array, const CertInfo *info) {
+        DBusMessageIter dict;
+        const char *identity = info->identity;
+        const char *key_type = key_type_name(info->key_type);
+        dbus_int64_t not_before = info->not_before, not_after = info->not_after;
+
+        open_container(array, DBUS_TYPE_ARRAY, "{sv}", &dict);
+        dict_append(&dict, "identity", DBUS_TYPE_STRING, &identity);
+        dict_append_text(&dict, "subject", info->subject);
+        dict_append_text(&dict, "issuer", info->issuer);
+        dict_append(&dict, "not_before", DBUS_TYPE_INT64, &not_before);
+        dict_append(&dict, "not_after", DBUS_TYPE_INT64, &not_after);
+        dict_append(&dict, "key_type", DBUS_TYPE_STRING, &key_type);
+        if (info->nickname)
+                dict_append_text(&dict, "nickname", info->nickname);
+        close_container(array, &dict);
+}
+
+static gboolean no_cert_support(GError **error) {
+        g_set_error(error, TLSID_ERROR, TLSID_ERROR_FAILED,
+                    "certificates cannot be parsed: NSS could not be initialised");
+        return FALSE;
+}
+
+static gboolean too_many(GError **error, const char *field, guint max) {
+        g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                    "%s: at most %u entries", field, max);
+        return FALSE;
+}
+
+static guint iter_count(DBusMessageIter *array) {
+        DBusMessageIter it = *array;
+        guint n = 0;
+
+        for (; dbus_message_iter_get_arg_type(&it) != DBUS_TYPE_INVALID;
+             dbus_message_iter_next(&it))
+                n++;
+        return n;
+}
+
+/* The bytes of the ay at @it (not advanced); they live as long as the message. */
+static const guint8 *iter_bytes(DBusMessageIter *it, int *ret_len) {
+        DBusMessageIter array;
+        const guint8 *data = NULL;
+
+        dbus_message_iter_recurse(it, &array);
+        *ret_len = 0;
+        dbus_message_iter_get_fixed_array(&array, &data, ret_len);
+        return data;
+}
+
+/* The request keys of SelectCertificate and their signatures, in parse order. */
+typedef enum {
+        REQUEST_TLS_VERSION,
+        REQUEST_CA_NAMES,
+        REQUEST_CERTIFICATE_TYPES,
+        REQUEST_SIGNATURE_SCHEMES,
+        REQUEST_SIGNATURE_SCHEMES_CERT,
+        REQUEST_OID_FILTERS,
+        REQUEST_SERVER_CERTIFICATE,
+        REQUEST_CIPHER_SUITE,
+        REQUEST_POST_HANDSHAKE,
+        _REQUEST_MAX,
+} RequestKey;
+
+static const struct {
+        const char *name;
+        const char *signature;
+} request_keys[_REQUEST_MAX] = {
+        [REQUEST_TLS_VERSION] = { "tls_version", "q" },
+        [REQUEST_CA_NAMES] = { "ca_names", "aay" },
+        [REQUEST_CERTIFICATE_TYPES] = { "certificate_types", "ay" },
+        [REQUEST_SIGNATURE_SCHEMES] = { "signature_schemes", "aq" },
+        [REQUEST_SIGNATURE_SCHEMES_CERT] = { "signature_schemes_cert", "aq" },
+        [REQUEST_OID_FILTERS] = { "oid_filters", "a(ayay)" },
+        [REQUEST_SERVER_CERTIFICATE] = { "server_certificate", "ay" },
+        [REQUEST_CIPHER_SUITE] = { "cipher_suite", "q" },
+        [REQUEST_POST_HANDSHAKE] = { "post_handshake", "b" },
+};
+
+static gboolean read_ca_names(DBusMessageIter *value, CertRequest *request, GError **error) {
+        DBusMessageIter array;
+
+        dbus_message_iter_recurse(value, &array);
+        if (iter_count(&array) > SELECT_CA_NAMES_MAX)
+                return too_many(error, "request.ca_names", SELECT_CA_NAMES_MAX);
+        for (guint i = 0; dbus_message_iter_get_arg_type(&array) == DBUS_TYPE_ARRAY;
+             dbus_message_iter_next(&array), i++) {
+                int len;
+                const guint8 *der = iter_bytes(&array, &len);
+
+                if (len < 1 || len > SELECT_CA_NAME_BYTES_MAX) {
+                        g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                                    "request.ca_names[%u]: a DER name is 1 to %d bytes, not %d",
+                                    i, SELECT_CA_NAME_BYTES_MAX, len);
+                        return FALSE;
+                }
+                g_ptr_array_add(request->ca_names, g_bytes_new(der, (gsize) len));
+        }
+        return TRUE;
+}
+
+static gboolean read_schemes(DBusMessageIter *value, const char *field, GArray *out,
+                             GError **error) {
+        DBusMessageIter array;
+        const dbus_uint16_t *schemes = NULL;
+        int n = 0;
+
+        dbus_message_iter_recurse(value, &array);
+        dbus_message_iter_get_fixed_array(&array, &schemes, &n);
+        if (n > SELECT_SCHEMES_MAX)
+                return too_many(error, field, SELECT_SCHEMES_MAX);
+        for (int i = 0; i < n; i++) {
+                guint16 scheme = schemes[i];
+                g_array_append_val(out, scheme);
+        }
+        return TRUE;
+}
+
+static gboolean read_oid_filters(DBusMessageIter *value, CertRequest *request,
+                                 GError **error) {
+        DBusMessageIter array, pair;
+
+        dbus_message_iter_recurse(value, &array);
+        if (iter_count(&array) > SELECT_OID_FILTERS_MAX)
+                return too_many(error, "request.oid_filters", SELECT_OID_FILTERS_MAX);
+        for (guint i = 0; dbus_message_iter_get_arg_type(&array) == DBUS_TYPE_STRUCT;
+             dbus_message_iter_next(&array), i++) {
+                int oid_len, values_len;
+
+                dbus_message_iter_recurse(&array, &pair);
+                const guint8 *oid = iter_bytes(&pair, &oid_len);
+                dbus_message_iter_next(&pair);
+                const guint8 *values = iter_bytes(&pair, &values_len);
+                g_autofree char *dotted = oid_len >= 1 && oid_len <= SELECT_OID_BYTES_MAX
+                                                  ? cert_oid_to_dotted(oid, (gsize) oid_len)
+                                                  : NULL;
+
+                if (!dotted) {
+                        g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                                    "request.oid_filters[%u]: the OID must be 1 to %d bytes "
+                                    "of DER contents octets", i, SELECT_OID_BYTES_MAX);
+                        return FALSE;
+                }
+                if (values_len > SELECT_OID_VALUE_BYTES_MAX) {
+                        g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                                    "request.oid_filters[%u]: the values are at most %d bytes",
+                                    i, SELECT_OID_VALUE_BYTES_MAX);
+                        return FALSE;
+                }
+                CertOidFilter *filter = g_new0(CertOidFilter, 1);
+                filter->oid = g_bytes_new(oid, (gsize) oid_len);
+                filter->values = g_bytes_new(values, (gsize) values_len);
+                g_ptr_array_add(request->oid_filters, filter);
+        }
+        return TRUE;
+}
+
+/* Reads SelectCertificate's request a{sv} at @it (and advances @it). */
+static gboolean read_request(Manager *m, DBusMessageIter *it, CertRequest *request,
+                             GError **error) {
+        DBusMessageIter array;
+        gboolean seen[_REQUEST_MAX] = { FALSE };
+
+        dbus_message_iter_recurse(it, &array);
+        dbus_message_iter_next(it);
+        for (; dbus_message_iter_get_arg_type(&array) == DBUS_TYPE_DICT_ENTRY;
+             dbus_message_iter_next(&array)) {
+                DBusMessageIter entry, value;
+                int key = -1;
+
+                dbus_message_iter_recurse(&array, &entry);
+                const char *name = iter_string(&entry);
+                dbus_message_iter_recurse(&entry, &value);
+                for (int k = 0; k < _REQUEST_MAX; k++)
+                        if (strcmp(request_keys[k].name, name) == 0)
+                                key = k;
+                if (key < 0) {
+                        g_autofree char *quoted = quote(name);
+                        g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                                    "request.%s: unknown key", quoted);
+                        return FALSE;
+                }
+                if (seen[key]) {
+                        g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                                    "request.%s: given more than once", name);
+                        return FALSE;
+                }
+                seen[key] = TRUE;
+                char *got = dbus_message_iter_get_signature(&value);
+                if (!got)
+                        oom();
+                if (strcmp(got, request_keys[key].signature) != 0) {
+                        g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                                    "request.%s: expected type %s, got %s", name,
+                                    request_keys[key].signature, got);
+                        dbus_free(got);
+                        return FALSE;
+                }
+                dbus_free(got);
+
+                switch ((RequestKey) key) {
+                case REQUEST_TLS_VERSION: {
+                        dbus_uint16_t v;
+                        dbus_message_iter_get_basic(&value, &v);
+                        request->tls_version = v;
+                        break;
+                }
+                case REQUEST_CIPHER_SUITE: {
+                        dbus_uint16_t v;
+                        dbus_message_iter_get_basic(&value, &v);
+                        request->cipher_suite = v;
+                        break;
+                }
+                case REQUEST_POST_HANDSHAKE: {
+                        dbus_bool_t v;
+                        dbus_message_iter_get_basic(&value, &v);
+                        request->post_handshake = v != 0;
+                        break;
+                }
+                case REQUEST_CA_NAMES:
+                        if (!read_ca_names(&value, request, error))
+                                return FALSE;
+                        break;
+                case REQUEST_CERTIFICATE_TYPES: {
+                        int n;
+                        const guint8 *types = iter_bytes(&value, &n);
+                        if (n > SELECT_CERT_TYPES_MAX)
+                                return too_many(error, "request.certificate_types",
+                                                SELECT_CERT_TYPES_MAX);
+                        g_byte_array_append(request->certificate_types, types, (guint) n);
+                        break;
+                }
+                case REQUEST_SIGNATURE_SCHEMES:
+                        if (!read_schemes(&value, "request.signature_schemes",
+                                          request->signature_schemes, error))
+                                return FALSE;
+                        break;
+                case REQUEST_SIGNATURE_SCHEMES_CERT:
+                        if (!read_schemes(&value, "request.signature_schemes_cert",
+                                          request->signature_schemes_cert, error))
+                                return FALSE;
+                        break;
+                case REQUEST_OID_FILTERS:
+                        if (!read_oid_filters(&value, request, error))
+                                return FALSE;
+                        break;
+                case REQUEST_SERVER_CERTIFICATE: {
+                        int n;
+                        const guint8 *der = iter_bytes(&value, &n);
+                        g_autoptr(GBytes) bytes = g_bytes_new(der, (gsize) n);
+                        if (!m->certs)
+                                return no_cert_support(error);
+                        request->server_certificate =
+                                cert_db_parse(m->certs, bytes, "request.server_certificate",
+                                              error);
+                        if (!request->server_certificate)
+                                return FALSE;
+                        break;
+                }
+                case _REQUEST_MAX:
+                default:
+                        g_assert_not_reached();
+                }
+        }
+        return TRUE;
+}
+
+/* Checks the size of one certificate a caller passed, naming it @field. */
+static gboolean check_cert_size(int len, GError **error, const char *format, ...)
+        G_GNUC_PRINTF(3, 4);
+
+static gboolean check_cert_size(int len, GError **error, const char *format, ...) {
+        g_autofree char *field = NULL;
+        va_list ap;
+
+        if (len >= 1 && (guint) len <= CERT_DB_DER_MAX)
+                return TRUE;
+        va_start(ap, format);
+        field = g_strdup_vprintf(format, ap);
+        va_end(ap);
+        g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                    "%s: a certificate is 1 to %u bytes of DER, not %d", field, CERT_DB_DER_MAX,
+                    len);
+        return FALSE;
+}
+
+/* Reads SelectCertificate's candidates a(ayaay) at @it as Candidate* (transfer full). */
+static GPtrArray *read_candidates(Manager *m, DBusMessageIter *it, GError **error) {
+        g_autoptr(GPtrArray) candidates =
+                g_ptr_array_new_with_free_func((GDestroyNotify) candidate_free);
+        DBusMessageIter array, pair, chain_iter;
+
+        dbus_message_iter_recurse(it, &array);
+        dbus_message_iter_next(it);
+        if (iter_count(&array) > SELECT_CANDIDATES_MAX) {
+                too_many(error, "candidates", SELECT_CANDIDATES_MAX);
+                return NULL;
+        }
+        for (guint i = 0; dbus_message_iter_get_arg_type(&array) == DBUS_TYPE_STRUCT;
+             dbus_message_iter_next(&array), i++) {
+                g_autoptr(GPtrArray) chain = g_ptr_array_new_with_free_func(
+                        (GDestroyNotify) g_bytes_unref);
+                g_autofree char *field = g_strdup_printf("candidates[%u]", i);
+                int len;
+
+                dbus_message_iter_recurse(&array, &pair);
+                const guint8 *leaf_der = iter_bytes(&pair, &len);
+                if (!check_cert_size(len, error, "%s", field))
+                        return NULL;
+                g_autoptr(GBytes) leaf = g_bytes_new(leaf_der, (gsize) len);
+                dbus_message_iter_next(&pair);
+                dbus_message_iter_recurse(&pair, &chain_iter);
+                if (iter_count(&chain_iter) > SELECT_CHAIN_MAX) {
+                        g_autofree char *chain_field = g_strdup_printf("%s.chain", field);
+                        too_many(error, chain_field, SELECT_CHAIN_MAX);
+                        return NULL;
+                }
+                for (guint k = 0; dbus_message_iter_get_arg_type(&chain_iter) == DBUS_TYPE_ARRAY;
+                     dbus_message_iter_next(&chain_iter), k++) {
+                        const guint8 *der = iter_bytes(&chain_iter, &len);
+                        if (!check_cert_size(len, error, "%s.chain[%u]", field, k))
+                                return NULL;
+                        g_ptr_array_add(chain, g_bytes_new(der, (gsize) len));
+                }
+                if (!m->certs) {
+                        no_cert_support(error);
+                        return NULL;
+                }
+                Candidate *candidate = cert_db_parse_candidate(m->certs, leaf, chain, field,
+                                                               error);
+                if (!candidate)
+                        return NULL;
+                g_ptr_array_add(candidates, candidate);
+        }
+        return g_steal_pointer(&candidates);
+}
+
+static const Policy *policy_in_force(Manager *m) {
+        return m->policy ? policy_watch_get(m->policy) : m->default_policy;
+}
+
+static gboolean method_select_certificate(Manager *m, DBusMessage *message,
+                                          DBusMessage **ret_reply, GError **error) {
+        DBusMessageIter it, out, array;
+        StorePartition partition;
+        g_autoptr(CertRequest) request = cert_request_new();
+        g_autoptr(GPtrArray) candidates = NULL;
+
+        dbus_message_iter_init(message, &it);
+        const char *context = iter_string(&it);
+        const char *origin = iter_string(&it);
+        /* Also checks the ids, and that the context is open, before any parsing. */
+        if (!store_get_partition(m->store, context, origin, &partition, error))
+                return FALSE;
+        if (!read_request(m, &it, request, error))
+                return FALSE;
+        candidates = read_candidates(m, &it, error);
+        if (!candidates)
+                return FALSE;
+        if (candidates->len == 0 && m->certs) {
+                g_clear_pointer(&candidates, g_ptr_array_unref);
+                candidates = cert_db_list_user(m->certs, error);
+                if (!candidates)
+                        return FALSE;
+        }
+
+        gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+        g_autoptr(GPtrArray) eligible = cert_select_eligible(request, candidates, now);
+        g_autofree CertInfo **leaves = g_new0(CertInfo *, eligible->len + 1);
+        for (guint i = 0; i < eligible->len; i++)
+                leaves[i] = ((Candidate *) eligible->pdata[i])->leaf;
+
+        const Policy *policy = policy_in_force(m);
+        int auto_select = -1;
+        if (partition.state == TLSID_STATE_UNDECIDED && eligible->len > 0)
+                auto_select = policy_auto_select(policy, origin, leaves, eligible->len);
+        Selection selection = selection_decide(partition.state, partition.identity, leaves,
+                                               eligible->len,
+                                               policy_mode_for(policy, context), auto_select);
+
+        const char *identity = "";
+        if (selection.decision == SELECTION_CERTIFICATE) {
+                const CertInfo *chosen = leaves[selection.index];
+                /* The remembered choice stays remembered; a policy's pick is not. */
+                gboolean remember = selection.reason == SELECTION_BY_CHOICE &&
+                                    partition.remembered;
+
+                /* The same path as SetChoice: a change emits IdentityChanged (from the
+                 * store's callback) before the reply. */
+                if (!store_set_choice(m->store, context, origin, TLSID_STATE_CERTIFICATE,
+                                      chosen->identity, chosen->not_after, remember, NULL,
+                                      error))
+                        return FALSE;
+                identity = chosen->identity;
+        }
+
+        const char *decision = selection_decision_to_string(selection.decision);
+        DBusMessage *reply = new_reply(message);
+        dbus_message_iter_init_append(reply, &out);
+        append_basic(&out, DBUS_TYPE_STRING, &decision);
+        append_basic(&out, DBUS_TYPE_STRING, &identity);
+        open_container(&out, DBUS_TYPE_ARRAY, "a{sv}", &array);
+        for (guint i = 0; i < eligible->len; i++)
+                append_cert_info(&array, leaves[i]);
+        close_container(&out, &array);
+        *ret_reply = reply;
+        return TRUE;
+}
+
+static gboolean method_list_certificates(Manager *m, DBusMessage *message,
+                                         DBusMessage **ret_reply, GError **error) {
+        g_autoptr(GPtrArray) certs = NULL;
+        DBusMessageIter out, array;
+
+        if (m->certs) {
+                certs = cert_db_list_user(m->certs, error);
+                if (!certs)
+                        return FALSE;
+        }
+        DBusMessage *reply = new_reply(message);
+        dbus_message_iter_init_append(reply, &out);
+        open_container(&out, DBUS_TYPE_ARRAY, "a{sv}", &array);
+        for (guint i = 0; certs && i < certs->len; i++)
+                append_cert_info(&array, ((Candidate *) certs->pdata[i])->leaf);
+        close_container(&out, &array);
+        *ret_reply = reply;
+        return TRUE;
+}
+
+static gboolean method_get_policy(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
+                                  GError **error) {
+        g_autofree char *json = policy_to_json(policy_in_force(m));
+        const char *problem = m->policy ? policy_watch_get_error(m->policy) : NULL;
+        /* The error may quote the file, which may hold anything. */
+        g_autofree char *valid_json = g_utf8_make_valid(json, -1);
+        g_autofree char *valid_problem = g_utf8_make_valid(problem ? problem : "", -1);
+        const char *a = valid_json, *b = valid_problem;
+        DBusMessage *reply = new_reply(message);
+
+        if (!dbus_message_append_args(reply, DBUS_TYPE_STRING, &a, DBUS_TYPE_STRING, &b,
+                                      DBUS_TYPE_INVALID))
+                oom();
+        *ret_reply = reply;
+        return TRUE;
+}
+
 static gboolean method_introspect(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
                                   GError **error) {
         DBusMessage *reply = new_reply(message);
@@ -739,6 +1243,10 @@ static const ManagerMethod methods[] = {
         { TLSID_INTERFACE, "SetChoice", "ssssa{sv}", "", method_set_choice },
         { TLSID_INTERFACE, "ForgetChoices", "ss", "u", method_forget_choices },
         { TLSID_INTERFACE, "GetStatistics", "", "a{sv}", method_get_statistics },
+        { TLSID_INTERFACE, "SelectCertificate", "ssa{sv}a(ayaay)", "ssaa{sv}",
+          method_select_certificate },
+        { TLSID_INTERFACE, "ListCertificates", "", "aa{sv}", method_list_certificates },
+        { TLSID_INTERFACE, "GetPolicy", "", "ss", method_get_policy },
         { DBUS_INTERFACE_INTROSPECTABLE, "Introspect", "", "s", method_introspect },
 };
 
@@ -977,11 +1485,14 @@ static void add_match_done(DBusPendingCall *pending, void *user_data) {
 /* --- life cycle --- */
 
 Manager *manager_new(DBusConnection *connection, Store *store, const TlsidConfig *config,
-                     const char *state_path) {
+                     const char *state_path, CertDb *certs, PolicyWatch *policy) {
         Manager *m = g_new0(Manager, 1);
 
         m->connection = connection;
         m->store = store;
+        m->certs = certs;
+        m->policy = policy;
+        m->default_policy = policy_new_default();
         m->config = *config;
         m->uid = getuid();
         m->started = g_get_monotonic_time();
@@ -1062,6 +1573,7 @@ void manager_free(Manager *m) {
         /* A save still running finishes on its own and then finds no manager. */
         m->save->manager = NULL;
         save_state_unref(m->save);
+        policy_free(m->default_policy);
         g_main_context_unref(m->context);
         g_free(m);
 }

@@ -5,7 +5,9 @@
 #include <dbus/dbus.h>
 #include <glib.h>
 
+#include "certs.h"
 #include "config.h"
+#include "policy-watch.h"
 #include "store.h"
 
 #define TLSID_BUS_NAME "org.tlsid.Manager1"
@@ -44,11 +46,14 @@ const ManagerSignal *manager_get_signals(size_t *ret_n);
 /* The introspection XML, embedded at build time from dbus/org.tlsid.Manager1.xml. */
 extern const char tlsid_interface_xml[];
 
-/* A manager serving @store on @connection (neither is owned; both must outlive it),
- * with the caller limits of @config, saving remembered choices to @state_path. Nothing
- * happens on the bus until manager_start(). */
+/* A manager serving @store on @connection, with the caller limits of @config, saving
+ * remembered choices to @state_path, listing and parsing certificates with @certs
+ * (nullable: NSS could not be initialised; there are no user certificates then, and
+ * certificates passed by callers are refused with FAILED) and selecting by the
+ * policy of @policy (nullable: the default policy). None of them is owned; all must
+ * outlive the manager. Nothing happens on the bus until manager_start(). */
 Manager *manager_new(DBusConnection *connection, Store *store, const TlsidConfig *config,
-                     const char *state_path);
+                     const char *state_path, CertDb *certs, PolicyWatch *policy);
 
 /* Registers the object path, and subscribes to NameOwnerChanged (asynchronously) to
  * follow callers' lifetimes. Call it before requesting the bus name. */

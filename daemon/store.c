@@ -34,6 +34,7 @@ struct Entry {
         char *origin;
         int state;
         char *identity;
+        gint64 not_after; /* of the certificate chosen; 0 when unknown */
         guint32 generation;
         gboolean remembered;
         GQueue tokens; /* Token*, oldest first; only the current partition has any */
@@ -308,6 +309,7 @@ static gboolean entry_set_choice(Store *store, Entry *entry, int state, const ch
         entry->state = state;
         g_free(entry->identity);
         entry->identity = g_strdup(identity);
+        entry->not_after = 0;
         return TRUE;
 }
 
@@ -630,9 +632,19 @@ gboolean store_get_partition(Store *store, const char *context, const char *orig
                 return FALSE;
         entry = g_hash_table_lookup(ctx->entries, origin);
         if (entry)
-                *ret = (StorePartition) { entry->state, entry->identity, entry->generation };
+                *ret = (StorePartition) {
+                        .state = entry->state,
+                        .identity = entry->identity,
+                        .generation = entry->generation,
+                        .remembered = entry->remembered,
+                        .not_after = entry->not_after,
+                };
         else
-                *ret = (StorePartition) { TLSID_STATE_UNDECIDED, "", ctx->base_generation };
+                *ret = (StorePartition) {
+                        .state = TLSID_STATE_UNDECIDED,
+                        .identity = "",
+                        .generation = ctx->base_generation,
+                };
         return TRUE;
 }
 
@@ -707,6 +719,9 @@ gboolean store_put_session(Store *store, const char *context, const char *origin
                                                         : TLSID_TOKEN_LIFETIME_OTHER;
         if (expires > now + lifetime)
                 expires = now + lifetime;
+        /* The identity matched the choice, so a certificate's entry exists. */
+        if (entry && entry->not_after > 0 && expires > entry->not_after)
+                expires = entry->not_after;
         if (expires <= now) {
                 store->counters.expirations++;
                 if (ret_result)
@@ -936,8 +951,8 @@ static gboolean check_choice(int state, const char *identity, GError **error) {
 }
 
 gboolean store_set_choice(Store *store, const char *context, const char *origin, int state,
-                          const char *identity, gboolean remember, gboolean *ret_changed,
-                          GError **error) {
+                          const char *identity, gint64 not_after, gboolean remember,
+                          gboolean *ret_changed, GError **error) {
         Context *ctx;
         Entry *entry;
         guint32 generation;
@@ -969,6 +984,8 @@ gboolean store_set_choice(Store *store, const char *context, const char *origin,
                         return FALSE;
                 changed = entry_set_choice(store, entry, state, identity, generation);
         }
+        if (entry && state == TLSID_STATE_CERTIFICATE && not_after > 0)
+                entry->not_after = not_after;
 
         if (!ctx->ephemeral) {
                 if (remember)

@@ -96,6 +96,8 @@ typedef struct {
         int state;            /* TlsidStateCode */
         const char *identity; /* "" or 64 hex; valid until the store changes */
         guint32 generation;   /* >= 1 */
+        gboolean remembered;  /* the choice is in the remembered set */
+        gint64 not_after;     /* the certificate's notAfter, 0 when unknown or no certificate */
 } StorePartition;
 
 /* The current partition of (context, origin); does not create an entry. */
@@ -113,8 +115,10 @@ typedef enum {
 } StorePutResult;
 
 /* Stores a copy of @token (1 to TLSID_TOKEN_MAX bytes; else INVALID_ARGUMENT) with its
- * expiry clamped by @tls_version. Creates the (context, origin) entry if needed
- * (LIMIT_EXCEEDED past max_origins_per_context). Evicts as the limits say. */
+ * expiry clamped by @tls_version, and to the certificate's notAfter when the choice
+ * recorded one (a token never outlives its certificate). Creates the (context, origin)
+ * entry if needed (LIMIT_EXCEEDED past max_origins_per_context). Evicts as the limits
+ * say. */
 gboolean store_put_session(Store *store, const char *context, const char *origin,
                            const char *identity, guint32 generation, const guint8 *token,
                            gsize len, gint64 expires, guint16 tls_version, gint64 now,
@@ -153,13 +157,16 @@ gboolean store_foreach_session(Store *store, const char *context, StoreSessionFn
 /* --- choices --- */
 
 /* Sets the choice; @identity must be "" unless @state is CERTIFICATE. A change drops the
- * entry's tokens, bumps its generation and calls the choice-changed fn. @remember keeps
- * the choice in the remembered set (INVALID_ARGUMENT for an ephemeral context, whose
- * choices never touch that set); FALSE, or state undecided, removes it from there.
- * Sets *@ret_changed when given. */
+ * entry's tokens, bumps its generation and calls the choice-changed fn. @not_after is the
+ * certificate's notAfter (Unix seconds; 0 when unknown, and ignored unless @state is
+ * CERTIFICATE): tokens of the entry expire by then. It is recorded also when the choice
+ * does not change; an unknown one then keeps what was known. @remember keeps the choice
+ * in the remembered set (INVALID_ARGUMENT for an ephemeral context, whose choices never
+ * touch that set); FALSE, or state undecided, removes it from there. Sets *@ret_changed
+ * when given. */
 gboolean store_set_choice(Store *store, const char *context, const char *origin, int state,
-                          const char *identity, gboolean remember, gboolean *ret_changed,
-                          GError **error);
+                          const char *identity, gint64 not_after, gboolean remember,
+                          gboolean *ret_changed, GError **error);
 /* Resets matched choices to undecided and removes them from the remembered set; NULL or
  * "" matches all, including remembered choices of contexts that are not open. A named
  * context must be open (NO_SUCH_CONTEXT). *@ret_forgotten counts entries reset plus

@@ -10,6 +10,9 @@ TLSID_PACKAGES=(
         python3
         libglib2.0-dev
         libdbus-1-dev
+        libnss3-dev
+        libnss3-tools
+        libjson-glib-dev
         dbus-daemon
         check
         openssl

@@ -50,11 +50,18 @@ static void help(FILE *f) {
               "  open CONTEXT [--label LABEL] open a context (it stays open until closed)\n"
               "  close CONTEXT               close a context: its sessions and unremembered\n"
               "                              choices are dropped\n"
-              "  choose CONTEXT ORIGIN (none|undecided|FINGERPRINT) [--remember]\n"
-              "                              set the certificate choice; FINGERPRINT is the\n"
-              "                              certificate's SHA-256 in hex, colons allowed\n"
+              "  choose CONTEXT ORIGIN (none|undecided|CERTIFICATE) [--remember]\n"
+              "                              set the certificate choice; CERTIFICATE is the\n"
+              "                              SHA-256 fingerprint in hex (colons allowed), or\n"
+              "                              the nickname or an unambiguous fingerprint prefix\n"
+              "                              (4 hex digits or more) of a certificate 'certs'\n"
+              "                              lists\n"
               "  forget [--context C] [--origin O]\n"
               "                              reset choices to undecided (default: all)\n"
+              "  certs                       the user's certificates in tlsidd's NSS database:\n"
+              "                              fingerprint, nickname, subject, issuer, validity\n"
+              "  policy                      the certificate selection policy in force (JSON),\n"
+              "                              and why policy.json is not, when it is not\n"
               "  monitor                     print each signal as it arrives, until SIGINT or\n"
               "                              SIGTERM; \"*\" stands for an empty (wildcard)\n"
               "                              context or origin, \"-\" for no identity\n"
@@ -62,13 +69,15 @@ static void help(FILE *f) {
               "\n"
               "Options:\n"
               "  --bus-address ADDRESS       use this bus instead of the session bus\n"
-              "  --json                      JSON output for status, contexts and sessions\n"
+              "  --json                      JSON output for status, contexts, sessions, certs\n"
+              "                              and policy\n"
               "  -h, --help                  show this help\n"
               "  -V, --version               show the version\n"
               "\n"
               "Exit status:\n"
               "  0  success\n"
-              "  1  the daemon refused the request (invalid argument, limit, access)\n"
+              "  1  the daemon refused the request (invalid argument, limit, access), or\n"
+              "     choose named an unknown or ambiguous certificate\n"
               "  2  usage error\n"
               "  3  no such context\n"
               "  4  the daemon or the bus is unreachable, or did not answer in time\n",
@@ -552,6 +561,84 @@ static bool normalise_fingerprint(const char *s, char out[TLSID_IDENTITY_LEN + 1
         return n == TLSID_IDENTITY_LEN;
 }
 
+/* The certificates whose nickname is @name, else those whose fingerprint starts with the
+ * hex digits of @name (colons ignored; at least 4): their indices in @infos. Returns the
+ * number of matches, writing at most @max indices. */
+static size_t match_certificates(const TlsidCertificateInfo *infos, size_t n, const char *name,
+                                 size_t *matches, size_t max) {
+        char prefix[TLSID_IDENTITY_LEN + 1];
+        size_t found = 0, len = 0;
+
+        for (size_t i = 0; i < n; i++)
+                if (infos[i].nickname && strcmp(infos[i].nickname, name) == 0) {
+                        if (found < max)
+                                matches[found] = i;
+                        found++;
+                }
+        if (found > 0)
+                return found;
+
+        for (const char *p = name; *p; p++) {
+                if (*p == ':')
+                        continue;
+                if (!isxdigit((unsigned char) *p) || len == TLSID_IDENTITY_LEN)
+                        return 0;
+                prefix[len++] = (char) tolower((unsigned char) *p);
+        }
+        prefix[len] = 0;
+        if (len < 4)
+                return 0;
+        for (size_t i = 0; i < n; i++)
+                if (strncmp(infos[i].identity, prefix, len) == 0) {
+                        if (found < max)
+                                matches[found] = i;
+                        found++;
+                }
+        return found;
+}
+
+/* Resolves a nickname or fingerprint prefix through the daemon's certificate list into
+ * @out. Returns EXIT_OK or the exit code after reporting the error. */
+static int resolve_certificate(TlsidClient *client, const char *name,
+                               char out[TLSID_IDENTITY_LEN + 1]) {
+        TlsidCertificateInfo *infos = NULL;
+        size_t n = 0, matches[8], found;
+        int r;
+
+        r = tlsid_client_list_certificates(client, &infos, &n);
+        if (r < 0)
+                return fail("choose", r);
+        found = match_certificates(infos, n, name, matches, 8);
+        if (found == 1) {
+                snprintf(out, TLSID_IDENTITY_LEN + 1, "%s", infos[matches[0]].identity);
+                r = EXIT_OK;
+        } else if (found == 0) {
+                fputs("tlsidctl: choose: no certificate has the nickname or fingerprint prefix '",
+                      stderr);
+                print_sanitised(stderr, name);
+                fputs("'; see 'tlsidctl certs'\n", stderr);
+                r = EXIT_REFUSED;
+        } else {
+                fputs("tlsidctl: choose: '", stderr);
+                print_sanitised(stderr, name);
+                fprintf(stderr, "' matches %zu certificates:", found);
+                for (size_t i = 0; i < found && i < 8; i++) {
+                        const TlsidCertificateInfo *c = &infos[matches[i]];
+
+                        fprintf(stderr, "%s %s", i ? "," : "", c->identity);
+                        if (c->nickname) {
+                                fputs(" (", stderr);
+                                print_sanitised(stderr, c->nickname);
+                                fputc(')', stderr);
+                        }
+                }
+                fputs(found > 8 ? ", ...\n" : "\n", stderr);
+                r = EXIT_REFUSED;
+        }
+        tlsid_certificate_infos_free(infos, n);
+        return r;
+}
+
 static int cmd_choose(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "remember", no_argument, NULL, 'r' },
@@ -582,19 +669,26 @@ static int cmd_choose(int argc, char *argv[]) {
                 return usage_error("choose",
                                    "expected CONTEXT ORIGIN (none|undecided|FINGERPRINT)");
         choice = argv[optind + 2];
+        if (*choice == 0)
+                return usage_error("choose", "empty choice: expected none, undecided, a "
+                                   "fingerprint or a certificate's nickname");
+        if ((r = connect_client("choose", &client)) != EXIT_OK)
+                return r;
         if (strcmp(choice, "none") == 0)
                 state = TLSID_CHOICE_NONE;
         else if (strcmp(choice, "undecided") == 0)
                 state = TLSID_CHOICE_UNDECIDED;
-        else if (normalise_fingerprint(choice, fingerprint)) {
+        else {
+                /* A whole fingerprint needs no lookup: the certificate may be one only the
+                 * application holds. */
                 state = TLSID_CHOICE_CERTIFICATE;
                 identity = fingerprint;
-        } else
-                return usage_error("choose", "invalid choice '%s': expected none, undecided or a "
-                                   "SHA-256 fingerprint (64 hex digits, colons allowed)", choice);
-
-        if ((r = connect_client("choose", &client)) != EXIT_OK)
-                return r;
+                if (!normalise_fingerprint(choice, fingerprint) &&
+                    (r = resolve_certificate(client, choice, fingerprint)) != EXIT_OK) {
+                        tlsid_client_unref(client);
+                        return r;
+                }
+        }
         r = tlsid_client_set_choice(client, argv[optind], argv[optind + 1], state, identity,
                                     flags);
         if (r < 0)
@@ -660,6 +754,106 @@ static int cmd_close(int argc, char *argv[]) {
         }
         tlsid_client_unref(client);
         return r;
+}
+
+static int cmd_certs(int argc, char *argv[]) {
+        static const char *const headers[] = {
+                "FINGERPRINT", "NICKNAME", "SUBJECT", "ISSUER", "NOT BEFORE", "NOT AFTER",
+        };
+        static const bool numeric[] = { false, false, false, false, false, false };
+        TlsidClient *client = NULL;
+        TlsidCertificateInfo *infos = NULL;
+        size_t n = 0;
+        int r;
+
+        if ((r = parse_listing_options(argc, argv)) != EXIT_OK)
+                return r;
+        if (optind < argc)
+                return usage_error("certs", "unexpected argument '%s'", argv[optind]);
+        if ((r = connect_client("certs", &client)) != EXIT_OK)
+                return r;
+        r = tlsid_client_list_certificates(client, &infos, &n);
+        if (r < 0)
+                return fail_unref("certs", r, client);
+
+        if (arg_json) {
+                fputc('[', stdout);
+                for (size_t i = 0; i < n; i++) {
+                        fputs(i ? ",{\"identity\":" : "{\"identity\":", stdout);
+                        json_string(stdout, infos[i].identity);
+                        fputs(",\"nickname\":", stdout);
+                        if (infos[i].nickname)
+                                json_string(stdout, infos[i].nickname);
+                        else
+                                fputs("null", stdout);
+                        fputs(",\"subject\":", stdout);
+                        json_string(stdout, infos[i].subject);
+                        fputs(",\"issuer\":", stdout);
+                        json_string(stdout, infos[i].issuer);
+                        fputs(",\"key_type\":", stdout);
+                        json_string(stdout, infos[i].key_type);
+                        printf(",\"not_before\":%" PRId64 ",\"not_after\":%" PRId64 "}",
+                               infos[i].not_before, infos[i].not_after);
+                }
+                fputs("]\n", stdout);
+        } else {
+                Table t = { .n_columns = 6, .headers = headers, .numeric = numeric };
+
+                for (size_t i = 0; i < n && r >= 0; i++)
+                        r = table_add_row(&t, (char *[6]) {
+                                strdup(infos[i].identity),
+                                strdup(infos[i].nickname ? infos[i].nickname : "-"),
+                                strdup(infos[i].subject),
+                                strdup(infos[i].issuer),
+                                format_expiry(infos[i].not_before),
+                                format_expiry(infos[i].not_after),
+                        });
+                r = table_finish(&t, "certs", r);
+        }
+        tlsid_certificate_infos_free(infos, n);
+        tlsid_client_unref(client);
+        return r;
+}
+
+static int cmd_policy(int argc, char *argv[]) {
+        TlsidClient *client = NULL;
+        char *json = NULL, *problem = NULL;
+        int r;
+
+        if ((r = parse_listing_options(argc, argv)) != EXIT_OK)
+                return r;
+        if (optind < argc)
+                return usage_error("policy", "unexpected argument '%s'", argv[optind]);
+        if ((r = connect_client("policy", &client)) != EXIT_OK)
+                return r;
+        r = tlsid_client_get_policy(client, &json, &problem);
+        if (r < 0)
+                return fail_unref("policy", r, client);
+
+        if (arg_json) {
+                /* The daemon's JSON is one value; wrap it with the error. */
+                printf("{\"policy\":%s,\"error\":", json);
+                if (problem)
+                        json_string(stdout, problem);
+                else
+                        fputs("null", stdout);
+                fputs("}\n", stdout);
+        } else {
+                fputs(json, stdout);
+                if (!*json || json[strlen(json) - 1] != '\n')
+                        fputc('\n', stdout);
+                if (problem) {
+                        /* Said on stderr, so stdout stays the policy alone. */
+                        fflush(stdout);
+                        fputs("tlsidctl: policy: ", stderr);
+                        print_sanitised(stderr, problem);
+                        fputs(" (the policy above stays in force)\n", stderr);
+                }
+        }
+        free(json);
+        free(problem);
+        tlsid_client_unref(client);
+        return EXIT_OK;
 }
 
 static volatile sig_atomic_t monitor_stop;
@@ -765,6 +959,8 @@ static const struct {
         { "close", cmd_close },
         { "choose", cmd_choose },
         { "forget", cmd_flush_or_forget },
+        { "certs", cmd_certs },
+        { "policy", cmd_policy },
         { "monitor", cmd_monitor },
         { "help", cmd_help },
 };

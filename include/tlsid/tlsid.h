@@ -160,6 +160,101 @@ typedef struct {
 
 int tlsid_client_get_statistics(TlsidClient *client, TlsidStatistics *ret_statistics);
 
+/* ---- Client certificates ---- */
+
+/* A certificate as the daemon describes it. Every string is owned by the array it is in
+ * (free the array with tlsid_certificate_infos_free()). */
+typedef struct {
+        char *identity;     /* SHA-256 of the DER, 64 lower-case hex characters */
+        char *subject;      /* RFC 4514 */
+        char *issuer;       /* RFC 4514 */
+        int64_t not_before; /* Unix seconds */
+        int64_t not_after;  /* Unix seconds */
+        char *key_type;     /* "rsa", "rsa-pss", "ec", "ed25519", "dsa", "dh" or "unknown" */
+        char *nickname;     /* (nullable) the NSS database's nickname */
+} TlsidCertificateInfo;
+
+/* Frees @infos and their strings; accepts NULL. */
+void tlsid_certificate_infos_free(TlsidCertificateInfo *infos, size_t n);
+
+/* The user's certificates with a private key in the daemon's NSS database (none when
+ * it has no database), sorted by nickname. @ret_infos: (transfer full) free with
+ * tlsid_certificate_infos_free(). */
+int tlsid_client_list_certificates(TlsidClient *client, TlsidCertificateInfo **ret_infos,
+                                   size_t *ret_n);
+
+/* The certificate selection policy in force, as JSON. @ret_json: (transfer full) free().
+ * @ret_error: (nullable) (transfer full) free(): why policy.json on disk is not in force
+ * ("policy.json:LINE:COLUMN: ..."; the previous policy stays), or NULL when it is. */
+int tlsid_client_get_policy(TlsidClient *client, char **ret_json, char **ret_error);
+
+/* A DER blob the caller owns: a certificate or a distinguished name. */
+typedef struct {
+        const void *der;
+        size_t len;
+} TlsidDer;
+
+/* A TLS 1.3 oid_filters entry (RFC 8446 4.2.5). */
+typedef struct {
+        const void *oid;    /* DER contents octets of the extension OID (no tag, no length) */
+        size_t oid_len;
+        const void *values; /* DER of the required extension value */
+        size_t values_len;
+} TlsidOidFilter;
+
+/* What the server's CertificateRequest asked for. Start from a zeroed struct: every
+ * field left 0/NULL is not sent (the daemon then assumes "any"). Nothing is copied or
+ * kept after the call. */
+typedef struct {
+        uint16_t tls_version;               /* 0x0303, 0x0304; 0 unknown */
+        const TlsidDer *ca_names;           /* certificate_authorities; none: any CA */
+        size_t n_ca_names;                  /* at most 256 */
+        const uint8_t *certificate_types;   /* TLS 1.2 ClientCertificateType codes */
+        size_t n_certificate_types;         /* at most 255 */
+        const uint16_t *signature_schemes;  /* signature_algorithms */
+        size_t n_signature_schemes;         /* at most 1024 */
+        const uint16_t *signature_schemes_cert; /* TLS 1.3 signature_algorithms_cert */
+        size_t n_signature_schemes_cert;    /* at most 1024 */
+        const TlsidOidFilter *oid_filters;  /* TLS 1.3 */
+        size_t n_oid_filters;               /* at most 64 */
+        const void *server_certificate;     /* (nullable) the server's certificate, DER */
+        size_t server_certificate_len;
+        uint16_t cipher_suite;              /* 0 unknown */
+        int post_handshake;                 /* nonzero: a TLS 1.3 post-handshake request */
+} TlsidCertRequest;
+
+/* A certificate the application can use (it holds the key) and its chain. */
+typedef struct {
+        const void *der;        /* the leaf certificate, DER, at most 64 KiB */
+        size_t len;
+        const TlsidDer *chain;  /* (nullable) issuer of the leaf first; at most 8 */
+        size_t n_chain;
+} TlsidCandidate;
+
+/* What SelectCertificate decided. */
+typedef enum {
+        TLSID_DECISION_ASK = 0,         /* show a picker, then tlsid_context_set_choice() */
+        TLSID_DECISION_NONE = 1,        /* send no certificate */
+        TLSID_DECISION_CERTIFICATE = 2, /* send the certificate *ret_identity names */
+} TlsidDecision;
+
+/* Decides which certificate to send to @origin for a server's @request (nullable: any),
+ * from @candidates (@n at most 64; none: the user's certificates in the daemon's NSS
+ * database). The remembered choice wins when that certificate is eligible; a remembered
+ * certificate that is not gives TLSID_DECISION_ASK, never another one. A certificate
+ * the policy selects becomes the choice as with tlsid_context_set_choice() (an
+ * IdentityChanged when it is a change).
+ * @ret_identity: (nullable) (transfer full) free(): the fingerprint for
+ * TLSID_DECISION_CERTIFICATE, else "". @ret_eligible, @ret_n_eligible: (nullable, both or
+ * neither) (transfer full) the certificates @request allows, best first; free with
+ * tlsid_certificate_infos_free(). */
+int tlsid_context_select_certificate(TlsidContext *context, const char *origin,
+                                     const TlsidCertRequest *request,
+                                     const TlsidCandidate *candidates, size_t n,
+                                     TlsidDecision *ret_decision, char **ret_identity,
+                                     TlsidCertificateInfo **ret_eligible,
+                                     size_t *ret_n_eligible);
+
 /* The unique bus name of the daemon, or -ENOENT when it is not running (it is not
  * activated). @ret_owner: (transfer full) free(). */
 int tlsid_client_get_daemon(TlsidClient *client, char **ret_owner);

@@ -222,6 +222,50 @@ START_TEST(test_config_not_a_key_file) {
 }
 END_TEST
 
+START_TEST(test_config_nss_db) {
+        g_autoptr(GPtrArray) warnings = NULL;
+        g_autoptr(GError) error = NULL;
+        TlsidConfig c;
+
+        /* The default: empty, main() then asks cert_db_default_dir(). */
+        tlsid_config_init(&c);
+        ck_assert_str_eq(c.nss_db, "");
+
+        g_autofree char *path = write_conf("[certificates]\nnss_db = sql:/srv/nssdb\n");
+        ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+        ck_assert_ptr_null(warnings);
+        ck_assert_str_eq(c.nss_db, "sql:/srv/nssdb");
+
+        g_free(path);
+        path = write_conf("[certificates]\nnss_db=none\n");
+        ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+        ck_assert_ptr_null(warnings);
+        ck_assert_str_eq(c.nss_db, "none");
+
+        g_free(path);
+        path = write_conf("[certificates]\nnss_db=/srv/nssdb\n");
+        ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+        assert_warnings(warnings, (const char *const[]) {
+                "tlsidd.conf: [certificates] nss_db: \"/srv/nssdb\": must be \"none\" or "
+                "\"sql:\" and an absolute directory; using the default",
+                NULL,
+        });
+        ck_assert_str_eq(c.nss_db, "");
+        g_clear_pointer(&warnings, g_ptr_array_unref);
+
+        g_free(path);
+        path = write_conf("[certificates]\nnss_db=sql:nssdb\ncolour=blue\n");
+        ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+        assert_warnings(warnings, (const char *const[]) {
+                "tlsidd.conf: [certificates] nss_db: \"sql:nssdb\": the directory after "
+                "\"sql:\" must be absolute; using the default",
+                "tlsidd.conf: [certificates] colour: unknown key; ignored",
+                NULL,
+        });
+        ck_assert_str_eq(c.nss_db, "");
+}
+END_TEST
+
 START_TEST(test_config_describe) {
         g_autofree char *text = tlsid_config_describe();
         const char *keys[] = {
@@ -229,6 +273,7 @@ START_TEST(test_config_describe) {
                 "max_tokens_per_partition", "max_token_bytes", "max_holders_per_context",
                 "max_remembered", "max_pending_per_sender", "max_senders",
                 "1..64, default 4", "64K..4G, default 32M", "default 4096", "tlsidd.conf",
+                "[certificates]", "nss_db", "sql:$HOME/.pki/nssdb",
         };
 
         for (gsize i = 0; i < G_N_ELEMENTS(keys); i++)
@@ -258,6 +303,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_config_size_overflow);
         tcase_add_test(tc, test_config_control_characters_escaped);
         tcase_add_test(tc, test_config_not_a_key_file);
+        tcase_add_test(tc, test_config_nss_db);
         tcase_add_test(tc, test_config_describe);
         tcase_add_test(tc, test_config_default_path);
         suite_add_tcase(s, tc);

@@ -146,8 +146,8 @@ START_TEST(test_interface_xml_methods_in_table) {
                               found->out_signature, x->out->str);
                 checked++;
         }
-        /* 11 org.tlsid.Manager1 methods and Introspect. */
-        ck_assert_uint_eq(checked, 12);
+        /* 14 org.tlsid.Manager1 methods and Introspect. */
+        ck_assert_uint_eq(checked, 15);
 }
 END_TEST
 
@@ -260,7 +260,8 @@ static void new_connection_cb(DBusServer *server, DBusConnection *connection, vo
         ck_assert_ptr_null(fx.connection);
         fx.connection = dbus_connection_ref(connection);
         fx.bus = bus_glib_attach(connection, NULL);
-        fx.manager = manager_new(connection, fx.store, data, "/nonexistent/tlsid-test/choices");
+        fx.manager = manager_new(connection, fx.store, data, "/nonexistent/tlsid-test/choices",
+                                 NULL, NULL);
         ck_assert_msg(manager_start(fx.manager, &error), "%s", error ? error->message : "");
 }
 
@@ -559,6 +560,100 @@ START_TEST(test_interface_set_choice_signals_before_reply) {
 }
 END_TEST
 
+/* SelectCertificate(@context, "example.com:443", {@key: @value of @type} or {}, and
+ * @n_candidates candidates of one byte each). */
+static DBusMessage *select_certificate(const char *context, const char *key, int type,
+                                       const void *value, int n_candidates) {
+        DBusMessage *m = new_call(TLSID_INTERFACE, "SelectCertificate");
+        DBusMessageIter it, dict, array, pair, leaf, chain;
+        const char *origin = "example.com:443";
+        const guint8 der[] = { 0x30 };
+        const guint8 *p = der;
+
+        dbus_message_iter_init_append(m, &it);
+        ck_assert(dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &context));
+        ck_assert(dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &origin));
+        ck_assert(dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &dict));
+        if (key)
+                append_dict_entry(&dict, key, type, value);
+        ck_assert(dbus_message_iter_close_container(&it, &dict));
+        ck_assert(dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "(ayaay)", &array));
+        for (int i = 0; i < n_candidates; i++) {
+                ck_assert(dbus_message_iter_open_container(&array, DBUS_TYPE_STRUCT, NULL, &pair));
+                ck_assert(dbus_message_iter_open_container(&pair, DBUS_TYPE_ARRAY, "y", &leaf));
+                ck_assert(dbus_message_iter_append_fixed_array(&leaf, DBUS_TYPE_BYTE, &p, 1));
+                ck_assert(dbus_message_iter_close_container(&pair, &leaf));
+                ck_assert(dbus_message_iter_open_container(&pair, DBUS_TYPE_ARRAY, "ay", &chain));
+                ck_assert(dbus_message_iter_close_container(&pair, &chain));
+                ck_assert(dbus_message_iter_close_container(&array, &pair));
+        }
+        ck_assert(dbus_message_iter_close_container(&it, &array));
+        return call_sync(m);
+}
+
+START_TEST(test_interface_select_without_certificates) {
+        const char *context = "a/b", *decision = NULL, *identity = NULL;
+        const char *text = "1.3";
+        dbus_uint16_t version = 0x0304;
+        DBusMessageIter it, array;
+        DBusMessage *reply;
+
+        /* The context must be open. */
+        assert_error(select_certificate(context, NULL, 0, NULL, 0),
+                     "org.tlsid.Error.NoSuchContext", "a/b");
+        assert_return(open_context(context, NULL, 0, NULL));
+        /* No database, no candidates: nothing is eligible, so nobody is asked. */
+        reply = select_certificate(context, "tls_version", DBUS_TYPE_UINT16, &version, 0);
+        assert_return(reply);
+        ck_assert(dbus_message_has_signature(reply, "ssaa{sv}"));
+        dbus_message_iter_init(reply, &it);
+        dbus_message_iter_get_basic(&it, &decision);
+        dbus_message_iter_next(&it);
+        dbus_message_iter_get_basic(&it, &identity);
+        dbus_message_iter_next(&it);
+        dbus_message_iter_recurse(&it, &array);
+        ck_assert_str_eq(decision, "none");
+        ck_assert_str_eq(identity, "");
+        ck_assert_int_eq(dbus_message_iter_get_arg_type(&array), DBUS_TYPE_INVALID);
+        dbus_message_unref(reply);
+
+        /* Request keys are checked by name and type. */
+        assert_error(select_certificate(context, "colour", DBUS_TYPE_UINT16, &version, 0),
+                     "org.tlsid.Error.InvalidArgument", "request.colour: unknown key");
+        assert_error(select_certificate(context, "tls_version", DBUS_TYPE_STRING, &text, 0),
+                     "org.tlsid.Error.InvalidArgument",
+                     "request.tls_version: expected type q, got s");
+        /* Too many candidates is refused before anything is parsed... */
+        assert_error(select_certificate(context, NULL, 0, NULL, 65),
+                     "org.tlsid.Error.InvalidArgument", "candidates: at most 64");
+        /* ...and without NSS a candidate cannot be parsed at all. */
+        assert_error(select_certificate(context, NULL, 0, NULL, 1), "org.tlsid.Error.Failed",
+                     "NSS");
+}
+END_TEST
+
+START_TEST(test_interface_list_certificates_and_policy_defaults) {
+        DBusMessageIter it, array;
+        const char *json = NULL, *problem = NULL;
+        DBusMessage *reply = call_sync(new_call(TLSID_INTERFACE, "ListCertificates"));
+
+        assert_return(reply);
+        ck_assert(dbus_message_has_signature(reply, "aa{sv}"));
+        dbus_message_iter_init(reply, &it);
+        dbus_message_iter_recurse(&it, &array);
+        ck_assert_int_eq(dbus_message_iter_get_arg_type(&array), DBUS_TYPE_INVALID);
+        dbus_message_unref(reply);
+
+        reply = call_sync(new_call(TLSID_INTERFACE, "GetPolicy"));
+        assert_return(reply);
+        ck_assert(dbus_message_get_args(reply, NULL, DBUS_TYPE_STRING, &json, DBUS_TYPE_STRING,
+                                        &problem, DBUS_TYPE_INVALID));
+        ck_assert_msg(strstr(json, "\"mode\"") && strstr(json, "\"ask\""), "policy %s", json);
+        ck_assert_str_eq(problem, "");
+        dbus_message_unref(reply);
+}
+END_TEST
+
 static Suite *interface_suite(void) {
         Suite *s = suite_create("interface");
         TCase *tc = tcase_create("contract");
@@ -577,6 +672,8 @@ static Suite *interface_suite(void) {
         tcase_add_test(dispatch, test_interface_introspect_returns_contract);
         tcase_add_test(dispatch, test_interface_put_without_reply_then_take);
         tcase_add_test(dispatch, test_interface_set_choice_signals_before_reply);
+        tcase_add_test(dispatch, test_interface_select_without_certificates);
+        tcase_add_test(dispatch, test_interface_list_certificates_and_policy_defaults);
         suite_add_tcase(s, dispatch);
         return s;
 }

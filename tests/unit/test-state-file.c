@@ -78,7 +78,7 @@ static void set_choice(Store *store, const char *context, const char *origin, in
                        const char *identity, gboolean remember) {
         g_autoptr(GError) error = NULL;
 
-        ck_assert_msg(store_set_choice(store, context, origin, state, identity, remember, NULL,
+        ck_assert_msg(store_set_choice(store, context, origin, state, identity, 0, remember, NULL,
                                        &error),
                       "%s", error ? error->message : "");
 }

@@ -122,7 +122,7 @@ static void set_choice(Store *store, const char *context, const char *origin, in
                        const char *identity, gboolean remember, gboolean *ret_changed) {
         g_autoptr(GError) error = NULL;
 
-        ck_assert_msg(store_set_choice(store, context, origin, state, identity, remember,
+        ck_assert_msg(store_set_choice(store, context, origin, state, identity, 0, remember,
                                        ret_changed, &error),
                       "%s", error ? error->message : "");
 }
@@ -343,6 +343,66 @@ START_TEST(test_store_expiry_clamped_tls12) {
 }
 END_TEST
 
+/* Sets the choice CERTIFICATE @identity on (CTX, ORIGIN) recording @not_after. */
+static void choose_certificate(Store *store, const char *identity, gint64 not_after,
+                               gboolean *ret_changed) {
+        g_autoptr(GError) error = NULL;
+
+        ck_assert_msg(store_set_choice(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, identity,
+                                       not_after, FALSE, ret_changed, &error),
+                      "%s", error ? error->message : "");
+}
+
+START_TEST(test_store_expiry_clamped_to_not_after) {
+        g_autoptr(Store) store = new_store();
+        gboolean changed = FALSE;
+        guint32 generation;
+
+        open_ctx(store, CTX);
+        choose_certificate(store, FP_A, NOW + 600, &changed);
+        ck_assert(changed);
+        ck_assert_int_eq(partition(store, CTX, ORIGIN).not_after, NOW + 600);
+        generation = generation_of(store, CTX, ORIGIN);
+        ck_assert_int_eq(put_in(store, CTX, ORIGIN, 1, 8, NOW + 3600, 0x0304, NOW),
+                         STORE_PUT_STORED);
+        ck_assert_int_eq(store_next_expiry(store), NOW + 600);
+
+        /* The same choice again changes nothing but records the notAfter given. */
+        choose_certificate(store, FP_A, NOW + 300, &changed);
+        ck_assert(!changed);
+        ck_assert_uint_eq(generation_of(store, CTX, ORIGIN), generation);
+        ck_assert_uint_eq(stats(store).tokens, 1);
+        ck_assert_int_eq(put_in(store, CTX, ORIGIN, 2, 8, NOW + 3600, 0x0304, NOW),
+                         STORE_PUT_STORED);
+        ck_assert_int_eq(store_next_expiry(store), NOW + 300);
+        /* An unknown notAfter keeps the known one. */
+        choose_certificate(store, FP_A, 0, &changed);
+        ck_assert(!changed);
+        ck_assert_int_eq(partition(store, CTX, ORIGIN).not_after, NOW + 300);
+
+        /* A token of a certificate that has expired is dropped as expired. */
+        choose_certificate(store, FP_A, NOW - 1, &changed);
+        ck_assert_int_eq(put_in(store, CTX, ORIGIN, 3, 8, NOW + 3600, 0x0304, NOW),
+                         STORE_PUT_EXPIRED);
+
+        /* Another certificate starts from unknown: only the lifetime clamp applies. */
+        choose_certificate(store, FP_B, 0, &changed);
+        ck_assert(changed);
+        ck_assert_int_eq(partition(store, CTX, ORIGIN).not_after, 0);
+        ck_assert_uint_eq(stats(store).tokens, 0);
+        ck_assert_int_eq(put_in(store, CTX, ORIGIN, 4, 8, NOW + 3600, 0x0304, NOW),
+                         STORE_PUT_STORED);
+        ck_assert_int_eq(store_next_expiry(store), NOW + 3600);
+
+        /* Forgetting the choice forgets its notAfter. */
+        choose_certificate(store, FP_A, NOW + 60, &changed);
+        ck_assert_int_eq(partition(store, CTX, ORIGIN).not_after, NOW + 60);
+        g_autoptr(GError) error = NULL;
+        ck_assert(store_forget_choices(store, CTX, ORIGIN, NULL, &error));
+        ck_assert_int_eq(partition(store, CTX, ORIGIN).not_after, 0);
+}
+END_TEST
+
 START_TEST(test_store_expired_put_dropped) {
         g_autoptr(Store) store = new_store();
 
@@ -520,7 +580,7 @@ START_TEST(test_store_limit_origins) {
                                      generation_of(store, CTX, "c.example:443"), token, 1,
                                      NOW + 100, 0x0304, NOW, NULL, &error));
         assert_error(error, TLSID_ERROR_LIMIT_EXCEEDED, "max_origins_per_context");
-        ck_assert(!store_set_choice(store, CTX, "c.example:443", TLSID_STATE_NONE, "", FALSE,
+        ck_assert(!store_set_choice(store, CTX, "c.example:443", TLSID_STATE_NONE, "", 0, FALSE,
                                     NULL, &error));
         assert_error(error, TLSID_ERROR_LIMIT_EXCEEDED, "max_origins_per_context");
         ck_assert(!store_flush(store, CTX, "c.example:443", NULL, &error));
@@ -546,7 +606,7 @@ START_TEST(test_store_limit_remembered) {
         set_choice(store, CTX, "a.example:443", TLSID_STATE_NONE, "", TRUE, NULL);
         /* Replacing the one remembered choice is fine. */
         set_choice(store, CTX, "a.example:443", TLSID_STATE_CERTIFICATE, FP_A, TRUE, NULL);
-        ck_assert(!store_set_choice(store, CTX, "b.example:443", TLSID_STATE_NONE, "", TRUE,
+        ck_assert(!store_set_choice(store, CTX, "b.example:443", TLSID_STATE_NONE, "", 0, TRUE,
                                     NULL, &error));
         assert_error(error, TLSID_ERROR_LIMIT_EXCEEDED, "max_remembered");
         /* Refused before anything changed. */
@@ -789,7 +849,7 @@ START_TEST(test_store_one_generation_per_change) {
                 g_autofree char *origin = g_strdup_printf("o%d.example:443", i);
 
                 ck_assert(store_set_choice(store, i % 2 ? "a" : "b", origin, TLSID_STATE_NONE,
-                                           "", FALSE, NULL, &error));
+                                           "", 0, FALSE, NULL, &error));
         }
         ck_assert(store_flush(store, NULL, NULL, NULL, &error));
         after = generation_of(store, "a", "o1.example:443");
@@ -802,10 +862,10 @@ START_TEST(test_store_one_generation_per_change) {
 
         before = after;
         for (int i = 0; i < 1000; i++)
-                ck_assert(store_set_choice(store, "a", "o1.example:443", TLSID_STATE_NONE, "",
+                ck_assert(store_set_choice(store, "a", "o1.example:443", TLSID_STATE_NONE, "", 0,
                                            FALSE, NULL, &error));
         ck_assert_uint_eq(generation_of(store, "a", "o1.example:443"), before);
-        ck_assert(store_set_choice(store, "a", "o1.example:443", TLSID_STATE_CERTIFICATE, fp,
+        ck_assert(store_set_choice(store, "a", "o1.example:443", TLSID_STATE_CERTIFICATE, fp, 0,
                                    FALSE, NULL, &error));
         ck_assert_uint_eq(generation_of(store, "a", "o1.example:443"), before + 1);
 }
@@ -888,23 +948,23 @@ START_TEST(test_store_choice_validation) {
         g_autoptr(GError) error = NULL;
 
         open_ctx(store, CTX);
-        ck_assert(!store_set_choice(store, CTX, ORIGIN, 7, "", FALSE, NULL, &error));
+        ck_assert(!store_set_choice(store, CTX, ORIGIN, 7, "", 0, FALSE, NULL, &error));
         assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "state");
-        ck_assert(!store_set_choice(store, CTX, ORIGIN, -1, "", FALSE, NULL, &error));
+        ck_assert(!store_set_choice(store, CTX, ORIGIN, -1, "", 0, FALSE, NULL, &error));
         assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "state");
-        ck_assert(!store_set_choice(store, CTX, ORIGIN, TLSID_STATE_NONE, FP_A, FALSE, NULL,
+        ck_assert(!store_set_choice(store, CTX, ORIGIN, TLSID_STATE_NONE, FP_A, 0, FALSE, NULL,
                                     &error));
         assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "identity");
-        ck_assert(!store_set_choice(store, CTX, ORIGIN, TLSID_STATE_UNDECIDED, FP_A, FALSE, NULL,
+        ck_assert(!store_set_choice(store, CTX, ORIGIN, TLSID_STATE_UNDECIDED, FP_A, 0, FALSE, NULL,
                                     &error));
         assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "identity");
-        ck_assert(!store_set_choice(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, "", FALSE, NULL,
+        ck_assert(!store_set_choice(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, "", 0, FALSE, NULL,
                                     &error));
         assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "identity \"\"");
-        ck_assert(!store_set_choice(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, "ABCD", FALSE,
+        ck_assert(!store_set_choice(store, CTX, ORIGIN, TLSID_STATE_CERTIFICATE, "ABCD", 0, FALSE,
                                     NULL, &error));
         assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "identity \"ABCD\"");
-        ck_assert(!store_set_choice(store, "gone", ORIGIN, TLSID_STATE_NONE, "", FALSE, NULL,
+        ck_assert(!store_set_choice(store, "gone", ORIGIN, TLSID_STATE_NONE, "", 0, FALSE, NULL,
                                     &error));
         assert_error(error, TLSID_ERROR_NO_SUCH_CONTEXT, "\"gone\"");
         ck_assert_uint_eq(stats(store).partitions, 0);
@@ -978,7 +1038,7 @@ START_TEST(test_store_remembered_not_for_ephemeral) {
         g_autofree char *list = NULL;
 
         ck_assert(store_open_context(store, "private", TRUE, NULL, ":1.1", &error));
-        ck_assert(!store_set_choice(store, "private", ORIGIN, TLSID_STATE_NONE, "", TRUE, NULL,
+        ck_assert(!store_set_choice(store, "private", ORIGIN, TLSID_STATE_NONE, "", 0, TRUE, NULL,
                                     &error));
         assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "remember");
         ck_assert_int_eq(partition(store, "private", ORIGIN).state, TLSID_STATE_UNDECIDED);
@@ -1483,6 +1543,7 @@ static Suite *store_suite(void) {
         tcase_add_test(tc, test_store_take_miss_on_other_partition);
         tcase_add_test(tc, test_store_expiry_clamped_tls13);
         tcase_add_test(tc, test_store_expiry_clamped_tls12);
+        tcase_add_test(tc, test_store_expiry_clamped_to_not_after);
         tcase_add_test(tc, test_store_expired_put_dropped);
         tcase_add_test(tc, test_store_take_drops_expired_lazily);
         tcase_add_test(tc, test_store_expire_coalesced);

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The certificate decision for one request: the remembered choice, eligibility and policy.
+ * Pure: no D-Bus, no NSS, no store; the caller applies what it decides. */
+#pragma once
+
+#include <glib.h>
+
+#include "cert-info.h"
+#include "policy.h"
+
+typedef enum {
+        SELECTION_ASK = 0,     /* the application shows its picker and calls SetChoice */
+        SELECTION_NONE,        /* send no certificate, ask nobody */
+        SELECTION_CERTIFICATE, /* send eligible[index] */
+} SelectionDecision;
+
+/* Why a decision was taken, for the caller's log and for tests. */
+typedef enum {
+        SELECTION_BY_CHOICE = 0,   /* the (context, origin) choice decided */
+        SELECTION_BY_NOTHING_ELIGIBLE,
+        SELECTION_BY_INELIGIBLE_CHOICE, /* the remembered certificate is no longer eligible */
+        SELECTION_BY_AUTO_SELECT,  /* a policy auto_select entry matched */
+        SELECTION_BY_MODE,         /* the policy mode for the context */
+} SelectionReason;
+
+typedef struct {
+        SelectionDecision decision;
+        int index;                 /* into the eligible certificates; -1 unless CERTIFICATE */
+        SelectionReason reason;
+} Selection;
+
+/* Decides for a (context, origin) whose choice is @state (TlsidStateCode) with @identity
+ * ("" unless certificate), given the certificates the request allows, best first
+ * (@eligible, @n_eligible), the policy mode for the context and the index in @eligible of
+ * the certificate the policy's auto_select picks (-1: none):
+ *  - choice none: none;
+ *  - nothing eligible: none (no prompt);
+ *  - choice certificate: that certificate when it is eligible, else ask (never a silent
+ *    switch to another one);
+ *  - undecided: the auto_select certificate, else by mode: auto the best eligible, none
+ *    none, ask ask. */
+Selection selection_decide(int state, const char *identity, CertInfo *const *eligible,
+                           guint n_eligible, PolicyMode mode, int auto_select);
+
+/* "certificate", "none" or "ask", as SelectCertificate spells it. */
+const char *selection_decision_to_string(SelectionDecision decision);
