@@ -17,6 +17,7 @@
 #include <tlsid/tlsid.h>
 
 #include "check-main.h"
+#include "lib-asserts.h"
 #include "test-bus.h"
 
 #define CALL_TIMEOUT_USEC (20u * 1000u * 1000u)
@@ -27,21 +28,6 @@
 #define ORIGIN3 "192.0.2.7:993"
 #define FP_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define FP_B "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-
-#define ASSERT_OK(expr)                                                                 \
-        do {                                                                            \
-                int _r = (expr);                                                        \
-                ck_assert_msg(_r >= 0, "%s failed: %d (%s): %s", #expr, _r,             \
-                              strerror(-_r), tlsid_error_message());                    \
-        } while (0)
-
-#define ASSERT_ERRNO(expr, err)                                                         \
-        do {                                                                            \
-                int _r = (expr);                                                        \
-                ck_assert_msg(_r == -(err), "%s returned %d (%s), expected %d (%s): %s", \
-                              #expr, _r, strerror(-_r), -(err), strerror(err),          \
-                              tlsid_error_message());                                   \
-        } while (0)
 
 static void setup(void) {
         test_bus_start();

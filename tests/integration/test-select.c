@@ -20,6 +20,7 @@
 #include <tlsid/tlsid.h>
 
 #include "check-main.h"
+#include "lib-asserts.h"
 #include "json-check.h"
 #include "test-bus.h"
 
@@ -32,13 +33,6 @@
 #define OTHER_ORIGIN "other.test:443"
 
 #define ERR_INVALID "org.tlsid.Error.InvalidArgument"
-
-#define ASSERT_OK(expr)                                                                 \
-        do {                                                                            \
-                int _r = (expr);                                                        \
-                ck_assert_msg(_r >= 0, "%s failed: %d (%s): %s", #expr, _r,             \
-                              strerror(-_r), tlsid_error_message());                    \
-        } while (0)
 
 /* Made once by main(), before the tests fork: make-certs.sh's output plus the files
  * below. Each test reads it and never writes to it. */
