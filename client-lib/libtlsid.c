@@ -2108,3 +2108,278 @@ out:
         dbus_message_unref(reply);
         return r;
 }
+
+/* ---- Transport challenges ---- */
+
+static const char *const answer_actions[] = {
+        [TLSID_ANSWER_NOT_TRANSPORT] = "not-transport",
+        [TLSID_ANSWER_RETRY] = "retry",
+        [TLSID_ANSWER_ASK] = "ask",
+        [TLSID_ANSWER_DECLINED] = "declined",
+        [TLSID_ANSWER_REJECTED] = "rejected",
+};
+
+_public_ const char *tlsid_answer_action_to_string(TlsidAnswerAction action) {
+        if ((size_t) action >= sizeof answer_actions / sizeof answer_actions[0])
+                return "unknown";
+        return answer_actions[action];
+}
+
+_public_ void tlsid_challenge_answer_free(TlsidChallengeAnswer *a) {
+        if (!a)
+                return;
+        free(a->identity);
+        for (size_t i = 0; a->schemes && i < a->n_schemes; i++)
+                free(a->schemes[i]);
+        free(a->schemes);
+        free(a->error);
+        free(a->realm);
+        free(a->url);
+        free(a->header);
+        free(a->authorization);
+        free(a->status);
+        tlsid_certificate_infos_free(a->eligible, a->n_eligible);
+        free(a);
+}
+
+/* @s as UTF-8: a copy when it is valid, else its bytes read as ISO-8859-1, the historic
+ * charset of HTTP field values (RFC 9110 5.5: obs-text). Transfer full. */
+static char *field_value_utf8(const char *s) {
+        size_t len = strlen(s), j = 0;
+        char *out;
+
+        if (dbus_validate_utf8(s, NULL))
+                return strdup(s);
+        out = malloc(2 * len + 1);
+        if (!out)
+                return NULL;
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char) s[i];
+
+                if (c < 0x80) {
+                        out[j++] = (char) c;
+                } else {
+                        out[j++] = (char) (0xc0 | (c >> 6));
+                        out[j++] = (char) (0x80 | (c & 0x3f));
+                }
+        }
+        out[j] = '\0';
+        return out;
+}
+
+static bool append_field_values(DBusMessageIter *iter, const char *const *values, size_t n) {
+        DBusMessageIter array;
+        bool ok = true;
+
+        if (!dbus_message_iter_open_container(iter, DBUS_TYPE_ARRAY, "s", &array))
+                return false;
+        for (size_t i = 0; ok && i < n; i++) {
+                char *v = field_value_utf8(values[i]);
+
+                ok = v && dbus_message_iter_append_basic(&array, DBUS_TYPE_STRING, &v);
+                free(v);
+        }
+        if (!ok) {
+                dbus_message_iter_abandon_container(iter, &array);
+                return false;
+        }
+        return dbus_message_iter_close_container(iter, &array);
+}
+
+static int dup_into(char **field, const char *value) {
+        free(*field);
+        *field = strdup(value);
+        return *field ? 0 : set_oom();
+}
+
+/* Reads AnswerChallenge's details a{sv} into @a; unknown keys and types are skipped. */
+static int read_answer_details(DBusMessageIter *dict, TlsidChallengeAnswer *a) {
+        static const struct {
+                const char *key;
+                size_t offset;
+        } strings[] = {
+                { "error", offsetof(TlsidChallengeAnswer, error) },
+                { "realm", offsetof(TlsidChallengeAnswer, realm) },
+                { "url", offsetof(TlsidChallengeAnswer, url) },
+                { "header", offsetof(TlsidChallengeAnswer, header) },
+                { "authorization", offsetof(TlsidChallengeAnswer, authorization) },
+                { "status", offsetof(TlsidChallengeAnswer, status) },
+        };
+        DBusMessageIter entry, variant, array;
+        int r;
+
+        for (; dbus_message_iter_get_arg_type(dict) == DBUS_TYPE_DICT_ENTRY;
+             dbus_message_iter_next(dict)) {
+                const char *key, *sig;
+
+                dbus_message_iter_recurse(dict, &entry);
+                dbus_message_iter_get_basic(&entry, &key);
+                dbus_message_iter_next(&entry);
+                dbus_message_iter_recurse(&entry, &variant);
+                sig = dbus_message_iter_get_signature(&variant);
+                if (!sig)
+                        return set_oom();
+
+                if (strcmp(sig, "s") == 0) {
+                        const char *value;
+
+                        dbus_message_iter_get_basic(&variant, &value);
+                        for (size_t k = 0; k < sizeof strings / sizeof strings[0]; k++) {
+                                if (strcmp(strings[k].key, key) == 0 &&
+                                    (r = dup_into((char **) ((char *) a + strings[k].offset),
+                                                  value)) < 0) {
+                                        dbus_free((char *) sig);
+                                        return r;
+                                }
+                        }
+                } else if (strcmp(sig, "as") == 0 && strcmp(key, "schemes") == 0 &&
+                           !a->schemes) {
+                        size_t n = 0;
+
+                        dbus_message_iter_recurse(&variant, &array);
+                        for (DBusMessageIter it = array;
+                             dbus_message_iter_get_arg_type(&it) == DBUS_TYPE_STRING;
+                             dbus_message_iter_next(&it))
+                                n++;
+                        a->schemes = calloc(n + 1, sizeof *a->schemes);
+                        if (!a->schemes) {
+                                dbus_free((char *) sig);
+                                return set_oom();
+                        }
+                        for (; a->n_schemes < n; a->n_schemes++, dbus_message_iter_next(&array)) {
+                                const char *value;
+
+                                dbus_message_iter_get_basic(&array, &value);
+                                if (!(a->schemes[a->n_schemes] = strdup(value))) {
+                                        dbus_free((char *) sig);
+                                        return set_oom();
+                                }
+                        }
+                } else if (strcmp(sig, "aa{sv}") == 0 && strcmp(key, "eligible") == 0 &&
+                           !a->eligible) {
+                        size_t n = 0;
+
+                        dbus_message_iter_recurse(&variant, &array);
+                        for (DBusMessageIter it = array;
+                             dbus_message_iter_get_arg_type(&it) != DBUS_TYPE_INVALID;
+                             dbus_message_iter_next(&it))
+                                n++;
+                        r = read_certificate_infos(&array, n, &a->eligible);
+                        if (r < 0) {
+                                dbus_free((char *) sig);
+                                return r;
+                        }
+                        a->n_eligible = n;
+                }
+                dbus_free((char *) sig);
+        }
+        /* Every string is there, whatever an older daemon sends. */
+        for (size_t k = 0; k < sizeof strings / sizeof strings[0]; k++) {
+                char **field = (char **) ((char *) a + strings[k].offset);
+
+                if (!*field && !(*field = strdup("")))
+                        return set_oom();
+        }
+        if (!a->schemes && !(a->schemes = calloc(1, sizeof *a->schemes)))
+                return set_oom();
+        return 0;
+}
+
+_public_ int tlsid_context_answer_challenge(TlsidContext *context, const char *origin,
+                                            const char *const *field_values, size_t n,
+                                            unsigned flags, int64_t generation,
+                                            TlsidChallengeAnswer **ret_answer) {
+        DBusMessageIter iter, options;
+        DBusMessage *msg, *reply = NULL;
+        TlsidChallengeAnswer *a = NULL;
+        const char *action, *identity;
+        int r;
+
+        if (!context)
+                return set_error(-EINVAL, "context is NULL");
+        if (!ret_answer)
+                return set_error(-EINVAL, "ret_answer must not be NULL");
+        if (n > 0 && !field_values)
+                return set_error(-EINVAL, "field_values is NULL");
+        for (size_t i = 0; i < n; i++) {
+                if (!field_values[i])
+                        return set_error(-EINVAL, "field_values[%zu] is NULL", i);
+        }
+        if (flags & ~TLSID_CHALLENGE_PROXY)
+                return set_error(-EINVAL, "flags: unknown bits 0x%x", flags);
+        if (generation > UINT32_MAX)
+                return set_error(-EINVAL, "generation: larger than 2^32-1");
+        if ((r = check_origin(origin)) < 0)
+                return r;
+
+        msg = new_call("AnswerChallenge");
+        if (!msg)
+                return set_oom();
+        dbus_message_iter_init_append(msg, &iter);
+        if (!dbus_message_iter_append_basic(&iter, DBUS_TYPE_STRING, &context->name) ||
+            !dbus_message_iter_append_basic(&iter, DBUS_TYPE_STRING, &origin) ||
+            !append_field_values(&iter, field_values, n) || !open_dict(&iter, &options))
+                goto oom;
+        if (generation >= 0) {
+                dbus_uint32_t g = (dbus_uint32_t) generation;
+
+                if (!dict_append(&options, "generation", DBUS_TYPE_UINT32, &g))
+                        goto oom_dict;
+        }
+        if (flags & TLSID_CHALLENGE_PROXY) {
+                dbus_bool_t proxy = TRUE;
+
+                if (!dict_append(&options, "proxy", DBUS_TYPE_BOOLEAN, &proxy))
+                        goto oom_dict;
+        }
+        if (!dbus_message_iter_close_container(&iter, &options))
+                goto oom;
+
+        r = client_call(context->client, msg, context_retry_name(context), &reply);
+        if (r < 0)
+                return r;
+        if (!reply_has_signature(reply, "ssua{sv}", "AnswerChallenge")) {
+                r = -EIO;
+                goto out;
+        }
+        if (!(a = calloc(1, sizeof *a))) {
+                r = set_oom();
+                goto out;
+        }
+        dbus_message_iter_init(reply, &iter);
+        dbus_message_iter_get_basic(&iter, &action);
+        dbus_message_iter_next(&iter);
+        dbus_message_iter_get_basic(&iter, &identity);
+        dbus_message_iter_next(&iter);
+        dbus_message_iter_get_basic(&iter, &a->generation);
+        dbus_message_iter_next(&iter);
+
+        r = -EIO;
+        for (size_t k = 0; k < sizeof answer_actions / sizeof answer_actions[0]; k++) {
+                if (strcmp(answer_actions[k], action) == 0) {
+                        a->action = (TlsidAnswerAction) k;
+                        r = 0;
+                }
+        }
+        if (r < 0) {
+                r = set_error(-EIO, "AnswerChallenge: unknown action '%s'", action);
+                goto out;
+        }
+        if ((r = dup_into(&a->identity, identity)) < 0)
+                goto out;
+        dbus_message_iter_recurse(&iter, &options);
+        if ((r = read_answer_details(&options, a)) < 0)
+                goto out;
+        *ret_answer = a;
+        a = NULL;
+        r = 0;
+out:
+        tlsid_challenge_answer_free(a);
+        dbus_message_unref(reply);
+        return r;
+oom_dict:
+        dbus_message_iter_abandon_container(&iter, &options);
+oom:
+        dbus_message_unref(msg);
+        return set_oom();
+}

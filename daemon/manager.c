@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "bus-glib.h"
+#include "challenge.h"
 #include "eligibility.h"
 #include "selection.h"
 #include "state-file.h"
@@ -44,6 +45,17 @@ typedef struct {
         DBusPendingCall *lookup;  /* GetConnectionUnixUser in flight, while !known */
 } Sender;
 
+/* The last "retry" AnswerChallenge gave for a (context, origin): a challenge to a request
+ * sent under @generation means the server refused @identity. */
+typedef struct {
+        guint32 generation;
+        char identity[TLSID_IDENTITY_LEN + 1];
+} RetryRecord;
+
+/* Loop-guard records kept at most; past it they are all dropped (a stale record only ever
+ * costs one more automatic retry). */
+#define RETRY_RECORDS_MAX 4096
+
 /* What the worker thread writing the state file shares with the main thread. Reference
  * counted (g_atomic_rc_box), so a write finishing after manager_free() is harmless. */
 typedef struct {
@@ -73,6 +85,7 @@ struct Manager {
         gboolean registered;
         gboolean filter_added;
         GHashTable *senders; /* unique name -> Sender */
+        GHashTable *retries; /* "context\norigin" -> RetryRecord: AnswerChallenge's loop guard */
 
         GSource *expiry_source;
         gint64 expiry_at; /* when expiry_source fires, in Unix seconds */
@@ -1115,6 +1128,63 @@ static const Policy *policy_in_force(Manager *m) {
         return m->policy ? policy_watch_get(m->policy) : m->default_policy;
 }
 
+/* The decision for (context, origin) in @partition: the certificates of @candidates that
+ * @request and the key-types hint @key_types (0: any) allow, best first, go to @ret_leaves
+ * (CertInfo*, borrowed from @candidates), then the choice, the policy's auto_select and
+ * its mode decide. With @auto_single, mode "auto" picks only a single eligible
+ * certificate and asks otherwise. */
+static Selection decide(Manager *m, const char *context, const char *origin,
+                        const StorePartition *partition, const CertRequest *request,
+                        GPtrArray *candidates, guint key_types, gboolean auto_single,
+                        GPtrArray **ret_leaves) {
+        gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+        g_autoptr(GPtrArray) eligible = cert_select_eligible(request, candidates, now);
+        GPtrArray *leaves = g_ptr_array_sized_new(eligible->len + 1);
+
+        for (guint i = 0; i < eligible->len; i++) {
+                CertInfo *leaf = ((Candidate *) eligible->pdata[i])->leaf;
+
+                if (challenge_key_type_allowed(key_types, leaf->key_type))
+                        g_ptr_array_add(leaves, leaf);
+        }
+        const Policy *policy = policy_in_force(m);
+        int auto_select = -1;
+        if (partition->state == TLSID_STATE_UNDECIDED && leaves->len > 0)
+                auto_select = policy_auto_select(policy, origin, (CertInfo **) leaves->pdata,
+                                                 leaves->len);
+        Selection selection = selection_decide(partition->state, partition->identity,
+                                               (CertInfo **) leaves->pdata, leaves->len,
+                                               policy_mode_for(policy, context), auto_select);
+        if (auto_single && selection.reason == SELECTION_BY_MODE &&
+            selection.decision == SELECTION_CERTIFICATE && leaves->len > 1)
+                selection = (Selection) { SELECTION_ASK, -1, SELECTION_BY_MODE };
+        *ret_leaves = leaves;
+        return selection;
+}
+
+/* Makes @chosen the choice of (context, origin), as SetChoice does: a change drops the
+ * tokens, bumps the generation and emits IdentityChanged (from the store's callback)
+ * before the reply. The remembered choice stays remembered; a policy's pick is not. */
+static gboolean apply_choice(Manager *m, const char *context, const char *origin,
+                             const StorePartition *partition, const Selection *selection,
+                             const CertInfo *chosen, gboolean *ret_changed, GError **error) {
+        gboolean remember = selection->reason == SELECTION_BY_CHOICE && partition->remembered;
+
+        return store_set_choice(m->store, context, origin, TLSID_STATE_CERTIFICATE,
+                                chosen->identity, chosen->not_after, remember, ret_changed,
+                                error);
+}
+
+/* The certificates to choose from: the caller's, or when it passed none the user's
+ * certificates in the daemon's database (transfer full; NULL exactly on error). */
+static GPtrArray *user_candidates(Manager *m, GPtrArray *given, GError **error) {
+        if (given && given->len > 0)
+                return g_ptr_array_ref(given);
+        if (m->certs)
+                return cert_db_list_user(m->certs, error);
+        return g_ptr_array_new_with_free_func((GDestroyNotify) candidate_free);
+}
+
 static gboolean method_select_certificate(Manager *m, DBusMessage *message,
                                           DBusMessage **ret_reply, GError **error) {
         DBusMessageIter it, out, array;
@@ -1130,42 +1200,22 @@ static gboolean method_select_certificate(Manager *m, DBusMessage *message,
                 return FALSE;
         if (!read_request(m, &it, request, error))
                 return FALSE;
-        candidates = read_candidates(m, &it, error);
+        g_autoptr(GPtrArray) given = read_candidates(m, &it, error);
+        if (!given)
+                return FALSE;
+        candidates = user_candidates(m, given, error);
         if (!candidates)
                 return FALSE;
-        if (candidates->len == 0 && m->certs) {
-                g_clear_pointer(&candidates, g_ptr_array_unref);
-                candidates = cert_db_list_user(m->certs, error);
-                if (!candidates)
-                        return FALSE;
-        }
 
-        gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-        g_autoptr(GPtrArray) eligible = cert_select_eligible(request, candidates, now);
-        g_autofree CertInfo **leaves = g_new0(CertInfo *, eligible->len + 1);
-        for (guint i = 0; i < eligible->len; i++)
-                leaves[i] = ((Candidate *) eligible->pdata[i])->leaf;
-
-        const Policy *policy = policy_in_force(m);
-        int auto_select = -1;
-        if (partition.state == TLSID_STATE_UNDECIDED && eligible->len > 0)
-                auto_select = policy_auto_select(policy, origin, leaves, eligible->len);
-        Selection selection = selection_decide(partition.state, partition.identity, leaves,
-                                               eligible->len,
-                                               policy_mode_for(policy, context), auto_select);
-
+        g_autoptr(GPtrArray) leaves = NULL;
+        Selection selection = decide(m, context, origin, &partition, request, candidates, 0,
+                                     FALSE, &leaves);
         const char *identity = "";
         if (selection.decision == SELECTION_CERTIFICATE) {
-                const CertInfo *chosen = leaves[selection.index];
-                /* The remembered choice stays remembered; a policy's pick is not. */
-                gboolean remember = selection.reason == SELECTION_BY_CHOICE &&
-                                    partition.remembered;
+                const CertInfo *chosen = leaves->pdata[selection.index];
 
-                /* The same path as SetChoice: a change emits IdentityChanged (from the
-                 * store's callback) before the reply. */
-                if (!store_set_choice(m->store, context, origin, TLSID_STATE_CERTIFICATE,
-                                      chosen->identity, chosen->not_after, remember, NULL,
-                                      error))
+                if (!apply_choice(m, context, origin, &partition, &selection, chosen, NULL,
+                                  error))
                         return FALSE;
                 identity = chosen->identity;
         }
@@ -1176,8 +1226,8 @@ static gboolean method_select_certificate(Manager *m, DBusMessage *message,
         append_basic(&out, DBUS_TYPE_STRING, &decision);
         append_basic(&out, DBUS_TYPE_STRING, &identity);
         open_container(&out, DBUS_TYPE_ARRAY, "a{sv}", &array);
-        for (guint i = 0; i < eligible->len; i++)
-                append_cert_info(&array, leaves[i]);
+        for (guint i = 0; i < leaves->len; i++)
+                append_cert_info(&array, leaves->pdata[i]);
         close_container(&out, &array);
         *ret_reply = reply;
         return TRUE;
@@ -1220,6 +1270,187 @@ static gboolean method_get_policy(Manager *m, DBusMessage *message, DBusMessage 
         return TRUE;
 }
 
+/* --- transport challenges --- */
+
+/* The answer being built: what goes into AnswerChallenge's details. */
+typedef struct {
+        const char *action;
+        const char *identity;
+        guint32 generation;
+        const char *status;       /* declined */
+        GPtrArray *eligible;      /* ask: CertInfo*, borrowed */
+        gboolean proxy;
+} Answer;
+
+static DBusMessage *answer_reply(DBusMessage *message, const Answer *a,
+                                 const TransportChallenge *tc) {
+        DBusMessage *reply = new_reply(message);
+        DBusMessageIter out, dict, entry, variant, array;
+        dbus_uint32_t generation = a->generation;
+
+        dbus_message_iter_init_append(reply, &out);
+        append_basic(&out, DBUS_TYPE_STRING, &a->action);
+        append_basic(&out, DBUS_TYPE_STRING, &a->identity);
+        append_basic(&out, DBUS_TYPE_UINT32, &generation);
+        open_container(&out, DBUS_TYPE_ARRAY, "{sv}", &dict);
+
+        open_container(&dict, DBUS_TYPE_DICT_ENTRY, NULL, &entry);
+        const char *key = "schemes";
+        append_basic(&entry, DBUS_TYPE_STRING, &key);
+        open_container(&entry, DBUS_TYPE_VARIANT, "as", &variant);
+        open_container(&variant, DBUS_TYPE_ARRAY, "s", &array);
+        for (guint i = 0; i < tc->schemes->len; i++) {
+                g_autofree char *scheme = g_utf8_make_valid(tc->schemes->pdata[i], -1);
+                const char *v = scheme;
+                append_basic(&array, DBUS_TYPE_STRING, &v);
+        }
+        close_container(&variant, &array);
+        close_container(&entry, &variant);
+        close_container(&dict, &entry);
+
+        /* Hints come from the server: they may hold anything. */
+        if (tc->error)
+                dict_append_text(&dict, "error", tc->error);
+        if (tc->realm)
+                dict_append_text(&dict, "realm", tc->realm);
+        if (tc->url && g_str_equal(a->action, "retry"))
+                dict_append_text(&dict, "url", tc->url);
+        if (a->status) {
+                g_autofree char *value = challenge_decline_value(a->status);
+                const char *header = a->proxy ? "Proxy-Authorization" : "Authorization";
+                const char *v = value;
+
+                dict_append(&dict, "authorization", DBUS_TYPE_STRING, &v);
+                dict_append(&dict, "header", DBUS_TYPE_STRING, &header);
+                dict_append(&dict, "status", DBUS_TYPE_STRING, &a->status);
+        }
+        if (a->eligible) {
+                open_container(&dict, DBUS_TYPE_DICT_ENTRY, NULL, &entry);
+                key = "eligible";
+                append_basic(&entry, DBUS_TYPE_STRING, &key);
+                open_container(&entry, DBUS_TYPE_VARIANT, "aa{sv}", &variant);
+                open_container(&variant, DBUS_TYPE_ARRAY, "a{sv}", &array);
+                for (guint i = 0; i < a->eligible->len; i++)
+                        append_cert_info(&array, a->eligible->pdata[i]);
+                close_container(&variant, &array);
+                close_container(&entry, &variant);
+                close_container(&dict, &entry);
+        }
+        close_container(&out, &dict);
+        return reply;
+}
+
+static void remember_retry(Manager *m, const char *key, guint32 generation,
+                           const char *identity) {
+        RetryRecord *record = g_new0(RetryRecord, 1);
+
+        if (g_hash_table_size(m->retries) >= RETRY_RECORDS_MAX &&
+            !g_hash_table_contains(m->retries, key))
+                g_hash_table_remove_all(m->retries);
+        record->generation = generation;
+        g_strlcpy(record->identity, identity, sizeof record->identity);
+        g_hash_table_replace(m->retries, g_strdup(key), record);
+}
+
+static gboolean method_answer_challenge(Manager *m, DBusMessage *message,
+                                        DBusMessage **ret_reply, GError **error) {
+        DBusMessageIter it, array;
+        StorePartition partition;
+        dbus_uint32_t sent_generation = 0;
+        dbus_bool_t proxy = FALSE;
+        DictField options[] = {
+                { "generation", DBUS_TYPE_UINT32, &sent_generation },
+                { "proxy", DBUS_TYPE_BOOLEAN, &proxy },
+        };
+        g_autoptr(GPtrArray) values = g_ptr_array_new();
+
+        dbus_message_iter_init(message, &it);
+        const char *context = iter_string(&it);
+        const char *origin = iter_string(&it);
+        dbus_message_iter_recurse(&it, &array);
+        dbus_message_iter_next(&it);
+        /* One past the bound, so the challenge code can say values were ignored. */
+        while (dbus_message_iter_get_arg_type(&array) == DBUS_TYPE_STRING &&
+               values->len <= CHALLENGE_VALUES_MAX)
+                g_ptr_array_add(values, (gpointer) iter_string(&array));
+        if (!parse_dict(&it, "options", options, G_N_ELEMENTS(options), error))
+                return FALSE;
+        if (!store_get_partition(m->store, context, origin, &partition, error))
+                return FALSE;
+
+        g_autoptr(TransportChallenge) tc =
+                transport_challenge_find((const char *const *) values->pdata, values->len);
+        Answer a = { .action = "not-transport", .identity = "",
+                     .generation = partition.generation, .proxy = proxy };
+        if (!tc->found) {
+                *ret_reply = answer_reply(message, &a, tc);
+                return TRUE;
+        }
+
+        /* A request sent under another generation (before a switch, a flush, or a daemon
+         * restart) is simply sent again under the current one. */
+        gboolean current = !options[0].seen || sent_generation == partition.generation;
+        g_autofree char *key = g_strconcat(context, "\n", origin, NULL);
+        const RetryRecord *record = g_hash_table_lookup(m->retries, key);
+        if (current && record && record->generation == partition.generation) {
+                a.action = "rejected";
+                a.identity = record->identity;
+                g_message("%s %s: the server refused %s; not retrying", context, origin,
+                          record->identity);
+                *ret_reply = answer_reply(message, &a, tc);
+                return TRUE;
+        }
+
+        g_autoptr(CertRequest) request = cert_request_new();
+        for (guint i = 0; i < tc->ca_names->len; i++)
+                g_ptr_array_add(request->ca_names, g_bytes_ref(tc->ca_names->pdata[i]));
+        g_autoptr(GPtrArray) candidates = user_candidates(m, NULL, error);
+        if (!candidates)
+                return FALSE;
+        g_autoptr(GPtrArray) leaves = NULL;
+        Selection selection = decide(m, context, origin, &partition, request, candidates,
+                                     tc->key_types, TRUE, &leaves);
+
+        switch (selection.decision) {
+        case SELECTION_NONE:
+                a.action = "declined";
+                a.status = selection.reason == SELECTION_BY_NOTHING_ELIGIBLE ? "unavailable"
+                                                                             : "declined";
+                break;
+        case SELECTION_ASK:
+                a.action = "ask";
+                a.eligible = leaves;
+                break;
+        case SELECTION_CERTIFICATE: {
+                const CertInfo *chosen = leaves->pdata[selection.index];
+                gboolean changed = FALSE;
+
+                if (!apply_choice(m, context, origin, &partition, &selection, chosen,
+                                  &changed, error))
+                        return FALSE;
+                /* The same identity under the generation the request went out under: move
+                 * the partition on anyway, so that no pooled connection or cached session
+                 * (which may not carry the certificate) serves the re-sent request. */
+                if (!changed && current) {
+                        guint dropped = 0;
+
+                        if (!store_flush(m->store, context, origin, &dropped, error))
+                                return FALSE;
+                        emit_sessions_flushed(m, context, origin, dropped);
+                }
+                if (!store_get_partition(m->store, context, origin, &partition, error))
+                        return FALSE;
+                remember_retry(m, key, partition.generation, chosen->identity);
+                a.action = "retry";
+                a.identity = chosen->identity;
+                a.generation = partition.generation;
+                break;
+        }
+        }
+        *ret_reply = answer_reply(message, &a, tc);
+        return TRUE;
+}
+
 static gboolean method_introspect(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
                                   GError **error) {
         DBusMessage *reply = new_reply(message);
@@ -1247,6 +1478,8 @@ static const ManagerMethod methods[] = {
           method_select_certificate },
         { TLSID_INTERFACE, "ListCertificates", "", "aa{sv}", method_list_certificates },
         { TLSID_INTERFACE, "GetPolicy", "", "ss", method_get_policy },
+        { TLSID_INTERFACE, "AnswerChallenge", "ssasa{sv}", "ssua{sv}",
+          method_answer_challenge },
         { DBUS_INTERFACE_INTROSPECTABLE, "Introspect", "", "s", method_introspect },
 };
 
@@ -1499,6 +1732,7 @@ Manager *manager_new(DBusConnection *connection, Store *store, const TlsidConfig
         m->context = g_main_context_ref_thread_default();
         m->senders = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                            (GDestroyNotify) sender_free);
+        m->retries = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         m->save = g_atomic_rc_box_new0(SaveState);
         g_mutex_init(&m->save->lock);
         g_cond_init(&m->save->idle);
@@ -1562,6 +1796,7 @@ void manager_free(Manager *m) {
         if (m->filter_added)
                 dbus_connection_remove_filter(m->connection, filter_cb, m);
         g_hash_table_destroy(m->senders);
+        g_hash_table_destroy(m->retries);
         if (m->expiry_source) {
                 g_source_destroy(m->expiry_source);
                 g_source_unref(m->expiry_source);

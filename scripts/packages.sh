@@ -16,6 +16,7 @@ TLSID_PACKAGES=(
         dbus-daemon
         check
         openssl
+        nginx
 )
 
 # Installs the missing packages with apt-get when root; otherwise says which are missing.

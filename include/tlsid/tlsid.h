@@ -255,6 +255,51 @@ int tlsid_context_select_certificate(TlsidContext *context, const char *origin,
                                      TlsidCertificateInfo **ret_eligible,
                                      size_t *ret_n_eligible);
 
+/* ---- Transport challenges (docs/transport-challenge.md) ---- */
+
+/* What to do about a 401/407 response (AnswerChallenge). */
+typedef enum {
+        TLSID_ANSWER_NOT_TRANSPORT = 0, /* no transport challenge: handle it as usual */
+        TLSID_ANSWER_RETRY = 1,         /* new connection (to url if set), send again */
+        TLSID_ANSWER_ASK = 2,           /* show eligible, tlsid_context_set_choice(), retry */
+        TLSID_ANSWER_DECLINED = 3,      /* send authorization in header, no certificate */
+        TLSID_ANSWER_REJECTED = 4,      /* the server refused identity: do not retry */
+} TlsidAnswerAction;
+
+/* The daemon's answer; free with tlsid_challenge_answer_free(). Strings are never NULL
+ * ("" when absent) except where marked nullable. */
+typedef struct {
+        TlsidAnswerAction action;
+        char *identity;                 /* RETRY: the certificate; REJECTED: the refused one */
+        uint32_t generation;            /* the current generation of (context, origin) */
+        char **schemes;                 /* the auth-schemes seen, lower-case; NULL-terminated */
+        size_t n_schemes;
+        char *error;                    /* why a value or hint was ignored, or "" */
+        char *realm;                    /* or "" */
+        char *url;                      /* RETRY: where to send it, or "" */
+        char *header;                   /* DECLINED: "Authorization" or "Proxy-Authorization" */
+        char *authorization;            /* DECLINED: the field value to send */
+        char *status;                   /* DECLINED: "declined" or "unavailable" */
+        TlsidCertificateInfo *eligible; /* ASK: the certificates to choose from, best first */
+        size_t n_eligible;
+} TlsidChallengeAnswer;
+
+/* Flags for tlsid_context_answer_challenge(). */
+#define TLSID_CHALLENGE_PROXY (1u << 0) /* the values are Proxy-Authenticate (a 407) */
+
+/* Answers the transport challenge among @field_values (@n WWW-Authenticate or, with
+ * TLSID_CHALLENGE_PROXY, Proxy-Authenticate values as received; bytes that are not UTF-8
+ * are read as ISO-8859-1) of a response from @origin to a request sent under partition
+ * generation @generation (negative: the current one). A malformed value is not an error:
+ * it shows in the answer's error. @ret_answer: (transfer full). */
+int tlsid_context_answer_challenge(TlsidContext *context, const char *origin,
+                                   const char *const *field_values, size_t n, unsigned flags,
+                                   int64_t generation, TlsidChallengeAnswer **ret_answer);
+/* Frees @answer; accepts NULL. */
+void tlsid_challenge_answer_free(TlsidChallengeAnswer *answer);
+/* "not-transport", "retry", "ask", "declined" or "rejected" (static). */
+const char *tlsid_answer_action_to_string(TlsidAnswerAction action);
+
 /* The unique bus name of the daemon, or -ENOENT when it is not running (it is not
  * activated). @ret_owner: (transfer full) free(). */
 int tlsid_client_get_daemon(TlsidClient *client, char **ret_owner);

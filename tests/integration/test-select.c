@@ -19,14 +19,13 @@
 
 #include <tlsid/tlsid.h>
 
+#include "cert-bus.h"
 #include "check-main.h"
 #include "lib-asserts.h"
 #include "json-check.h"
 #include "test-bus.h"
 
-#define CALL_TIMEOUT_USEC (20u * 1000u * 1000u)
 #define CALL_TIMEOUT_MS 20000
-#define WAIT_MS 10000
 
 #define CTX "app/select"
 #define ORIGIN "www.example.com:443"
@@ -34,101 +33,7 @@
 
 #define ERR_INVALID "org.tlsid.Error.InvalidArgument"
 
-/* Made once by main(), before the tests fork: make-certs.sh's output plus the files
- * below. Each test reads it and never writes to it. */
-static char *certs_dir;
-
-/* --- certificates --- */
-
-static GBytes *cert_der(const char *name) {
-        g_autofree char *path = g_strdup_printf("%s/%s.der", certs_dir, name);
-        g_autoptr(GError) error = NULL;
-        char *data = NULL;
-        gsize len = 0;
-
-        ck_assert_msg(g_file_get_contents(path, &data, &len, &error), "%s", error->message);
-        return g_bytes_new_take(data, len);
-}
-
-/* The identity of certificate @name: the SHA-256 of its DER (transfer full). */
-static char *fingerprint(const char *name) {
-        g_autoptr(GBytes) der = cert_der(name);
-
-        return g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, der);
-}
-
-/* Reads one DER tag and length at *@p (within @end); returns the start of the contents
- * and sets *@p past the element. */
-static const guint8 *der_next(const guint8 **p, const guint8 *end, guint8 *ret_tag,
-                              gsize *ret_len) {
-        const guint8 *q = *p;
-        gsize len = 0;
-
-        ck_assert(end - q >= 2);
-        *ret_tag = *q++;
-        if (*q & 0x80) {
-                int n = *q++ & 0x7f;
-
-                ck_assert(n >= 1 && n <= 3 && end - q >= n);
-                while (n--)
-                        len = len << 8 | *q++;
-        } else {
-                len = *q++;
-        }
-        ck_assert((gsize) (end - q) >= len);
-        *p = q + len;
-        *ret_len = len;
-        return q;
-}
-
-/* The DER of the subject Name of certificate @name (transfer full). */
-static GBytes *subject_der(const char *name) {
-        g_autoptr(GBytes) der = cert_der(name);
-        gsize size, len;
-        const guint8 *data = g_bytes_get_data(der, &size), *end = data + size, *p = data;
-        const guint8 *start;
-        guint8 tag;
-
-        /* Certificate, tbsCertificate, then [0] version, serial, signature, issuer,
-         * validity, subject. */
-        p = der_next(&p, end, &tag, &len);
-        end = p + len;
-        p = der_next(&p, end, &tag, &len);
-        end = p + len;
-        for (int field = 0; field < 6; field++) {
-                start = p;
-                der_next(&p, end, &tag, &len);
-                if (field == 0 && tag != 0xa0)
-                        field++; /* no version: v1 */
-                if (field == 5)
-                        return g_bytes_new(start, (gsize) (p - start));
-        }
-        ck_abort_msg("no subject in %s", name);
-        return NULL;
-}
-
 /* --- daemon set-up --- */
-
-/* Points tlsidd at the NSS database @db (a directory under certs_dir) before it starts. */
-static void use_nss_db(const char *db) {
-        g_autofree char *conf = g_strdup_printf("[certificates]\nnss_db = sql:%s/%s\n",
-                                                certs_dir, db);
-
-        test_bus_write_daemon_config(conf);
-}
-
-static char *policy_path(void) {
-        return g_build_filename(test_bus_config_dir(), "tlsid", "policy.json", NULL);
-}
-
-static void write_policy(const char *json) {
-        g_autofree char *path = policy_path();
-        g_autofree char *dir = g_path_get_dirname(path);
-        g_autoptr(GError) error = NULL;
-
-        ck_assert_int_eq(g_mkdir_with_parents(dir, 0700), 0);
-        ck_assert_msg(g_file_set_contents(path, json, -1, &error), "%s", error->message);
-}
 
 static void setup(void) {
         test_bus_start();
@@ -140,14 +45,6 @@ static void teardown(void) {
 }
 
 /* --- libtlsid helpers --- */
-
-static TlsidClient *client_new(void) {
-        TlsidClient *client = NULL;
-
-        ASSERT_OK(tlsid_client_new(test_bus_address(), &client));
-        ASSERT_OK(tlsid_client_set_timeout(client, CALL_TIMEOUT_USEC));
-        return client;
-}
 
 static TlsidContext *context_open(TlsidClient *client) {
         TlsidContext *context = NULL;
@@ -231,73 +128,6 @@ static uint32_t generation_of(TlsidContext *context, const char *origin) {
 
         ASSERT_OK(tlsid_context_get_partition(context, origin, NULL, NULL, &generation, NULL));
         return generation;
-}
-
-/* --- signals --- */
-
-typedef struct {
-        int count;
-        char identity[80];
-        uint32_t generation;
-        TlsidChoice state;
-} Changes;
-
-static void on_identity_changed(const char *context, const char *origin, TlsidChoice state,
-                                const char *identity, uint32_t generation, void *userdata) {
-        Changes *c = userdata;
-
-        c->count++;
-        snprintf(c->identity, sizeof c->identity, "%s", identity);
-        c->generation = generation;
-        c->state = state;
-}
-
-static void watch_changes(TlsidClient *client, Changes *changes) {
-        TlsidStatistics s;
-
-        ASSERT_OK(tlsid_client_on_identity_changed(client, on_identity_changed, changes));
-        /* A round trip, so the bus has the match rule before anything is emitted; what
-         * came before (signals of earlier calls of this client) does not count. */
-        ASSERT_OK(tlsid_client_get_statistics(client, &s));
-        ASSERT_OK(tlsid_client_dispatch(client));
-        memset(changes, 0, sizeof *changes);
-}
-
-static bool dispatch_until(TlsidClient *client, const int *counter, int target) {
-        long long deadline = test_bus_now_ms() + WAIT_MS;
-        struct pollfd p = { .fd = tlsid_client_get_fd(client), .events = POLLIN };
-
-        while (*counter < target) {
-                long long left = deadline - test_bus_now_ms();
-
-                if (left <= 0)
-                        return false;
-                if (poll(&p, 1, (int) left) > 0)
-                        ASSERT_OK(tlsid_client_dispatch(client));
-        }
-        return true;
-}
-
-/* Polls GetPolicy until @pred holds for (json, error); a reload runs on the daemon's
- * main loop after the signal arrives, so there is no reply to wait for. */
-static void wait_policy(TlsidClient *client, bool (*pred)(const char *, const char *)) {
-        long long deadline = test_bus_now_ms() + WAIT_MS;
-
-        for (;;) {
-                char *json = NULL, *problem = NULL;
-                bool done;
-
-                ASSERT_OK(tlsid_client_get_policy(client, &json, &problem));
-                done = pred(json, problem);
-                if (!done && test_bus_now_ms() > deadline)
-                        ck_abort_msg("policy did not change: %s (%s)", json,
-                                     problem ? problem : "no error");
-                free(json);
-                free(problem);
-                if (done)
-                        return;
-                g_usleep(10000);
-        }
 }
 
 static void reload_policy(void) {
@@ -989,23 +819,7 @@ END_TEST
 /* Generates the certificates: make-certs.sh, a certificate valid for one day ("short"),
  * and a copy of the database with a second "rsa client" ("rsa2", same subject). */
 static void make_certs(void) {
-        const char *script = getenv("TLSID_MAKE_CERTS");
-        g_autoptr(GError) error = NULL;
-        g_autofree char *out = NULL, *err = NULL;
-        g_autofree char *extra = NULL;
-        int status = -1;
-
-        if (!script || !*script) {
-                fprintf(stderr, "TLSID_MAKE_CERTS is not set\n");
-                exit(1);
-        }
-        certs_dir = g_dir_make_tmp("tlsid-select-XXXXXX", &error);
-        if (!certs_dir) {
-                fprintf(stderr, "%s\n", error->message);
-                exit(1);
-        }
-        extra = g_strdup_printf(
-                "set -e; sh '%s' '%s' >/dev/null; cd '%s'\n"
+        certs_make(
                 "printf '[c]\\nkeyUsage = critical, digitalSignature\\n"
                 "extendedKeyUsage = clientAuth\\n' > short.cnf\n"
                 "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out short.key\n"
@@ -1023,20 +837,7 @@ static void make_certs(void) {
                 "cp -r nssdb nssdb-dup\n"
                 "openssl pkcs12 -export -inkey rsa2.key -in rsa2.pem -name 'rsa client' "
                 "-passout pass:t -out rsa2.p12\n"
-                "pk12util -i rsa2.p12 -d sql:nssdb-dup -W t -K '' >/dev/null\n",
-                script, certs_dir, certs_dir);
-        const char *argv[] = { "/bin/sh", "-c", extra, NULL };
-        if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
-                          &status, &error) ||
-            !g_spawn_check_wait_status(status, &error)) {
-                fprintf(stderr, "generating certificates failed: %s\n%s\n",
-                        error->message, err ? err : "");
-                exit(1);
-        }
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
+                "pk12util -i rsa2.p12 -d sql:nssdb-dup -W t -K '' >/dev/null\n");
 }
 
 static Suite *select_suite(void) {
@@ -1067,7 +868,6 @@ int main(void) {
 
         make_certs();
         status = test_run_suite(select_suite(), CK_FORK);
-        nftw(certs_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-        g_free(certs_dir);
+        certs_remove();
         return status;
 }
