@@ -2,6 +2,7 @@
 /* Unit tests of the WWW-Authenticate challenge parser (common/http-auth.c). */
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -568,6 +569,74 @@ START_TEST(test_http_auth_length_bounds) {
 }
 END_TEST
 
+/* Allocation failure injection for test_http_auth_out_of_memory: the parser allocates only
+ * with malloc and realloc. Not with a sanitizer, which owns malloc itself. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAVE_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define HAVE_ASAN 1
+#endif
+
+#ifndef HAVE_ASAN
+void *__libc_malloc(size_t size);
+void *__libc_realloc(void *p, size_t size);
+
+/* Allocations left before one fails; negative: never fail. */
+static long allocations_until_failure = -1;
+
+static bool allocation_fails(void) {
+        if (allocations_until_failure < 0)
+                return false;
+        return allocations_until_failure-- == 0;
+}
+
+void *malloc(size_t size) {
+        return allocation_fails() ? NULL : __libc_malloc(size);
+}
+
+void *realloc(void *p, size_t size) {
+        return allocation_fails() ? NULL : __libc_realloc(p, size);
+}
+
+/* Every allocation of a parse that needs several fails in turn: -ENOMEM, a zeroed list,
+ * nothing leaked (under valgrind), until enough succeed. */
+START_TEST(test_http_auth_out_of_memory) {
+        const char *values[] = {
+                "Basic realm=\"a\", REALM=b, Negotiate abc==",
+                "Basic realm=\"x",
+                ("Transport mode=\"tls-client-certificate\",\r\n ca-names=\"AA BB\", a=1, "
+                 "b=2, c=3, d=4, e=5"),
+        };
+        size_t lengths[] = { strlen(values[0]), strlen(values[1]), strlen(values[2]) };
+        HttpAuthList list;
+        long n;
+        int r;
+
+        for (n = 0;; n++) {
+                memset(&list, 0xaa, sizeof list);
+                allocations_until_failure = n;
+                r = http_auth_parse(values, lengths, 3, &list);
+                allocations_until_failure = -1;
+                if (r == 0)
+                        break;
+                ck_assert_int_eq(r, -ENOMEM);
+                ck_assert_ptr_null(list.challenges);
+                ck_assert_ptr_null(list.errors);
+                ck_assert_uint_eq(list.n_challenges, 0);
+                ck_assert_uint_eq(list.n_errors, 0);
+        }
+        /* Scheme, token68 and parameter strings, arrays, the unfolded copy: many. */
+        ck_assert_int_gt(n, 15);
+        ck_assert_uint_eq(list.n_challenges, 3);
+        ck_assert_uint_eq(list.n_errors, 1);
+        http_auth_list_clear(&list);
+}
+END_TEST
+#endif
+
 static Suite *http_auth_suite(void) {
         Suite *s = suite_create("http-auth");
         TCase *tc = tcase_create("http-auth");
@@ -580,6 +649,9 @@ static Suite *http_auth_suite(void) {
         tcase_add_test(tc, test_http_auth_lookup);
         tcase_add_test(tc, test_http_auth_arguments);
         tcase_add_test(tc, test_http_auth_length_bounds);
+#ifndef HAVE_ASAN
+        tcase_add_test(tc, test_http_auth_out_of_memory);
+#endif
         suite_add_tcase(s, tc);
         return s;
 }
