@@ -1038,6 +1038,10 @@ _public_ const char *tlsid_context_get_name(TlsidContext *context) {
         return context ? context->name : NULL;
 }
 
+_public_ TlsidClient *tlsid_context_get_client(TlsidContext *context) {
+        return context ? context->client : NULL;
+}
+
 /* A retry target for calls on @context: its name unless it was closed. */
 static const char *context_retry_name(TlsidContext *context) {
         bool closed;
@@ -2382,4 +2386,40 @@ oom_dict:
 oom:
         dbus_message_unref(msg);
         return set_oom();
+}
+
+_public_ int tlsid_client_get_token_key(TlsidClient *client, void **ret_key, size_t *ret_len) {
+        DBusMessageIter iter, array;
+        DBusMessage *reply = NULL;
+        const uint8_t *data;
+        int n = 0, r;
+        void *key;
+
+        if (!client)
+                return set_error(-EINVAL, "client is NULL");
+        if (!ret_key || !ret_len)
+                return set_error(-EINVAL, "ret_key and ret_len must not be NULL");
+        r = client_call(client, new_call("GetTokenKey"), NULL, &reply);
+        if (r < 0)
+                return r;
+        if (!reply_has_signature(reply, "ay", "GetTokenKey")) {
+                dbus_message_unref(reply);
+                return -EIO;
+        }
+        dbus_message_iter_init(reply, &iter);
+        dbus_message_iter_recurse(&iter, &array);
+        dbus_message_iter_get_fixed_array(&array, &data, &n);
+        if (n <= 0) {
+                dbus_message_unref(reply);
+                return set_error(-EIO, "GetTokenKey: empty key");
+        }
+        key = malloc((size_t) n);
+        if (key)
+                memcpy(key, data, (size_t) n);
+        dbus_message_unref(reply);
+        if (!key)
+                return set_oom();
+        *ret_key = key;
+        *ret_len = (size_t) n;
+        return 0;
 }

@@ -2,9 +2,11 @@
 /* The org.tlsid.Manager1 object. */
 #include "manager.h"
 
+#include <errno.h>
 #include <gio/gio.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "bus-glib.h"
@@ -86,6 +88,8 @@ struct Manager {
         gboolean filter_added;
         GHashTable *senders; /* unique name -> Sender */
         GHashTable *retries; /* "context\norigin" -> RetryRecord: AnswerChallenge's loop guard */
+        guint8 token_key[MANAGER_TOKEN_KEY_LEN]; /* GetTokenKey's, drawn in manager_start() */
+        gboolean have_token_key;
 
         GSource *expiry_source;
         gint64 expiry_at; /* when expiry_source fires, in Unix seconds */
@@ -1451,6 +1455,30 @@ static gboolean method_answer_challenge(Manager *m, DBusMessage *message,
         return TRUE;
 }
 
+/* --- the token key --- */
+
+static gboolean method_get_token_key(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
+                                     GError **error) {
+        DBusMessageIter out, array;
+        const guint8 *key = m->token_key;
+
+        if (!m->have_token_key) {
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_FAILED, "no token key");
+                return FALSE;
+        }
+        /* libdbus copies the bytes into the reply; it frees that buffer without zeroing
+         * it (as with TakeSession's tokens). */
+        DBusMessage *reply = new_reply(message);
+        dbus_message_iter_init_append(reply, &out);
+        open_container(&out, DBUS_TYPE_ARRAY, "y", &array);
+        if (!dbus_message_iter_append_fixed_array(&array, DBUS_TYPE_BYTE, &key,
+                                                  MANAGER_TOKEN_KEY_LEN))
+                oom();
+        close_container(&out, &array);
+        *ret_reply = reply;
+        return TRUE;
+}
+
 static gboolean method_introspect(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
                                   GError **error) {
         DBusMessage *reply = new_reply(message);
@@ -1480,6 +1508,7 @@ static const ManagerMethod methods[] = {
         { TLSID_INTERFACE, "GetPolicy", "", "ss", method_get_policy },
         { TLSID_INTERFACE, "AnswerChallenge", "ssasa{sv}", "ssua{sv}",
           method_answer_challenge },
+        { TLSID_INTERFACE, "GetTokenKey", "", "ay", method_get_token_key },
         { DBUS_INTERFACE_INTROSPECTABLE, "Introspect", "", "s", method_introspect },
 };
 
@@ -1768,6 +1797,12 @@ static gboolean subscribe_name_owner_changed(Manager *m, GError **error) {
 }
 
 gboolean manager_start(Manager *m, GError **error) {
+        if (getrandom(m->token_key, sizeof m->token_key, 0) != (ssize_t) sizeof m->token_key) {
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_FAILED,
+                            "cannot draw the token key: %s", g_strerror(errno));
+                return FALSE;
+        }
+        m->have_token_key = TRUE;
         g_auto(DBusError) derror = DBUS_ERROR_INIT;
 
         if (!dbus_connection_add_filter(m->connection, filter_cb, m, NULL))
@@ -1797,6 +1832,7 @@ void manager_free(Manager *m) {
                 dbus_connection_remove_filter(m->connection, filter_cb, m);
         g_hash_table_destroy(m->senders);
         g_hash_table_destroy(m->retries);
+        explicit_bzero(m->token_key, sizeof m->token_key);
         if (m->expiry_source) {
                 g_source_destroy(m->expiry_source);
                 g_source_unref(m->expiry_source);

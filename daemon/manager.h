@@ -14,6 +14,10 @@
 #define TLSID_OBJECT_PATH "/org/tlsid/Manager1"
 #define TLSID_INTERFACE "org.tlsid.Manager1"
 
+/* Bytes of GetTokenKey's key: enough for any wrapping mechanism NSS picks (DES3: 24,
+ * AES: up to 32). */
+#define MANAGER_TOKEN_KEY_LEN 32
+
 typedef struct Manager Manager;
 
 /* A method handler: reads the arguments of @message (whose signature the dispatcher

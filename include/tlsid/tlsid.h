@@ -82,6 +82,8 @@ TlsidContext *tlsid_context_unref(TlsidContext *context);
 int tlsid_context_close(TlsidContext *context, uint32_t *ret_dropped);
 /* The context id (owned by @context). */
 const char *tlsid_context_get_name(TlsidContext *context);
+/* The client @context was opened on (borrowed: valid while @context is). */
+TlsidClient *tlsid_context_get_client(TlsidContext *context);
 
 /* The current partition of @origin ("host:port"). Each output is nullable.
  * @ret_identity, @ret_peer_id: (transfer full) free(). */
@@ -254,6 +256,12 @@ int tlsid_context_select_certificate(TlsidContext *context, const char *origin,
                                      TlsidDecision *ret_decision, char **ret_identity,
                                      TlsidCertificateInfo **ret_eligible,
                                      size_t *ret_n_eligible);
+
+/* The key NSS clients wrap session secrets in resumption tokens with (GetTokenKey), so
+ * that tokens resume across the user's processes: 32 bytes, fixed for the daemon's
+ * lifetime. A secret: never log it. @ret_key: (transfer full) free with
+ * tlsid_secret_free(). */
+int tlsid_client_get_token_key(TlsidClient *client, void **ret_key, size_t *ret_len);
 
 /* ---- Transport challenges (docs/transport-challenge.md) ---- */
 

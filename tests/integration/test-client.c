@@ -676,6 +676,30 @@ START_TEST(test_client_forget_choices) {
 }
 END_TEST
 
+START_TEST(test_client_token_key_fixed_per_daemon_run) {
+        TlsidClient *client = client_new();
+        void *a = NULL, *b = NULL, *c = NULL;
+        size_t a_len = 0, b_len = 0, c_len = 0;
+
+        ASSERT_OK(tlsid_client_get_token_key(client, &a, &a_len));
+        ASSERT_OK(tlsid_client_get_token_key(client, &b, &b_len));
+        ck_assert_uint_eq(a_len, 32);
+        ck_assert_uint_eq(b_len, 32);
+        /* The same key for every caller while the daemon runs... */
+        ck_assert_mem_eq(a, b, a_len);
+        /* ...and a new one, from the random source, after a restart. */
+        test_bus_restart_daemon();
+        ASSERT_OK(tlsid_client_get_token_key(client, &c, &c_len));
+        ck_assert_uint_eq(c_len, 32);
+        ck_assert(memcmp(a, c, a_len) != 0);
+        ASSERT_ERRNO(tlsid_client_get_token_key(client, NULL, &c_len), EINVAL);
+        tlsid_secret_free(a, a_len);
+        tlsid_secret_free(b, b_len);
+        tlsid_secret_free(c, c_len);
+        tlsid_client_unref(client);
+}
+END_TEST
+
 START_TEST(test_client_statistics_counters) {
         TlsidClient *client = client_new();
         TlsidContext *context;
@@ -1070,6 +1094,7 @@ static Suite *client_suite(void) {
         tcase_add_test(tc, test_client_flush_emits_and_bumps_generation);
         tcase_add_test(tc, test_client_forget_choices);
         tcase_add_test(tc, test_client_statistics_counters);
+        tcase_add_test(tc, test_client_token_key_fixed_per_daemon_run);
         tcase_add_test(tc, test_client_get_daemon);
         tcase_add_test(tc, test_client_remembered_choice_survives_restart);
         tcase_add_test(tc, test_client_reconnects_after_restart);

@@ -1,0 +1,644 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libtlsid-nss: partitions, resumption tokens and client certificates for NSS sockets. */
+#include "tlsid/tlsid-nss.h"
+
+#include <cert.h>
+#include <errno.h>
+#include <keyhi.h>
+#include <pk11pub.h>
+#include <pthread.h>
+#include <secerr.h>
+#include <ssl.h>
+#include <sslexp.h>
+#include <sslproto.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tlsid-ids.h"
+
+#define _public_ __attribute__((visibility("default")))
+
+/* SelectCertificate's limits (dbus/org.tlsid.Manager1.xml). */
+#define CANDIDATES_MAX 64
+#define CHAIN_MAX 8
+#define CERTIFICATE_MAX 65536
+#define CA_NAMES_MAX 256
+#define ALPN_MAX 255
+
+struct TlsidNssConnection {
+        TlsidContext *context;          /* borrowed: the caller keeps it alive */
+        char origin[TLSID_ORIGIN_MAX + 1];
+        char identity[TLSID_IDENTITY_LEN + 1];          /* the partition's: "" or a fingerprint */
+        uint32_t generation;
+        bool degraded;
+        bool server_asked;
+        int decision;                   /* TlsidDecision, or -1 */
+        char sent_identity[TLSID_IDENTITY_LEN + 1];
+        void *used_token;               /* the daemon's token NSS accepted, until the handshake */
+        size_t used_len;
+        bool got_token;                 /* NSS handed out a new token on this connection */
+};
+
+/* The outage report: one message when the daemon becomes unreachable, one when it answers
+ * again, whichever thread notices. */
+static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+static TlsidNssReportFn report_fn;      /* under report_lock; NULL: stderr */
+static void *report_userdata;           /* under report_lock */
+static bool outage;                     /* under report_lock */
+
+static void report(TlsidNssReportFn fn, void *userdata, const char *message) {
+        if (fn)
+                fn(message, userdata);
+        else
+                fprintf(stderr, "libtlsid-nss: %s\n", message);
+}
+
+/* The callback runs outside the lock so that it may call back into the library. */
+static void note_unreachable(int r) {
+        TlsidNssReportFn fn;
+        void *userdata;
+        char message[640];
+        bool first;
+
+        pthread_mutex_lock(&report_lock);
+        first = !outage;
+        outage = true;
+        fn = report_fn;
+        userdata = report_userdata;
+        pthread_mutex_unlock(&report_lock);
+        if (!first)
+                return;
+        snprintf(message, sizeof message,
+                 "cannot use tlsidd (%s): TLS connections go on without resumption and "
+                 "without client certificates",
+                 *tlsid_error_message() ? tlsid_error_message() : strerror(-r));
+        report(fn, userdata, message);
+}
+
+static void note_reachable(void) {
+        TlsidNssReportFn fn;
+        void *userdata;
+        bool was_out;
+
+        pthread_mutex_lock(&report_lock);
+        was_out = outage;
+        outage = false;
+        fn = report_fn;
+        userdata = report_userdata;
+        pthread_mutex_unlock(&report_lock);
+        if (was_out)
+                report(fn, userdata, "tlsidd is reachable again");
+}
+
+_public_ void tlsid_nss_set_report_function(TlsidNssReportFn fn, void *userdata) {
+        pthread_mutex_lock(&report_lock);
+        report_fn = fn;
+        report_userdata = userdata;
+        pthread_mutex_unlock(&report_lock);
+}
+
+_public_ int tlsid_nss_client_new(const char *bus_address, TlsidClient **ret_client) {
+        TlsidClient *client = NULL;
+        int r;
+
+        if (!ret_client)
+                return -EINVAL;
+        r = tlsid_client_new(bus_address, &client);
+        if (r < 0)
+                return r;
+        r = tlsid_client_set_timeout(client, TLSID_NSS_DEFAULT_TIMEOUT_USEC);
+        if (r < 0) {
+                tlsid_client_unref(client);
+                return r;
+        }
+        *ret_client = client;
+        return 0;
+}
+
+/* Failures the caller caused, which attach returns; any other one means the daemon cannot
+ * serve us now, and the connection goes on without it. */
+static bool is_caller_error(int r) {
+        return r == -EINVAL || r == -ENOMEM || r == -ENOENT;
+}
+
+static void fingerprint_hex(const unsigned char *der, unsigned len, char out[65]) {
+        static const char hex[] = "0123456789abcdef";
+        unsigned char digest[32];
+
+        if (PK11_HashBuf(SEC_OID_SHA256, digest, der, (PRInt32) len) != SECSuccess) {
+                out[0] = '\0';
+                return;
+        }
+        for (size_t i = 0; i < sizeof digest; i++) {
+                out[2 * i] = hex[digest[i] >> 4];
+                out[2 * i + 1] = hex[digest[i] & 0xf];
+        }
+        out[64] = '\0';
+}
+
+/* ---- Resumption tokens ---- */
+
+/* Stores @token for the connection's partition; the put does not wait. */
+static void put_token(TlsidNssConnection *c, PRFileDesc *fd, const void *token, size_t len) {
+        SSLPreliminaryChannelInfo pre;
+        SSLResumptionTokenInfo info;
+        char alpn[ALPN_MAX + 1];
+        bool have_alpn = false;
+        uint16_t version = 0;
+        int64_t expires = 0;
+        int r;
+
+        if (SSL_GetResumptionTokenInfo(token, len, &info, sizeof info) == SECSuccess) {
+                /* PRTime is in microseconds. */
+                expires = info.expirationTime / PR_USEC_PER_SEC;
+                if (info.alpnSelection && info.alpnSelectionLen > 0 &&
+                    info.alpnSelectionLen <= ALPN_MAX &&
+                    !memchr(info.alpnSelection, '\0', info.alpnSelectionLen)) {
+                        memcpy(alpn, info.alpnSelection, info.alpnSelectionLen);
+                        alpn[info.alpnSelectionLen] = '\0';
+                        have_alpn = true;
+                }
+                SSL_DestroyResumptionTokenInfo(&info);
+        }
+        if (expires <= 0)
+                return;         /* a token we cannot date is not worth keeping */
+        if (SSL_GetPreliminaryChannelInfo(fd, &pre, sizeof pre) == SECSuccess &&
+            (pre.valuesSet & ssl_preinfo_version))
+                version = pre.protocolVersion;
+
+        r = tlsid_context_put_session(c->context, c->origin, c->identity, c->generation, token,
+                                      len, expires, version, have_alpn ? alpn : NULL);
+        if (r < 0 && !is_caller_error(r))
+                note_unreachable(r);
+}
+
+/* NSS calls this for each ticket of a session in which no client certificate was sent
+ * (only on sockets whose partition has no identity). */
+static SECStatus on_resumption_token(PRFileDesc *fd, const PRUint8 *token, unsigned int len,
+                                     void *userdata) {
+        TlsidNssConnection *c = userdata;
+
+        c->got_token = true;
+        if (!c->degraded)
+                put_token(c, fd, token, len);
+        /* NSS goes on whatever we did with the copy. */
+        return SECSuccess;
+}
+
+static void drop_used_token(TlsidNssConnection *c) {
+        tlsid_secret_free(c->used_token, c->used_len);
+        c->used_token = NULL;
+        c->used_len = 0;
+}
+
+/* A TLS 1.2 session resumed from a ticket usually gets no new ticket (the server renews it
+ * only when it likes), yet may be resumed again, as NSS's own cache would: the daemon's
+ * tokens are single use, so the one used goes back. TLS 1.3 tickets are single use
+ * (RFC 8446 C.4) and a new one arrives after the handshake. */
+static void on_handshake_done(PRFileDesc *fd, void *userdata) {
+        TlsidNssConnection *c = userdata;
+        SSLChannelInfo info;
+
+        if (c->used_token && !c->got_token && !c->degraded &&
+            SSL_GetChannelInfo(fd, &info, sizeof info) == SECSuccess && info.resumed &&
+            info.protocolVersion <= SSL_LIBRARY_VERSION_TLS_1_2)
+                put_token(c, fd, c->used_token, c->used_len);
+        drop_used_token(c);
+}
+
+/* Sets the daemon's newest token of the partition; one NSS refuses (expired, or a version
+ * or cipher suite no longer enabled) is dropped. */
+static int use_stored_token(TlsidNssConnection *c, PRFileDesc *fd) {
+        void *token = NULL;
+        size_t len = 0;
+        int r;
+
+        r = tlsid_context_take_session(c->context, c->origin, c->identity, c->generation,
+                                       &token, &len);
+        if (r <= 0)
+                return r;
+        if (SSL_SetResumptionToken(fd, token, (unsigned) len) != SECSuccess ||
+            SSL_HandshakeCallback(fd, on_handshake_done, c) != SECSuccess) {
+                tlsid_secret_free(token, len);
+                return 0;
+        }
+        c->used_token = token;
+        c->used_len = len;
+        return 0;
+}
+
+/* ---- Client authentication ---- */
+
+typedef struct {
+        CERTCertificate *cert;
+        CERTCertificateList *chain;     /* nullable; certs[0] is the leaf */
+        TlsidDer chain_ders[CHAIN_MAX];
+        char fingerprint[TLSID_IDENTITY_LEN + 1];
+} Candidate;
+
+static void candidates_free(Candidate *candidates, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                CERT_DestroyCertificate(candidates[i].cert);
+                if (candidates[i].chain)
+                        CERT_DestroyCertificateList(candidates[i].chain);
+        }
+        free(candidates);
+}
+
+/* The user certificates (those with a private key) of the process's NSS database that NSS
+ * can use on @fd, each with its chain (issuer first, without the root). SSL_CertIsUsable
+ * checks the key against the server's signature_algorithms, which NSS 3.87 keeps to itself:
+ * filtering here stands in for sending the schemes. */
+static int gather_candidates(PRFileDesc *fd, Candidate **ret, size_t *ret_n) {
+        CERTCertList *list;
+        Candidate *candidates;
+        size_t n = 0;
+
+        candidates = calloc(CANDIDATES_MAX, sizeof *candidates);
+        if (!candidates)
+                return -ENOMEM;
+        list = PK11_ListCerts(PK11CertListUserUnique, SSL_RevealPinArg(fd));
+        if (list) {
+                for (CERTCertListNode *node = CERT_LIST_HEAD(list);
+                     !CERT_LIST_END(node, list) && n < CANDIDATES_MAX;
+                     node = CERT_LIST_NEXT(node)) {
+                        CERTCertificate *cert = node->cert;
+                        Candidate *cand = &candidates[n];
+
+                        if (cert->derCert.len == 0 || cert->derCert.len > CERTIFICATE_MAX ||
+                            !SSL_CertIsUsable(fd, cert))
+                                continue;
+                        cand->cert = CERT_DupCertificate(cert);
+                        fingerprint_hex(cert->derCert.data, cert->derCert.len,
+                                        cand->fingerprint);
+                        cand->chain = CERT_CertChainFromCert(cert, certUsageSSLClient, PR_FALSE);
+                        n++;
+                }
+                CERT_DestroyCertList(list);
+        }
+        *ret = candidates;
+        *ret_n = n;
+        return 0;
+}
+
+static SECStatus on_client_auth(void *userdata, PRFileDesc *fd, CERTDistNames *ca_names,
+                                CERTCertificate **ret_cert, SECKEYPrivateKey **ret_key) {
+        TlsidNssConnection *c = userdata;
+        TlsidCertRequest request = { 0 };
+        TlsidCandidate *wire = NULL;
+        TlsidDer *names = NULL;
+        Candidate *candidates = NULL;
+        SSLPreliminaryChannelInfo pre;
+        CERTCertificate *server_cert = NULL;
+        SECKEYPrivateKey *key;
+        TlsidDecision decision;
+        char *identity = NULL;
+        size_t n = 0;
+        int r;
+
+        c->server_asked = true;
+        c->decision = -1;
+        c->sent_identity[0] = '\0';
+        if (c->degraded)
+                return SECFailure;
+
+        if (gather_candidates(fd, &candidates, &n) < 0)
+                return SECFailure;
+        if (n == 0) {
+                /* An empty list would ask the daemon to choose from its own database, whose
+                 * keys this process may not hold. */
+                c->decision = TLSID_DECISION_NONE;
+                candidates_free(candidates, n);
+                return SECFailure;
+        }
+        wire = calloc(n, sizeof *wire);
+        if (!wire)
+                goto fail;
+        for (size_t i = 0; i < n; i++) {
+                Candidate *cand = &candidates[i];
+                size_t k = 0;
+
+                wire[i].der = cand->cert->derCert.data;
+                wire[i].len = cand->cert->derCert.len;
+                for (int j = 1; cand->chain && j < cand->chain->len && k < CHAIN_MAX; j++) {
+                        const SECItem *item = &cand->chain->certs[j];
+
+                        if (item->len == 0 || item->len > CERTIFICATE_MAX)
+                                break;
+                        cand->chain_ders[k].der = item->data;
+                        cand->chain_ders[k].len = item->len;
+                        k++;
+                }
+                wire[i].chain = k ? cand->chain_ders : NULL;
+                wire[i].n_chain = k;
+        }
+
+        /* What NSS 3.87 hands a client of the CertificateRequest: the CA names, and through
+         * the socket the version, the cipher suite and the server's certificate (in TLS 1.3
+         * the request comes before the server's Certificate, so there is none yet). The
+         * signature_algorithms, signature_algorithms_cert, TLS 1.2 certificate_types and
+         * TLS 1.3 oid_filters are parsed but not exposed; SSL_CertIsUsable above applies
+         * the first. Post-handshake authentication is not enabled on our sockets. */
+        if (ca_names && ca_names->nnames > 0) {
+                size_t count = (size_t) ca_names->nnames;
+
+                if (count > CA_NAMES_MAX)
+                        count = CA_NAMES_MAX;
+                names = calloc(count, sizeof *names);
+                if (!names)
+                        goto fail;
+                for (size_t i = 0; i < count; i++) {
+                        const SECItem *item = &ca_names->names[i];
+
+                        if (item->len == 0 || item->len > 65535)
+                                continue;
+                        names[request.n_ca_names].der = item->data;
+                        names[request.n_ca_names].len = item->len;
+                        request.n_ca_names++;
+                }
+                request.ca_names = names;
+        }
+        if (SSL_GetPreliminaryChannelInfo(fd, &pre, sizeof pre) == SECSuccess) {
+                if (pre.valuesSet & ssl_preinfo_version)
+                        request.tls_version = pre.protocolVersion;
+                if (pre.valuesSet & ssl_preinfo_cipher_suite)
+                        request.cipher_suite = pre.cipherSuite;
+        }
+        server_cert = SSL_PeerCertificate(fd);
+        if (server_cert && server_cert->derCert.len > 0 &&
+            server_cert->derCert.len <= CERTIFICATE_MAX) {
+                request.server_certificate = server_cert->derCert.data;
+                request.server_certificate_len = server_cert->derCert.len;
+        }
+
+        /* A synchronous call, bounded by the client's timeout (250 ms by default): the
+         * handshake waits for it as it would for a smart card's PIN prompt. */
+        r = tlsid_context_select_certificate(c->context, c->origin, &request, wire, n,
+                                             &decision, &identity, NULL, NULL);
+        if (r < 0) {
+                if (!is_caller_error(r))
+                        note_unreachable(r);
+                goto fail;
+        }
+        note_reachable();
+        c->decision = (int) decision;
+        if (decision != TLSID_DECISION_CERTIFICATE)
+                goto fail;
+        for (size_t i = 0; i < n; i++) {
+                if (strcmp(candidates[i].fingerprint, identity) != 0)
+                        continue;
+                key = PK11_FindKeyByAnyCert(candidates[i].cert, SSL_RevealPinArg(fd));
+                if (!key)
+                        break;
+                *ret_cert = CERT_DupCertificate(candidates[i].cert);
+                *ret_key = key;
+                snprintf(c->sent_identity, sizeof c->sent_identity, "%s", identity);
+                free(identity);
+                free(names);
+                free(wire);
+                if (server_cert)
+                        CERT_DestroyCertificate(server_cert);
+                candidates_free(candidates, n);
+                return SECSuccess;
+        }
+fail:
+        free(identity);
+        free(names);
+        free(wire);
+        if (server_cert)
+                CERT_DestroyCertificate(server_cert);
+        candidates_free(candidates, n);
+        return SECFailure;
+}
+
+
+/* ---- Attaching ---- */
+
+/* "host:port", with an IPv6 literal in brackets. */
+static int make_origin(const char *host, uint16_t port, char *out, size_t size) {
+        bool bracket = strchr(host, ':') && host[0] != '[';
+        int k = snprintf(out, size, "%s%s%s:%u", bracket ? "[" : "", host, bracket ? "]" : "",
+                         (unsigned) port);
+
+        if (k < 0 || (size_t) k >= size || tlsid_origin_check(out))
+                return -EINVAL;
+        return 0;
+}
+
+/* SNI and the name check use the host without the brackets of an IPv6 literal. */
+static int set_url_unless_set(PRFileDesc *fd, const char *host) {
+        char *url = SSL_RevealURL(fd);
+        char name[TLSID_HOST_MAX + 1];
+        size_t len = strlen(host);
+
+        if (url) {
+                PORT_Free(url);
+                return 0;
+        }
+        if (host[0] == '[' && len >= 2 && host[len - 1] == ']') {
+                host++;
+                len -= 2;
+        }
+        if (len >= sizeof name)
+                return -EINVAL;
+        memcpy(name, host, len);
+        name[len] = '\0';
+        return SSL_SetURL(fd, name) == SECSuccess ? 0 : -EINVAL;
+}
+
+/* ---- The token key ---- */
+
+/* NSS keeps the secret of a session inside its resumption token wrapped with the internal
+ * slot's wrapping key, which each process draws for itself on its first cached session:
+ * a token would then resume only in the process that made it. Installing the daemon's
+ * key (GetTokenKey) before that makes the tokens of the user's processes interchangeable.
+ * Done once per process; NSS ignores it once a key is in place (a process that made
+ * sessions before its first attach resumes only its own tokens). */
+static pthread_mutex_t wrap_key_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool wrap_key_installed; /* under wrap_key_lock */
+
+static int install_wrap_key(TlsidContext *context) {
+        PK11SlotInfo *slot = NULL;
+        PK11SymKey *sym = NULL;
+        void *key = NULL;
+        size_t len = 0;
+        int r = 0;
+
+        pthread_mutex_lock(&wrap_key_lock);
+        if (wrap_key_installed)
+                goto out;
+        /* Only the daemon's failure is one: without the key NSS still resumes its own
+         * tokens, so an NSS that refuses it is not asked again. */
+        r = tlsid_client_get_token_key(tlsid_context_get_client(context), &key, &len);
+        if (r < 0)
+                goto out;
+        wrap_key_installed = true;
+        slot = PK11_GetInternalSlot();
+        if (!slot)
+                goto out;
+        CK_MECHANISM_TYPE mech = PK11_GetBestWrapMechanism(slot);
+        int key_len = PK11_GetBestKeyLength(slot, mech);
+        if (key_len <= 0) {
+                /* Fixed-size keys (DES3) report 0: the length of a generated one. */
+                PK11SymKey *probe = PK11_KeyGen(slot, PK11_GetKeyGen(mech), NULL, 0, NULL);
+
+                if (probe) {
+                        key_len = (int) PK11_GetKeyLength(probe);
+                        PK11_FreeSymKey(probe);
+                }
+        }
+        if (key_len <= 0 || (size_t) key_len > len)
+                goto out;
+        SECItem item = { siBuffer, key, (unsigned) key_len };
+        sym = PK11_ImportSymKeyWithFlags(slot, mech, PK11_OriginUnwrap, CKA_WRAP, &item,
+                                         CKF_WRAP | CKF_UNWRAP | CKF_ENCRYPT | CKF_DECRYPT,
+                                         PR_FALSE, NULL);
+        if (sym)
+                PK11_SetWrapKey(slot, 0, sym);
+out:
+        pthread_mutex_unlock(&wrap_key_lock);
+        if (sym)
+                PK11_FreeSymKey(sym);
+        if (slot)
+                PK11_FreeSlot(slot);
+        tlsid_secret_free(key, len);
+        return r;
+}
+
+/* Asks the daemon for the partition and, with no identity, for a token. */
+static int attach_partition(TlsidNssConnection *c, PRFileDesc *fd) {
+        char *identity = NULL, *peer_id = NULL;
+        int r;
+
+        r = install_wrap_key(c->context);
+        if (r < 0)
+                return r;
+        r = tlsid_context_get_partition(c->context, c->origin, NULL, &identity, &c->generation,
+                                        &peer_id);
+        if (r < 0)
+                return r;
+        snprintf(c->identity, sizeof c->identity, "%s", identity);
+        free(identity);
+        if (SSL_SetSockPeerID(fd, peer_id) != SECSuccess) {
+                free(peer_id);
+                return -EINVAL;
+        }
+        free(peer_id);
+        if (c->identity[0] != '\0')
+                return 0;
+        r = use_stored_token(c, fd);
+        if (r < 0)
+                return r;
+        if (SSL_SetResumptionTokenCallback(fd, on_resumption_token, c) != SECSuccess)
+                return -EINVAL;
+        return 0;
+}
+
+_public_ int tlsid_nss_attach(PRFileDesc *ssl_fd, TlsidContext *context, const char *host,
+                              uint16_t port, TlsidNssConnection **ret_connection) {
+        TlsidNssConnection *c;
+        int r;
+
+        if (!ssl_fd || !context || !host || !*host || port == 0 || !ret_connection)
+                return -EINVAL;
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        c->context = context;
+        c->decision = -1;
+        r = make_origin(host, port, c->origin, sizeof c->origin);
+        if (r >= 0)
+                r = set_url_unless_set(ssl_fd, host);
+        if (r >= 0 && SSL_GetClientAuthDataHook(ssl_fd, on_client_auth, c) != SECSuccess)
+                r = -EINVAL;    /* not an SSL socket */
+        if (r >= 0) {
+                r = attach_partition(c, ssl_fd);
+                if (r < 0 && !is_caller_error(r)) {
+                        /* Fail closed: nothing from the daemon, nothing NSS remembers. */
+                        note_unreachable(r);
+                        c->degraded = true;
+                        c->identity[0] = '\0';
+                        c->generation = 0;
+                        (void) SSL_SetResumptionTokenCallback(ssl_fd, NULL, NULL);
+                        if (SSL_OptionSet(ssl_fd, SSL_NO_CACHE, PR_TRUE) != SECSuccess)
+                                r = -EINVAL;
+                        else
+                                r = 0;
+                } else if (r >= 0)
+                        note_reachable();
+        }
+        if (r < 0) {
+                /* The socket must not call back into freed state. */
+                (void) SSL_GetClientAuthDataHook(ssl_fd, NULL, NULL);
+                (void) SSL_SetResumptionTokenCallback(ssl_fd, NULL, NULL);
+                free(c);
+                return r;
+        }
+        *ret_connection = c;
+        return 0;
+}
+
+_public_ void tlsid_nss_connection_free(TlsidNssConnection *connection) {
+        if (connection)
+                drop_used_token(connection);
+        free(connection);
+}
+
+_public_ const char *tlsid_nss_connection_get_origin(const TlsidNssConnection *connection) {
+        return connection ? connection->origin : "";
+}
+
+_public_ uint32_t tlsid_nss_connection_get_generation(const TlsidNssConnection *connection) {
+        return connection ? connection->generation : 0;
+}
+
+_public_ const char *tlsid_nss_connection_get_identity(const TlsidNssConnection *connection) {
+        return connection ? connection->identity : "";
+}
+
+_public_ int tlsid_nss_connection_is_degraded(const TlsidNssConnection *connection) {
+        return connection && connection->degraded;
+}
+
+_public_ int tlsid_nss_connection_server_asked(const TlsidNssConnection *connection) {
+        return connection && connection->server_asked;
+}
+
+_public_ int tlsid_nss_connection_get_decision(const TlsidNssConnection *connection) {
+        return connection ? connection->decision : -1;
+}
+
+_public_ const char *tlsid_nss_connection_get_sent_identity(
+                const TlsidNssConnection *connection) {
+        return connection ? connection->sent_identity : "";
+}
+
+_public_ int tlsid_nss_connection_is_current(const TlsidNssConnection *connection) {
+        char *identity = NULL;
+        uint32_t generation;
+        int r;
+
+        if (!connection)
+                return -EINVAL;
+        r = tlsid_context_get_partition(connection->context, connection->origin, NULL,
+                                        &identity, &generation, NULL);
+        if (r < 0)
+                return r;
+        /* A degraded connection was made outside any partition: retire it once the daemon
+         * answers again. */
+        r = !connection->degraded && generation == connection->generation &&
+                strcmp(identity, connection->identity) == 0;
+        free(identity);
+        return r;
+}
+
+_public_ int tlsid_nss_connection_matches(const TlsidNssConnection *connection,
+                                          const char *context, const char *origin) {
+        if (!connection || !context || !origin)
+                return -EINVAL;
+        if (*context && strcmp(context, tlsid_context_get_name(connection->context)) != 0)
+                return 0;
+        return !*origin || strcmp(origin, connection->origin) == 0;
+}

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libtlsid-nss: wires an NSS SSL client socket to tlsidd.
+ *
+ * tlsid_nss_attach() on a socket before its handshake:
+ *  - sets SSL_SetSockPeerID to the partition's peer_id, so NSS's in-process session cache
+ *    is partitioned by (context, identity, generation);
+ *  - when the partition's identity is "" (no client certificate), takes a resumption
+ *    token from the daemon (SSL_SetResumptionToken; one NSS refuses is dropped) and
+ *    stores new ones (SSL_SetResumptionTokenCallback) with a put that does not wait;
+ *    when a certificate is chosen, leaves tokens alone and lets NSS's own cache resume
+ *    within the process (NSS exports no token for a session that sent a certificate);
+ *  - installs a client-auth hook that runs only when the server asks, calls
+ *    SelectCertificate with what the CertificateRequest carries and the certificates
+ *    with private keys in the process's NSS database, and sends the chosen one; "none"
+ *    and "ask" send nothing ("ask" is recorded on the connection).
+ * Every daemon call is bounded by the client's timeout (tlsid_nss_client_new() makes a
+ * client with TLSID_NSS_DEFAULT_TIMEOUT_USEC). When the daemon cannot be reached the
+ * connection goes on with no resumption and no certificate (fail closed), and this is
+ * reported once per outage, not per connection.
+ *
+ * NSS wraps a token's session secret with a key of its internal slot that each process
+ * generates (PK11_GetWrapKey, index 0), so a token resumes only in a process holding the
+ * same key: today the process that stored it. Resuming across processes needs a key they
+ * share, set with PK11_SetWrapKey() before the process's first handshake.
+ *
+ * Functions return 0 or a negative errno like libtlsid's; after a failed daemon call
+ * tlsid_error_message() says why (the adapter's own argument checks set no message).
+ * Safe to use from several threads, each socket used by one thread at a time. NSS must
+ * be initialised by the application. */
+#pragma once
+
+#include <prio.h>
+#include <stdint.h>
+
+#include <tlsid/tlsid.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The default bound on one daemon call made on the handshake path. */
+#define TLSID_NSS_DEFAULT_TIMEOUT_USEC 250000u
+
+typedef struct TlsidNssConnection TlsidNssConnection;
+
+/* A client (as tlsid_client_new()) whose calls time out after
+ * TLSID_NSS_DEFAULT_TIMEOUT_USEC. @ret_client: (transfer full). */
+int tlsid_nss_client_new(const char *bus_address, TlsidClient **ret_client);
+
+/* Wires @ssl_fd (an NSS SSL socket in client mode, before its handshake) to @context for
+ * the origin @host:@port (@host: a DNS name or IP literal, lower-cased by the caller, an
+ * IPv6 literal with or without brackets; also used for SNI unless the caller called
+ * SSL_SetURL). Call it after SSL_ResetHandshake(), which drops a resumption token set
+ * before it. It installs the socket's SSL_GetClientAuthDataHook and resumption token
+ * callback; do not replace them. @context must outlive the connection state, which lives
+ * until tlsid_nss_connection_free(), called after PR_Close(@ssl_fd).
+ * When the daemon cannot be reached (or refuses with anything but -EINVAL, -ENOMEM or
+ * -ENOENT, which are returned) this still succeeds, fail closed: SSL_NO_CACHE is set, no
+ * token is used and no certificate is sent; tlsid_nss_connection_is_degraded() says so.
+ * The client-auth hook calls SelectCertificate synchronously, bounded by the client's
+ * timeout, with the user certificates of the process's NSS database that
+ * SSL_CertIsUsable() accepts (at most 64); with none it sends nothing without asking.
+ * @ret_connection: (transfer full). */
+int tlsid_nss_attach(PRFileDesc *ssl_fd, TlsidContext *context, const char *host,
+                     uint16_t port, TlsidNssConnection **ret_connection);
+
+/* Frees the state of a closed socket; accepts NULL. */
+void tlsid_nss_connection_free(TlsidNssConnection *connection);
+
+/* The origin ("host:port", owned by @connection). */
+const char *tlsid_nss_connection_get_origin(const TlsidNssConnection *connection);
+/* The generation of the partition the connection was made under. */
+uint32_t tlsid_nss_connection_get_generation(const TlsidNssConnection *connection);
+/* The identity of that partition: "" or the fingerprint (owned by @connection). */
+const char *tlsid_nss_connection_get_identity(const TlsidNssConnection *connection);
+/* Whether the daemon could not be reached when the connection was attached. */
+int tlsid_nss_connection_is_degraded(const TlsidNssConnection *connection);
+/* Whether the server asked for a certificate on this connection. */
+int tlsid_nss_connection_server_asked(const TlsidNssConnection *connection);
+/* The decision the client-auth hook got, or -1 when the server did not ask (or the
+ * daemon could not be reached). TLSID_DECISION_ASK means the user should be asked;
+ * TLSID_DECISION_NONE also when the process holds no usable certificate. */
+int tlsid_nss_connection_get_decision(const TlsidNssConnection *connection);
+/* The identity the hook sent ("" when none; owned by @connection). */
+const char *tlsid_nss_connection_get_sent_identity(const TlsidNssConnection *connection);
+
+/* Whether a pooled connection may still carry requests: 1 when the partition of its
+ * (context, origin) is still the one it was made under, 0 when it must be retired (the
+ * choice changed or the sessions were flushed), negative errno when the daemon cannot
+ * say (retire it then). One GetPartition round trip. */
+int tlsid_nss_connection_is_current(const TlsidNssConnection *connection);
+
+/* Whether an IdentityChanged or SessionsFlushed signal for (@context, @origin) ("" is a
+ * wildcard, as the signals send it) concerns @connection: from the application's libtlsid
+ * signal callbacks, retire the pooled connections for which this returns 1. */
+int tlsid_nss_connection_matches(const TlsidNssConnection *connection, const char *context,
+                                 const char *origin);
+
+/* How the adapter reports that the daemon cannot be reached (once per outage) and that
+ * it can be reached again. @message is English text. NULL restores the default, one
+ * line on stderr. */
+typedef void (*TlsidNssReportFn)(const char *message, void *userdata);
+void tlsid_nss_set_report_function(TlsidNssReportFn fn, void *userdata);
+
+#ifdef __cplusplus
+}
+#endif
