@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The exports of libtlsid.so.1: exactly the public header's functions, in LIBTLSID_1. */
+/* The exports of libtlsid.so.1 and libtlsid-nss.so.1: exactly their public headers'
+ * functions, in their version nodes (LIBTLSID_1, LIBTLSID_NSS_1). */
 #include <check.h>
 #include <dlfcn.h>
 #include <glib.h>
@@ -25,8 +26,36 @@ static char *read_source(const char *relative) {
 }
 
 /* Every "name;" line of the version script's global section. */
-static GPtrArray *symbols_in_version_script(void) {
-        g_autofree char *text = read_source("client-lib/libtlsid.sym");
+/* The two libraries: their version script, header, path (from the environment), version
+ * node, and internals they are built from that must not leak. */
+typedef struct {
+        const char *sym;
+        const char *header;
+        const char *env;
+        const char *node;
+        guint min_functions;
+        const char *const *internal;
+} Library;
+
+static const char *const libtlsid_internal[] = {
+        "tlsid_context_check", "tlsid_origin_check", "tlsid_identity_check",
+        "tlsid_error_to_errno", "tlsid_error_from_dbus_name", "tlsid_state_from_string",
+        "set_error", "client_call", "close_context", NULL,
+};
+/* (Its static functions cannot leak; the shared code it links in can.) */
+static const char *const libtlsid_nss_internal[] = {
+        "tlsid_origin_check", "tlsid_context_check", "tlsid_identity_check",
+        "tlsid_error_to_errno", NULL,
+};
+static const Library libraries[] = {
+        { "client-lib/libtlsid.sym", "include/tlsid/tlsid.h", "TLSID_LIBTLSID", "LIBTLSID_1",
+          20, libtlsid_internal },
+        { "client-lib/libtlsid-nss.sym", "include/tlsid/tlsid-nss.h", "TLSID_LIBTLSID_NSS",
+          "LIBTLSID_NSS_1", 10, libtlsid_nss_internal },
+};
+
+static GPtrArray *symbols_in_version_script(const Library *lib) {
+        g_autofree char *text = read_source(lib->sym);
         g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
         GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
         gboolean global = FALSE;
@@ -45,8 +74,8 @@ static GPtrArray *symbols_in_version_script(void) {
 }
 
 /* Every function the public header declares: "tlsid_...(" at the start of a declaration. */
-static GPtrArray *functions_in_header(void) {
-        g_autofree char *text = read_source("include/tlsid/tlsid.h");
+static GPtrArray *functions_in_header(const Library *lib) {
+        g_autofree char *text = read_source(lib->header);
         g_autoptr(GRegex) re = g_regex_new("^[A-Za-z][A-Za-z0-9_ *]*[ *](tlsid_[a-z0-9_]+)\\(",
                                            G_REGEX_MULTILINE, 0, NULL);
         g_autoptr(GMatchInfo) match = NULL;
@@ -63,54 +92,51 @@ static gboolean contains(GPtrArray *names, const char *name) {
         return g_ptr_array_find_with_equal_func(names, name, g_str_equal, NULL);
 }
 
-static void *open_library(void) {
-        const char *path = g_getenv("TLSID_LIBTLSID");
+static void *open_library(const Library *lib) {
+        const char *path = g_getenv(lib->env);
         void *handle;
 
-        ck_assert_msg(path, "TLSID_LIBTLSID is not set");
+        ck_assert_msg(path, "%s is not set", lib->env);
         handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
         ck_assert_msg(handle, "dlopen: %s", dlerror());
         return handle;
 }
 
 START_TEST(test_exports_header_matches_version_script) {
-        g_autoptr(GPtrArray) header = functions_in_header();
-        g_autoptr(GPtrArray) script = symbols_in_version_script();
+        const Library *lib = &libraries[_i];
+        g_autoptr(GPtrArray) header = functions_in_header(lib);
+        g_autoptr(GPtrArray) script = symbols_in_version_script(lib);
 
-        ck_assert_uint_ge(header->len, 20);
+        ck_assert_uint_ge(header->len, lib->min_functions);
         for (guint i = 0; i < header->len; i++)
-                ck_assert_msg(contains(script, header->pdata[i]), "%s is declared in tlsid.h "
-                              "but not exported by libtlsid.sym", (char *) header->pdata[i]);
+                ck_assert_msg(contains(script, header->pdata[i]), "%s is declared in %s "
+                              "but not exported by %s", (char *) header->pdata[i], lib->header,
+                              lib->sym);
         for (guint i = 0; i < script->len; i++)
                 ck_assert_msg(contains(header, script->pdata[i]), "%s is exported but not "
-                              "declared in tlsid.h", (char *) script->pdata[i]);
+                              "declared in %s", (char *) script->pdata[i], lib->header);
 }
 END_TEST
 
 START_TEST(test_exports_every_symbol_in_its_version_node) {
-        g_autoptr(GPtrArray) script = symbols_in_version_script();
-        void *handle = open_library();
+        const Library *lib = &libraries[_i];
+        g_autoptr(GPtrArray) script = symbols_in_version_script(lib);
+        void *handle = open_library(lib);
 
         for (guint i = 0; i < script->len; i++)
-                ck_assert_msg(dlvsym(handle, script->pdata[i], "LIBTLSID_1"),
-                              "%s is not exported as LIBTLSID_1", (char *) script->pdata[i]);
+                ck_assert_msg(dlvsym(handle, script->pdata[i], lib->node),
+                              "%s is not exported as %s", (char *) script->pdata[i], lib->node);
         dlclose(handle);
 }
 END_TEST
 
 START_TEST(test_exports_nothing_else) {
-        /* Internals the library is built from: the shared id checks and error table, and
-         * the library's own helpers. */
-        static const char *const internal[] = {
-                "tlsid_context_check", "tlsid_origin_check", "tlsid_identity_check",
-                "tlsid_error_to_errno", "tlsid_error_from_dbus_name", "tlsid_state_from_string",
-                "set_error", "client_call", "close_context",
-        };
-        void *handle = open_library();
+        const Library *lib = &libraries[_i];
+        void *handle = open_library(lib);
 
-        for (size_t i = 0; i < G_N_ELEMENTS(internal); i++)
-                ck_assert_msg(!dlsym(handle, internal[i]), "%s leaks out of libtlsid",
-                              internal[i]);
+        for (size_t i = 0; lib->internal[i]; i++)
+                ck_assert_msg(!dlsym(handle, lib->internal[i]), "%s leaks out of %s",
+                              lib->internal[i], lib->sym);
         dlclose(handle);
 }
 END_TEST
@@ -119,9 +145,11 @@ static Suite *exports_suite(void) {
         Suite *s = suite_create("exports");
         TCase *tc = tcase_create("core");
 
-        tcase_add_test(tc, test_exports_header_matches_version_script);
-        tcase_add_test(tc, test_exports_every_symbol_in_its_version_node);
-        tcase_add_test(tc, test_exports_nothing_else);
+        tcase_add_loop_test(tc, test_exports_header_matches_version_script, 0,
+                            G_N_ELEMENTS(libraries));
+        tcase_add_loop_test(tc, test_exports_every_symbol_in_its_version_node, 0,
+                            G_N_ELEMENTS(libraries));
+        tcase_add_loop_test(tc, test_exports_nothing_else, 0, G_N_ELEMENTS(libraries));
         suite_add_tcase(s, tc);
         return s;
 }
