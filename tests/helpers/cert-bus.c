@@ -173,13 +173,17 @@ void wait_policy(TlsidClient *client, bool (*pred)(const char *, const char *)) 
 }
 
 void certs_make(const char *extra) {
-        const char *script = getenv("TLSID_MAKE_CERTS");
+        certs_make_with("TLSID_MAKE_CERTS", extra);
+}
+
+void certs_make_with(const char *script_variable, const char *extra) {
+        const char *script = getenv(script_variable);
         g_autoptr(GError) error = NULL;
         g_autofree char *out = NULL, *err = NULL, *command = NULL;
         int status = -1;
 
         if (!script || !*script) {
-                fprintf(stderr, "TLSID_MAKE_CERTS is not set\n");
+                fprintf(stderr, "%s is not set\n", script_variable);
                 exit(1);
         }
         certs_dir = g_dir_make_tmp("tlsid-certs-XXXXXX", &error);

@@ -53,5 +53,7 @@ bool dispatch_until(TlsidClient *client, const int *counter, int target);
 /* Makes certs_dir and runs make-certs.sh into it, then the shell commands @extra (nullable)
  * in it; exits on failure. */
 void certs_make(const char *extra);
+/* The same with the script the environment variable @script_variable names. */
+void certs_make_with(const char *script_variable, const char *extra);
 /* Removes certs_dir. */
 void certs_remove(void);

@@ -55,9 +55,7 @@ static void fail(const char *fmt, ...) {
         exit(1);
 }
 
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *xasprintf(const char *fmt, ...) {
+char *test_xasprintf(const char *fmt, ...) {
         va_list ap;
         char *s;
         int r;
@@ -320,10 +318,10 @@ void test_bus_start(void) {
                 atexit(exit_cleanup);
                 bus.exit_handler = true;
         }
-        bus.home = xasprintf("%s/home", bus.tmpdir);
-        bus.state = xasprintf("%s/state", bus.tmpdir);
-        bus.config = xasprintf("%s/config", bus.tmpdir);
-        bus.runtime = xasprintf("%s/runtime", bus.tmpdir);
+        bus.home = test_xasprintf("%s/home", bus.tmpdir);
+        bus.state = test_xasprintf("%s/state", bus.tmpdir);
+        bus.config = test_xasprintf("%s/config", bus.tmpdir);
+        bus.runtime = test_xasprintf("%s/runtime", bus.tmpdir);
         make_dir(bus.home);
         make_dir(bus.state);
         make_dir(bus.config);
@@ -411,8 +409,8 @@ const char *test_bus_tlsidd_path(void) {
 }
 
 void test_bus_write_daemon_config(const char *contents) {
-        char *dir = xasprintf("%s/tlsid", bus.config);
-        char *path = xasprintf("%s/tlsidd.conf", dir);
+        char *dir = test_xasprintf("%s/tlsid", bus.config);
+        char *path = test_xasprintf("%s/tlsidd.conf", dir);
 
         make_dir(dir);
         write_file(path, contents);
@@ -421,8 +419,8 @@ void test_bus_write_daemon_config(const char *contents) {
 }
 
 void test_bus_write_state_file(const char *contents) {
-        char *dir = xasprintf("%s/tlsid", bus.state);
-        char *path = xasprintf("%s/choices", dir);
+        char *dir = test_xasprintf("%s/tlsid", bus.state);
+        char *path = test_xasprintf("%s/choices", dir);
 
         make_dir(dir);
         write_file(path, contents);

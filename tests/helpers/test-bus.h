@@ -72,5 +72,8 @@ bool test_bus_wait_owner_change(DBusConnection *conn, const char *name, bool gon
 /* Closes and unrefs a connection from test_bus_connect(); accepts NULL. */
 void test_bus_disconnect(DBusConnection *conn);
 
+/* asprintf() that ends the test on failure (transfer full: free()). */
+char *test_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Milliseconds on the monotonic clock, for deadlines. */
 long long test_bus_now_ms(void);

@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* End-to-end tests of libtlsid-nss's own calls: NSS sockets attached to contexts talk to a
+ * real nginx (tests/helpers/tls-server.c) through tlsidd on a private bus: pooled
+ * connection checks, signal matching, the decision record, failing closed when the daemon
+ * is gone (reported once), and many threads attaching at once. */
+#include <check.h>
+#include <errno.h>
+#include <glib.h>
+#include <nss.h>
+#include <prnetdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tlsid/tlsid-nss.h>
+#include <tlsid/tlsid.h>
+
+#include "cert-bus.h"
+#include "check-main.h"
+#include "lib-asserts.h"
+#include "test-bus.h"
+#include "tls-server.h"
+
+#define CTX_A "adapter/tab-a"
+#define CTX_B "adapter/tab-b"
+#define THREADS 4
+#define ROUNDS 8
+
+static TlsServer *server;
+static char *origin;
+static char *alice_fp, *bob_fp;
+
+static void setup(void) {
+        g_autofree char *dir = NULL;
+        g_autofree char *db = g_strdup_printf("sql:%s/client-db", certs_dir);
+
+        test_bus_start();
+        use_nss_db("client-db");
+        dir = g_build_filename(test_bus_tmpdir(), "server", NULL);
+        server = tls_server_start_nginx(certs_dir, dir, TLS_VERSION_1_3);
+        origin = g_strdup_printf("localhost:%u", tls_server_port(server));
+        ck_assert_int_eq(NSS_Initialize(db, "", "", "", NSS_INIT_READONLY), SECSuccess);
+        ck_assert_int_eq(NSS_SetDomesticPolicy(), SECSuccess);
+}
+
+static void teardown(void) {
+        SSL_ClearSessionCache();
+        NSS_Shutdown();
+        tls_server_stop(server);
+        g_clear_pointer(&origin, g_free);
+        test_bus_stop();
+}
+
+typedef struct {
+        TlsidNssConnection *conn;
+        char body[512];
+        bool resumed;
+} Result;
+
+/* One connection to @port attached to @context: GET @path, read the body, close. Returns
+ * the connection state (the caller frees it). */
+static Result fetch(TlsidContext *context, uint16_t port, const char *path) {
+        Result r = { 0 };
+        PRNetAddr addr;
+        PRFileDesc *tcp = PR_NewTCPSocket(), *fd;
+        SSLChannelInfo info;
+        char request[256];
+        size_t got = 0;
+
+        ck_assert_ptr_nonnull(tcp);
+        ck_assert_int_eq(PR_InitializeNetAddr(PR_IpAddrLoopback, port, &addr), PR_SUCCESS);
+        ck_assert_int_eq(PR_Connect(tcp, &addr, PR_SecondsToInterval(10)), PR_SUCCESS);
+        fd = SSL_ImportFD(NULL, tcp);
+        ck_assert_ptr_nonnull(fd);
+        ck_assert_int_eq(SSL_OptionSet(fd, SSL_HANDSHAKE_AS_CLIENT, PR_TRUE), SECSuccess);
+        ck_assert_int_eq(SSL_SetURL(fd, "localhost"), SECSuccess);
+        ck_assert_int_eq(SSL_ResetHandshake(fd, PR_FALSE), SECSuccess);
+        ASSERT_OK(tlsid_nss_attach(fd, context, "localhost", port, &r.conn));
+        ck_assert_msg(SSL_ForceHandshake(fd) == SECSuccess, "handshake: %d", PR_GetError());
+        snprintf(request, sizeof request,
+                 "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path);
+        ck_assert_int_eq(PR_Write(fd, request, (PRInt32) strlen(request)),
+                         (PRInt32) strlen(request));
+        for (;;) {
+                PRInt32 n = PR_Read(fd, r.body + got, (PRInt32) (sizeof r.body - 1 - got));
+
+                if (n <= 0)
+                        break;
+                got += (size_t) n;
+        }
+        r.body[got] = '\0';
+        ck_assert_int_eq(SSL_GetChannelInfo(fd, &info, sizeof info), SECSuccess);
+        r.resumed = info.resumed;
+        PR_Close(fd);
+        /* Keep only the body. */
+        char *body = strstr(r.body, "\r\n\r\n");
+        ck_assert_msg(body, "no HTTP response: %s", r.body);
+        memmove(r.body, body + 4, strlen(body + 4) + 1);
+        return r;
+}
+
+static TlsidContext *open_context(TlsidClient *client, const char *name) {
+        TlsidContext *context = NULL;
+
+        ASSERT_OK(tlsid_context_open(client, name, 0, NULL, &context));
+        return context;
+}
+
+START_TEST(test_adapter_pooled_connection_checks) {
+        TlsidClient *client = client_new();
+        TlsidContext *a = open_context(client, CTX_A);
+        uint32_t generation = 0;
+
+        ASSERT_OK(tlsid_context_set_choice(a, origin, TLSID_CHOICE_CERTIFICATE, alice_fp, 0));
+        ASSERT_OK(tlsid_context_get_partition(a, origin, NULL, NULL, &generation, NULL));
+        Result r = fetch(a, tls_server_port(server), "/");
+
+        ck_assert_msg(strstr(r.body, "dn=CN=Alice"), "body: %s", r.body);
+        ck_assert_str_eq(tlsid_nss_connection_get_origin(r.conn), origin);
+        ck_assert_str_eq(tlsid_nss_connection_get_identity(r.conn), alice_fp);
+        ck_assert_str_eq(tlsid_nss_connection_get_sent_identity(r.conn), alice_fp);
+        ck_assert_uint_eq(tlsid_nss_connection_get_generation(r.conn), generation);
+        ck_assert_int_eq(tlsid_nss_connection_server_asked(r.conn), 1);
+        ck_assert_int_eq(tlsid_nss_connection_get_decision(r.conn), TLSID_DECISION_CERTIFICATE);
+        ck_assert_int_eq(tlsid_nss_connection_is_degraded(r.conn), 0);
+
+        /* Signals as the daemon sends them: "" is a wildcard. */
+        ck_assert_int_eq(tlsid_nss_connection_matches(r.conn, CTX_A, origin), 1);
+        ck_assert_int_eq(tlsid_nss_connection_matches(r.conn, CTX_A, ""), 1);
+        ck_assert_int_eq(tlsid_nss_connection_matches(r.conn, "", ""), 1);
+        ck_assert_int_eq(tlsid_nss_connection_matches(r.conn, CTX_B, origin), 0);
+        ck_assert_int_eq(tlsid_nss_connection_matches(r.conn, CTX_A, "example.org:443"), 0);
+
+        /* Pooled: usable until the choice changes or the sessions are flushed. */
+        ck_assert_int_eq(tlsid_nss_connection_is_current(r.conn), 1);
+        ASSERT_OK(tlsid_context_set_choice(a, origin, TLSID_CHOICE_CERTIFICATE, bob_fp, 0));
+        ck_assert_int_eq(tlsid_nss_connection_is_current(r.conn), 0);
+        tlsid_nss_connection_free(r.conn);
+
+        Result s = fetch(a, tls_server_port(server), "/");
+        ck_assert_msg(strstr(s.body, "dn=CN=Bob"), "body: %s", s.body);
+        ck_assert_int_eq(tlsid_nss_connection_is_current(s.conn), 1);
+        ASSERT_OK(tlsid_client_flush_sessions(client, CTX_A, origin, NULL));
+        ck_assert_int_eq(tlsid_nss_connection_is_current(s.conn), 0);
+        tlsid_nss_connection_free(s.conn);
+        tlsid_context_unref(a);
+        tlsid_client_unref(client);
+}
+END_TEST
+
+START_TEST(test_adapter_ask_sends_nothing_and_is_recorded) {
+        TlsidClient *client = client_new();
+        TlsidContext *a = open_context(client, CTX_A);
+
+        /* Undecided under the default policy (ask), two eligible certificates. */
+        Result r = fetch(a, tls_server_port(server), "/");
+        ck_assert_msg(strstr(r.body, "dn= "), "body: %s", r.body);
+        ck_assert_int_eq(tlsid_nss_connection_server_asked(r.conn), 1);
+        ck_assert_int_eq(tlsid_nss_connection_get_decision(r.conn), TLSID_DECISION_ASK);
+        ck_assert_str_eq(tlsid_nss_connection_get_sent_identity(r.conn), "");
+        tlsid_nss_connection_free(r.conn);
+
+        /* A server that does not ask never gets a certificate, chosen or not. */
+        ASSERT_OK(tlsid_context_set_choice(a, origin, TLSID_CHOICE_CERTIFICATE, alice_fp, 0));
+        Result s = fetch(a, tls_server_noask_port(server), "/");
+        ck_assert_msg(strstr(s.body, "dn= "), "body: %s", s.body);
+        ck_assert_int_eq(tlsid_nss_connection_server_asked(s.conn), 0);
+        ck_assert_int_eq(tlsid_nss_connection_get_decision(s.conn), -1);
+        tlsid_nss_connection_free(s.conn);
+        tlsid_context_unref(a);
+        tlsid_client_unref(client);
+}
+END_TEST
+
+static int reports;
+static char last_report[512];
+
+static void count_report(const char *message, void *userdata) {
+        reports++;
+        snprintf(last_report, sizeof last_report, "%s", message);
+}
+
+START_TEST(test_adapter_fails_closed_and_reports_once) {
+        TlsidClient *client = NULL;
+        TlsidContext *a;
+
+        ASSERT_OK(tlsid_nss_client_new(test_bus_address(), &client));
+        a = open_context(client, CTX_A);
+        ASSERT_OK(tlsid_context_set_choice(a, origin, TLSID_CHOICE_CERTIFICATE, alice_fp, 0));
+        tlsid_nss_set_report_function(count_report, NULL);
+
+        /* The bus and the daemon go away. */
+        ck_assert(test_bus_kill_daemon(SIGKILL));
+        test_bus_stop();
+        for (int i = 0; i < 3; i++) {
+                Result r = fetch(a, tls_server_port(server), "/");
+
+                /* No certificate, no resumption: fail closed. */
+                ck_assert_msg(strstr(r.body, "dn= reused=."), "body: %s", r.body);
+                ck_assert_int_eq(tlsid_nss_connection_is_degraded(r.conn), 1);
+                ck_assert_str_eq(tlsid_nss_connection_get_sent_identity(r.conn), "");
+                ck_assert_int_lt(tlsid_nss_connection_is_current(r.conn), 0);
+                tlsid_nss_connection_free(r.conn);
+        }
+        ck_assert_int_eq(reports, 1);
+        ck_assert_msg(strstr(last_report, "tlsidd"), "report: %s", last_report);
+        tlsid_nss_set_report_function(NULL, NULL);
+        tlsid_context_unref(a);
+        tlsid_client_unref(client);
+        /* teardown's stop is harmless on a stopped bus. */
+}
+END_TEST
+
+typedef struct {
+        TlsidContext *context;
+        const char *expect;
+        int ok;
+} Worker;
+
+static void *worker_main(void *data) {
+        Worker *w = data;
+
+        for (int i = 0; i < ROUNDS; i++) {
+                Result r = fetch(w->context, tls_server_port(server), "/");
+
+                if (strstr(r.body, w->expect))
+                        w->ok++;
+                tlsid_nss_connection_free(r.conn);
+        }
+        return NULL;
+}
+
+START_TEST(test_adapter_threads_keep_identities_apart) {
+        TlsidClient *client = client_new();
+        TlsidContext *a = open_context(client, CTX_A), *b = open_context(client, CTX_B);
+        pthread_t threads[THREADS];
+        Worker workers[THREADS];
+
+        ASSERT_OK(tlsid_context_set_choice(a, origin, TLSID_CHOICE_CERTIFICATE, alice_fp, 0));
+        ASSERT_OK(tlsid_context_set_choice(b, origin, TLSID_CHOICE_CERTIFICATE, bob_fp, 0));
+        /* Threads of one client, sockets of two contexts, at once. */
+        for (int i = 0; i < THREADS; i++) {
+                workers[i] = (Worker) { i % 2 ? b : a, i % 2 ? "dn=CN=Bob" : "dn=CN=Alice", 0 };
+                ck_assert_int_eq(pthread_create(&threads[i], NULL, worker_main, &workers[i]),
+                                 0);
+        }
+        for (int i = 0; i < THREADS; i++) {
+                ck_assert_int_eq(pthread_join(threads[i], NULL), 0);
+                ck_assert_int_eq(workers[i].ok, ROUNDS);
+        }
+        tlsid_context_unref(a);
+        tlsid_context_unref(b);
+        tlsid_client_unref(client);
+}
+END_TEST
+
+static char *read_fp(const char *name) {
+        g_autofree char *path = g_strdup_printf("%s/%s.fp", certs_dir, name);
+        char *fp = NULL;
+
+        if (!g_file_get_contents(path, &fp, NULL, NULL)) {
+                fprintf(stderr, "cannot read %s\n", path);
+                exit(1);
+        }
+        return g_strstrip(fp);
+}
+
+static Suite *adapter_suite(void) {
+        Suite *s = suite_create("adapter");
+        TCase *tc = tcase_create("adapter");
+
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, test_adapter_pooled_connection_checks);
+        tcase_add_test(tc, test_adapter_ask_sends_nothing_and_is_recorded);
+        tcase_add_test(tc, test_adapter_fails_closed_and_reports_once);
+        tcase_add_test(tc, test_adapter_threads_keep_identities_apart);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        int status;
+
+        signal(SIGPIPE, SIG_IGN);
+        certs_make_with("TLSID_MAKE_E2E_CERTS", NULL);
+        alice_fp = read_fp("alice");
+        bob_fp = read_fp("bob");
+        status = test_run_suite(adapter_suite(), CK_FORK);
+        certs_remove();
+        g_free(alice_fp);
+        g_free(bob_fp);
+        return status;
+}

@@ -1,0 +1,829 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* End-to-end tests: tlsid-fetch (as browser tabs) through tlsidd against real nginx and
+ * NSS selfserv, under TLS 1.2 and TLS 1.3.
+ *
+ * main() makes the CA, server, alice and bob certificates and the NSS databases once
+ * (tests/helpers/make-e2e-certs.sh), before the tests fork; each test starts its own
+ * private bus with tlsidd (whose NSS database is the client one) and its own server, and
+ * runs tlsid-fetch and tlsidctl as separate processes. What the server saw comes from the
+ * bodies nginx echoes ($ssl_client_s_dn, $ssl_session_reused, $ssl_protocol) or from
+ * selfserv's log; what the client did comes from tlsid-fetch's --verbose lines. */
+#include <check.h>
+#include <errno.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <tlsid/tlsid.h>
+
+#include "check-main.h"
+#include "lib-asserts.h"
+#include "test-bus.h"
+#include "tls-server.h"
+
+#define RUN_TIMEOUT_MS 30000
+#define TOKEN_WAIT_MS 10000
+#define MAX_CONNECTIONS 16
+#define ROUNDS 10
+
+#define DN_ALICE "CN=Alice,O=tlsid e2e"
+#define DN_BOB "CN=Bob,O=tlsid e2e"
+
+/* Made once by main(); the tests only read it. */
+static char *certs_dir;
+static char *alice_fp, *bob_fp;
+
+typedef enum { NGINX, SELFSERV } ServerKind;
+
+/* The test's servers (each test runs in a child of its own). */
+static struct {
+        ServerKind kind;
+        TlsVersion version;
+        TlsServer *server;  /* asks for a certificate */
+        TlsServer *noask;   /* selfserv without -r (nginx has both on one server) */
+        char *origin;       /* "localhost:PORT" of the asking server */
+        size_t seen;        /* selfserv connections already checked */
+} t;
+
+/* --- tlsid-fetch and tlsidctl --- */
+
+typedef struct {
+        int number;
+        unsigned generation;
+        char identity[65]; /* "" for "-" */
+        bool resumed, asked;
+        char sent[65];     /* "" for "-" */
+        int status;
+} Connection;
+
+typedef struct {
+        GPid pid;
+        int out_fd, err_fd;
+        GString *out, *err;
+        int exit_status; /* 128 + signal when killed */
+        Connection conns[MAX_CONNECTIONS];
+        size_t n_conns;
+        char *command;
+} Fetch;
+
+static const char *who(const char *fp) {
+        if (!fp[0])
+                return "nobody";
+        if (strcmp(fp, alice_fp) == 0)
+                return "alice";
+        if (strcmp(fp, bob_fp) == 0)
+                return "bob";
+        return fp;
+}
+
+static char *url(uint16_t port, const char *path) {
+        return g_strdup_printf("https://localhost:%u%s", port, path);
+}
+
+/* Starts `tlsid-fetch --verbose --context @context --nss-db CLIENT-DB ARGS... URL`
+ * (@first...: NULL-ended). */
+static void fetch_start(Fetch *f, const char *context, const char *first, ...) {
+        g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GError) error = NULL;
+        const char *fetch = g_getenv("TLSID_FETCH");
+        va_list ap;
+
+        ck_assert_msg(fetch != NULL, "TLSID_FETCH is not set");
+        memset(f, 0, sizeof(*f));
+        g_ptr_array_add(argv, g_strdup(fetch));
+        g_ptr_array_add(argv, g_strdup("--verbose"));
+        g_ptr_array_add(argv, g_strdup("--context"));
+        g_ptr_array_add(argv, g_strdup(context));
+        g_ptr_array_add(argv, g_strdup("--nss-db"));
+        g_ptr_array_add(argv, g_build_filename(certs_dir, "client-db", NULL));
+        va_start(ap, first);
+        for (const char *a = first; a; a = va_arg(ap, const char *))
+                g_ptr_array_add(argv, g_strdup(a));
+        va_end(ap);
+        g_ptr_array_add(argv, NULL);
+        f->command = g_strjoinv(" ", (char **) argv->pdata);
+        ck_assert_msg(g_spawn_async_with_pipes(NULL, (char **) argv->pdata, NULL,
+                                               G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &f->pid,
+                                               NULL, &f->out_fd, &f->err_fd, &error),
+                      "%s: %s", f->command, error->message);
+        f->out = g_string_new(NULL);
+        f->err = g_string_new(NULL);
+}
+
+/* Reads what the process wrote until @needle (when not NULL) is in its stderr, or both
+ * pipes are at EOF. Returns whether @needle was seen. */
+static bool fetch_read(Fetch *f, const char *needle, long long deadline) {
+        for (;;) {
+                struct pollfd p[2] = {
+                        { .fd = f->out_fd, .events = POLLIN },
+                        { .fd = f->err_fd, .events = POLLIN },
+                };
+                long long left;
+
+                if (needle && strstr(f->err->str, needle))
+                        return true;
+                if (f->out_fd < 0 && f->err_fd < 0)
+                        return false;
+                left = deadline - test_bus_now_ms();
+                ck_assert_msg(left > 0, "%s: no end within %d ms; stdout:\n%s\nstderr:\n%s",
+                              f->command, RUN_TIMEOUT_MS, f->out->str, f->err->str);
+                if (poll(p, 2, (int) left) < 0) {
+                        ck_assert_msg(errno == EINTR, "poll: %s", strerror(errno));
+                        continue;
+                }
+                for (int i = 0; i < 2; i++) {
+                        int *fd = i == 0 ? &f->out_fd : &f->err_fd;
+                        GString *s = i == 0 ? f->out : f->err;
+                        char buf[4096];
+                        ssize_t n;
+
+                        if (*fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                                continue;
+                        n = read(*fd, buf, sizeof(buf));
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n <= 0) {
+                                close(*fd);
+                                *fd = -1;
+                        } else {
+                                g_string_append_len(s, buf, n);
+                        }
+                }
+        }
+}
+
+/* Parses the --verbose lines; any line that claims to be one and does not parse fails
+ * the test, so a change of format cannot pass silently. */
+static void parse_connections(Fetch *f) {
+        g_auto(GStrv) lines = g_strsplit(f->err->str, "\n", -1);
+
+        for (char **l = lines; *l; l++) {
+                Connection *c;
+                char identity[80], resumed[8], asked[8], sent[80];
+                int end = 0;
+
+                if (!g_str_has_prefix(*l, "tlsid-fetch: connection "))
+                        continue;
+                ck_assert_msg(f->n_conns < MAX_CONNECTIONS, "%s: too many connections",
+                              f->command);
+                c = &f->conns[f->n_conns];
+                ck_assert_msg(sscanf(*l, "tlsid-fetch: connection %d: generation=%u "
+                                     "identity=%79s resumed=%7s asked=%7s sent=%79s "
+                                     "status=%d%n",
+                                     &c->number, &c->generation, identity, resumed, asked, sent,
+                                     &c->status, &end) == 7 && (*l)[end] == '\0',
+                              "%s: unexpected --verbose line: '%s'", f->command, *l);
+                ck_assert_msg(c->number == (int) f->n_conns + 1,
+                              "%s: connection %d where %zu was due", f->command, c->number,
+                              f->n_conns + 1);
+                ck_assert_msg(strcmp(resumed, "yes") == 0 || strcmp(resumed, "no") == 0,
+                              "%s: resumed=%s", f->command, resumed);
+                ck_assert_msg(strcmp(asked, "yes") == 0 || strcmp(asked, "no") == 0,
+                              "%s: asked=%s", f->command, asked);
+                for (int i = 0; i < 2; i++) {
+                        const char *v = i == 0 ? identity : sent;
+                        char *dst = i == 0 ? c->identity : c->sent;
+
+                        ck_assert_msg(strcmp(v, "-") == 0 || (strlen(v) == 64 &&
+                                      strspn(v, "0123456789abcdef") == 64),
+                                      "%s: not a fingerprint or '-': '%s'", f->command, v);
+                        g_strlcpy(dst, strcmp(v, "-") == 0 ? "" : v, 65);
+                }
+                c->resumed = strcmp(resumed, "yes") == 0;
+                c->asked = strcmp(asked, "yes") == 0;
+                f->n_conns++;
+        }
+}
+
+/* Reads to the end, reaps the process and parses its lines. */
+static void fetch_finish(Fetch *f) {
+        long long deadline = test_bus_now_ms() + RUN_TIMEOUT_MS;
+        int status;
+
+        fetch_read(f, NULL, deadline);
+        ck_assert_int_eq(waitpid(f->pid, &status, 0), f->pid);
+        g_spawn_close_pid(f->pid);
+        f->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        parse_connections(f);
+}
+
+static void fetch_clear(Fetch *f) {
+        if (f->out)
+                g_string_free(f->out, TRUE);
+        if (f->err)
+                g_string_free(f->err, TRUE);
+        g_free(f->command);
+        memset(f, 0, sizeof(*f));
+}
+
+/* Runs tlsid-fetch to its end (@first...: arguments, then the URL; NULL-ended). */
+#define fetch_run(f, context, ...)                                \
+        do {                                                      \
+                fetch_start((f), (context), __VA_ARGS__, NULL);   \
+                fetch_finish(f);                                  \
+        } while (0)
+
+static void assert_exit(const Fetch *f, int expected) {
+        ck_assert_msg(f->exit_status == expected,
+                      "%s: exit status %d, expected %d; stdout:\n%s\nstderr:\n%s", f->command,
+                      f->exit_status, expected, f->out->str, f->err->str);
+}
+
+static const Connection *conn(const Fetch *f, size_t k) {
+        ck_assert_msg(k >= 1 && k <= f->n_conns, "%s: no connection %zu (there are %zu); "
+                      "stderr:\n%s", f->command, k, f->n_conns, f->err->str);
+        return &f->conns[k - 1];
+}
+
+/* Runs tlsidctl on the test bus with @args (NULL-ended) and asserts it succeeds. */
+static void ctlv(const char *const *args) {
+        g_autoptr(GPtrArray) argv = g_ptr_array_new();
+        g_autoptr(GError) error = NULL;
+        g_autofree char *out = NULL, *err = NULL, *command = NULL;
+        const char *tlsidctl = g_getenv("TLSIDCTL");
+        int status;
+
+        ck_assert_msg(tlsidctl != NULL, "TLSIDCTL is not set");
+        g_ptr_array_add(argv, (char *) tlsidctl);
+        for (; *args; args++)
+                g_ptr_array_add(argv, (char *) *args);
+        g_ptr_array_add(argv, NULL);
+        command = g_strjoinv(" ", (char **) argv->pdata);
+        ck_assert_msg(g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL,
+                                   NULL, &out, &err, &status, &error),
+                      "%s: %s", command, error->message);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: status %d: %s%s",
+                      command, status, out, err);
+}
+
+/* Copies @first and the rest of @ap (NULL-ended, at most 7) into @args[8], NULL-ended. */
+static void collect_args(const char **args, const char *first, va_list ap) {
+        size_t n = 0;
+
+        for (const char *a = first; a; a = va_arg(ap, const char *)) {
+                ck_assert_uint_lt(n, 7);
+                args[n++] = a;
+        }
+        args[n] = NULL;
+}
+
+/* ctlv() with the arguments listed (@first...: NULL-ended, at most 7). */
+static void ctl(const char *first, ...) {
+        const char *args[8];
+        va_list ap;
+
+        va_start(ap, first);
+        collect_args(args, first, ap);
+        va_end(ap);
+        ctlv(args);
+}
+
+/* Waits until tlsidd holds a resumption token for (@context, @origin): the token
+ * callback's put does not wait for a reply, so it may still be on its way when the
+ * process that made it has exited. */
+static void wait_for_token(const char *context, const char *origin) {
+        long long deadline = test_bus_now_ms() + TOKEN_WAIT_MS;
+        TlsidClient *client = NULL;
+
+        ASSERT_OK(tlsid_client_new(test_bus_address(), &client));
+        for (;;) {
+                TlsidSessionInfo *infos = NULL;
+                size_t n = 0;
+                uint32_t tokens = 0;
+
+                ASSERT_OK(tlsid_client_list_sessions(client, context, &infos, &n));
+                for (size_t i = 0; i < n; i++)
+                        if (strcmp(infos[i].origin, origin) == 0)
+                                tokens += infos[i].tokens;
+                tlsid_session_infos_free(infos, n);
+                if (tokens > 0)
+                        break;
+                ck_assert_msg(test_bus_now_ms() < deadline,
+                              "tlsidd got no resumption token for %s %s within %d ms",
+                              context, origin, TOKEN_WAIT_MS);
+                poll(NULL, 0, 20);
+        }
+        tlsid_client_unref(client);
+}
+
+/* --- what the server saw --- */
+
+typedef struct {
+        char dn[256]; /* the client certificate's subject, "" when none */
+        bool resumed;
+} Seen;
+
+/* What the server saw of @f's connections, in order, into @ret (one per 200 echo body
+ * for nginx, one per completed handshake for selfserv). Returns the count. */
+static size_t server_saw(const Fetch *f, Seen *ret, size_t max) {
+        size_t n = 0;
+
+        if (t.kind == NGINX) {
+                g_auto(GStrv) lines = g_strsplit(f->out->str, "\n", -1);
+
+                for (char **l = lines; *l; l++) {
+                        g_autofree char *expected_protocol = NULL;
+                        char *reused, *protocol;
+
+                        if (!g_str_has_prefix(*l, "dn="))
+                                continue;
+                        reused = g_strrstr(*l, " reused=");
+                        protocol = g_strrstr(*l, " protocol=");
+                        ck_assert_msg(reused && protocol && reused < protocol,
+                                      "unexpected nginx body: '%s'", *l);
+                        ck_assert_uint_lt(n, max);
+                        g_strlcpy(ret[n].dn, *l + 3, MIN(sizeof(ret[n].dn),
+                                                         (size_t) (reused - (*l + 3)) + 1));
+                        ck_assert_msg(reused[8] == 'r' || reused[8] == '.',
+                                      "unexpected nginx body: '%s'", *l);
+                        ret[n].resumed = reused[8] == 'r';
+                        ck_assert_str_eq(protocol + 10, tls_version_name(t.version));
+                        n++;
+                }
+        } else {
+                TlsServerConnection c[64];
+                size_t total = tls_server_selfserv_connections(t.server, c, G_N_ELEMENTS(c));
+
+                ck_assert_uint_le(total, G_N_ELEMENTS(c));
+                for (size_t i = t.seen; i < total; i++) {
+                        ck_assert_uint_lt(n, max);
+                        ck_assert_str_eq(c[i].version,
+                                         t.version == TLS_VERSION_1_3 ? "3.4" : "3.3");
+                        g_strlcpy(ret[n].dn, c[i].subject, sizeof(ret[n].dn));
+                        ret[n].resumed = c[i].resumed;
+                        n++;
+                }
+                t.seen = total;
+        }
+        return n;
+}
+
+/* Asserts the server saw exactly @n 2xx connections of @f, with the client subjects of
+ * @dns (NULL for none) and, when @resumed is not NULL, those resumptions ('r' resumed,
+ * '.' full handshake, '?' either). */
+static void assert_server_saw(const Fetch *f, size_t n, const char *const *dns,
+                              const char *resumed) {
+        Seen seen[MAX_CONNECTIONS];
+        size_t got = server_saw(f, seen, G_N_ELEMENTS(seen));
+
+        ck_assert_msg(got == n, "%s: the server saw %zu connections, expected %zu; "
+                      "stdout:\n%s\nstderr:\n%s", f->command, got, n, f->out->str,
+                      f->err->str);
+        for (size_t i = 0; i < n; i++) {
+                const char *dn = dns && dns[i] ? dns[i] : "";
+
+                ck_assert_msg(strcmp(seen[i].dn, dn) == 0,
+                              "%s: connection %zu: the server saw '%s', expected '%s'",
+                              f->command, i + 1, seen[i].dn, dn);
+                if (resumed && resumed[i] != '?')
+                        ck_assert_msg(seen[i].resumed == (resumed[i] == 'r'),
+                                      "%s: connection %zu: the server %s the session",
+                                      f->command, i + 1,
+                                      seen[i].resumed ? "resumed" : "did not resume");
+        }
+}
+
+/* --- fixture --- */
+
+static void setup(void) {
+        g_autofree char *conf = NULL;
+
+        memset(&t, 0, sizeof(t));
+        test_bus_start();
+        conf = g_strdup_printf("[certificates]\nnss_db = sql:%s/client-db\n", certs_dir);
+        test_bus_write_daemon_config(conf);
+}
+
+static void teardown(void) {
+        tls_server_stop(t.server);
+        tls_server_stop(t.noask);
+        g_free(t.origin);
+        memset(&t, 0, sizeof(t));
+        test_bus_stop();
+}
+
+/* Starts the test's server: @kind serving only the TLS version of loop index @i. */
+static void start_server(ServerKind kind, int i) {
+        g_autofree char *dir = g_build_filename(test_bus_tmpdir(), "server", NULL);
+
+        t.kind = kind;
+        t.version = i == 0 ? TLS_VERSION_1_2 : TLS_VERSION_1_3;
+        if (kind == NGINX)
+                t.server = tls_server_start_nginx(certs_dir, dir, t.version);
+        else
+                t.server = tls_server_start_selfserv(certs_dir, dir, t.version, true);
+        t.origin = g_strdup_printf("localhost:%u", tls_server_port(t.server));
+}
+
+/* The asking server's URL for @path (selfserv answers every path alike). */
+static char *server_url(const char *path) {
+        return url(tls_server_port(t.server), path);
+}
+
+static void write_policy(const char *json) {
+        g_autofree char *dir = g_build_filename(test_bus_config_dir(), "tlsid", NULL);
+        g_autofree char *path = g_build_filename(dir, "policy.json", NULL);
+        g_autoptr(GError) error = NULL;
+
+        ck_assert_int_eq(g_mkdir_with_parents(dir, 0700), 0);
+        ck_assert_msg(g_file_set_contents(path, json, -1, &error), "%s", error->message);
+}
+
+/* --- the scenarios --- */
+
+/* 1. Two tlsid-fetch processes in one context, no certificate: the second one's first
+ * connection resumes, from the token the first one stored in tlsidd. */
+static void scenario_shared_resumption(void) {
+        g_autofree char *u = server_url("/");
+        Fetch first, second;
+        const Connection *c;
+
+        fetch_run(&first, "tab/shared", u);
+        assert_exit(&first, 0);
+        c = conn(&first, 1);
+        ck_assert_msg(!c->resumed && c->identity[0] == '\0' && c->sent[0] == '\0' &&
+                      c->status == 200, "%s: %s", first.command, first.err->str);
+        assert_server_saw(&first, 1, NULL, ".");
+        wait_for_token("tab/shared", t.origin);
+
+        fetch_run(&second, "tab/shared", u);
+        assert_exit(&second, 0);
+        c = conn(&second, 1);
+        ck_assert_msg(c->resumed, "%s: the second process did not resume: %s", second.command,
+                      second.err->str);
+        ck_assert_msg(c->identity[0] == '\0' && c->sent[0] == '\0' && !c->asked &&
+                      c->status == 200, "%s: %s", second.command, second.err->str);
+        ck_assert_uint_eq(c->generation, conn(&first, 1)->generation);
+        assert_server_saw(&second, 1, NULL, "r");
+        fetch_clear(&first);
+        fetch_clear(&second);
+}
+
+/* 2. Context A chose alice, B bob; they fetch alternately, two connections each time
+ * (the second resumed from NSS's in-process cache): the server sees Alice only from A
+ * and Bob only from B. */
+static void scenario_parallel_identities(void) {
+        g_autofree char *u = server_url("/private");
+        static const char *const alice2[] = { DN_ALICE, DN_ALICE };
+        static const char *const bob2[] = { DN_BOB, DN_BOB };
+
+        ctl("open", "tab/a", NULL);
+        ctl("open", "tab/b", NULL);
+        ctl("choose", "tab/a", t.origin, alice_fp, NULL);
+        ctl("choose", "tab/b", t.origin, bob_fp, NULL);
+        for (int round = 0; round < ROUNDS; round++) {
+                for (int tab = 0; tab < 2; tab++) {
+                        const char *fp = tab == 0 ? alice_fp : bob_fp;
+                        Fetch f;
+
+                        fetch_run(&f, tab == 0 ? "tab/a" : "tab/b", "--connections", "2", u);
+                        assert_exit(&f, 0);
+                        ck_assert_uint_eq(f.n_conns, 2);
+                        for (size_t k = 1; k <= 2; k++) {
+                                const Connection *c = conn(&f, k);
+
+                                ck_assert_msg(strcmp(c->identity, fp) == 0 && c->status == 200,
+                                              "round %d: %s: connection %zu as %s: %s", round,
+                                              f.command, k, who(c->identity), f.err->str);
+                                /* A full handshake sends the certificate; a resumed one
+                                 * is not asked and carries the session's. */
+                                if (!c->resumed)
+                                        ck_assert_msg(c->asked && strcmp(c->sent, fp) == 0,
+                                                      "round %d: %s: connection %zu sent %s",
+                                                      round, f.command, k, who(c->sent));
+                        }
+                        ck_assert_msg(!conn(&f, 1)->resumed && conn(&f, 2)->resumed,
+                                      "round %d: %s: expected a full handshake then a "
+                                      "resumption: %s", round, f.command, f.err->str);
+                        assert_server_saw(&f, 2, tab == 0 ? alice2 : bob2, ".r");
+                        fetch_clear(&f);
+                }
+        }
+}
+
+/* Runs `tlsid-fetch --connections @n --interval 1 URL` in @context and, once its first
+ * connection is done, `tlsidctl @first...` (NULL-ended). */
+static void fetch_with_change(Fetch *f, const char *context, const char *u, const char *n,
+                              const char *first, ...) {
+        const char *args[8];
+        va_list ap;
+
+        va_start(ap, first);
+        collect_args(args, first, ap);
+        va_end(ap);
+        fetch_start(f, context, "--connections", n, "--interval", "1", u, NULL);
+        ck_assert_msg(fetch_read(f, "tlsid-fetch: connection 1:",
+                                 test_bus_now_ms() + RUN_TIMEOUT_MS),
+                      "%s: ended before its first connection; stdout:\n%s\nstderr:\n%s",
+                      f->command, f->out->str, f->err->str);
+        ctlv(args);
+        fetch_finish(f);
+}
+
+/* 3. While A fetches four times a second apart, A switches to bob: the next connection is
+ * a full handshake as Bob, and Alice never appears again. */
+static void scenario_switch(void) {
+        g_autofree char *u = server_url("/private");
+        static const char *const dns[] = { DN_ALICE, DN_BOB, DN_BOB, DN_BOB };
+        Fetch f;
+
+        ctl("open", "tab/a", NULL);
+        ctl("choose", "tab/a", t.origin, alice_fp, NULL);
+        fetch_with_change(&f, "tab/a", u, "4", "choose", "tab/a", t.origin, bob_fp, NULL);
+        assert_exit(&f, 0);
+        ck_assert_uint_eq(f.n_conns, 4);
+        ck_assert_msg(strcmp(conn(&f, 1)->identity, alice_fp) == 0 &&
+                      strcmp(conn(&f, 1)->sent, alice_fp) == 0, "%s", f.err->str);
+        ck_assert_msg(!conn(&f, 2)->resumed && conn(&f, 2)->asked &&
+                      strcmp(conn(&f, 2)->sent, bob_fp) == 0,
+                      "connection 2 after the switch: %s", f.err->str);
+        ck_assert_uint_gt(conn(&f, 2)->generation, conn(&f, 1)->generation);
+        for (size_t k = 2; k <= 4; k++) {
+                ck_assert_msg(strcmp(conn(&f, k)->identity, bob_fp) == 0 &&
+                              conn(&f, k)->status == 200,
+                              "connection %zu as %s: %s", k, who(conn(&f, k)->identity),
+                              f.err->str);
+                ck_assert_msg(strcmp(conn(&f, k)->sent, alice_fp) != 0, "%s", f.err->str);
+        }
+        assert_server_saw(&f, 4, dns, "..??");
+        fetch_clear(&f);
+}
+
+/* 4. An undecided context under policy "ask" is challenged: status 3 and the eligible
+ * certificates; after `tlsidctl choose`, the same command gets 200 as the chosen one. */
+static void scenario_challenge(void) {
+        g_autofree char *u = server_url("/private");
+        static const char *const alice[] = { DN_ALICE };
+        g_autofree char *alice_line = g_strdup_printf("\n%s\t", alice_fp);
+        g_autofree char *bob_line = g_strdup_printf("\n%s\t", bob_fp);
+        Fetch f;
+
+        write_policy("{\"mode\": \"ask\"}\n");
+        fetch_run(&f, "tab/c", u);
+        assert_exit(&f, 3);
+        ck_assert_msg(f.n_conns >= 1 && conn(&f, 1)->asked && conn(&f, 1)->sent[0] == '\0' &&
+                      conn(&f, 1)->status == 401, "%s", f.err->str);
+        for (int i = 0; i < 2; i++) {
+                const char *line = strstr(f.err->str, i == 0 ? alice_line : bob_line);
+                const char *subject = i == 0 ? "Alice" : "Bob";
+                g_autofree char *text = NULL;
+
+                ck_assert_msg(line != NULL, "%s: %s is not listed: %s", f.command,
+                              i == 0 ? "alice" : "bob", f.err->str);
+                text = g_strndup(line + 1, strcspn(line + 1, "\n"));
+                /* FINGERPRINT \t SUBJECT \t ISSUER */
+                ck_assert_msg(strstr(text, subject) && strstr(text, "tlsid e2e CA") &&
+                              strchr(strchr(text, '\t') + 1, '\t'),
+                              "%s: eligible line '%s'", f.command, text);
+        }
+        fetch_clear(&f);
+
+        ctl("choose", "tab/c", t.origin, alice_fp, NULL);
+        fetch_run(&f, "tab/c", u);
+        assert_exit(&f, 0);
+        ck_assert_msg(f.n_conns == 1 && strcmp(conn(&f, 1)->sent, alice_fp) == 0 &&
+                      conn(&f, 1)->status == 200, "%s", f.err->str);
+        assert_server_saw(&f, 1, alice, ".");
+        fetch_clear(&f);
+}
+
+/* 5. With the choice "none" no certificate is sent; nginx's 401 body is printed, after one
+ * re-send that carries the decline. selfserv never answers 401: there the check is that
+ * it was asked, sent nothing and saw nothing. */
+static void scenario_decline(void) {
+        g_autofree char *u = server_url("/private");
+        Fetch f;
+
+        ctl("open", "tab/d", NULL);
+        ctl("choose", "tab/d", t.origin, "none", NULL);
+        fetch_run(&f, "tab/d", u);
+        /* A full handshake is asked and sends nothing; the re-send may resume that
+         * certificate-less session, and is then not asked. */
+        for (size_t k = 1; k <= f.n_conns; k++)
+                ck_assert_msg((conn(&f, k)->asked || conn(&f, k)->resumed) &&
+                              conn(&f, k)->sent[0] == '\0' && conn(&f, k)->identity[0] == '\0',
+                              "%s: connection %zu: %s", f.command, k, f.err->str);
+        ck_assert_msg(conn(&f, 1)->asked, "%s: %s", f.command, f.err->str);
+        if (t.kind == NGINX) {
+                assert_exit(&f, 1);
+                ck_assert_msg(f.n_conns == 2 && conn(&f, 1)->status == 401 &&
+                              conn(&f, 2)->status == 401,
+                              "%s: expected a 401 and one re-send: %s", f.command, f.err->str);
+                ck_assert_msg(strstr(f.out->str, "certificate needed") &&
+                              strstr(f.out->str, "authorization=transport") &&
+                              strstr(f.out->str, "status=\"declined\""),
+                              "%s: the 401 body of the re-sent request: %s", f.command,
+                              f.out->str);
+                assert_server_saw(&f, 0, NULL, NULL);
+        } else {
+                assert_exit(&f, 0);
+                ck_assert_uint_eq(f.n_conns, 1);
+                assert_server_saw(&f, 1, NULL, ".");
+        }
+        fetch_clear(&f);
+}
+
+/* 6. A flush makes the next connection a full handshake: across processes and within one,
+ * without a certificate (the tokens tlsidd held are gone) and with one (NSS's own cache is
+ * keyed by the old generation); the connection after that resumes again. */
+static void scenario_flush(void) {
+        g_autofree char *u = server_url("/");
+        g_autofree char *private = server_url("/private");
+        static const char *const alice[] = { DN_ALICE, DN_ALICE, DN_ALICE };
+        Fetch f, g;
+
+        fetch_run(&f, "tab/f", u);
+        assert_exit(&f, 0);
+        assert_server_saw(&f, 1, NULL, ".");
+        wait_for_token("tab/f", t.origin);
+        ctl("flush", "--context", "tab/f", NULL);
+        fetch_run(&g, "tab/f", u);
+        assert_exit(&g, 0);
+        ck_assert_msg(!conn(&g, 1)->resumed, "%s: resumed after the flush: %s", g.command,
+                      g.err->str);
+        ck_assert_uint_gt(conn(&g, 1)->generation, conn(&f, 1)->generation);
+        assert_server_saw(&g, 1, NULL, ".");
+        fetch_clear(&f);
+        fetch_clear(&g);
+
+        for (int chosen = 0; chosen < 2; chosen++) {
+                const char *context = chosen ? "tab/g" : "tab/f";
+                const char *fp = chosen ? alice_fp : "";
+
+                if (chosen) {
+                        ctl("open", context, NULL);
+                        ctl("choose", context, t.origin, alice_fp, NULL);
+                }
+                fetch_with_change(&f, context, chosen ? private : u, "3", "flush", "--context",
+                                  context, NULL);
+                assert_exit(&f, 0);
+                ck_assert_uint_eq(f.n_conns, 3);
+                ck_assert_msg(!conn(&f, 2)->resumed && strcmp(conn(&f, 2)->sent, fp) == 0,
+                              "%s: connection 2 after the flush: %s", f.command, f.err->str);
+                ck_assert_uint_gt(conn(&f, 2)->generation, conn(&f, 1)->generation);
+                ck_assert_msg(conn(&f, 3)->resumed, "%s: connection 3 did not resume: %s",
+                              f.command, f.err->str);
+                for (size_t k = 1; k <= 3; k++)
+                        ck_assert_msg(strcmp(conn(&f, k)->identity, fp) == 0 &&
+                                      conn(&f, k)->status == 200, "%s", f.err->str);
+                /* Without a certificate the first connection may resume from the token
+                 * the process before left. */
+                assert_server_saw(&f, 3, chosen ? alice : NULL, chosen ? "..r" : "?.r");
+                fetch_clear(&f);
+        }
+}
+
+/* 7. A server that does not ask gets no certificate, even from a context that chose one
+ * for its origin. */
+static void scenario_never_unsolicited(void) {
+        g_autofree char *dir = g_build_filename(test_bus_tmpdir(), "noask", NULL);
+        g_autofree char *origin = NULL, *u = NULL;
+        uint16_t port;
+        Fetch f;
+
+        if (t.kind == NGINX) {
+                port = tls_server_noask_port(t.server);
+        } else {
+                t.noask = tls_server_start_selfserv(certs_dir, dir, t.version, false);
+                port = tls_server_port(t.noask);
+        }
+        origin = g_strdup_printf("localhost:%u", port);
+        u = url(port, "/");
+        ctl("open", "tab/h", NULL);
+        ctl("choose", "tab/h", origin, alice_fp, NULL);
+        fetch_run(&f, "tab/h", u);
+        assert_exit(&f, 0);
+        ck_assert_msg(f.n_conns == 1 && !conn(&f, 1)->asked && conn(&f, 1)->sent[0] == '\0' &&
+                      strcmp(conn(&f, 1)->identity, alice_fp) == 0 &&
+                      conn(&f, 1)->status == 200, "%s: %s", f.command, f.err->str);
+        if (t.kind == NGINX) {
+                assert_server_saw(&f, 1, NULL, ".");
+        } else {
+                TlsServerConnection c[4];
+
+                ck_assert_uint_eq(tls_server_selfserv_connections(t.noask, c, 4), 1);
+                ck_assert_str_eq(c[0].subject, "");
+                ck_assert_msg(strstr(f.out->str, "GET / HTTP/1.1"), "%s", f.out->str);
+        }
+        fetch_clear(&f);
+}
+
+/* --- the tests: each scenario under TLS 1.2 (_i = 0) and TLS 1.3 (_i = 1) --- */
+
+#define E2E_TEST(server, kind, scenario)                         \
+        START_TEST(test_e2e_##server##_##scenario) {             \
+                start_server(kind, _i);                          \
+                scenario_##scenario();                           \
+        }                                                        \
+        END_TEST
+
+E2E_TEST(nginx, NGINX, shared_resumption)
+E2E_TEST(nginx, NGINX, parallel_identities)
+E2E_TEST(nginx, NGINX, switch)
+E2E_TEST(nginx, NGINX, challenge)
+E2E_TEST(nginx, NGINX, decline)
+E2E_TEST(nginx, NGINX, flush)
+E2E_TEST(nginx, NGINX, never_unsolicited)
+E2E_TEST(selfserv, SELFSERV, shared_resumption)
+E2E_TEST(selfserv, SELFSERV, parallel_identities)
+E2E_TEST(selfserv, SELFSERV, switch)
+E2E_TEST(selfserv, SELFSERV, decline)
+E2E_TEST(selfserv, SELFSERV, flush)
+E2E_TEST(selfserv, SELFSERV, never_unsolicited)
+
+static Suite *e2e_suite(void) {
+        Suite *s = suite_create("e2e");
+        TCase *nginx = tcase_create("nginx");
+        TCase *selfserv = tcase_create("selfserv");
+
+        tcase_add_checked_fixture(nginx, setup, teardown);
+        tcase_set_timeout(nginx, 120);
+        tcase_add_loop_test(nginx, test_e2e_nginx_shared_resumption, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_parallel_identities, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_switch, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_challenge, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_decline, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_flush, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_never_unsolicited, 0, 2);
+        suite_add_tcase(s, nginx);
+
+        tcase_add_checked_fixture(selfserv, setup, teardown);
+        tcase_set_timeout(selfserv, 120);
+        tcase_add_loop_test(selfserv, test_e2e_selfserv_shared_resumption, 0, 2);
+        tcase_add_loop_test(selfserv, test_e2e_selfserv_parallel_identities, 0, 2);
+        tcase_add_loop_test(selfserv, test_e2e_selfserv_switch, 0, 2);
+        tcase_add_loop_test(selfserv, test_e2e_selfserv_decline, 0, 2);
+        tcase_add_loop_test(selfserv, test_e2e_selfserv_flush, 0, 2);
+        tcase_add_loop_test(selfserv, test_e2e_selfserv_never_unsolicited, 0, 2);
+        suite_add_tcase(s, selfserv);
+        return s;
+}
+
+/* Makes the certificates into a temporary directory; returns it (transfer full). */
+static char *make_certs(void) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *out = NULL, *err = NULL;
+        const char *script = g_getenv("TLSID_MAKE_E2E_CERTS");
+        char *dir = g_dir_make_tmp("tlsid-e2e-XXXXXX", &error);
+        int status;
+
+        if (!dir || !script) {
+                fprintf(stderr, "test-e2e: %s\n", dir ? "TLSID_MAKE_E2E_CERTS is not set"
+                                                     : error->message);
+                exit(1);
+        }
+        {
+                const char *argv[] = { script, dir, NULL };
+
+                if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
+                                  &err, &status, &error) ||
+                    !g_spawn_check_wait_status(status, &error)) {
+                        fprintf(stderr, "test-e2e: %s %s: %s\n%s", script, dir,
+                                error->message, err ? err : "");
+                        exit(1);
+                }
+        }
+        return dir;
+}
+
+static char *read_fingerprint(const char *name) {
+        g_autofree char *path = g_strdup_printf("%s/%s.fp", certs_dir, name);
+        g_autoptr(GError) error = NULL;
+        char *fp = NULL;
+
+        if (!g_file_get_contents(path, &fp, NULL, &error)) {
+                fprintf(stderr, "test-e2e: %s\n", error->message);
+                exit(1);
+        }
+        g_strstrip(fp);
+        return fp;
+}
+
+static int remove_tree(const char *dir) {
+        const char *argv[] = { "rm", "-rf", dir, NULL };
+
+        return g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
+                            NULL, NULL, NULL) ? 0 : -1;
+}
+
+int main(void) {
+        int status;
+
+        signal(SIGPIPE, SIG_IGN);
+        certs_dir = make_certs();
+        alice_fp = read_fingerprint("alice");
+        bob_fp = read_fingerprint("bob");
+        status = test_run_suite(e2e_suite(), CK_FORK);
+        remove_tree(certs_dir);
+        g_free(certs_dir);
+        g_free(alice_fp);
+        g_free(bob_fp);
+        return status;
+}
