@@ -592,6 +592,26 @@ static void scenario_challenge(void) {
                       conn(&f, 1)->status == 200, "%s", f.err->str);
         assert_server_saw(&f, 1, alice, ".");
         fetch_clear(&f);
+
+        /* A server that never asks points, with the challenge's url, to one that does:
+         * AnswerChallenge says retry there, and the request is re-sent on a new connection
+         * which carries the certificate. */
+        if (t.kind == NGINX) {
+                g_autofree char *noask_url = url(tls_server_noask_port(t.server), "/private");
+                g_autofree char *noask_origin =
+                        g_strdup_printf("localhost:%u", tls_server_noask_port(t.server));
+
+                ctl("choose", "tab/c", noask_origin, alice_fp, NULL);
+                fetch_run(&f, "tab/c", noask_url);
+                assert_exit(&f, 0);
+                ck_assert_msg(f.n_conns == 2 && !conn(&f, 1)->asked &&
+                              conn(&f, 1)->sent[0] == '\0' && conn(&f, 1)->status == 401 &&
+                              conn(&f, 2)->asked && strcmp(conn(&f, 2)->sent, alice_fp) == 0 &&
+                              conn(&f, 2)->status == 200,
+                              "%s", f.err->str);
+                ck_assert_msg(strstr(f.out->str, "dn=" DN_ALICE), "%s", f.out->str);
+                fetch_clear(&f);
+        }
 }
 
 /* 5. With the choice "none" no certificate is sent; nginx's 401 body is printed, after one
