@@ -187,6 +187,8 @@ START_TEST(test_adapter_fails_closed_and_reports_once) {
         TlsidClient *client = NULL;
         TlsidContext *a;
 
+        /* Started first: activating it may take longer than the handshake-path timeout. */
+        test_bus_activate_daemon();
         ASSERT_OK(tlsid_nss_client_new(test_bus_address(), &client));
         a = open_context(client, CTX_A);
         ASSERT_OK(tlsid_context_set_choice(a, origin, TLSID_CHOICE_CERTIFICATE, alice_fp, 0));
