@@ -772,10 +772,13 @@ static int fetch(const Url *start) {
 
                 snprintf(origin, sizeof origin, "%s:%u", target.origin_host,
                          (unsigned) target.port);
+                /* Not on the handshake path: the daemon may read its NSS database. */
+                (void) tlsid_client_set_timeout(client, 0);
                 r = tlsid_context_answer_challenge(context, origin,
                                                    (const char *const *) resp.www_authenticate,
                                                    resp.n_www_authenticate, 0, generation,
                                                    &answer);
+                (void) tlsid_client_set_timeout(client, TLSID_NSS_DEFAULT_TIMEOUT_USEC);
                 if (r < 0) {
                         fprintf(stderr, "tlsid-fetch: cannot answer the challenge of %s: %s\n",
                                 origin, *tlsid_error_message() ? tlsid_error_message()
