@@ -1,0 +1,491 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Benchmark: TLS handshakes per second of an NSS client, full, resumed by NSS, resumed by tlsidd.
+ *
+ * Against a local nginx (tests/helpers/tls-server.c, its port that never asks for a client
+ * certificate), under TLS 1.3 and then TLS 1.2, one thread opens connections one after the
+ * other, each: TCP connect, handshake, "GET /", the response read to its end, close. Three
+ * modes, with the same client options and the same server:
+ *  (a) full: SSL_NO_CACHE, no token;
+ *  (b) NSS cache: one fixed peer id, no token callback, no daemon: NSS's in-process
+ *      session cache resumes;
+ *  (c) tlsidd tokens: tlsid_nss_attach() to a context whose choice for the origin is
+ *      "none", so the adapter takes a token from the daemon and stores the new one. With
+ *      a token callback set NSS caches nothing itself, so only the daemon can resume; the
+ *      run checks that (the daemon's hits, and a probe with the partition's peer id).
+ * The modes are interleaved in blocks, in a rotating order, so that they share the
+ * machine's conditions. Besides handshakes per second and p50/p99 per connection it
+ * prints the p50 of each phase of a connection, and for (c) how much of
+ * tlsid_nss_attach() is CPU in the client and how long one GetPartition round trip
+ * takes: where (c) loses time against (b). Speed is only printed; the exit status is
+ * non-zero when a connection fails or a mode resumes other than it must. It runs as one
+ * Check test without forking, so that the fixtures' failures come with their message.
+ *
+ * Usage: bench-handshake [--connections N] [--warmup N]
+ * Environment: TLSID_MAKE_E2E_CERTS, the path of tests/helpers/make-e2e-certs.sh. */
+#include <check.h>
+#include <nss.h>
+#include <prerror.h>
+#include <prio.h>
+#include <prnetdb.h>
+#include <ssl.h>
+#include <sslproto.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <tlsid/tlsid-nss.h>
+#include <tlsid/tlsid.h>
+
+#include "check-main.h"
+#include "lib-asserts.h"
+#include "test-bus.h"
+#include "tls-server.h"
+
+#define CONTEXT "bench/handshake"
+#define CACHE_PEER_ID "bench-nss-cache"
+#define BLOCK 50
+#define IO_TIMEOUT_SECONDS 10
+#define RESPONSE_MAX 2048
+
+typedef enum { MODE_FULL, MODE_CACHE, MODE_DAEMON, N_MODES } Mode;
+
+/* The parts of a connection, timed separately to show where a mode spends its time. */
+typedef enum {
+        PHASE_CONNECT,  /* socket, TCP connect, SSL_ImportFD, options */
+        PHASE_SETUP,    /* what the mode adds: (c) tlsid_nss_attach() */
+        PHASE_HANDSHAKE,
+        PHASE_EXCHANGE, /* the request and the whole response (and NewSessionTicket) */
+        PHASE_CLOSE,
+        N_PHASES
+} Phase;
+
+static const char *const phase_names[N_PHASES] = {
+        "connect", "setup", "handshake", "GET", "close",
+};
+
+static const char *const mode_names[N_MODES] = {
+        "(a) full handshake",
+        "(b) NSS session cache",
+        "(c) tlsidd tokens",
+};
+
+static int connections = 2000;
+static int warmup = 200;
+
+typedef struct {
+        TlsidContext *context;
+        uint16_t port;
+        char origin[32];
+        PRNetAddr addr;
+} Target;
+
+typedef struct {
+        uint64_t ns;            /* the whole connection */
+        uint64_t phase_ns[N_PHASES];
+        uint64_t setup_cpu_ns;  /* this thread's CPU time in PHASE_SETUP */
+        bool resumed;           /* NSS says so */
+        bool server_resumed;    /* nginx says so ($ssl_session_reused) */
+} Outcome;
+
+typedef struct {
+        uint64_t *ns[N_MODES];
+        uint64_t *phase_ns[N_MODES][N_PHASES];
+        uint64_t *attach_cpu_ns;
+        int resumed[N_MODES];
+        int server_resumed[N_MODES];
+} Samples;
+
+typedef struct {
+        TlsVersion version;
+        double per_s[N_MODES], p50_us[N_MODES], p99_us[N_MODES];
+        int resumed[N_MODES], server_resumed[N_MODES];
+        double phase_p50_us[N_MODES][N_PHASES];
+        double attach_p99_us, attach_cpu_p50_us;
+        double get_partition_p50_us;    /* one GetPartition round trip, for comparison */
+        uint64_t takes, hits, puts;
+        bool probe_resumed;
+} Result;
+
+static Result results[2];
+static size_t n_results;
+
+static uint64_t now_ns(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+static uint64_t thread_cpu_ns(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+static const char *nss_error(void) {
+        const char *name = PR_ErrorToName(PR_GetError());
+
+        return name ? name : "unknown NSS error";
+}
+
+/* One connection: connect, handshake, GET /, read to the end, close. In MODE_CACHE the
+ * socket uses @peer_id. */
+static Outcome connect_once(const Target *t, Mode mode, const char *peer_id) {
+        static const char request[] =
+                "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        SSLVersionRange range = { SSL_LIBRARY_VERSION_TLS_1_2, SSL_LIBRARY_VERSION_TLS_1_3 };
+        PRSocketOptionData nodelay = { .option = PR_SockOpt_NoDelay, .value.no_delay = PR_TRUE };
+        TlsidNssConnection *conn = NULL;
+        SSLChannelInfo info;
+        char response[RESPONSE_MAX];
+        PRIntervalTime timeout = PR_SecondsToInterval(IO_TIMEOUT_SECONDS);
+        PRFileDesc *tcp, *fd;
+        Outcome out = { 0 };
+        uint64_t start = now_ns(), mark = start, cpu;
+        size_t got = 0;
+
+        tcp = PR_OpenTCPSocket(PR_AF_INET);
+        ck_assert_msg(tcp != NULL, "PR_OpenTCPSocket: %s", nss_error());
+        /* The client's Finished and the request are separate writes: no Nagle delay. */
+        ck_assert_int_eq(PR_SetSocketOption(tcp, &nodelay), PR_SUCCESS);
+        ck_assert_msg(PR_Connect(tcp, &t->addr, timeout) == PR_SUCCESS,
+                      "connect to port %u: %s", t->port, nss_error());
+        fd = SSL_ImportFD(NULL, tcp);
+        ck_assert_msg(fd != NULL, "SSL_ImportFD: %s", nss_error());
+        /* tlsid-fetch's options, in every mode. */
+        ck_assert_int_eq(SSL_OptionSet(fd, SSL_SECURITY, PR_TRUE), SECSuccess);
+        ck_assert_int_eq(SSL_OptionSet(fd, SSL_HANDSHAKE_AS_CLIENT, PR_TRUE), SECSuccess);
+        ck_assert_int_eq(SSL_OptionSet(fd, SSL_ENABLE_SESSION_TICKETS, PR_TRUE), SECSuccess);
+        ck_assert_int_eq(SSL_VersionRangeSet(fd, &range), SECSuccess);
+        ck_assert_int_eq(SSL_SetURL(fd, "localhost"), SECSuccess);
+        ck_assert_int_eq(SSL_ResetHandshake(fd, PR_FALSE), SECSuccess);
+        out.phase_ns[PHASE_CONNECT] = now_ns() - mark;
+        /* CPU against wall time tells computing from waiting for the daemon. */
+        cpu = thread_cpu_ns();
+        mark = now_ns();
+        switch (mode) {
+        case MODE_FULL:
+                ck_assert_int_eq(SSL_OptionSet(fd, SSL_NO_CACHE, PR_TRUE), SECSuccess);
+                break;
+        case MODE_CACHE:
+                ck_assert_int_eq(SSL_SetSockPeerID(fd, peer_id), SECSuccess);
+                break;
+        case MODE_DAEMON:
+                ASSERT_OK(tlsid_nss_attach(fd, t->context, "localhost", t->port, &conn));
+                ck_assert_msg(!tlsid_nss_connection_is_degraded(conn),
+                              "the adapter could not reach tlsidd");
+                ck_assert_str_eq(tlsid_nss_connection_get_identity(conn), "");
+                break;
+        default:
+                ck_abort_msg("mode %d", (int) mode);
+        }
+        out.phase_ns[PHASE_SETUP] = now_ns() - mark;
+        out.setup_cpu_ns = thread_cpu_ns() - cpu;
+        mark = now_ns();
+
+        ck_assert_msg(SSL_ForceHandshakeWithTimeout(fd, timeout) == SECSuccess,
+                      "%s: handshake: %s", mode_names[mode], nss_error());
+        out.phase_ns[PHASE_HANDSHAKE] = now_ns() - mark;
+        mark = now_ns();
+        ck_assert_int_eq(PR_Write(fd, request, (PRInt32) sizeof(request) - 1),
+                         (PRInt32) sizeof(request) - 1);
+        /* Reading to the end also reads a TLS 1.3 NewSessionTicket (the new token). */
+        for (;;) {
+                PRInt32 n = PR_Recv(fd, response + got, (PRInt32) (sizeof(response) - 1 - got),
+                                    0, timeout);
+
+                ck_assert_msg(n >= 0, "%s: read: %s", mode_names[mode], nss_error());
+                if (n == 0)
+                        break;
+                got += (size_t) n;
+                ck_assert_msg(got < sizeof(response) - 1, "overlong response");
+        }
+        response[got] = '\0';
+        ck_assert_msg(strncmp(response, "HTTP/1.1 200 ", 13) == 0, "%s: response: %s",
+                      mode_names[mode], response);
+        ck_assert_int_eq(SSL_GetChannelInfo(fd, &info, sizeof(info)), SECSuccess);
+        out.resumed = info.resumed;
+        out.server_resumed = strstr(response, "reused=r ") != NULL;
+        out.phase_ns[PHASE_EXCHANGE] = now_ns() - mark;
+        mark = now_ns();
+        PR_Close(fd);
+        tlsid_nss_connection_free(conn);
+        out.phase_ns[PHASE_CLOSE] = now_ns() - mark;
+        out.ns = now_ns() - start;
+        return out;
+}
+
+static int compare_u64(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+        return x < y ? -1 : x > y;
+}
+
+/* p50 and p99 in microseconds of @n values (sorted in place); their sum in *@ret_sum. */
+static void percentiles(uint64_t *ns, size_t n, double *ret_p50, double *ret_p99,
+                        uint64_t *ret_sum) {
+        uint64_t sum = 0;
+
+        qsort(ns, n, sizeof(uint64_t), compare_u64);
+        for (size_t i = 0; i < n; i++)
+                sum += ns[i];
+        *ret_p50 = (double) ns[n / 2] / 1000.0;
+        *ret_p99 = (double) ns[(n * 99) / 100] / 1000.0;
+        if (ret_sum)
+                *ret_sum = sum;
+}
+
+/* @count connections per mode, in blocks of BLOCK, the order of the modes rotating from
+ * one round to the next. @samples: NULL for the warm-up. */
+static void run_interleaved(const Target *t, int count, Samples *samples) {
+        int done[N_MODES] = { 0 };
+
+        for (int round = 0; done[0] < count || done[1] < count || done[2] < count; round++) {
+                for (int k = 0; k < N_MODES; k++) {
+                        Mode mode = (Mode) ((round + k) % N_MODES);
+
+                        for (int i = 0; i < BLOCK && done[mode] < count; i++) {
+                                Outcome o = connect_once(t, mode, CACHE_PEER_ID);
+
+                                if (samples) {
+                                        samples->ns[mode][done[mode]] = o.ns;
+                                        for (int p = 0; p < N_PHASES; p++)
+                                                samples->phase_ns[mode][p][done[mode]] =
+                                                        o.phase_ns[p];
+                                        if (mode == MODE_DAEMON)
+                                                samples->attach_cpu_ns[done[mode]] =
+                                                        o.setup_cpu_ns;
+                                        samples->resumed[mode] += o.resumed;
+                                        samples->server_resumed[mode] += o.server_resumed;
+                                }
+                                done[mode]++;
+                        }
+                }
+        }
+}
+
+/* The p50 of GetPartition round trips on the adapter's client: the unit of what
+ * tlsid_nss_attach() waits for (it makes two, GetPartition and TakeSession). */
+static double get_partition_p50(TlsidContext *context, const char *origin) {
+        enum { CALLS = 500 };
+        uint64_t *ns = calloc(CALLS, sizeof(uint64_t));
+        double p50, p99;
+
+        ck_assert_ptr_nonnull(ns);
+        for (int i = 0; i < CALLS; i++) {
+                uint64_t t0 = now_ns();
+
+                ASSERT_OK(tlsid_context_get_partition(context, origin, NULL, NULL, NULL, NULL));
+                ns[i] = now_ns() - t0;
+        }
+        percentiles(ns, CALLS, &p50, &p99, NULL);
+        free(ns);
+        return p50;
+}
+
+static void statistics(TlsidClient *client, TlsidStatistics *ret) {
+        ASSERT_OK(tlsid_client_get_statistics(client, ret));
+}
+
+static void print_result(const Result *r, const char *indent) {
+        printf("%s%-23s %6s %15s %13s %9s %9s\n", indent, "mode", "conns",
+               "resumed nss/srv", "handshakes/s", "p50 us", "p99 us");
+        for (int m = 0; m < N_MODES; m++) {
+                char resumed[32];
+
+                snprintf(resumed, sizeof(resumed), "%d/%d", r->resumed[m], r->server_resumed[m]);
+                printf("%s%-23s %6d %15s %13.0f %9.0f %9.0f\n", indent, mode_names[m],
+                       connections, resumed, r->per_s[m], r->p50_us[m], r->p99_us[m]);
+        }
+        printf("%sp50 us by phase:", indent);
+        for (int p = 0; p < N_PHASES; p++)
+                printf(" %9s", phase_names[p]);
+        printf("\n");
+        for (int m = 0; m < N_MODES; m++) {
+                printf("%s  %-23s", indent, mode_names[m]);
+                for (int p = 0; p < N_PHASES; p++)
+                        printf(" %9.0f", r->phase_p50_us[m][p]);
+                printf("\n");
+        }
+        printf("%s(c) tlsid_nss_attach(): p50 %.0f us (of which CPU in this thread %.0f us), "
+               "p99 %.0f us;\n%s    one GetPartition round trip alone: p50 %.0f us\n", indent,
+               r->phase_p50_us[MODE_DAEMON][PHASE_SETUP], r->attach_cpu_p50_us,
+               r->attach_p99_us, indent, r->get_partition_p50_us);
+        printf("%sratios: (c)/(b) = %.2f (target >= 0.9), (c)/(a) = %.2f (target >= 3)\n",
+               indent, r->per_s[MODE_DAEMON] / r->per_s[MODE_CACHE],
+               r->per_s[MODE_DAEMON] / r->per_s[MODE_FULL]);
+}
+
+static void bench_version(TlsidClient *client, TlsidContext *context, const char *certs,
+                          TlsVersion version) {
+        char *dir = test_xasprintf("%s/nginx-%s", test_bus_tmpdir(), tls_version_name(version));
+        TlsServer *server = tls_server_start_nginx(certs, dir, version);
+        Result *r = &results[n_results++];
+        Samples samples = { 0 };
+        TlsidStatistics before, after;
+        Target t = { .context = context, .port = tls_server_noask_port(server) };
+        char *peer_id = NULL;
+        Outcome probe;
+
+        r->version = version;
+        snprintf(t.origin, sizeof(t.origin), "localhost:%u", t.port);
+        ck_assert_int_eq(PR_InitializeNetAddr(PR_IpAddrLoopback, t.port, &t.addr), PR_SUCCESS);
+        ASSERT_OK(tlsid_context_set_choice(context, t.origin, TLSID_CHOICE_NONE, NULL, 0));
+
+        printf("\n%s: nginx on 127.0.0.1:%u (never asks for a certificate); %d warm-up and %d "
+               "timed connections per mode\n", tls_version_name(version), t.port, warmup,
+               connections);
+        fflush(stdout);
+        SSL_ClearSessionCache();
+        run_interleaved(&t, warmup, NULL);
+
+        for (int m = 0; m < N_MODES; m++) {
+                samples.ns[m] = calloc((size_t) connections, sizeof(uint64_t));
+                ck_assert_ptr_nonnull(samples.ns[m]);
+                for (int p = 0; p < N_PHASES; p++) {
+                        samples.phase_ns[m][p] = calloc((size_t) connections, sizeof(uint64_t));
+                        ck_assert_ptr_nonnull(samples.phase_ns[m][p]);
+                }
+        }
+        samples.attach_cpu_ns = calloc((size_t) connections, sizeof(uint64_t));
+        ck_assert_ptr_nonnull(samples.attach_cpu_ns);
+        statistics(tlsid_context_get_client(context), &before);
+        run_interleaved(&t, connections, &samples);
+        statistics(tlsid_context_get_client(context), &after);
+        r->takes = after.takes - before.takes;
+        r->hits = after.hits - before.hits;
+        r->puts = after.puts - before.puts;
+
+        /* NSS's own cache must hold nothing under the partition's peer id: a socket with
+         * that peer id and no token callback would resume from it. */
+        ASSERT_OK(tlsid_context_get_partition(context, t.origin, NULL, NULL, NULL, &peer_id));
+        probe = connect_once(&t, MODE_CACHE, peer_id);
+        r->probe_resumed = probe.resumed;
+        free(peer_id);
+
+        for (int m = 0; m < N_MODES; m++) {
+                uint64_t sum;
+
+                percentiles(samples.ns[m], (size_t) connections, &r->p50_us[m], &r->p99_us[m],
+                            &sum);
+                r->per_s[m] = (double) connections / ((double) sum / 1e9);
+                r->resumed[m] = samples.resumed[m];
+                r->server_resumed[m] = samples.server_resumed[m];
+                free(samples.ns[m]);
+                for (int p = 0; p < N_PHASES; p++) {
+                        double p99;
+
+                        percentiles(samples.phase_ns[m][p], (size_t) connections,
+                                    &r->phase_p50_us[m][p], &p99, NULL);
+                        if (m == MODE_DAEMON && p == PHASE_SETUP)
+                                r->attach_p99_us = p99;
+                        free(samples.phase_ns[m][p]);
+                }
+        }
+        {
+                double p99;
+
+                percentiles(samples.attach_cpu_ns, (size_t) connections,
+                            &r->attach_cpu_p50_us, &p99, NULL);
+                free(samples.attach_cpu_ns);
+        }
+        r->get_partition_p50_us = get_partition_p50(context, t.origin);
+
+        print_result(r, "  ");
+        printf("  daemon during the timed run: takes %llu, hits %llu, puts %llu; a probe with "
+               "the partition's peer id and no token %s\n",
+               (unsigned long long) r->takes, (unsigned long long) r->hits,
+               (unsigned long long) r->puts,
+               r->probe_resumed ? "RESUMED (NSS's cache holds the partition)"
+                                : "was a full handshake (NSS's cache holds nothing for it)");
+        fflush(stdout);
+
+        tls_server_stop(server);
+        free(dir);
+        SSL_ClearSessionCache();
+
+        /* What makes the figures mean what they say. */
+        ck_assert_msg(r->resumed[MODE_FULL] == 0 && r->server_resumed[MODE_FULL] == 0,
+                      "full handshakes resumed");
+        ck_assert_msg(r->resumed[MODE_CACHE] == connections, "(b) resumed %d of %d",
+                      r->resumed[MODE_CACHE], connections);
+        ck_assert_msg(r->resumed[MODE_DAEMON] == connections, "(c) resumed %d of %d",
+                      r->resumed[MODE_DAEMON], connections);
+        ck_assert_msg(r->hits >= (uint64_t) r->resumed[MODE_DAEMON],
+                      "(c) resumed %d times but the daemon served %llu tokens",
+                      r->resumed[MODE_DAEMON], (unsigned long long) r->hits);
+        ck_assert_msg(!r->probe_resumed, "NSS's cache resumed the partition's peer id");
+}
+
+START_TEST(test_handshake_bench) {
+        const char *script = getenv("TLSID_MAKE_E2E_CERTS");
+        char *certs, *command, *db;
+        TlsidClient *client = NULL;
+        TlsidContext *context = NULL;
+
+        ck_assert_msg(script && *script, "TLSID_MAKE_E2E_CERTS is not set");
+        test_bus_start();
+        certs = test_xasprintf("%s/certs", test_bus_tmpdir());
+        command = test_xasprintf("sh '%s' '%s' > /dev/null", script, certs);
+        ck_assert_msg(system(command) == 0, "%s failed", command);
+        db = test_xasprintf("sql:%s/client-db", certs);
+        ck_assert_int_eq(NSS_Initialize(db, "", "", "", NSS_INIT_READONLY), SECSuccess);
+        ck_assert_int_eq(NSS_SetDomesticPolicy(), SECSuccess);
+
+        /* As an application would: the adapter's client, with its 250 ms call timeout,
+         * which activating the daemon may exceed, so that is done first. */
+        test_bus_activate_daemon();
+        ASSERT_OK(tlsid_nss_client_new(test_bus_address(), &client));
+        ASSERT_OK(tlsid_context_open(client, CONTEXT, TLSID_CONTEXT_EPHEMERAL, NULL, &context));
+
+        printf("tlsid handshake benchmark: one NSS client thread, connect + handshake + GET / + "
+               "close;\nmodes interleaved in blocks of %d connections\n", BLOCK);
+        bench_version(client, context, certs, TLS_VERSION_1_3);
+        bench_version(client, context, certs, TLS_VERSION_1_2);
+
+        printf("\nSummary (handshakes/s, p50/p99 us per connection):\n");
+        for (size_t i = 0; i < n_results; i++) {
+                printf("%s\n", tls_version_name(results[i].version));
+                print_result(&results[i], "  ");
+        }
+
+        ck_assert_int_eq(tlsid_context_close(context, NULL), 0);
+        tlsid_context_unref(context);
+        tlsid_client_unref(client);
+        SSL_ClearSessionCache();
+        NSS_Shutdown();
+        test_bus_stop();
+        free(db);
+        free(command);
+        free(certs);
+}
+END_TEST
+
+int main(int argc, char *argv[]) {
+        Suite *suite = suite_create("bench-handshake");
+        TCase *tc = tcase_create("handshakes");
+
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--connections") == 0 && i + 1 < argc)
+                        connections = atoi(argv[++i]);
+                else if (strcmp(argv[i], "--warmup") == 0 && i + 1 < argc)
+                        warmup = atoi(argv[++i]);
+                else {
+                        fprintf(stderr, "Usage: %s [--connections N] [--warmup N]\n", argv[0]);
+                        return 2;
+                }
+        }
+        if (connections < 1 || warmup < 1) {
+                fprintf(stderr, "bench-handshake: need --connections >= 1 and --warmup >= 1\n");
+                return 2;
+        }
+        /* Check only reports the fixtures' failures with their message: no fork, no
+         * timeout, the figures go straight to stdout. */
+        tcase_add_test(tc, test_handshake_bench);
+        suite_add_tcase(suite, tc);
+        return test_run_suite(suite, CK_NOFORK);
+}
