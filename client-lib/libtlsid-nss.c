@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tlsid-ids.h"
 
@@ -140,17 +141,44 @@ static void fingerprint_hex(const unsigned char *der, unsigned len, char out[65]
 
 /* ---- Resumption tokens ---- */
 
-/* Stores @token for the connection's partition; the put does not wait. */
-static void put_token(TlsidNssConnection *c, PRFileDesc *fd, const void *token, size_t len) {
-        SSLPreliminaryChannelInfo pre;
+/* Tokens are stored by one worker thread, off the handshake path: decoding a token (for
+ * its expiry and ALPN) costs NSS a certificate lookup, and the put a message. The queue
+ * is bounded; past it new tokens are dropped (a later connection makes others). */
+#define PUTS_QUEUED_MAX 256
+
+typedef struct Put {
+        struct Put *next;
+        TlsidContext *context;          /* a reference */
+        char origin[TLSID_ORIGIN_MAX + 1];
+        char identity[TLSID_IDENTITY_LEN + 1];
+        uint32_t generation;
+        uint16_t version;
+        void *token;                    /* zeroed when freed */
+        size_t len;
+} Put;
+
+static pthread_mutex_t puts_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t puts_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t puts_idle = PTHREAD_COND_INITIALIZER;
+static Put *puts_head, *puts_tail;      /* under puts_lock */
+static size_t puts_queued;              /* under puts_lock: queued or being sent */
+static bool puts_worker;                /* under puts_lock: the thread runs */
+
+static void put_free(Put *put) {
+        tlsid_secret_free(put->token, put->len);
+        tlsid_context_unref(put->context);
+        free(put);
+}
+
+static void put_send(Put *put) {
         SSLResumptionTokenInfo info;
         char alpn[ALPN_MAX + 1];
         bool have_alpn = false;
-        uint16_t version = 0;
         int64_t expires = 0;
         int r;
 
-        if (SSL_GetResumptionTokenInfo(token, len, &info, sizeof info) == SECSuccess) {
+        if (SSL_GetResumptionTokenInfo(put->token, (unsigned) put->len, &info,
+                                       sizeof info) == SECSuccess) {
                 /* PRTime is in microseconds. */
                 expires = info.expirationTime / PR_USEC_PER_SEC;
                 if (info.alpnSelection && info.alpnSelectionLen > 0 &&
@@ -164,14 +192,98 @@ static void put_token(TlsidNssConnection *c, PRFileDesc *fd, const void *token, 
         }
         if (expires <= 0)
                 return;         /* a token we cannot date is not worth keeping */
-        if (SSL_GetPreliminaryChannelInfo(fd, &pre, sizeof pre) == SECSuccess &&
-            (pre.valuesSet & ssl_preinfo_version))
-                version = pre.protocolVersion;
-
-        r = tlsid_context_put_session(c->context, c->origin, c->identity, c->generation, token,
-                                      len, expires, version, have_alpn ? alpn : NULL);
+        r = tlsid_context_put_session(put->context, put->origin, put->identity, put->generation,
+                                      put->token, put->len, expires, put->version,
+                                      have_alpn ? alpn : NULL);
         if (r < 0 && !is_caller_error(r))
                 note_unreachable(r);
+}
+
+static void *puts_main(void *unused) {
+        for (;;) {
+                Put *put;
+
+                pthread_mutex_lock(&puts_lock);
+                while (!puts_head)
+                        pthread_cond_wait(&puts_cond, &puts_lock);
+                put = puts_head;
+                puts_head = put->next;
+                if (!puts_head)
+                        puts_tail = NULL;
+                pthread_mutex_unlock(&puts_lock);
+                put_send(put);
+                put_free(put);
+                pthread_mutex_lock(&puts_lock);
+                if (--puts_queued == 0)
+                        pthread_cond_broadcast(&puts_idle);
+                pthread_mutex_unlock(&puts_lock);
+        }
+        return NULL;
+}
+
+/* Queues @token (taking it, @len bytes) for the connection's partition. */
+static void put_token(TlsidNssConnection *c, PRFileDesc *fd, void *token, size_t len) {
+        SSLPreliminaryChannelInfo pre;
+        Put *put = calloc(1, sizeof *put);
+
+        if (!put) {
+                tlsid_secret_free(token, len);
+                return;
+        }
+        put->token = token;
+        put->len = len;
+        put->context = tlsid_context_ref(c->context);
+        snprintf(put->origin, sizeof put->origin, "%s", c->origin);
+        snprintf(put->identity, sizeof put->identity, "%s", c->identity);
+        put->generation = c->generation;
+        if (SSL_GetPreliminaryChannelInfo(fd, &pre, sizeof pre) == SECSuccess &&
+            (pre.valuesSet & ssl_preinfo_version))
+                put->version = pre.protocolVersion;
+
+        pthread_mutex_lock(&puts_lock);
+        if (!puts_worker) {
+                pthread_t thread;
+                pthread_attr_t attr;
+
+                /* Detached: it lives as long as the process, waiting when idle. */
+                if (pthread_attr_init(&attr) == 0) {
+                        (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+                        puts_worker = pthread_create(&thread, &attr, puts_main, NULL) == 0;
+                        pthread_attr_destroy(&attr);
+                }
+        }
+        if (!puts_worker || puts_queued >= PUTS_QUEUED_MAX) {
+                pthread_mutex_unlock(&puts_lock);
+                put_free(put);
+                return;
+        }
+        if (puts_tail)
+                puts_tail->next = put;
+        else
+                puts_head = put;
+        puts_tail = put;
+        puts_queued++;
+        pthread_cond_signal(&puts_cond);
+        pthread_mutex_unlock(&puts_lock);
+}
+
+_public_ int tlsid_nss_flush(uint64_t usec) {
+        struct timespec deadline;
+        int r = 0;
+
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += (time_t) (usec / 1000000u);
+        deadline.tv_nsec += (long) (usec % 1000000u) * 1000;
+        if (deadline.tv_nsec >= 1000000000L) {
+                deadline.tv_sec++;
+                deadline.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&puts_lock);
+        while (puts_queued > 0 && r == 0)
+                r = pthread_cond_timedwait(&puts_idle, &puts_lock, &deadline);
+        r = puts_queued > 0 ? -ETIMEDOUT : 0;
+        pthread_mutex_unlock(&puts_lock);
+        return r;
 }
 
 /* NSS calls this for each ticket of a session in which no client certificate was sent
@@ -179,10 +291,13 @@ static void put_token(TlsidNssConnection *c, PRFileDesc *fd, const void *token, 
 static SECStatus on_resumption_token(PRFileDesc *fd, const PRUint8 *token, unsigned int len,
                                      void *userdata) {
         TlsidNssConnection *c = userdata;
+        void *copy;
 
         c->got_token = true;
-        if (!c->degraded)
-                put_token(c, fd, token, len);
+        if (c->degraded || !(copy = malloc(len)))
+                return SECSuccess;
+        memcpy(copy, token, len);
+        put_token(c, fd, copy, len);
         /* NSS goes on whatever we did with the copy. */
         return SECSuccess;
 }
@@ -203,30 +318,24 @@ static void on_handshake_done(PRFileDesc *fd, void *userdata) {
 
         if (c->used_token && !c->got_token && !c->degraded &&
             SSL_GetChannelInfo(fd, &info, sizeof info) == SECSuccess && info.resumed &&
-            info.protocolVersion <= SSL_LIBRARY_VERSION_TLS_1_2)
+            info.protocolVersion <= SSL_LIBRARY_VERSION_TLS_1_2) {
                 put_token(c, fd, c->used_token, c->used_len);
+                c->used_token = NULL;
+                c->used_len = 0;
+        }
         drop_used_token(c);
 }
 
-/* Sets the daemon's newest token of the partition; one NSS refuses (expired, or a version
- * or cipher suite no longer enabled) is dropped. */
-static int use_stored_token(TlsidNssConnection *c, PRFileDesc *fd) {
-        void *token = NULL;
-        size_t len = 0;
-        int r;
-
-        r = tlsid_context_take_session(c->context, c->origin, c->identity, c->generation,
-                                       &token, &len);
-        if (r <= 0)
-                return r;
+/* Gives NSS the daemon's token of the partition; one NSS refuses (expired, or a version
+ * or cipher suite no longer enabled) is dropped. Takes @token. */
+static void use_token(TlsidNssConnection *c, PRFileDesc *fd, void *token, size_t len) {
         if (SSL_SetResumptionToken(fd, token, (unsigned) len) != SECSuccess ||
             SSL_HandshakeCallback(fd, on_handshake_done, c) != SECSuccess) {
                 tlsid_secret_free(token, len);
-                return 0;
+                return;
         }
         c->used_token = token;
         c->used_len = len;
-        return 0;
 }
 
 /* ---- Client authentication ---- */
@@ -510,27 +619,28 @@ out:
 /* Asks the daemon for the partition and, with no identity, for a token. */
 static int attach_partition(TlsidNssConnection *c, PRFileDesc *fd) {
         char *identity = NULL, *peer_id = NULL;
+        void *token = NULL;
+        size_t len = 0;
         int r;
 
         r = install_wrap_key(c->context);
         if (r < 0)
                 return r;
-        r = tlsid_context_get_partition(c->context, c->origin, NULL, &identity, &c->generation,
-                                        &peer_id);
+        /* One round trip: the partition, and its token when it has no identity. */
+        r = tlsid_context_begin_connection(c->context, c->origin, NULL, &identity,
+                                           &c->generation, &peer_id, &token, &len);
         if (r < 0)
                 return r;
         snprintf(c->identity, sizeof c->identity, "%s", identity);
         free(identity);
-        if (SSL_SetSockPeerID(fd, peer_id) != SECSuccess) {
-                free(peer_id);
-                return -EINVAL;
-        }
+        r = SSL_SetSockPeerID(fd, peer_id) == SECSuccess ? 0 : -EINVAL;
         free(peer_id);
-        if (c->identity[0] != '\0')
-                return 0;
-        r = use_stored_token(c, fd);
-        if (r < 0)
+        if (r < 0 || c->identity[0] != '\0') {
+                tlsid_secret_free(token, len);
                 return r;
+        }
+        if (token)
+                use_token(c, fd, token, len);
         if (SSL_SetResumptionTokenCallback(fd, on_resumption_token, c) != SECSuccess)
                 return -EINVAL;
         return 0;

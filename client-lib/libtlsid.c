@@ -36,6 +36,7 @@
         "member='NameOwnerChanged',arg0='" TLSID_BUS_NAME "'"
 
 struct TlsidContext {
+        int refs;                       /* atomic */
         TlsidClient *client;            /* a reference */
         char *name;
         char *label;                    /* nullable */
@@ -982,6 +983,7 @@ _public_ int tlsid_context_open(TlsidClient *client, const char *context, unsign
         ctx = calloc(1, sizeof *ctx);
         if (!ctx)
                 return set_oom();
+        ctx->refs = 1;
         ctx->flags = flags;
         ctx->name = strdup(context);
         if (!ctx->name || (label && !(ctx->label = strdup(label)))) {
@@ -1013,10 +1015,16 @@ fail:
         return r;
 }
 
+_public_ TlsidContext *tlsid_context_ref(TlsidContext *context) {
+        if (context)
+                __atomic_add_fetch(&context->refs, 1, __ATOMIC_RELAXED);
+        return context;
+}
+
 _public_ TlsidContext *tlsid_context_unref(TlsidContext *context) {
         TlsidClient *c;
 
-        if (!context)
+        if (!context || __atomic_sub_fetch(&context->refs, 1, __ATOMIC_ACQ_REL) > 0)
                 return NULL;
         c = context->client;
         pthread_mutex_lock(&c->lock);
@@ -1108,42 +1116,53 @@ _public_ int tlsid_client_close_context(TlsidClient *client, const char *context
         return close_context(client, context, ret_dropped);
 }
 
-_public_ int tlsid_context_get_partition(TlsidContext *context, const char *origin,
-                                         TlsidChoice *ret_state, char **ret_identity,
-                                         uint32_t *ret_generation, char **ret_peer_id) {
+/* GetPartition, or with @ret_token BeginConnection (which also takes the partition's
+ * newest token when it has no identity). */
+static int partition_call(TlsidContext *context, const char *origin, TlsidChoice *ret_state,
+                          char **ret_identity, uint32_t *ret_generation, char **ret_peer_id,
+                          void **ret_token, size_t *ret_len) {
+        const char *method = ret_token ? "BeginConnection" : "GetPartition";
         const char *state_name, *identity, *peer_id;
+        const unsigned char *bytes = NULL;
         DBusMessage *msg, *reply = NULL;
         dbus_uint32_t generation;
         char *identity_copy = NULL, *peer_id_copy = NULL;
-        int state, r;
+        void *token = NULL;
+        int state, n = 0, r;
 
         if (!context)
                 return set_error(-EINVAL, "context is NULL");
         if ((r = check_origin(origin)) < 0)
                 return r;
-        msg = message_with_args(new_call("GetPartition"), DBUS_TYPE_STRING, &context->name,
+        msg = message_with_args(new_call(method), DBUS_TYPE_STRING, &context->name,
                                 DBUS_TYPE_STRING, &origin, DBUS_TYPE_INVALID);
         r = client_call(context->client, msg, context_retry_name(context), &reply);
         if (r < 0)
                 return r;
-        if (!reply_has_signature(reply, "ssus", "GetPartition") ||
+        if (!reply_has_signature(reply, ret_token ? "ssusay" : "ssus", method) ||
             !dbus_message_get_args(reply, NULL, DBUS_TYPE_STRING, &state_name, DBUS_TYPE_STRING,
                                    &identity, DBUS_TYPE_UINT32, &generation, DBUS_TYPE_STRING,
-                                   &peer_id, DBUS_TYPE_INVALID)) {
+                                   &peer_id, ret_token ? DBUS_TYPE_ARRAY : DBUS_TYPE_INVALID,
+                                   DBUS_TYPE_BYTE, &bytes, &n, DBUS_TYPE_INVALID)) {
                 r = -EIO;
                 goto out;
         }
         state = tlsid_state_from_string(state_name);
         if (state < 0) {
-                r = set_error(-EIO, "GetPartition: unknown state '%s'", state_name);
+                r = set_error(-EIO, "%s: unknown state '%s'", method, state_name);
                 goto out;
         }
+        /* The reply's own buffer holds the token too; libdbus offers no way to wipe it. */
         if ((ret_identity && !(identity_copy = strdup(identity))) ||
-            (ret_peer_id && !(peer_id_copy = strdup(peer_id)))) {
+            (ret_peer_id && !(peer_id_copy = strdup(peer_id))) ||
+            (n > 0 && !(token = malloc((size_t) n)))) {
                 free(identity_copy);
+                free(peer_id_copy);
                 r = set_oom();
                 goto out;
         }
+        if (n > 0)
+                memcpy(token, bytes, (size_t) n);
         if (ret_state)
                 *ret_state = (TlsidChoice) state;
         if (ret_identity)
@@ -1152,10 +1171,31 @@ _public_ int tlsid_context_get_partition(TlsidContext *context, const char *orig
                 *ret_generation = generation;
         if (ret_peer_id)
                 *ret_peer_id = peer_id_copy;
-        r = 0;
+        if (ret_token) {
+                *ret_token = token;
+                *ret_len = n > 0 ? (size_t) n : 0;
+        }
+        r = token ? 1 : 0;
 out:
         dbus_message_unref(reply);
         return r;
+}
+
+_public_ int tlsid_context_get_partition(TlsidContext *context, const char *origin,
+                                         TlsidChoice *ret_state, char **ret_identity,
+                                         uint32_t *ret_generation, char **ret_peer_id) {
+        return partition_call(context, origin, ret_state, ret_identity, ret_generation,
+                              ret_peer_id, NULL, NULL);
+}
+
+_public_ int tlsid_context_begin_connection(TlsidContext *context, const char *origin,
+                                            TlsidChoice *ret_state, char **ret_identity,
+                                            uint32_t *ret_generation, char **ret_peer_id,
+                                            void **ret_token, size_t *ret_len) {
+        if (!ret_token || !ret_len)
+                return set_error(-EINVAL, "ret_token and ret_len must not be NULL");
+        return partition_call(context, origin, ret_state, ret_identity, ret_generation,
+                              ret_peer_id, ret_token, ret_len);
 }
 
 /* The token's bytes are copied into the message's buffer, which libdbus frees without

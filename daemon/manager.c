@@ -534,6 +534,40 @@ static gboolean method_list_contexts(Manager *m, DBusMessage *message, DBusMessa
         return TRUE;
 }
 
+/* Appends (s state, s identity, u generation, s peer_id) of @partition. */
+static void append_partition(Manager *m, DBusMessage *reply, const char *context,
+                             const char *origin, const StorePartition *partition) {
+        g_autofree char *peer_id = store_peer_id(m->store, context, origin, partition->identity,
+                                                 partition->generation);
+        const char *state = tlsid_state_to_string(partition->state);
+        const char *peer = peer_id;
+        dbus_uint32_t generation = partition->generation;
+
+        if (!dbus_message_append_args(reply,
+                                      DBUS_TYPE_STRING, &state,
+                                      DBUS_TYPE_STRING, &partition->identity,
+                                      DBUS_TYPE_UINT32, &generation,
+                                      DBUS_TYPE_STRING, &peer,
+                                      DBUS_TYPE_INVALID))
+                oom();
+}
+
+/* Appends @token (nullable: none) as ay. */
+static void append_token(DBusMessage *reply, GBytes *token) {
+        DBusMessageIter it, array;
+
+        dbus_message_iter_init_append(reply, &it);
+        open_container(&it, DBUS_TYPE_ARRAY, "y", &array);
+        if (token) {
+                gsize len = 0;
+                const guint8 *data = g_bytes_get_data(token, &len);
+                if (!dbus_message_iter_append_fixed_array(&array, DBUS_TYPE_BYTE, &data,
+                                                          (int) len))
+                        oom();
+        }
+        close_container(&it, &array);
+}
+
 static gboolean method_get_partition(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
                                      GError **error) {
         const char *context, *origin;
@@ -542,20 +576,36 @@ static gboolean method_get_partition(Manager *m, DBusMessage *message, DBusMessa
         read_context_origin(message, &context, &origin);
         if (!store_get_partition(m->store, context, origin, &partition, error))
                 return FALSE;
-
-        g_autofree char *peer_id = store_peer_id(m->store, context, origin, partition.identity,
-                                                 partition.generation);
-        const char *state = tlsid_state_to_string(partition.state);
-        const char *peer = peer_id;
-        dbus_uint32_t generation = partition.generation;
         DBusMessage *reply = new_reply(message);
-        if (!dbus_message_append_args(reply,
-                                      DBUS_TYPE_STRING, &state,
-                                      DBUS_TYPE_STRING, &partition.identity,
-                                      DBUS_TYPE_UINT32, &generation,
-                                      DBUS_TYPE_STRING, &peer,
-                                      DBUS_TYPE_INVALID))
-                oom();
+        append_partition(m, reply, context, origin, &partition);
+        *ret_reply = reply;
+        return TRUE;
+}
+
+static gboolean method_begin_connection(Manager *m, DBusMessage *message,
+                                        DBusMessage **ret_reply, GError **error) {
+        const char *context, *origin;
+        StorePartition partition;
+        /* Zeroed when unreffed, right after being copied into the reply. */
+        g_autoptr(GBytes) token = NULL;
+
+        read_context_origin(message, &context, &origin);
+        if (!store_get_partition(m->store, context, origin, &partition, error))
+                return FALSE;
+        /* The identity and generation are copied: taking may change the store. */
+        char identity[TLSID_IDENTITY_LEN + 1];
+        g_strlcpy(identity, partition.identity, sizeof identity);
+        partition.identity = identity;
+        if (!*identity) {
+                if (!store_take_session(m->store, context, origin, identity,
+                                        partition.generation,
+                                        g_get_real_time() / G_USEC_PER_SEC, &token, error))
+                        return FALSE;
+                expiry_rearm(m);
+        }
+        DBusMessage *reply = new_reply(message);
+        append_partition(m, reply, context, origin, &partition);
+        append_token(reply, token);
         *ret_reply = reply;
         return TRUE;
 }
@@ -602,7 +652,7 @@ static gboolean method_put_session(Manager *m, DBusMessage *message, DBusMessage
 
 static gboolean method_take_session(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
                                     GError **error) {
-        DBusMessageIter it, array;
+        DBusMessageIter it;
         /* Zeroed when unreffed, right after being copied into the reply. */
         g_autoptr(GBytes) token = NULL;
 
@@ -617,16 +667,7 @@ static gboolean method_take_session(Manager *m, DBusMessage *message, DBusMessag
         expiry_rearm(m);
 
         DBusMessage *reply = new_reply(message);
-        dbus_message_iter_init_append(reply, &it);
-        open_container(&it, DBUS_TYPE_ARRAY, "y", &array);
-        if (token) {
-                gsize len = 0;
-                const guint8 *data = g_bytes_get_data(token, &len);
-                if (!dbus_message_iter_append_fixed_array(&array, DBUS_TYPE_BYTE, &data,
-                                                          (int) len))
-                        oom();
-        }
-        close_container(&it, &array);
+        append_token(reply, token);
         *ret_reply = reply;
         return TRUE;
 }
@@ -1497,6 +1538,7 @@ static const ManagerMethod methods[] = {
         { TLSID_INTERFACE, "GetPartition", "ss", "ssus", method_get_partition },
         { TLSID_INTERFACE, "PutSession", "sssuayxa{sv}", "", method_put_session },
         { TLSID_INTERFACE, "TakeSession", "sssu", "ay", method_take_session },
+        { TLSID_INTERFACE, "BeginConnection", "ss", "ssusay", method_begin_connection },
         { TLSID_INTERFACE, "FlushSessions", "ss", "u", method_flush_sessions },
         { TLSID_INTERFACE, "ListSessions", "s", "a(sssuuxt)", method_list_sessions },
         { TLSID_INTERFACE, "SetChoice", "ssssa{sv}", "", method_set_choice },

@@ -940,6 +940,9 @@ int main(int argc, char **argv) {
         if (e == EXIT_OK && !all_ok)
                 e = EXIT_HTTP;
 
+        /* The last tokens go to the daemon before we exit, for the user's next process. */
+        if (context)
+                (void) tlsid_nss_flush(TLSID_NSS_DEFAULT_TIMEOUT_USEC * 4);
         tlsid_context_unref(context);
         tlsid_client_unref(client);
         url_free(&url);

@@ -4,9 +4,11 @@
  * tlsid_nss_attach() on a socket before its handshake:
  *  - sets SSL_SetSockPeerID to the partition's peer_id, so NSS's in-process session cache
  *    is partitioned by (context, identity, generation);
- *  - when the partition's identity is "" (no client certificate), takes a resumption
- *    token from the daemon (SSL_SetResumptionToken; one NSS refuses is dropped) and
- *    stores new ones (SSL_SetResumptionTokenCallback) with a put that does not wait;
+ *  - asks the daemon for the partition and, when its identity is "" (no client
+ *    certificate), its newest resumption token, in one round trip (BeginConnection;
+ *    SSL_SetResumptionToken; one NSS refuses is dropped), and stores new ones
+ *    (SSL_SetResumptionTokenCallback) from a worker thread, off the handshake path
+ *    (tlsid_nss_flush() waits for them);
  *    when a certificate is chosen, leaves tokens alone and lets NSS's own cache resume
  *    within the process (NSS exports no token for a session that sent a certificate);
  *  - installs a client-auth hook that runs only when the server asks, calls
@@ -20,8 +22,9 @@
  *
  * NSS wraps a token's session secret with a key of its internal slot that each process
  * generates (PK11_GetWrapKey, index 0), so a token resumes only in a process holding the
- * same key: today the process that stored it. Resuming across processes needs a key they
- * share, set with PK11_SetWrapKey() before the process's first handshake.
+ * same key. The first attach installs the daemon's key (GetTokenKey) with
+ * PK11_SetWrapKey(), so the user's processes share tokens; in a process that made TLS
+ * sessions before its first attach NSS keeps its own key, and tokens resume only there.
  *
  * Functions return 0 or a negative errno like libtlsid's; after a failed daemon call
  * tlsid_error_message() says why (the adapter's own argument checks set no message).
@@ -95,6 +98,12 @@ int tlsid_nss_connection_is_current(const TlsidNssConnection *connection);
  * signal callbacks, retire the pooled connections for which this returns 1. */
 int tlsid_nss_connection_matches(const TlsidNssConnection *connection, const char *context,
                                  const char *origin);
+
+/* New resumption tokens are stored by a worker thread, off the handshake path. Waits up
+ * to @usec microseconds until every token queued so far has been sent to the daemon;
+ * returns 0, or -ETIMEDOUT. A program about to exit calls it so that its last tokens
+ * serve the user's next process. */
+int tlsid_nss_flush(uint64_t usec);
 
 /* How the adapter reports that the daemon cannot be reached (once per outage) and that
  * it can be reached again. @message is English text. NULL restores the default, one

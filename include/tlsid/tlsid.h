@@ -76,7 +76,10 @@ int tlsid_client_dispatch(TlsidClient *client);
  * contexts when the daemon restarts. @ret_context: (transfer full). */
 int tlsid_context_open(TlsidClient *client, const char *context, unsigned flags,
                        const char *label, TlsidContext **ret_context);
-/* Drops the handle; accepts NULL; returns NULL. Does not close the context. */
+/* Returns @context, with one more reference (for another thread, say). */
+TlsidContext *tlsid_context_ref(TlsidContext *context);
+/* Drops a reference to the handle (the last one frees it); accepts NULL; returns NULL.
+ * Does not close the context. */
 TlsidContext *tlsid_context_unref(TlsidContext *context);
 /* Closes the context in the daemon. @ret_dropped: (nullable) tokens dropped. */
 int tlsid_context_close(TlsidContext *context, uint32_t *ret_dropped);
@@ -90,6 +93,14 @@ TlsidClient *tlsid_context_get_client(TlsidContext *context);
 int tlsid_context_get_partition(TlsidContext *context, const char *origin,
                                 TlsidChoice *ret_state, char **ret_identity,
                                 uint32_t *ret_generation, char **ret_peer_id);
+/* tlsid_context_get_partition() and, when the partition has no identity, taking its
+ * newest token (as tlsid_context_take_session()), in one round trip: what a new TLS
+ * connection needs. Returns 1 with the token, 0 with *@ret_token NULL and *@ret_len 0.
+ * @ret_token: (transfer full) free with tlsid_secret_free(). */
+int tlsid_context_begin_connection(TlsidContext *context, const char *origin,
+                                   TlsidChoice *ret_state, char **ret_identity,
+                                   uint32_t *ret_generation, char **ret_peer_id,
+                                   void **ret_token, size_t *ret_len);
 /* Stores a resumption token for the partition (identity, generation) without waiting
  * for a reply. @expires: Unix seconds. @tls_version: e.g. 0x0304, 0 when unknown.
  * @alpn: nullable. */

@@ -373,6 +373,65 @@ END_TEST
 
 /* --- sessions --- */
 
+START_TEST(test_client_begin_connection_takes_only_without_identity) {
+        TlsidClient *client = client_new();
+        TlsidContext *context = context_open(client, "app/begin", 0, NULL);
+        uint32_t gen = generation_of(context, ORIGIN), generation = 0;
+        char *identity = NULL, *peer_id = NULL, *expected_peer = NULL;
+        TlsidChoice state = TLSID_CHOICE_CERTIFICATE;
+        void *token = NULL;
+        size_t len = 0;
+
+        put(context, ORIGIN, "", gen, "resumption-ticket-1");
+        ck_assert_int_eq(tlsid_context_begin_connection(context, ORIGIN, &state, &identity,
+                                                        &generation, &peer_id, &token, &len),
+                         1);
+        ck_assert_int_eq(state, TLSID_CHOICE_UNDECIDED);
+        ck_assert_str_eq(identity, "");
+        ck_assert_uint_eq(generation, gen);
+        ASSERT_OK(tlsid_context_get_partition(context, ORIGIN, NULL, NULL, NULL,
+                                              &expected_peer));
+        ck_assert_str_eq(peer_id, expected_peer);
+        ck_assert_uint_eq(len, strlen("resumption-ticket-1"));
+        ck_assert(memcmp(token, "resumption-ticket-1", len) == 0);
+        tlsid_secret_free(token, len);
+        free(identity);
+        free(peer_id);
+        free(expected_peer);
+        /* Taken: the next connection finds none. */
+        ck_assert_int_eq(tlsid_context_begin_connection(context, ORIGIN, NULL, NULL, NULL, NULL,
+                                                        &token, &len),
+                         0);
+        ck_assert_ptr_null(token);
+        ck_assert_uint_eq(len, 0);
+
+        /* A partition with a certificate never hands its tokens out here. */
+        ASSERT_OK(tlsid_context_set_choice(context, ORIGIN, TLSID_CHOICE_CERTIFICATE, FP_A, 0));
+        gen = generation_of(context, ORIGIN);
+        put(context, ORIGIN, FP_A, gen, "certificate-ticket");
+        ck_assert_int_eq(tlsid_context_begin_connection(context, ORIGIN, &state, &identity,
+                                                        &generation, NULL, &token, &len),
+                         0);
+        ck_assert_int_eq(state, TLSID_CHOICE_CERTIFICATE);
+        ck_assert_str_eq(identity, FP_A);
+        ck_assert_ptr_null(token);
+        free(identity);
+        take_expect(context, ORIGIN, FP_A, gen, "certificate-ticket");
+        ASSERT_ERRNO(tlsid_context_begin_connection(context, ORIGIN, NULL, NULL, NULL, NULL,
+                                                    NULL, &len),
+                     EINVAL);
+
+        /* A second reference keeps the handle alive after the first is dropped. */
+        TlsidContext *again = tlsid_context_ref(context);
+        ck_assert_ptr_eq(again, context);
+        tlsid_context_unref(context);
+        ck_assert_str_eq(tlsid_context_get_name(again), "app/begin");
+        ck_assert_uint_eq(generation_of(again, ORIGIN), gen);
+        tlsid_context_unref(again);
+        tlsid_client_unref(client);
+}
+END_TEST
+
 START_TEST(test_client_take_is_single_use) {
         TlsidClient *client = client_new();
         TlsidContext *context = context_open(client, "app/single", 0, NULL);
@@ -1087,6 +1146,7 @@ static Suite *client_suite(void) {
         tcase_add_test(tc, test_client_unknown_context_is_enoent);
         tcase_add_test(tc, test_client_partition_changes_with_choice);
         tcase_add_test(tc, test_client_take_is_single_use);
+        tcase_add_test(tc, test_client_begin_connection_takes_only_without_identity);
         tcase_add_test(tc, test_client_newest_first_and_cap_of_four);
         tcase_add_test(tc, test_client_list_sessions_and_expiry_clamp);
         tcase_add_test(tc, test_client_stale_put_dropped_and_counted);

@@ -146,8 +146,8 @@ START_TEST(test_interface_xml_methods_in_table) {
                               found->out_signature, x->out->str);
                 checked++;
         }
-        /* 16 org.tlsid.Manager1 methods and Introspect. */
-        ck_assert_uint_eq(checked, 17);
+        /* 17 org.tlsid.Manager1 methods and Introspect. */
+        ck_assert_uint_eq(checked, 18);
 }
 END_TEST
 
