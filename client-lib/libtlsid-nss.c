@@ -5,6 +5,7 @@
 #include <cert.h>
 #include <errno.h>
 #include <keyhi.h>
+#include <nss.h>
 #include <pk11pub.h>
 #include <pthread.h>
 #include <secerr.h>
@@ -163,6 +164,7 @@ static pthread_cond_t puts_idle = PTHREAD_COND_INITIALIZER;
 static Put *puts_head, *puts_tail;      /* under puts_lock */
 static size_t puts_queued;              /* under puts_lock: queued or being sent */
 static bool puts_worker;                /* under puts_lock: the thread runs */
+static bool puts_hooked;                /* under puts_lock: NSS_RegisterShutdown done */
 
 static void put_free(Put *put) {
         tlsid_secret_free(put->token, put->len);
@@ -221,6 +223,30 @@ static void *puts_main(void *unused) {
         return NULL;
 }
 
+/* NSS is shutting down (the worker decodes tokens with it): drops what is queued and waits
+ * for the put being sent. */
+static SECStatus on_nss_shutdown(void *app_data, void *nss_data) {
+        Put *dropped;
+
+        pthread_mutex_lock(&puts_lock);
+        dropped = puts_head;
+        for (Put *p = puts_head; p; p = p->next)
+                puts_queued--;
+        puts_head = puts_tail = NULL;
+        while (puts_queued > 0)
+                pthread_cond_wait(&puts_idle, &puts_lock);
+        puts_hooked = false;
+        pthread_cond_broadcast(&puts_idle);
+        pthread_mutex_unlock(&puts_lock);
+        while (dropped) {
+                Put *next = dropped->next;
+
+                put_free(dropped);
+                dropped = next;
+        }
+        return SECSuccess;
+}
+
 /* Queues @token (taking it, @len bytes) for the connection's partition. */
 static void put_token(TlsidNssConnection *c, PRFileDesc *fd, void *token, size_t len) {
         SSLPreliminaryChannelInfo pre;
@@ -241,6 +267,8 @@ static void put_token(TlsidNssConnection *c, PRFileDesc *fd, void *token, size_t
                 put->version = pre.protocolVersion;
 
         pthread_mutex_lock(&puts_lock);
+        if (!puts_hooked)
+                puts_hooked = NSS_RegisterShutdown(on_nss_shutdown, NULL) == SECSuccess;
         if (!puts_worker) {
                 pthread_t thread;
                 pthread_attr_t attr;
@@ -252,7 +280,7 @@ static void put_token(TlsidNssConnection *c, PRFileDesc *fd, void *token, size_t
                         pthread_attr_destroy(&attr);
                 }
         }
-        if (!puts_worker || puts_queued >= PUTS_QUEUED_MAX) {
+        if (!puts_worker || !puts_hooked || puts_queued >= PUTS_QUEUED_MAX) {
                 pthread_mutex_unlock(&puts_lock);
                 put_free(put);
                 return;

@@ -101,8 +101,9 @@ int tlsid_nss_connection_matches(const TlsidNssConnection *connection, const cha
 
 /* New resumption tokens are stored by a worker thread, off the handshake path. Waits up
  * to @usec microseconds until every token queued so far has been sent to the daemon;
- * returns 0, or -ETIMEDOUT. A program about to exit calls it so that its last tokens
- * serve the user's next process. */
+ * returns 0, or -ETIMEDOUT. A program about to exit calls it (before NSS_Shutdown(),
+ * which drops what is still queued) so that its last tokens serve the user's next
+ * process. */
 int tlsid_nss_flush(uint64_t usec);
 
 /* How the adapter reports that the daemon cannot be reached (once per outage) and that
