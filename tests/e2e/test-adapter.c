@@ -34,9 +34,13 @@ static char *origin;
 static char *alice_fp, *bob_fp;
 
 static void setup(void) {
-        g_autofree char *dir = NULL;
-        g_autofree char *db = g_strdup_printf("sql:%s/client-db", certs_dir);
+        g_autofree char *dir = NULL, *db = NULL;
 
+        /* Each test its own CA, server, alice and bob, and NSS databases. */
+        certs_make_with("TLSID_MAKE_E2E_CERTS", NULL);
+        alice_fp = certs_read_fingerprint("alice");
+        bob_fp = certs_read_fingerprint("bob");
+        db = g_strdup_printf("sql:%s/client-db", certs_dir);
         test_bus_start();
         use_nss_db("client-db");
         dir = g_build_filename(test_bus_tmpdir(), "server", NULL);
@@ -52,6 +56,9 @@ static void teardown(void) {
         tls_server_stop(server);
         g_clear_pointer(&origin, g_free);
         test_bus_stop();
+        certs_remove();
+        g_clear_pointer(&alice_fp, g_free);
+        g_clear_pointer(&bob_fp, g_free);
 }
 
 typedef struct {
@@ -259,17 +266,6 @@ START_TEST(test_adapter_threads_keep_identities_apart) {
 }
 END_TEST
 
-static char *read_fp(const char *name) {
-        g_autofree char *path = g_strdup_printf("%s/%s.fp", certs_dir, name);
-        char *fp = NULL;
-
-        if (!g_file_get_contents(path, &fp, NULL, NULL)) {
-                fprintf(stderr, "cannot read %s\n", path);
-                exit(1);
-        }
-        return g_strstrip(fp);
-}
-
 static Suite *adapter_suite(void) {
         Suite *s = suite_create("adapter");
         TCase *tc = tcase_create("adapter");
@@ -288,12 +284,6 @@ int main(void) {
         int status;
 
         signal(SIGPIPE, SIG_IGN);
-        certs_make_with("TLSID_MAKE_E2E_CERTS", NULL);
-        alice_fp = read_fp("alice");
-        bob_fp = read_fp("bob");
         status = test_run_suite(adapter_suite(), CK_FORK);
-        certs_remove();
-        g_free(alice_fp);
-        g_free(bob_fp);
         return status;
 }

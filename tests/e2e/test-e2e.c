@@ -23,6 +23,7 @@
 
 #include <tlsid/tlsid.h>
 
+#include "cert-bus.h"
 #include "check-main.h"
 #include "lib-asserts.h"
 #include "test-bus.h"
@@ -37,7 +38,6 @@
 #define DN_BOB "CN=Bob,O=tlsid e2e"
 
 /* Made once by main(); the tests only read it. */
-static char *certs_dir;
 static char *alice_fp, *bob_fp;
 
 typedef enum { NGINX, SELFSERV } ServerKind;
@@ -396,6 +396,10 @@ static void setup(void) {
         g_autofree char *conf = NULL;
 
         memset(&t, 0, sizeof(t));
+        /* Each test its own CA, server, alice and bob, and NSS databases. */
+        certs_make_with("TLSID_MAKE_E2E_CERTS", NULL);
+        alice_fp = certs_read_fingerprint("alice");
+        bob_fp = certs_read_fingerprint("bob");
         test_bus_start();
         conf = g_strdup_printf("[certificates]\nnss_db = sql:%s/client-db\n", certs_dir);
         test_bus_write_daemon_config(conf);
@@ -407,6 +411,9 @@ static void teardown(void) {
         g_free(t.origin);
         memset(&t, 0, sizeof(t));
         test_bus_stop();
+        certs_remove();
+        g_clear_pointer(&alice_fp, g_free);
+        g_clear_pointer(&bob_fp, g_free);
 }
 
 /* Starts the test's server: @kind serving only the TLS version of loop index @i. */
@@ -425,15 +432,6 @@ static void start_server(ServerKind kind, int i) {
 /* The asking server's URL for @path (selfserv answers every path alike). */
 static char *server_url(const char *path) {
         return url(tls_server_port(t.server), path);
-}
-
-static void write_policy(const char *json) {
-        g_autofree char *dir = g_build_filename(test_bus_config_dir(), "tlsid", NULL);
-        g_autofree char *path = g_build_filename(dir, "policy.json", NULL);
-        g_autoptr(GError) error = NULL;
-
-        ck_assert_int_eq(g_mkdir_with_parents(dir, 0700), 0);
-        ck_assert_msg(g_file_set_contents(path, json, -1, &error), "%s", error->message);
 }
 
 /* --- the scenarios --- */
@@ -786,64 +784,10 @@ static Suite *e2e_suite(void) {
         return s;
 }
 
-/* Makes the certificates into a temporary directory; returns it (transfer full). */
-static char *make_certs(void) {
-        g_autoptr(GError) error = NULL;
-        g_autofree char *out = NULL, *err = NULL;
-        const char *script = g_getenv("TLSID_MAKE_E2E_CERTS");
-        char *dir = g_dir_make_tmp("tlsid-e2e-XXXXXX", &error);
-        int status;
-
-        if (!dir || !script) {
-                fprintf(stderr, "test-e2e: %s\n", dir ? "TLSID_MAKE_E2E_CERTS is not set"
-                                                     : error->message);
-                exit(1);
-        }
-        {
-                const char *argv[] = { script, dir, NULL };
-
-                if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
-                                  &err, &status, &error) ||
-                    !g_spawn_check_wait_status(status, &error)) {
-                        fprintf(stderr, "test-e2e: %s %s: %s\n%s", script, dir,
-                                error->message, err ? err : "");
-                        exit(1);
-                }
-        }
-        return dir;
-}
-
-static char *read_fingerprint(const char *name) {
-        g_autofree char *path = g_strdup_printf("%s/%s.fp", certs_dir, name);
-        g_autoptr(GError) error = NULL;
-        char *fp = NULL;
-
-        if (!g_file_get_contents(path, &fp, NULL, &error)) {
-                fprintf(stderr, "test-e2e: %s\n", error->message);
-                exit(1);
-        }
-        g_strstrip(fp);
-        return fp;
-}
-
-static int remove_tree(const char *dir) {
-        const char *argv[] = { "rm", "-rf", dir, NULL };
-
-        return g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
-                            NULL, NULL, NULL) ? 0 : -1;
-}
-
 int main(void) {
         int status;
 
         signal(SIGPIPE, SIG_IGN);
-        certs_dir = make_certs();
-        alice_fp = read_fingerprint("alice");
-        bob_fp = read_fingerprint("bob");
         status = test_run_suite(e2e_suite(), CK_FORK);
-        remove_tree(certs_dir);
-        g_free(certs_dir);
-        g_free(alice_fp);
-        g_free(bob_fp);
         return status;
 }

@@ -203,6 +203,15 @@ void certs_make_with(const char *script_variable, const char *extra) {
         }
 }
 
+char *certs_read_fingerprint(const char *name) {
+        g_autofree char *path = g_strdup_printf("%s/%s.fp", certs_dir, name);
+        g_autoptr(GError) error = NULL;
+        char *fp = NULL;
+
+        ck_assert_msg(g_file_get_contents(path, &fp, NULL, &error), "%s", error->message);
+        return g_strstrip(fp);
+}
+
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
         return remove(path);
 }

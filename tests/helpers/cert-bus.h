@@ -55,5 +55,7 @@ bool dispatch_until(TlsidClient *client, const int *counter, int target);
 void certs_make(const char *extra);
 /* The same with the script the environment variable @script_variable names. */
 void certs_make_with(const char *script_variable, const char *extra);
+/* certs_dir/NAME.fp (make-e2e-certs.sh's fingerprints), stripped (transfer full). */
+char *certs_read_fingerprint(const char *name);
 /* Removes certs_dir. */
 void certs_remove(void);
