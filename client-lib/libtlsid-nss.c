@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tlsid-ids.h"
 
@@ -41,6 +43,8 @@ struct TlsidNssConnection {
         void *used_token;               /* the daemon's token NSS accepted, until the handshake */
         size_t used_len;
         bool got_token;                 /* NSS handed out a new token on this connection */
+        struct Selection *pending;      /* non-blocking: the certificate request in flight */
+        int ready_fd;                   /* non-blocking: readable when pending is answered */
 };
 
 /* The outage report: one message when the daemon becomes unreachable, one when it answers
@@ -420,45 +424,77 @@ static int gather_candidates(PRFileDesc *fd, Candidate **ret, size_t *ret_n) {
         return 0;
 }
 
-static SECStatus on_client_auth(void *userdata, PRFileDesc *fd, CERTDistNames *ca_names,
-                                CERTCertificate **ret_cert, SECKEYPrivateKey **ret_key) {
-        TlsidNssConnection *c = userdata;
-        TlsidCertRequest request = { 0 };
-        TlsidCandidate *wire = NULL;
-        TlsidDer *names = NULL;
-        Candidate *candidates = NULL;
-        SSLPreliminaryChannelInfo pre;
-        CERTCertificate *server_cert = NULL;
-        SECKEYPrivateKey *key;
-        TlsidDecision decision;
-        char *identity = NULL;
-        size_t n = 0;
+/* One certificate request: what the hook gathered (copies: NSS's CA names do not outlive
+ * the hook) and, once SelectCertificate answered, the decision. Shared by the connection
+ * and, on a non-blocking socket, the thread asking the daemon. */
+typedef struct Selection {
+        int refs;                       /* atomic */
+        TlsidContext *context;          /* a reference */
+        char origin[TLSID_ORIGIN_MAX + 1];
+        TlsidCertRequest request;
+        TlsidDer *names;
+        CERTCertificate *server_cert;   /* nullable */
+        Candidate *candidates;
+        size_t n;
+        TlsidCandidate *wire;
+        int efd;                        /* non-blocking sockets: readable once answered */
+        /* The answer (written by the asking thread before efd is signalled). */
         int r;
+        TlsidDecision decision;
+        char identity[TLSID_IDENTITY_LEN + 1];
+} Selection;
 
-        c->server_asked = true;
-        c->decision = -1;
-        c->sent_identity[0] = '\0';
-        if (c->degraded)
-                return SECFailure;
+static Selection *selection_ref(Selection *sel) {
+        __atomic_add_fetch(&sel->refs, 1, __ATOMIC_RELAXED);
+        return sel;
+}
 
-        if (gather_candidates(fd, &candidates, &n) < 0)
-                return SECFailure;
-        if (n == 0) {
-                /* An empty list would ask the daemon to choose from its own database, whose
-                 * keys this process may not hold. */
-                c->decision = TLSID_DECISION_NONE;
+static void selection_unref(Selection *sel) {
+        if (!sel || __atomic_sub_fetch(&sel->refs, 1, __ATOMIC_ACQ_REL) > 0)
+                return;
+        for (size_t i = 0; i < sel->request.n_ca_names; i++)
+                free((void *) sel->names[i].der);
+        free(sel->names);
+        if (sel->server_cert)
+                CERT_DestroyCertificate(sel->server_cert);
+        candidates_free(sel->candidates, sel->n);
+        free(sel->wire);
+        if (sel->efd >= 0)
+                close(sel->efd);
+        tlsid_context_unref(sel->context);
+        free(sel);
+}
+
+/* What NSS 3.87 hands a client of the CertificateRequest: the CA names, and through the
+ * socket the version, the cipher suite and the server's certificate (in TLS 1.3 the request
+ * comes before the server's Certificate, so there is none yet). The signature_algorithms,
+ * signature_algorithms_cert, TLS 1.2 certificate_types and TLS 1.3 oid_filters are parsed
+ * but not exposed; SSL_CertIsUsable in gather_candidates() applies the first.
+ * Post-handshake authentication is not enabled on our sockets. */
+static Selection *selection_new(TlsidNssConnection *c, PRFileDesc *fd, CERTDistNames *ca_names,
+                                Candidate *candidates, size_t n) {
+        SSLPreliminaryChannelInfo pre;
+        Selection *sel = calloc(1, sizeof *sel);
+
+        if (!sel) {
                 candidates_free(candidates, n);
-                return SECFailure;
+                return NULL;
         }
-        wire = calloc(n, sizeof *wire);
-        if (!wire)
+        sel->refs = 1;
+        sel->efd = -1;
+        sel->context = tlsid_context_ref(c->context);
+        snprintf(sel->origin, sizeof sel->origin, "%s", c->origin);
+        sel->candidates = candidates;
+        sel->n = n;
+        sel->wire = calloc(n, sizeof *sel->wire);
+        if (!sel->wire)
                 goto fail;
         for (size_t i = 0; i < n; i++) {
                 Candidate *cand = &candidates[i];
                 size_t k = 0;
 
-                wire[i].der = cand->cert->derCert.data;
-                wire[i].len = cand->cert->derCert.len;
+                sel->wire[i].der = cand->cert->derCert.data;
+                sel->wire[i].len = cand->cert->derCert.len;
                 for (int j = 1; cand->chain && j < cand->chain->len && k < CHAIN_MAX; j++) {
                         const SECItem *item = &cand->chain->certs[j];
 
@@ -468,88 +504,193 @@ static SECStatus on_client_auth(void *userdata, PRFileDesc *fd, CERTDistNames *c
                         cand->chain_ders[k].len = item->len;
                         k++;
                 }
-                wire[i].chain = k ? cand->chain_ders : NULL;
-                wire[i].n_chain = k;
+                sel->wire[i].chain = k ? cand->chain_ders : NULL;
+                sel->wire[i].n_chain = k;
         }
-
-        /* What NSS 3.87 hands a client of the CertificateRequest: the CA names, and through
-         * the socket the version, the cipher suite and the server's certificate (in TLS 1.3
-         * the request comes before the server's Certificate, so there is none yet). The
-         * signature_algorithms, signature_algorithms_cert, TLS 1.2 certificate_types and
-         * TLS 1.3 oid_filters are parsed but not exposed; SSL_CertIsUsable above applies
-         * the first. Post-handshake authentication is not enabled on our sockets. */
         if (ca_names && ca_names->nnames > 0) {
                 size_t count = (size_t) ca_names->nnames;
 
                 if (count > CA_NAMES_MAX)
                         count = CA_NAMES_MAX;
-                names = calloc(count, sizeof *names);
-                if (!names)
+                sel->names = calloc(count, sizeof *sel->names);
+                if (!sel->names)
                         goto fail;
+                sel->request.ca_names = sel->names;
                 for (size_t i = 0; i < count; i++) {
                         const SECItem *item = &ca_names->names[i];
+                        void *copy;
 
                         if (item->len == 0 || item->len > 65535)
                                 continue;
-                        names[request.n_ca_names].der = item->data;
-                        names[request.n_ca_names].len = item->len;
-                        request.n_ca_names++;
+                        if (!(copy = malloc(item->len)))
+                                goto fail;
+                        memcpy(copy, item->data, item->len);
+                        sel->names[sel->request.n_ca_names].der = copy;
+                        sel->names[sel->request.n_ca_names].len = item->len;
+                        sel->request.n_ca_names++;
                 }
-                request.ca_names = names;
         }
         if (SSL_GetPreliminaryChannelInfo(fd, &pre, sizeof pre) == SECSuccess) {
                 if (pre.valuesSet & ssl_preinfo_version)
-                        request.tls_version = pre.protocolVersion;
+                        sel->request.tls_version = pre.protocolVersion;
                 if (pre.valuesSet & ssl_preinfo_cipher_suite)
-                        request.cipher_suite = pre.cipherSuite;
+                        sel->request.cipher_suite = pre.cipherSuite;
         }
-        server_cert = SSL_PeerCertificate(fd);
-        if (server_cert && server_cert->derCert.len > 0 &&
-            server_cert->derCert.len <= CERTIFICATE_MAX) {
-                request.server_certificate = server_cert->derCert.data;
-                request.server_certificate_len = server_cert->derCert.len;
+        sel->server_cert = SSL_PeerCertificate(fd);
+        if (sel->server_cert && sel->server_cert->derCert.len > 0 &&
+            sel->server_cert->derCert.len <= CERTIFICATE_MAX) {
+                sel->request.server_certificate = sel->server_cert->derCert.data;
+                sel->request.server_certificate_len = sel->server_cert->derCert.len;
         }
-
-        /* A synchronous call, bounded by the client's timeout (250 ms by default): the
-         * handshake waits for it as it would for a smart card's PIN prompt. */
-        r = tlsid_context_select_certificate(c->context, c->origin, &request, wire, n,
-                                             &decision, &identity, NULL, NULL);
-        if (r < 0) {
-                if (!is_caller_error(r))
-                        note_unreachable(r);
-                goto fail;
-        }
-        note_reachable();
-        c->decision = (int) decision;
-        if (decision != TLSID_DECISION_CERTIFICATE)
-                goto fail;
-        for (size_t i = 0; i < n; i++) {
-                if (strcmp(candidates[i].fingerprint, identity) != 0)
-                        continue;
-                key = PK11_FindKeyByAnyCert(candidates[i].cert, SSL_RevealPinArg(fd));
-                if (!key)
-                        break;
-                *ret_cert = CERT_DupCertificate(candidates[i].cert);
-                *ret_key = key;
-                snprintf(c->sent_identity, sizeof c->sent_identity, "%s", identity);
-                free(identity);
-                free(names);
-                free(wire);
-                if (server_cert)
-                        CERT_DestroyCertificate(server_cert);
-                candidates_free(candidates, n);
-                return SECSuccess;
-        }
+        return sel;
 fail:
-        free(identity);
-        free(names);
-        free(wire);
-        if (server_cert)
-                CERT_DestroyCertificate(server_cert);
-        candidates_free(candidates, n);
-        return SECFailure;
+        selection_unref(sel);
+        return NULL;
 }
 
+/* Asks the daemon (bounded by the client's timeout, 250 ms by default). */
+static void selection_run(Selection *sel) {
+        char *identity = NULL;
+
+        sel->r = tlsid_context_select_certificate(sel->context, sel->origin, &sel->request,
+                                                  sel->wire, sel->n, &sel->decision, &identity,
+                                                  NULL, NULL);
+        if (sel->r < 0) {
+                if (!is_caller_error(sel->r))
+                        note_unreachable(sel->r);
+                return;
+        }
+        note_reachable();
+        snprintf(sel->identity, sizeof sel->identity, "%s", identity);
+        free(identity);
+}
+
+/* The chosen certificate and its key (transfer full), or false to send none. */
+static bool selection_result(TlsidNssConnection *c, Selection *sel, PRFileDesc *fd,
+                             CERTCertificate **ret_cert, SECKEYPrivateKey **ret_key) {
+        if (sel->r < 0)
+                return false;
+        c->decision = (int) sel->decision;
+        if (sel->decision != TLSID_DECISION_CERTIFICATE)
+                return false;
+        for (size_t i = 0; i < sel->n; i++) {
+                SECKEYPrivateKey *key;
+
+                if (strcmp(sel->candidates[i].fingerprint, sel->identity) != 0)
+                        continue;
+                key = PK11_FindKeyByAnyCert(sel->candidates[i].cert, SSL_RevealPinArg(fd));
+                if (!key)
+                        return false;
+                *ret_cert = CERT_DupCertificate(sel->candidates[i].cert);
+                *ret_key = key;
+                snprintf(c->sent_identity, sizeof c->sent_identity, "%s", sel->identity);
+                return true;
+        }
+        return false;
+}
+
+static void *selection_thread(void *data) {
+        Selection *sel = data;
+        uint64_t one = 1;
+
+        selection_run(sel);
+        /* The write publishes the answer to whoever reads efd. */
+        if (write(sel->efd, &one, sizeof one) < 0) {
+                /* An eventfd counter cannot overflow from one write. */
+        }
+        selection_unref(sel);
+        return NULL;
+}
+
+/* On a non-blocking socket: asks the daemon from a thread of its own and lets NSS wait
+ * (SECWouldBlock), so the caller's event loop stays free; the connection's fd becomes
+ * readable with the answer (tlsid_nss_connection_dispatch()). */
+static SECStatus select_async(TlsidNssConnection *c, Selection *sel) {
+        pthread_attr_t attr;
+        pthread_t thread;
+        int r;
+
+        sel->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (sel->efd < 0 || pthread_attr_init(&attr) != 0)
+                return SECFailure;
+        (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        r = pthread_create(&thread, &attr, selection_thread, selection_ref(sel));
+        pthread_attr_destroy(&attr);
+        if (r != 0) {
+                selection_unref(sel);
+                return SECFailure;
+        }
+        c->pending = selection_ref(sel);
+        if (c->ready_fd < 0)
+                c->ready_fd = dup(sel->efd);
+        else
+                (void) dup2(sel->efd, c->ready_fd);
+        return SECWouldBlock;
+}
+
+static SECStatus on_client_auth(void *userdata, PRFileDesc *fd, CERTDistNames *ca_names,
+                                CERTCertificate **ret_cert, SECKEYPrivateKey **ret_key) {
+        TlsidNssConnection *c = userdata;
+        Candidate *candidates = NULL;
+        PRSocketOptionData nonblocking = { .option = PR_SockOpt_Nonblocking };
+        Selection *sel;
+        SECStatus status = SECFailure;
+        size_t n = 0;
+
+        c->server_asked = true;
+        c->decision = -1;
+        c->sent_identity[0] = '\0';
+        if (c->degraded || c->pending)
+                return SECFailure;
+        if (gather_candidates(fd, &candidates, &n) < 0)
+                return SECFailure;
+        if (n == 0) {
+                /* An empty list would ask the daemon to choose from its own database, whose
+                 * keys this process may not hold. */
+                c->decision = TLSID_DECISION_NONE;
+                candidates_free(candidates, n);
+                return SECFailure;
+        }
+        sel = selection_new(c, fd, ca_names, candidates, n);
+        if (!sel)
+                return SECFailure;
+        if (PR_GetSocketOption(fd, &nonblocking) == PR_SUCCESS && nonblocking.value.non_blocking) {
+                status = select_async(c, sel);
+        } else {
+                /* The handshake waits for the answer as it would for a PIN prompt. */
+                selection_run(sel);
+                if (selection_result(c, sel, fd, ret_cert, ret_key))
+                        status = SECSuccess;
+        }
+        selection_unref(sel);
+        return status;
+}
+
+_public_ int tlsid_nss_connection_get_fd(const TlsidNssConnection *connection) {
+        return connection ? connection->ready_fd : -EINVAL;
+}
+
+_public_ int tlsid_nss_connection_dispatch(TlsidNssConnection *connection,
+                                           PRFileDesc *ssl_fd) {
+        TlsidNssConnection *c = connection;
+        CERTCertificate *cert = NULL;
+        SECKEYPrivateKey *key = NULL;
+        uint64_t count;
+        Selection *sel;
+
+        if (!c || !ssl_fd)
+                return -EINVAL;
+        sel = c->pending;
+        if (!sel || read(sel->efd, &count, sizeof count) != (ssize_t) sizeof count)
+                return 0;
+        c->pending = NULL;
+        if (selection_result(c, sel, ssl_fd, &cert, &key))
+                (void) SSL_ClientCertCallbackComplete(ssl_fd, SECSuccess, key, cert);
+        else
+                (void) SSL_ClientCertCallbackComplete(ssl_fd, SECFailure, NULL, NULL);
+        selection_unref(sel);
+        return 1;
+}
 
 /* ---- Attaching ---- */
 
@@ -686,6 +827,7 @@ _public_ int tlsid_nss_attach(PRFileDesc *ssl_fd, TlsidContext *context, const c
                 return -ENOMEM;
         c->context = context;
         c->decision = -1;
+        c->ready_fd = -1;
         r = make_origin(host, port, c->origin, sizeof c->origin);
         if (r >= 0)
                 r = set_url_unless_set(ssl_fd, host);
@@ -719,8 +861,13 @@ _public_ int tlsid_nss_attach(PRFileDesc *ssl_fd, TlsidContext *context, const c
 }
 
 _public_ void tlsid_nss_connection_free(TlsidNssConnection *connection) {
-        if (connection)
+        if (connection) {
                 drop_used_token(connection);
+                /* A request still in flight finishes on its own reference. */
+                selection_unref(connection->pending);
+                if (connection->ready_fd >= 0)
+                        close(connection->ready_fd);
+        }
         free(connection);
 }
 

@@ -14,7 +14,8 @@
  *  - installs a client-auth hook that runs only when the server asks, calls
  *    SelectCertificate with what the CertificateRequest carries and the certificates
  *    with private keys in the process's NSS database, and sends the chosen one; "none"
- *    and "ask" send nothing ("ask" is recorded on the connection).
+ *    and "ask" send nothing ("ask" is recorded on the connection). On a non-blocking
+ *    socket it answers SECWouldBlock and completes through tlsid_nss_connection_dispatch().
  * Every daemon call is bounded by the client's timeout (tlsid_nss_client_new() makes a
  * client with TLSID_NSS_DEFAULT_TIMEOUT_USEC). When the daemon cannot be reached the
  * connection goes on with no resumption and no certificate (fail closed), and this is
@@ -86,6 +87,20 @@ int tlsid_nss_connection_server_asked(const TlsidNssConnection *connection);
 int tlsid_nss_connection_get_decision(const TlsidNssConnection *connection);
 /* The identity the hook sent ("" when none; owned by @connection). */
 const char *tlsid_nss_connection_get_sent_identity(const TlsidNssConnection *connection);
+
+/* Non-blocking sockets: the client-auth hook does not stall the caller's event loop. It
+ * asks the daemon from a thread of its own and returns SECWouldBlock, so the handshake
+ * call fails with PR_WOULD_BLOCK_ERROR and nothing arrives on the socket until the answer
+ * is in. Poll tlsid_nss_connection_get_fd() for POLLIN alongside the socket (it is -1
+ * until the first such request; owned by @connection), and when it is readable call
+ * tlsid_nss_connection_dispatch() on the socket's thread, then drive the handshake on
+ * (SSL_ForceHandshake(), PR_Recv(), ...). Blocking sockets wait for the answer in the hook,
+ * bounded by the client's timeout. */
+int tlsid_nss_connection_get_fd(const TlsidNssConnection *connection);
+/* Hands NSS the answer to the certificate request in flight on @ssl_fd
+ * (SSL_ClientCertCallbackComplete): 1 when there was one and it is answered, 0 when
+ * there is nothing to do yet. */
+int tlsid_nss_connection_dispatch(TlsidNssConnection *connection, PRFileDesc *ssl_fd);
 
 /* Whether a pooled connection may still carry requests: 1 when the partition of its
  * (context, origin) is still the one it was made under, 0 when it must be retired (the

@@ -2,12 +2,15 @@
 /* End-to-end tests of libtlsid-nss's own calls: NSS sockets attached to contexts talk to a
  * real nginx (tests/helpers/tls-server.c) through tlsidd on a private bus: pooled
  * connection checks, signal matching, the decision record, failing closed when the daemon
- * is gone (reported once), and many threads attaching at once. */
+ * is gone (reported once), many threads attaching at once, and non-blocking sockets
+ * whose certificate request completes from an event loop. */
 #include <check.h>
 #include <errno.h>
 #include <glib.h>
 #include <nss.h>
 #include <prnetdb.h>
+#include <poll.h>
+#include <private/pprio.h> /* PR_FileDesc2NativeHandle, for poll() */
 #include <pthread.h>
 #include <signal.h>
 #include <ssl.h>
@@ -67,15 +70,11 @@ typedef struct {
         bool resumed;
 } Result;
 
-/* One connection to @port attached to @context: GET @path, read the body, close. Returns
- * the connection state (the caller frees it). */
-static Result fetch(TlsidContext *context, uint16_t port, const char *path) {
-        Result r = { 0 };
+/* A TLS socket to @port on loopback, attached to @context before its handshake. */
+static PRFileDesc *open_attached(TlsidContext *context, uint16_t port,
+                                 TlsidNssConnection **ret_conn) {
         PRNetAddr addr;
         PRFileDesc *tcp = PR_NewTCPSocket(), *fd;
-        SSLChannelInfo info;
-        char request[256];
-        size_t got = 0;
 
         ck_assert_ptr_nonnull(tcp);
         ck_assert_int_eq(PR_InitializeNetAddr(PR_IpAddrLoopback, port, &addr), PR_SUCCESS);
@@ -85,27 +84,45 @@ static Result fetch(TlsidContext *context, uint16_t port, const char *path) {
         ck_assert_int_eq(SSL_OptionSet(fd, SSL_HANDSHAKE_AS_CLIENT, PR_TRUE), SECSuccess);
         ck_assert_int_eq(SSL_SetURL(fd, "localhost"), SECSuccess);
         ck_assert_int_eq(SSL_ResetHandshake(fd, PR_FALSE), SECSuccess);
-        ASSERT_OK(tlsid_nss_attach(fd, context, "localhost", port, &r.conn));
-        ck_assert_msg(SSL_ForceHandshake(fd) == SECSuccess, "handshake: %d", PR_GetError());
+        ASSERT_OK(tlsid_nss_attach(fd, context, "localhost", port, ret_conn));
+        return fd;
+}
+
+/* On a blocking socket whose handshake is done: GET @path, read the body into @r, close. */
+static void finish_request(PRFileDesc *fd, const char *path, Result *r) {
+        SSLChannelInfo info;
+        char request[256];
+        size_t got = 0;
+
         snprintf(request, sizeof request,
                  "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path);
         ck_assert_int_eq(PR_Write(fd, request, (PRInt32) strlen(request)),
                          (PRInt32) strlen(request));
         for (;;) {
-                PRInt32 n = PR_Read(fd, r.body + got, (PRInt32) (sizeof r.body - 1 - got));
+                PRInt32 n = PR_Read(fd, r->body + got, (PRInt32) (sizeof r->body - 1 - got));
 
                 if (n <= 0)
                         break;
                 got += (size_t) n;
         }
-        r.body[got] = '\0';
+        r->body[got] = '\0';
         ck_assert_int_eq(SSL_GetChannelInfo(fd, &info, sizeof info), SECSuccess);
-        r.resumed = info.resumed;
+        r->resumed = info.resumed;
         PR_Close(fd);
         /* Keep only the body. */
-        char *body = strstr(r.body, "\r\n\r\n");
-        ck_assert_msg(body, "no HTTP response: %s", r.body);
-        memmove(r.body, body + 4, strlen(body + 4) + 1);
+        char *body = strstr(r->body, "\r\n\r\n");
+        ck_assert_msg(body, "no HTTP response: %s", r->body);
+        memmove(r->body, body + 4, strlen(body + 4) + 1);
+}
+
+/* One connection to @port attached to @context: GET @path, read the body, close. Returns
+ * the connection state (the caller frees it). */
+static Result fetch(TlsidContext *context, uint16_t port, const char *path) {
+        Result r = { 0 };
+        PRFileDesc *fd = open_attached(context, port, &r.conn);
+
+        ck_assert_msg(SSL_ForceHandshake(fd) == SECSuccess, "handshake: %d", PR_GetError());
+        finish_request(fd, path, &r);
         return r;
 }
 
@@ -266,6 +283,52 @@ START_TEST(test_adapter_threads_keep_identities_apart) {
 }
 END_TEST
 
+static void set_nonblocking(PRFileDesc *fd, bool on) {
+        PRSocketOptionData opt = { .option = PR_SockOpt_Nonblocking };
+
+        opt.value.non_blocking = on ? PR_TRUE : PR_FALSE;
+        ck_assert_int_eq(PR_SetSocketOption(fd, &opt), PR_SUCCESS);
+}
+
+START_TEST(test_adapter_nonblocking_socket_keeps_event_loop_free) {
+        TlsidClient *client = client_new();
+        TlsidContext *a = open_context(client, CTX_A);
+        Result r = { 0 };
+        PRFileDesc *fd;
+        int dispatched = 0;
+        long long deadline = test_bus_now_ms() + 20000;
+
+        ASSERT_OK(tlsid_context_set_choice(a, origin, TLSID_CHOICE_CERTIFICATE, alice_fp, 0));
+        fd = open_attached(a, tls_server_port(server), &r.conn);
+        ck_assert_int_eq(tlsid_nss_connection_get_fd(r.conn), -1);
+        set_nonblocking(fd, true);
+        /* An event loop: the socket and the adapter's fd, never blocking in the hook. */
+        while (SSL_ForceHandshake(fd) != SECSuccess) {
+                struct pollfd p[2] = {
+                        { .fd = PR_FileDesc2NativeHandle(fd), .events = POLLIN },
+                        { .fd = tlsid_nss_connection_get_fd(r.conn), .events = POLLIN },
+                };
+
+                ck_assert_int_eq(PR_GetError(), PR_WOULD_BLOCK_ERROR);
+                ck_assert_msg(test_bus_now_ms() < deadline, "handshake did not finish");
+                /* A short timeout too: NSS may hold bytes the socket no longer shows. */
+                ck_assert_int_ge(poll(p, p[1].fd >= 0 ? 2 : 1, 100), 0);
+                if (p[1].fd >= 0 && (p[1].revents & POLLIN))
+                        dispatched += tlsid_nss_connection_dispatch(r.conn, fd);
+        }
+        /* The certificate went through the asynchronous path, exactly once. */
+        ck_assert_int_eq(dispatched, 1);
+        ck_assert_int_eq(tlsid_nss_connection_dispatch(r.conn, fd), 0);
+        ck_assert_str_eq(tlsid_nss_connection_get_sent_identity(r.conn), alice_fp);
+        set_nonblocking(fd, false);
+        finish_request(fd, "/", &r);
+        ck_assert_msg(strstr(r.body, "dn=CN=Alice"), "body: %s", r.body);
+        tlsid_nss_connection_free(r.conn);
+        tlsid_context_unref(a);
+        tlsid_client_unref(client);
+}
+END_TEST
+
 static Suite *adapter_suite(void) {
         Suite *s = suite_create("adapter");
         TCase *tc = tcase_create("adapter");
@@ -276,6 +339,7 @@ static Suite *adapter_suite(void) {
         tcase_add_test(tc, test_adapter_ask_sends_nothing_and_is_recorded);
         tcase_add_test(tc, test_adapter_fails_closed_and_reports_once);
         tcase_add_test(tc, test_adapter_threads_keep_identities_apart);
+        tcase_add_test(tc, test_adapter_nonblocking_socket_keeps_event_loop_free);
         suite_add_tcase(s, tc);
         return s;
 }
