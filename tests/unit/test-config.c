@@ -6,24 +6,16 @@
 
 #include "check-main.h"
 #include "config.h"
+#include "tmp-dir.h"
 
 static char *tmpdir;
 
 static void setup(void) {
-        tmpdir = g_dir_make_tmp("tlsid-config-XXXXXX", NULL);
-        ck_assert_ptr_nonnull(tmpdir);
+        tmpdir = tmp_dir_make("tlsid-config-XXXXXX");
 }
 
 static void teardown(void) {
-        g_autoptr(GDir) dir = g_dir_open(tmpdir, 0, NULL);
-        const char *name;
-
-        while (dir && (name = g_dir_read_name(dir))) {
-                g_autofree char *path = g_build_filename(tmpdir, name, NULL);
-
-                g_unlink(path);
-        }
-        g_rmdir(tmpdir);
+        tmp_dir_remove(tmpdir);
         g_clear_pointer(&tmpdir, g_free);
 }
 

@@ -8,6 +8,7 @@
 
 #include "check-main.h"
 #include "policy-watch.h"
+#include "tmp-dir.h"
 
 /* Generous: a loaded machine may be slow to deliver file events; the tests wait for the
  * callback, not for this. */
@@ -32,8 +33,7 @@ static void on_changed(const Policy *policy, const char *error, gpointer user_da
 }
 
 static void setup(void) {
-        tmpdir = g_dir_make_tmp("tlsid-policy-watch-XXXXXX", NULL);
-        ck_assert_ptr_nonnull(tmpdir);
+        tmpdir = tmp_dir_make("tlsid-policy-watch-XXXXXX");
         policy_path = g_build_filename(tmpdir, "policy.json", NULL);
         ctx = g_main_context_new();
         calls = 0;
@@ -41,15 +41,7 @@ static void setup(void) {
 }
 
 static void teardown(void) {
-        g_autoptr(GDir) dir = g_dir_open(tmpdir, 0, NULL);
-        const char *name;
-
-        while (dir && (name = g_dir_read_name(dir))) {
-                g_autofree char *path = g_build_filename(tmpdir, name, NULL);
-
-                g_unlink(path);
-        }
-        g_rmdir(tmpdir);
+        tmp_dir_remove(tmpdir);
         g_clear_pointer(&tmpdir, g_free);
         g_clear_pointer(&policy_path, g_free);
         g_clear_pointer(&last_error, g_free);

@@ -7,6 +7,7 @@
 
 #include "check-main.h"
 #include "state-file.h"
+#include "tmp-dir.h"
 
 #define FP_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define NOW G_GINT64_CONSTANT(1700000000)
@@ -14,28 +15,12 @@
 static const guint8 nonce[16] = { 0 };
 static char *tmpdir;
 
-static void remove_tree(const char *path) {
-        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-        const char *name;
-
-        while (dir && (name = g_dir_read_name(dir))) {
-                g_autofree char *child = g_build_filename(path, name, NULL);
-
-                if (g_file_test(child, G_FILE_TEST_IS_DIR))
-                        remove_tree(child);
-                else
-                        g_unlink(child);
-        }
-        g_rmdir(path);
-}
-
 static void setup(void) {
-        tmpdir = g_dir_make_tmp("tlsid-state-XXXXXX", NULL);
-        ck_assert_ptr_nonnull(tmpdir);
+        tmpdir = tmp_dir_make("tlsid-state-XXXXXX");
 }
 
 static void teardown(void) {
-        remove_tree(tmpdir);
+        tmp_dir_remove(tmpdir);
         g_clear_pointer(&tmpdir, g_free);
 }
 
