@@ -321,17 +321,26 @@ static int parse_listing_options(int argc, char *argv[]) {
         return EXIT_OK;
 }
 
+/* The start of a command that takes only --json and no positional argument: parses them
+ * and connects. */
+static int start_plain_command(const char *command, int argc, char *argv[],
+                               TlsidClient **ret_client) {
+        int r;
+
+        if ((r = parse_listing_options(argc, argv)) != EXIT_OK)
+                return r;
+        if (optind < argc)
+                return usage_error(command, "unexpected argument '%s'", argv[optind]);
+        return connect_client(command, ret_client);
+}
+
 static int cmd_status(int argc, char *argv[]) {
         TlsidClient *client = NULL;
         TlsidStatistics s;
         char *owner = NULL;
         int r;
 
-        if ((r = parse_listing_options(argc, argv)) != EXIT_OK)
-                return r;
-        if (optind < argc)
-                return usage_error("status", "unexpected argument '%s'", argv[optind]);
-        if ((r = connect_client("status", &client)) != EXIT_OK)
+        if ((r = start_plain_command("status", argc, argv, &client)) != EXIT_OK)
                 return r;
         /* Statistics first: that call starts the daemon when it is not running. */
         r = tlsid_client_get_statistics(client, &s);
@@ -382,11 +391,7 @@ static int cmd_contexts(int argc, char *argv[]) {
         size_t n = 0;
         int r;
 
-        if ((r = parse_listing_options(argc, argv)) != EXIT_OK)
-                return r;
-        if (optind < argc)
-                return usage_error("contexts", "unexpected argument '%s'", argv[optind]);
-        if ((r = connect_client("contexts", &client)) != EXIT_OK)
+        if ((r = start_plain_command("contexts", argc, argv, &client)) != EXIT_OK)
                 return r;
         r = tlsid_client_list_contexts(client, &infos, &n);
         if (r < 0)
@@ -766,11 +771,7 @@ static int cmd_certs(int argc, char *argv[]) {
         size_t n = 0;
         int r;
 
-        if ((r = parse_listing_options(argc, argv)) != EXIT_OK)
-                return r;
-        if (optind < argc)
-                return usage_error("certs", "unexpected argument '%s'", argv[optind]);
-        if ((r = connect_client("certs", &client)) != EXIT_OK)
+        if ((r = start_plain_command("certs", argc, argv, &client)) != EXIT_OK)
                 return r;
         r = tlsid_client_list_certificates(client, &infos, &n);
         if (r < 0)
@@ -820,11 +821,7 @@ static int cmd_policy(int argc, char *argv[]) {
         char *json = NULL, *problem = NULL;
         int r;
 
-        if ((r = parse_listing_options(argc, argv)) != EXIT_OK)
-                return r;
-        if (optind < argc)
-                return usage_error("policy", "unexpected argument '%s'", argv[optind]);
-        if ((r = connect_client("policy", &client)) != EXIT_OK)
+        if ((r = start_plain_command("policy", argc, argv, &client)) != EXIT_OK)
                 return r;
         r = tlsid_client_get_policy(client, &json, &problem);
         if (r < 0)
