@@ -1268,15 +1268,43 @@ _public_ int tlsid_context_put_session(TlsidContext *context, const char *origin
         return r;
 }
 
+/* Reads the single ay of @reply (to @method) into a copy and unrefs @reply: 1 with the
+ * bytes (free with tlsid_secret_free()), 0 with NULL and 0 when the array is empty. The
+ * reply's own buffer holds the bytes too; libdbus offers no way to wipe it. */
+static int reply_read_bytes(DBusMessage *reply, const char *method, void **ret_bytes,
+                            size_t *ret_len) {
+        DBusMessageIter iter, array;
+        const unsigned char *bytes = NULL;
+        void *copy = NULL;
+        int n = 0, r = 0;
+
+        if (!reply_has_signature(reply, "ay", method)) {
+                dbus_message_unref(reply);
+                return -EIO;
+        }
+        dbus_message_iter_init(reply, &iter);
+        dbus_message_iter_recurse(&iter, &array);
+        dbus_message_iter_get_fixed_array(&array, &bytes, &n);
+        if (n > 0) {
+                copy = malloc((size_t) n);
+                if (copy)
+                        memcpy(copy, bytes, (size_t) n);
+                r = copy ? 1 : set_oom();
+        }
+        dbus_message_unref(reply);
+        if (r < 0)
+                return r;
+        *ret_bytes = copy;
+        *ret_len = copy ? (size_t) n : 0;
+        return r;
+}
+
 _public_ int tlsid_context_take_session(TlsidContext *context, const char *origin,
                                         const char *identity, uint32_t generation,
                                         void **ret_token, size_t *ret_len) {
         DBusMessage *msg, *reply = NULL;
-        DBusMessageIter iter, array;
         dbus_uint32_t generation_v = generation;
-        const unsigned char *bytes = NULL;
-        void *copy;
-        int n = 0, r;
+        int r;
 
         if (!context)
                 return set_error(-EINVAL, "context is NULL");
@@ -1291,30 +1319,7 @@ _public_ int tlsid_context_take_session(TlsidContext *context, const char *origi
         r = client_call(context->client, msg, context_retry_name(context), &reply);
         if (r < 0)
                 return r;
-        if (!reply_has_signature(reply, "ay", "TakeSession")) {
-                dbus_message_unref(reply);
-                return -EIO;
-        }
-        dbus_message_iter_init(reply, &iter);
-        dbus_message_iter_recurse(&iter, &array);
-        dbus_message_iter_get_fixed_array(&array, &bytes, &n);
-        if (n <= 0) {
-                dbus_message_unref(reply);
-                *ret_token = NULL;
-                *ret_len = 0;
-                return 0;
-        }
-        /* The reply's own buffer holds the token too; libdbus offers no way to wipe it. */
-        copy = malloc((size_t) n);
-        if (!copy) {
-                dbus_message_unref(reply);
-                return set_oom();
-        }
-        memcpy(copy, bytes, (size_t) n);
-        dbus_message_unref(reply);
-        *ret_token = copy;
-        *ret_len = (size_t) n;
-        return 1;
+        return reply_read_bytes(reply, "TakeSession", ret_token, ret_len);
 }
 
 static int build_set_choice(const char *context, const char *origin, TlsidChoice state,
@@ -2429,11 +2434,10 @@ oom:
 }
 
 _public_ int tlsid_client_get_token_key(TlsidClient *client, void **ret_key, size_t *ret_len) {
-        DBusMessageIter iter, array;
         DBusMessage *reply = NULL;
-        const uint8_t *data;
-        int n = 0, r;
-        void *key;
+        void *key = NULL;
+        size_t len = 0;
+        int r;
 
         if (!client)
                 return set_error(-EINVAL, "client is NULL");
@@ -2442,24 +2446,12 @@ _public_ int tlsid_client_get_token_key(TlsidClient *client, void **ret_key, siz
         r = client_call(client, new_call("GetTokenKey"), NULL, &reply);
         if (r < 0)
                 return r;
-        if (!reply_has_signature(reply, "ay", "GetTokenKey")) {
-                dbus_message_unref(reply);
-                return -EIO;
-        }
-        dbus_message_iter_init(reply, &iter);
-        dbus_message_iter_recurse(&iter, &array);
-        dbus_message_iter_get_fixed_array(&array, &data, &n);
-        if (n <= 0) {
-                dbus_message_unref(reply);
+        r = reply_read_bytes(reply, "GetTokenKey", &key, &len);
+        if (r < 0)
+                return r;
+        if (r == 0)
                 return set_error(-EIO, "GetTokenKey: empty key");
-        }
-        key = malloc((size_t) n);
-        if (key)
-                memcpy(key, data, (size_t) n);
-        dbus_message_unref(reply);
-        if (!key)
-                return set_oom();
         *ret_key = key;
-        *ret_len = (size_t) n;
+        *ret_len = len;
         return 0;
 }
