@@ -735,15 +735,19 @@ static int set_url_unless_set(PRFileDesc *fd, const char *host) {
  * Done once per process; NSS ignores it once a key is in place (a process that made
  * sessions before its first attach resumes only its own tokens). */
 static pthread_mutex_t wrap_key_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool wrap_key_installed; /* under wrap_key_lock */
+static bool wrap_key_installed; /* set under wrap_key_lock, read atomically */
 
 static int install_wrap_key(TlsidContext *context) {
+        bool done = false;
         PK11SlotInfo *slot = NULL;
         PK11SymKey *sym = NULL;
         void *key = NULL;
         size_t len = 0;
         int r = 0;
 
+        /* Every attach passes here: once done, without taking the lock. */
+        if (__atomic_load_n(&wrap_key_installed, __ATOMIC_ACQUIRE))
+                return 0;
         pthread_mutex_lock(&wrap_key_lock);
         if (wrap_key_installed)
                 goto out;
@@ -752,7 +756,7 @@ static int install_wrap_key(TlsidContext *context) {
         r = tlsid_client_get_token_key(tlsid_context_get_client(context), &key, &len);
         if (r < 0)
                 goto out;
-        wrap_key_installed = true;
+        done = true;
         slot = PK11_GetInternalSlot();
         if (!slot)
                 goto out;
@@ -776,6 +780,9 @@ static int install_wrap_key(TlsidContext *context) {
         if (sym)
                 PK11_SetWrapKey(slot, 0, sym);
 out:
+        /* Published only now: other threads attach once the key is in place. */
+        if (done)
+                __atomic_store_n(&wrap_key_installed, true, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&wrap_key_lock);
         if (sym)
                 PK11_FreeSymKey(sym);
