@@ -16,13 +16,11 @@
 #include <unistd.h>
 
 #include "tlsid-errors.h"
+#include "interface.h"
 #include "tlsid-ids.h"
 
 #define _public_ __attribute__((visibility("default")))
 
-#define TLSID_BUS_NAME "org.tlsid.Manager1"
-#define TLSID_OBJECT_PATH "/org/tlsid/Manager1"
-#define TLSID_INTERFACE "org.tlsid.Manager1"
 
 #define DEFAULT_TIMEOUT_MS 1000
 #define LABEL_MAX 256

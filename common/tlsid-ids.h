@@ -5,11 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define TLSID_CONTEXT_MAX 128
-#define TLSID_IDENTITY_LEN 64
-/* "[" + 39 hex/colon characters of an IPv6 literal + "]" would fit; a DNS name is 253. */
-#define TLSID_HOST_MAX 253
-#define TLSID_ORIGIN_MAX (TLSID_HOST_MAX + 6)
+#include "tlsid-limits.h"
 
 /* Each check returns NULL when @s is valid, or a static string saying why it is not
  * ("must be 1 to 128 bytes", ...), for the caller to prefix with the field name. */

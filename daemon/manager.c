@@ -1523,7 +1523,7 @@ static gboolean method_get_token_key(Manager *m, DBusMessage *message, DBusMessa
 static gboolean method_introspect(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
                                   GError **error) {
         DBusMessage *reply = new_reply(message);
-        const char *xml = tlsid_interface_xml;
+        const char *xml = interface_xml;
 
         if (!dbus_message_append_args(reply, DBUS_TYPE_STRING, &xml, DBUS_TYPE_INVALID))
                 oom();

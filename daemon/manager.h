@@ -6,13 +6,11 @@
 #include <glib.h>
 
 #include "certs.h"
+#include "interface.h"
 #include "config.h"
 #include "policy-watch.h"
 #include "store.h"
 
-#define TLSID_BUS_NAME "org.tlsid.Manager1"
-#define TLSID_OBJECT_PATH "/org/tlsid/Manager1"
-#define TLSID_INTERFACE "org.tlsid.Manager1"
 
 /* Bytes of GetTokenKey's key: enough for any wrapping mechanism NSS picks (DES3: 24,
  * AES: up to 32). */
@@ -46,9 +44,6 @@ typedef struct {
 const ManagerMethod *manager_get_methods(size_t *ret_n);
 /* The signals the daemon emits; @ret_n gets their number. */
 const ManagerSignal *manager_get_signals(size_t *ret_n);
-
-/* The introspection XML, embedded at build time from dbus/org.tlsid.Manager1.xml. */
-extern const char tlsid_interface_xml[];
 
 /* A manager serving @store on @connection, with the caller limits of @config, saving
  * remembered choices to @state_path, listing and parsing certificates with @certs

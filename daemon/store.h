@@ -16,7 +16,6 @@
 #define TLSID_ERROR (tlsid_error_quark())
 GQuark tlsid_error_quark(void);
 
-#define TLSID_TOKEN_MAX (64u * 1024u)
 #define TLSID_TOKEN_LIFETIME_TLS13 (7 * 24 * 3600)
 #define TLSID_TOKEN_LIFETIME_OTHER (24 * 3600)
 #define TLSID_TLS_VERSION_1_3 0x0304

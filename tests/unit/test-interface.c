@@ -211,7 +211,7 @@ START_TEST(test_interface_embedded_xml_matches_file) {
         g_autofree char *text = NULL;
 
         ck_assert(g_file_get_contents(path, &text, NULL, NULL));
-        ck_assert_msg(strcmp(text, tlsid_interface_xml) == 0,
+        ck_assert_msg(strcmp(text, interface_xml) == 0,
                       "the embedded introspection XML differs from %s", path);
 }
 END_TEST
@@ -482,7 +482,7 @@ START_TEST(test_interface_introspect_returns_contract) {
 
         assert_return(reply);
         ck_assert(dbus_message_get_args(reply, NULL, DBUS_TYPE_STRING, &xml, DBUS_TYPE_INVALID));
-        ck_assert_str_eq(xml, tlsid_interface_xml);
+        ck_assert_str_eq(xml, interface_xml);
         dbus_message_unref(reply);
 
         /* Peer is answered (by libdbus) as well. */

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What may cross the wire, stated once: the sizes and counts that the daemon, the store,
+ * libtlsid and the adapters check, each with the same number (dbus/org.tlsid.Manager1.xml
+ * documents them). */
+#pragma once
+
+/* Ids (common/tlsid-ids.h checks them). */
+#define TLSID_CONTEXT_MAX 128 /* bytes of a context id */
+#define TLSID_IDENTITY_LEN 64 /* hex characters of a SHA-256 fingerprint */
+/* "[" + 39 hex/colon characters of an IPv6 literal + "]" would fit; a DNS name is 253. */
+#define TLSID_HOST_MAX 253
+#define TLSID_ORIGIN_MAX (TLSID_HOST_MAX + 6) /* host, ":" and a port of 5 digits */
+
+/* OpenContext and PutSession. */
+#define TLSID_LABEL_MAX 256          /* bytes of a context's label */
+#define TLSID_ALPN_MAX 255           /* bytes of a token's ALPN protocol (RFC 7301) */
+#define TLSID_TOKEN_MAX (64 * 1024)  /* bytes of one resumption token */
+#define TLSID_TOKEN_KEY_LEN 32       /* bytes of GetTokenKey's key: any NSS wrap mechanism */
+
+/* SelectCertificate: the candidates and the CertificateRequest. */
+#define TLSID_CERTIFICATE_MAX (64 * 1024) /* bytes of one DER certificate */
+#define TLSID_CANDIDATES_MAX 64           /* candidates of one call */
+#define TLSID_CHAIN_MAX 8                 /* intermediates of one candidate */
+#define TLSID_CA_NAMES_MAX 256            /* CA names of a request (and of a challenge) */
+#define TLSID_CA_NAME_MAX 65535           /* bytes of one DER Name */
+#define TLSID_CERT_TYPES_MAX 255          /* TLS 1.2 certificate_types */
+#define TLSID_SIGNATURE_SCHEMES_MAX 1024  /* signature_algorithms(_cert) entries */
+#define TLSID_OID_FILTERS_MAX 64          /* TLS 1.3 oid_filters entries */
+#define TLSID_OID_MAX 255                 /* bytes of one filter's OID */
+#define TLSID_OID_VALUE_MAX 65535         /* bytes of one filter's values */

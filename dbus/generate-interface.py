@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Generates the one table of the D-Bus contract from dbus/org.tlsid.Manager1.xml: every
+# method's name and signatures, every signal's, the bus name and object path, and the
+# XML itself as a C string (the daemon answers Introspect from it). The daemon's
+# dispatcher, libtlsid and the tests all use this table, so the XML is the single source.
+#
+# Usage: generate-interface.py XML OUT.c OUT-xml.c OUT.h BUS_NAME OBJECT_PATH
+# (the XML goes in a file of its own, so that only the daemon links it)
+import re
+import sys
+import xml.etree.ElementTree as ET
+
+src, out_c, out_xml_c, out_h, bus_name, object_path = sys.argv[1:7]
+data = open(src, 'rb').read()
+root = ET.fromstring(data)
+
+# libdbus answers org.freedesktop.DBus.Peer itself, before any handler of ours.
+SKIPPED = {'org.freedesktop.DBus.Peer'}
+
+
+def c_name(name):
+    return re.sub(r'(?<=[a-z0-9])(?=[A-Z])', '_', name).upper()
+
+
+def c_string(s):
+    return '"%s"' % s.replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
+
+
+methods, signals = [], []
+for iface in root.findall('interface'):
+    iname = iface.get('name')
+    if iname in SKIPPED:
+        continue
+    for m in iface.findall('method'):
+        ins = ''.join(a.get('type') for a in m.findall('arg') if a.get('direction', 'in') == 'in')
+        outs = ''.join(a.get('type') for a in m.findall('arg') if a.get('direction') == 'out')
+        methods.append((iname, m.get('name'), ins, outs))
+    for s in iface.findall('signal'):
+        signals.append((iname, s.get('name'), ''.join(a.get('type') for a in s.findall('arg'))))
+
+manager_iface = root.find('interface').get('name')
+names = [c_name(m[1]) for m in methods] + [c_name(s[1]) for s in signals]
+if len(set(names)) != len(names):
+    sys.exit('%s: two members share a C name' % src)
+
+header = src.split('/')[-1]
+with open(out_h, 'w') as h:
+    h.write('/* Generated from %s by generate-interface.py; do not edit. */\n' % header)
+    h.write('/* The D-Bus contract as one table: names and signatures of every method and\n'
+            ' * signal, for the daemon, the library and the tests. */\n')
+    h.write('#pragma once\n\n')
+    h.write('#define TLSID_BUS_NAME %s\n' % c_string(bus_name))
+    h.write('#define TLSID_OBJECT_PATH %s\n' % c_string(object_path))
+    h.write('#define TLSID_INTERFACE %s\n\n' % c_string(manager_iface))
+    h.write('typedef enum {\n')
+    for m in methods:
+        h.write('        METHOD_%s,\n' % c_name(m[1]))
+    h.write('        _METHOD_MAX,\n} MethodId;\n\n')
+    h.write('typedef enum {\n')
+    for s in signals:
+        h.write('        SIGNAL_%s,\n' % c_name(s[1]))
+    h.write('        _SIGNAL_MAX,\n} SignalId;\n\n')
+    h.write('typedef struct {\n'
+            '        const char *interface;\n'
+            '        const char *name;\n'
+            '        const char *in_signature;\n'
+            '        const char *out_signature;\n'
+            '} MethodSpec;\n\n')
+    h.write('typedef struct {\n'
+            '        const char *interface;\n'
+            '        const char *name;\n'
+            '        const char *signature;\n'
+            '} SignalSpec;\n\n')
+    h.write('/* Indexed by MethodId and SignalId. */\n')
+    h.write('extern const MethodSpec interface_methods[_METHOD_MAX];\n')
+    h.write('extern const SignalSpec interface_signals[_SIGNAL_MAX];\n\n')
+    h.write('/* The introspection XML, byte for byte. */\n')
+    h.write('extern const char interface_xml[];\n')
+
+with open(out_c, 'w') as c:
+    c.write('/* Generated from %s by generate-interface.py; do not edit. */\n' % header)
+    c.write('#include "%s"\n\n' % out_h.split('/')[-1])
+    c.write('const MethodSpec interface_methods[_METHOD_MAX] = {\n')
+    for m in methods:
+        c.write('        [METHOD_%s] = { %s, %s, %s, %s },\n'
+                % (c_name(m[1]), c_string(m[0]), c_string(m[1]), c_string(m[2]), c_string(m[3])))
+    c.write('};\n\n')
+    c.write('const SignalSpec interface_signals[_SIGNAL_MAX] = {\n')
+    for s in signals:
+        c.write('        [SIGNAL_%s] = { %s, %s, %s },\n'
+                % (c_name(s[1]), c_string(s[0]), c_string(s[1]), c_string(s[2])))
+    c.write('};\n')
+
+with open(out_xml_c, 'w') as c:
+    c.write('/* Generated from %s by generate-interface.py; do not edit. */\n' % header)
+    c.write('#include "%s"\n\n' % out_h.split('/')[-1])
+    c.write('const char interface_xml[] =\n')
+    for line in data.decode('utf-8').splitlines(True):
+        c.write('        %s\n' % c_string(line))
+    c.write(';\n')
