@@ -700,7 +700,7 @@ static int make_origin(const char *host, uint16_t port, char *out, size_t size) 
         int k = snprintf(out, size, "%s%s%s:%u", bracket ? "[" : "", host, bracket ? "]" : "",
                          (unsigned) port);
 
-        if (k < 0 || (size_t) k >= size || tlsid_origin_check(out))
+        if (k < 0 || (size_t) k >= size || id_origin_check(out))
                 return -EINVAL;
         return 0;
 }

@@ -91,11 +91,11 @@ _public_ const char *tlsid_error_message(void) {
 
 /* Maps a D-Bus error to an errno and records its message. */
 static int set_error_from_dbus(const DBusError *e, const char *method) {
-        int code = tlsid_error_from_dbus_name(e->name);
+        int code = error_code_from_dbus_name(e->name);
         const char *message = e->message ? e->message : e->name;
 
         if (code >= 0)
-                return set_error(tlsid_error_to_errno(code), "%s", message);
+                return set_error(error_code_to_errno(code), "%s", message);
         if (dbus_error_has_name(e, DBUS_ERROR_NO_REPLY) ||
             dbus_error_has_name(e, DBUS_ERROR_TIMEOUT) ||
             dbus_error_has_name(e, DBUS_ERROR_TIMED_OUT))
@@ -136,7 +136,7 @@ static bool streq_ptr(const char *a, const char *b) {
 /* ---- Argument checks: refuse before anything is sent, naming the field. ---- */
 
 static int check_context(const char *context) {
-        const char *why = tlsid_context_check(context);
+        const char *why = id_context_check(context);
 
         return why ? set_error(-EINVAL, "context %s", why) : 0;
 }
@@ -147,7 +147,7 @@ static int check_context_or_all(const char *context) {
 }
 
 static int check_origin(const char *origin) {
-        const char *why = tlsid_origin_check(origin);
+        const char *why = id_origin_check(origin);
 
         return why ? set_error(-EINVAL, "origin %s", why) : 0;
 }
@@ -157,7 +157,7 @@ static int check_origin_or_all(const char *origin) {
 }
 
 static int check_identity(const char *identity) {
-        const char *why = tlsid_identity_check(identity);
+        const char *why = id_identity_check(identity);
 
         return why ? set_error(-EINVAL, "identity %s", why) : 0;
 }
@@ -698,7 +698,7 @@ static void handle_identity_changed(TlsidClient *c, DBusMessage *msg) {
                                    &origin, DBUS_TYPE_STRING, &state_name, DBUS_TYPE_STRING,
                                    &identity, DBUS_TYPE_UINT32, &generation, DBUS_TYPE_INVALID))
                 return;
-        state = tlsid_state_from_string(state_name);
+        state = choice_state_from_string(state_name);
         if (state < 0)
                 return;
         pthread_mutex_lock(&c->lock);
@@ -1145,7 +1145,7 @@ static int partition_call(TlsidContext *context, const char *origin, TlsidChoice
                 r = -EIO;
                 goto out;
         }
-        state = tlsid_state_from_string(state_name);
+        state = choice_state_from_string(state_name);
         if (state < 0) {
                 r = set_error(-EIO, "%s: unknown state '%s'", method, state_name);
                 goto out;
@@ -1330,11 +1330,11 @@ static int build_set_choice(const char *context, const char *origin, TlsidChoice
 
         if ((r = check_context(context)) < 0 || (r = check_origin(origin)) < 0)
                 return r;
-        state_name = tlsid_state_to_string((int) state);
+        state_name = choice_state_to_string((int) state);
         if (!state_name)
                 return set_error(-EINVAL, "state %d is not a TlsidChoice", (int) state);
         if (state == TLSID_CHOICE_CERTIFICATE) {
-                const char *why = tlsid_fingerprint_check(identity);
+                const char *why = id_fingerprint_check(identity);
 
                 if (why)
                         return set_error(-EINVAL, "identity %s", why);

@@ -16,13 +16,13 @@ static const struct {
         [TLSID_ERROR_ACCESS_DENIED]    = { "org.tlsid.Error.AccessDenied",    EACCES },
 };
 
-const char *tlsid_error_to_dbus_name(int code) {
+const char *error_code_to_dbus_name(int code) {
         if (code < 0 || code >= _TLSID_ERROR_MAX)
                 code = TLSID_ERROR_FAILED;
         return error_table[code].dbus_name;
 }
 
-int tlsid_error_from_dbus_name(const char *name) {
+int error_code_from_dbus_name(const char *name) {
         if (!name)
                 return -1;
         for (int i = 0; i < _TLSID_ERROR_MAX; i++)
@@ -31,7 +31,7 @@ int tlsid_error_from_dbus_name(const char *name) {
         return -1;
 }
 
-int tlsid_error_to_errno(int code) {
+int error_code_to_errno(int code) {
         if (code < 0 || code >= _TLSID_ERROR_MAX)
                 code = TLSID_ERROR_FAILED;
         return -error_table[code].errnum;

@@ -16,10 +16,10 @@ typedef enum {
 } TlsidErrorCode;
 
 /* The D-Bus error name of @code ("org.tlsid.Error.Failed" for unknown codes). */
-const char *tlsid_error_to_dbus_name(int code);
+const char *error_code_to_dbus_name(int code);
 
 /* The code whose D-Bus name is @name, or -1 when @name is not one of ours. */
-int tlsid_error_from_dbus_name(const char *name);
+int error_code_from_dbus_name(const char *name);
 
 /* The negative errno a library call returns for @code (-EIO for unknown codes). */
-int tlsid_error_to_errno(int code);
+int error_code_to_errno(int code);

@@ -11,7 +11,7 @@ static bool is_context_char(char c) {
                 strchr("._:/@+-", c) != NULL;
 }
 
-const char *tlsid_context_check(const char *s) {
+const char *id_context_check(const char *s) {
         size_t n;
 
         if (!s)
@@ -120,7 +120,7 @@ static void ipv6_hex_form(const struct in6_addr *a, char *out) {
         *p = 0;
 }
 
-const char *tlsid_origin_check(const char *s) {
+const char *id_origin_check(const char *s) {
         const char *colon;
         size_t host_len;
         unsigned long port = 0;
@@ -179,7 +179,7 @@ const char *tlsid_origin_check(const char *s) {
         return dns_name_check(s, host_len);
 }
 
-const char *tlsid_fingerprint_check(const char *s) {
+const char *id_fingerprint_check(const char *s) {
         if (!s)
                 return "is missing";
         if (strlen(s) != TLSID_IDENTITY_LEN)
@@ -190,10 +190,10 @@ const char *tlsid_fingerprint_check(const char *s) {
         return NULL;
 }
 
-const char *tlsid_identity_check(const char *s) {
+const char *id_identity_check(const char *s) {
         if (s && *s == 0)
                 return NULL;
-        return tlsid_fingerprint_check(s);
+        return id_fingerprint_check(s);
 }
 
 static const char *const state_names[] = {
@@ -202,13 +202,13 @@ static const char *const state_names[] = {
         [TLSID_STATE_CERTIFICATE] = "certificate",
 };
 
-const char *tlsid_state_to_string(int state) {
+const char *choice_state_to_string(int state) {
         if (state < 0 || state > TLSID_STATE_CERTIFICATE)
                 return NULL;
         return state_names[state];
 }
 
-int tlsid_state_from_string(const char *s) {
+int choice_state_from_string(const char *s) {
         if (!s)
                 return -1;
         for (int i = 0; i <= TLSID_STATE_CERTIFICATE; i++)

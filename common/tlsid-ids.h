@@ -9,12 +9,12 @@
 
 /* Each check returns NULL when @s is valid, or a static string saying why it is not
  * ("must be 1 to 128 bytes", ...), for the caller to prefix with the field name. */
-const char *tlsid_context_check(const char *s);
-const char *tlsid_origin_check(const char *s);
+const char *id_context_check(const char *s);
+const char *id_origin_check(const char *s);
 /* "" or 64 lower-case hex characters. */
-const char *tlsid_identity_check(const char *s);
+const char *id_identity_check(const char *s);
 /* A certificate fingerprint: exactly 64 lower-case hex characters. */
-const char *tlsid_fingerprint_check(const char *s);
+const char *id_fingerprint_check(const char *s);
 
 /* Choice states, as spelled on the bus. */
 typedef enum {
@@ -24,6 +24,6 @@ typedef enum {
 } TlsidStateCode;
 
 /* "undecided", "none", "certificate". */
-const char *tlsid_state_to_string(int state);
+const char *choice_state_to_string(int state);
 /* The state named @s, or -1. */
-int tlsid_state_from_string(const char *s);
+int choice_state_from_string(const char *s);

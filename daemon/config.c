@@ -46,7 +46,7 @@ static const Setting settings[] = {
           "distinct callers tracked at once" },
 };
 
-void tlsid_config_init(TlsidConfig *config) {
+void config_init(TlsidConfig *config) {
         *config = (TlsidConfig) {
                 .max_pending_per_sender = 64,
                 .max_senders = 1024,
@@ -54,7 +54,7 @@ void tlsid_config_init(TlsidConfig *config) {
         store_limits_init(&config->limits);
 }
 
-char *tlsid_config_default_path(void) {
+char *config_default_path(void) {
         return g_build_filename(g_get_user_config_dir(), "tlsid", "tlsidd.conf", NULL);
 }
 
@@ -213,7 +213,7 @@ static void load_setting(TlsidConfig *config, GKeyFile *kf, const Setting *s,
         setting_set(config, s, value);
 }
 
-gboolean tlsid_config_load(TlsidConfig *config, const char *path, GPtrArray **ret_warnings,
+gboolean config_load(TlsidConfig *config, const char *path, GPtrArray **ret_warnings,
                            GError **error) {
         g_autoptr(GKeyFile) kf = g_key_file_new();
         g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
@@ -221,7 +221,7 @@ gboolean tlsid_config_load(TlsidConfig *config, const char *path, GPtrArray **re
         g_auto(GStrv) groups = NULL;
         g_autoptr(GError) local = NULL;
 
-        tlsid_config_init(config);
+        config_init(config);
         if (ret_warnings)
                 *ret_warnings = NULL;
         if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
@@ -265,13 +265,13 @@ gboolean tlsid_config_load(TlsidConfig *config, const char *path, GPtrArray **re
         return TRUE;
 }
 
-char *tlsid_config_describe(void) {
+char *config_describe(void) {
         g_autoptr(GString) out = g_string_new(NULL);
-        g_autofree char *path = tlsid_config_default_path();
+        g_autofree char *path = config_default_path();
         TlsidConfig defaults;
         const char *group = NULL;
 
-        tlsid_config_init(&defaults);
+        config_init(&defaults);
         g_string_append_printf(out,
                                "Settings are read from %s (GKeyFile).\n"
                                "A bad value is reported in the log and leaves its default.\n",

@@ -19,19 +19,19 @@ typedef struct {
 } TlsidConfig;
 
 /* The defaults. */
-void tlsid_config_init(TlsidConfig *config);
+void config_init(TlsidConfig *config);
 
 /* The path of tlsidd.conf: $XDG_CONFIG_HOME/tlsid/tlsidd.conf (transfer full). */
-char *tlsid_config_default_path(void);
+char *config_default_path(void);
 
 /* Loads @path over the defaults in @config. A missing file is fine (TRUE, no
  * warnings). Every bad key or value leaves that setting at its default and adds one
  * line naming the group, key and the reason to @ret_warnings (transfer full, NULL
  * when there are none). Returns FALSE with @error only when the file exists but is not
  * a key file at all; then @config holds the defaults. */
-gboolean tlsid_config_load(TlsidConfig *config, const char *path, GPtrArray **ret_warnings,
+gboolean config_load(TlsidConfig *config, const char *path, GPtrArray **ret_warnings,
                            GError **error);
 
 /* The text of `tlsidd --help` describing every setting, its group and its default
  * (transfer full). */
-char *tlsid_config_describe(void);
+char *config_describe(void);

@@ -191,7 +191,7 @@ int main(int argc, char **argv) {
 
         g_autoptr(GOptionContext) options =
                 g_option_context_new("- per-context TLS session partitions on D-Bus");
-        g_autofree char *description = tlsid_config_describe();
+        g_autofree char *description = config_describe();
         g_option_context_add_main_entries(options, entries, NULL);
         g_option_context_set_description(options, description);
         if (!g_option_context_parse(options, &argc, &argv, &error)) {
@@ -213,9 +213,9 @@ int main(int argc, char **argv) {
         TlsidConfig config;
         g_autoptr(GPtrArray) warnings = NULL;
         if (!config_path)
-                config_path = tlsid_config_default_path();
-        tlsid_config_init(&config);
-        if (!tlsid_config_load(&config, config_path, &warnings, &error)) {
+                config_path = config_default_path();
+        config_init(&config);
+        if (!config_load(&config, config_path, &warnings, &error)) {
                 g_warning("Ignoring %s: %s", config_path, error->message);
                 g_clear_error(&error);
         }

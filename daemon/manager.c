@@ -140,7 +140,7 @@ static void choice_changed_cb(const char *context, const char *origin, int state
         Manager *m = user_data;
         g_autoptr(DBusMessage) signal = dbus_message_new_signal(TLSID_OBJECT_PATH, TLSID_INTERFACE,
                                                                 "IdentityChanged");
-        const char *state_name = tlsid_state_to_string(state);
+        const char *state_name = choice_state_to_string(state);
         dbus_uint32_t gen = generation;
 
         if (!signal || !dbus_message_append_args(signal,
@@ -539,7 +539,7 @@ static void append_partition(Manager *m, DBusMessage *reply, const char *context
                              const char *origin, const StorePartition *partition) {
         g_autofree char *peer_id = store_peer_id(m->store, context, origin, partition->identity,
                                                  partition->generation);
-        const char *state = tlsid_state_to_string(partition->state);
+        const char *state = choice_state_to_string(partition->state);
         const char *peer = peer_id;
         dbus_uint32_t generation = partition->generation;
 
@@ -738,7 +738,7 @@ static gboolean method_set_choice(Manager *m, DBusMessage *message, DBusMessage 
         const char *identity = iter_string(&it);
         if (!parse_dict(&it, "options", options, G_N_ELEMENTS(options), error))
                 return FALSE;
-        int state = tlsid_state_from_string(state_name);
+        int state = choice_state_from_string(state_name);
         if (state < 0) {
                 g_autofree char *quoted = quote(state_name);
                 g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
@@ -1594,7 +1594,7 @@ static void reply_error(Manager *m, DBusMessage *message, const char *name, cons
 static void reply_gerror(Manager *m, DBusMessage *message, const GError *error) {
         int code = error->domain == TLSID_ERROR ? error->code : TLSID_ERROR_FAILED;
 
-        reply_error(m, message, tlsid_error_to_dbus_name(code), error->message);
+        reply_error(m, message, error_code_to_dbus_name(code), error->message);
 }
 
 /* Runs a method call whose caller's uid is known. */

@@ -427,7 +427,7 @@ static gboolean origin_parse(Origin *o, const char *origin) {
         const char *colon;
         gsize n;
 
-        if (tlsid_origin_check(origin))
+        if (id_origin_check(origin))
                 return FALSE;
         colon = strrchr(origin, ':');
         n = (gsize) (colon - origin);
@@ -778,7 +778,7 @@ static gboolean parse_contexts(Policy *policy, JsonNode *node, GError **error) {
                 JsonNode *value = json_object_get_member(object, prefix);
                 g_autofree char *q = quote(prefix);
                 g_autofree char *path = g_strdup_printf("contexts[%s]", q);
-                const char *why = tlsid_context_check(prefix);
+                const char *why = id_context_check(prefix);
                 ContextOverride *c;
                 JsonNode *mode;
                 PolicyMode m;

@@ -71,7 +71,7 @@ static void load_group(Store *store, GKeyFile *kf, const char *group, Problems *
         identity = g_key_file_get_string(kf, group, "identity", NULL);
         if (!identity)
                 identity = g_strdup("");
-        state = tlsid_state_from_string(state_name);
+        state = choice_state_from_string(state_name);
         if (state != TLSID_STATE_NONE && state != TLSID_STATE_CERTIFICATE) {
                 g_autofree char *q = g_strescape(state_name, NULL);
 
@@ -161,7 +161,7 @@ static void serialize_one(const char *context, const char *origin, int state,
 
         g_key_file_set_string(st->kf, group, "context", context);
         g_key_file_set_string(st->kf, group, "origin", origin);
-        g_key_file_set_string(st->kf, group, "state", tlsid_state_to_string(state));
+        g_key_file_set_string(st->kf, group, "state", choice_state_to_string(state));
         g_key_file_set_string(st->kf, group, "identity", identity);
 }
 

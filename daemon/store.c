@@ -132,19 +132,19 @@ static gboolean invalid_field(GError **error, const char *field, const char *val
 }
 
 static gboolean check_context(const char *context, GError **error) {
-        const char *why = tlsid_context_check(context);
+        const char *why = id_context_check(context);
 
         return why ? invalid_field(error, "context", context, why) : TRUE;
 }
 
 static gboolean check_origin(const char *origin, GError **error) {
-        const char *why = tlsid_origin_check(origin);
+        const char *why = id_origin_check(origin);
 
         return why ? invalid_field(error, "origin", origin, why) : TRUE;
 }
 
 static gboolean check_identity(const char *identity, GError **error) {
-        const char *why = tlsid_identity_check(identity);
+        const char *why = id_identity_check(identity);
 
         return why ? invalid_field(error, "identity", identity, why) : TRUE;
 }
@@ -931,7 +931,7 @@ gboolean store_foreach_session(Store *store, const char *context, StoreSessionFn
 /* --- choices --- */
 
 static gboolean check_choice(int state, const char *identity, GError **error) {
-        const char *state_name = tlsid_state_to_string(state);
+        const char *state_name = choice_state_to_string(state);
 
         if (!state_name) {
                 g_autofree char *value = g_strdup_printf("%d", state);
@@ -940,7 +940,7 @@ static gboolean check_choice(int state, const char *identity, GError **error) {
                                      "must be undecided, none or certificate");
         }
         if (state == TLSID_STATE_CERTIFICATE) {
-                const char *why = tlsid_fingerprint_check(identity);
+                const char *why = id_fingerprint_check(identity);
 
                 return why ? invalid_field(error, "identity", identity, why) : TRUE;
         }

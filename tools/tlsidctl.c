@@ -865,7 +865,7 @@ static const char *or_star(const char *s) {
 
 static void on_identity_changed(const char *context, const char *origin, TlsidChoice state,
                                 const char *identity, uint32_t generation, void *userdata) {
-        const char *name = tlsid_state_to_string((int) state);
+        const char *name = choice_state_to_string((int) state);
 
         fputs("IdentityChanged context=", stdout);
         print_sanitised(stdout, context);

@@ -52,7 +52,7 @@ START_TEST(test_config_defaults) {
         TlsidConfig c;
 
         memset(&c, 0xab, sizeof c);
-        tlsid_config_init(&c);
+        config_init(&c);
         assert_defaults(&c);
 }
 END_TEST
@@ -63,7 +63,7 @@ START_TEST(test_config_missing_file) {
         g_autoptr(GError) error = NULL;
         TlsidConfig c;
 
-        ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+        ck_assert(config_load(&c, path, &warnings, &error));
         ck_assert_ptr_null(warnings);
         assert_defaults(&c);
 }
@@ -85,7 +85,7 @@ START_TEST(test_config_values) {
         g_autoptr(GError) error = NULL;
         TlsidConfig c;
 
-        ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+        ck_assert(config_load(&c, path, &warnings, &error));
         ck_assert_ptr_null(warnings);
         ck_assert_uint_eq(c.limits.max_contexts, 10);
         ck_assert_uint_eq(c.limits.max_origins_per_context, 20);
@@ -120,7 +120,7 @@ START_TEST(test_config_size_suffixes) {
                 g_autoptr(GError) error = NULL;
                 TlsidConfig c;
 
-                ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+                ck_assert(config_load(&c, path, &warnings, &error));
                 ck_assert_msg(warnings == NULL, "%s: %s", cases[i].text,
                               warnings ? (char *) warnings->pdata[0] : "");
                 ck_assert_uint_eq(c.limits.max_token_bytes, cases[i].bytes);
@@ -163,7 +163,7 @@ START_TEST(test_config_bad_values_keep_defaults) {
                 NULL,
         };
 
-        ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+        ck_assert(config_load(&c, path, &warnings, &error));
         assert_warnings(warnings, expected);
         assert_defaults(&c);
 }
@@ -180,7 +180,7 @@ START_TEST(test_config_size_overflow) {
                 NULL,
         };
 
-        ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+        ck_assert(config_load(&c, path, &warnings, &error));
         assert_warnings(warnings, expected);
         ck_assert_uint_eq(c.limits.max_token_bytes, 32u * 1024 * 1024);
 }
@@ -192,7 +192,7 @@ START_TEST(test_config_control_characters_escaped) {
         g_autoptr(GError) error = NULL;
         TlsidConfig c;
 
-        ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+        ck_assert(config_load(&c, path, &warnings, &error));
         ck_assert_ptr_nonnull(warnings);
         ck_assert_uint_eq(warnings->len, 1);
         ck_assert_ptr_null(strchr(warnings->pdata[0], '\t'));
@@ -206,7 +206,7 @@ START_TEST(test_config_not_a_key_file) {
         TlsidConfig c;
 
         memset(&c, 0, sizeof c);
-        ck_assert(!tlsid_config_load(&c, path, &warnings, &error));
+        ck_assert(!config_load(&c, path, &warnings, &error));
         ck_assert_ptr_nonnull(error);
         ck_assert_ptr_nonnull(strstr(error->message, path));
         ck_assert_ptr_null(warnings);
@@ -220,23 +220,23 @@ START_TEST(test_config_nss_db) {
         TlsidConfig c;
 
         /* The default: empty, main() then asks cert_db_default_dir(). */
-        tlsid_config_init(&c);
+        config_init(&c);
         ck_assert_str_eq(c.nss_db, "");
 
         g_autofree char *path = write_conf("[certificates]\nnss_db = sql:/srv/nssdb\n");
-        ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+        ck_assert(config_load(&c, path, &warnings, &error));
         ck_assert_ptr_null(warnings);
         ck_assert_str_eq(c.nss_db, "sql:/srv/nssdb");
 
         g_free(path);
         path = write_conf("[certificates]\nnss_db=none\n");
-        ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+        ck_assert(config_load(&c, path, &warnings, &error));
         ck_assert_ptr_null(warnings);
         ck_assert_str_eq(c.nss_db, "none");
 
         g_free(path);
         path = write_conf("[certificates]\nnss_db=/srv/nssdb\n");
-        ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+        ck_assert(config_load(&c, path, &warnings, &error));
         assert_warnings(warnings, (const char *const[]) {
                 "tlsidd.conf: [certificates] nss_db: \"/srv/nssdb\": must be \"none\" or "
                 "\"sql:\" and an absolute directory; using the default",
@@ -247,7 +247,7 @@ START_TEST(test_config_nss_db) {
 
         g_free(path);
         path = write_conf("[certificates]\nnss_db=sql:nssdb\ncolour=blue\n");
-        ck_assert(tlsid_config_load(&c, path, &warnings, &error));
+        ck_assert(config_load(&c, path, &warnings, &error));
         assert_warnings(warnings, (const char *const[]) {
                 "tlsidd.conf: [certificates] nss_db: \"sql:nssdb\": the directory after "
                 "\"sql:\" must be absolute; using the default",
@@ -259,7 +259,7 @@ START_TEST(test_config_nss_db) {
 END_TEST
 
 START_TEST(test_config_describe) {
-        g_autofree char *text = tlsid_config_describe();
+        g_autofree char *text = config_describe();
         const char *keys[] = {
                 "[limits]", "[daemon]", "max_contexts", "max_origins_per_context",
                 "max_tokens_per_partition", "max_token_bytes", "max_holders_per_context",
@@ -274,7 +274,7 @@ START_TEST(test_config_describe) {
 END_TEST
 
 START_TEST(test_config_default_path) {
-        g_autofree char *path = tlsid_config_default_path();
+        g_autofree char *path = config_default_path();
         g_autofree char *expected = g_build_filename(g_get_user_config_dir(), "tlsid",
                                                      "tlsidd.conf", NULL);
 

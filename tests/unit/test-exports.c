@@ -38,14 +38,14 @@ typedef struct {
 } Library;
 
 static const char *const libtlsid_internal[] = {
-        "tlsid_context_check", "tlsid_origin_check", "tlsid_identity_check",
-        "tlsid_error_to_errno", "tlsid_error_from_dbus_name", "tlsid_state_from_string",
+        "id_context_check", "id_origin_check", "id_identity_check",
+        "error_code_to_errno", "error_code_from_dbus_name", "choice_state_from_string",
         "set_error", "client_call", "close_context", NULL,
 };
 /* (Its static functions cannot leak; the shared code it links in can.) */
 static const char *const libtlsid_nss_internal[] = {
-        "tlsid_origin_check", "tlsid_context_check", "tlsid_identity_check",
-        "tlsid_error_to_errno", NULL,
+        "id_origin_check", "id_context_check", "id_identity_check",
+        "error_code_to_errno", NULL,
 };
 static const Library libraries[] = {
         { "client-lib/libtlsid.sym", "include/tlsid/tlsid.h", "TLSID_LIBTLSID", "LIBTLSID_1",

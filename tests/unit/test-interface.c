@@ -272,7 +272,7 @@ static void setup(void) {
         const guint8 nonce[16] = { 1, 2, 3 };
 
         memset(&fx, 0, sizeof fx);
-        tlsid_config_init(&config);
+        config_init(&config);
         store_limits_init(&limits);
         fx.store = store_new(&limits, nonce);
         fx.server = dbus_server_listen("unix:tmpdir=/tmp", &error);

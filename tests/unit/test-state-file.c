@@ -49,7 +49,7 @@ static char *find_corrupt(void) {
 static void collect(const char *context, const char *origin, int state, const char *identity,
                     gpointer user_data) {
         g_string_append_printf(user_data, "%s|%s|%s|%s;", context, origin,
-                               tlsid_state_to_string(state), identity);
+                               choice_state_to_string(state), identity);
 }
 
 static char *remembered(Store *store) {

@@ -976,7 +976,7 @@ END_TEST
 static void collect_remembered(const char *context, const char *origin, int state,
                                const char *identity, gpointer user_data) {
         g_string_append_printf(user_data, "%s %s %s %.4s;", context, origin,
-                               tlsid_state_to_string(state), identity);
+                               choice_state_to_string(state), identity);
 }
 
 static char *remembered_string(Store *store) {
