@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests of the NSS certificate layer (daemon/certs.c, daemon/cert-info.c). */
+/* Unit tests of the NSS certificate layer (daemon/certs/certs.c, daemon/model/cert-info.c). */
 #include <check.h>
 #include <string.h>
 

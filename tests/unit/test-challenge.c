@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests of daemon/challenge.c: finding the transport challenge and reading its hints. */
+/* Unit tests of daemon/model/challenge.c: finding the transport challenge and reading its hints. */
 #include <check.h>
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests of tlsidd.conf loading (daemon/config.c). */
+/* Unit tests of tlsidd.conf loading (daemon/model/config.c). */
 #include <check.h>
 #include <glib/gstdio.h>
 #include <string.h>

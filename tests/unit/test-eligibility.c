@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests of the eligibility rules (daemon/eligibility.c), one table row per case. */
+/* Unit tests of the eligibility rules (daemon/model/eligibility.c), one table row per case. */
 #include <check.h>
 #include <string.h>
 

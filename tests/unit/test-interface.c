@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit tests of the D-Bus layer: the method table against the XML contract, and the
- * dispatcher (daemon/manager.c) over a peer-to-peer connection, without a bus. */
+ * dispatcher (daemon/bus/manager.c) over a peer-to-peer connection, without a bus. */
 #include <check.h>
 #include <glib-unix.h>
 #include <stdio.h>

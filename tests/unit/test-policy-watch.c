@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests of rereading policy.json (daemon/policy-watch.c). */
+/* Unit tests of rereading policy.json (daemon/model/policy-watch.c). */
 #include <check.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>

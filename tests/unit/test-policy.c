@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests of policy.json and Chromium's auto-select semantics (daemon/policy.c). */
+/* Unit tests of policy.json and Chromium's auto-select semantics (daemon/model/policy.c). */
 #include <check.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>

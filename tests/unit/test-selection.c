@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests of the certificate decision (daemon/selection.c), one table row per rule. */
+/* Unit tests of the certificate decision (daemon/model/selection.c), one table row per rule. */
 #include <check.h>
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests of the remembered-choices file (daemon/state-file.c). */
+/* Unit tests of the remembered-choices file (daemon/model/state-file.c). */
 #include <check.h>
 #include <glib/gstdio.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests of the data model (daemon/store.c). */
+/* Unit tests of the data model (daemon/model/store.c). */
 #include <check.h>
 #include <string.h>
 
