@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The org.tlsid.Manager1 object: D-Bus methods and signals on top of the store. */
+/* The org.tlsid.Manager1 object: its life cycle on the connection and the dispatcher
+ * that checks each call against the generated interface table and runs its handler. */
 #pragma once
 
 #include <dbus/dbus.h>
@@ -12,10 +13,6 @@
 #include "store.h"
 
 
-/* Bytes of GetTokenKey's key: enough for any wrapping mechanism NSS picks (DES3: 24,
- * AES: up to 32). */
-#define MANAGER_TOKEN_KEY_LEN 32
-
 typedef struct Manager Manager;
 
 /* A method handler: reads the arguments of @message (whose signature the dispatcher
@@ -25,25 +22,17 @@ typedef struct Manager Manager;
 typedef gboolean (*ManagerMethodFn)(Manager *manager, DBusMessage *message,
                                     DBusMessage **ret_reply, GError **error);
 
+/* A method of the generated table (dbus/org.tlsid.Manager1.xml) and its handler. */
 typedef struct {
-        const char *interface;
-        const char *name;
-        const char *in_signature;
-        const char *out_signature;
+        const MethodSpec *spec;
         ManagerMethodFn handler;
 } ManagerMethod;
-
-typedef struct {
-        const char *interface;
-        const char *name;
-        const char *signature;
-} ManagerSignal;
 
 /* The daemon's method table (org.freedesktop.DBus.Peer is answered by libdbus itself
  * and so is not in it); @ret_n gets its length. For the interface test. */
 const ManagerMethod *manager_get_methods(size_t *ret_n);
 /* The signals the daemon emits; @ret_n gets their number. */
-const ManagerSignal *manager_get_signals(size_t *ret_n);
+const SignalSpec *manager_get_signals(size_t *ret_n);
 
 /* A manager serving @store on @connection, with the caller limits of @config, saving
  * remembered choices to @state_path, listing and parsing certificates with @certs

@@ -11,11 +11,7 @@
 #include <string.h>
 
 #include "nss-util.h"
-#include "store.h"
-
-/* How many issuers a chain from the database may have, so a loop of cross-signed
- * certificates cannot keep us walking. */
-#define CHAIN_DEPTH_MAX 8
+#include "error.h"
 
 struct CertDb {
         NSSInitContext *context;
@@ -433,7 +429,9 @@ static Candidate *candidate_from_db(CertDb *db, CERTCertificate *cert) {
         candidate->leaf = cert_info_from_nss(cert);
         candidate->chain = g_ptr_array_new_with_free_func((GDestroyNotify) cert_info_free);
         candidate->has_private_key = TRUE;
-        for (guint depth = 0; depth < CHAIN_DEPTH_MAX; depth++) {
+        /* As many issuers as a caller may pass, so that a loop of cross-signed
+         * certificates cannot keep us walking. */
+        for (guint depth = 0; depth < TLSID_CHAIN_MAX; depth++) {
                 g_autoptr(CERTCertificate) issuer = NULL;
 
                 if (SECITEM_ItemsAreEqual(&current->derSubject, &current->derIssuer))
@@ -504,10 +502,10 @@ static CertInfo *parse_one(CertDb *db, GBytes *der, const char *field, GError **
         const guint8 *data = der ? g_bytes_get_data(der, &len) : NULL;
         SECItem item = { siDERCertBuffer, (unsigned char *) data, len };
 
-        if (len == 0 || len > CERT_DB_DER_MAX) {
+        if (len == 0 || len > (gsize) TLSID_CERTIFICATE_MAX) {
                 g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
-                            "%s: a certificate is 1 to %u bytes of DER, not %" G_GSIZE_FORMAT,
-                            field, CERT_DB_DER_MAX, len);
+                            "%s: a certificate is 1 to %d bytes of DER, not %" G_GSIZE_FORMAT,
+                            field, TLSID_CERTIFICATE_MAX, len);
                 return NULL;
         }
         cert = CERT_NewTempCertificate(db->handle, &item, NULL, PR_FALSE, PR_TRUE);
@@ -523,10 +521,10 @@ Candidate *cert_db_parse_candidate(CertDb *db, GBytes *leaf, GPtrArray *chain,
                                    const char *field, GError **error) {
         g_autoptr(Candidate) candidate = g_new0(Candidate, 1);
 
-        if (chain && chain->len > CERT_DB_CHAIN_MAX) {
+        if (chain && chain->len > TLSID_CHAIN_MAX) {
                 g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
-                            "%s: a chain has at most %u certificates, not %u", field,
-                            CERT_DB_CHAIN_MAX, chain->len);
+                            "%s: a chain has at most %d certificates, not %u", field,
+                            TLSID_CHAIN_MAX, chain->len);
                 return NULL;
         }
         candidate->leaf = parse_one(db, leaf, field, error);

@@ -6,12 +6,10 @@
 #include <glib.h>
 
 #include "cert-info.h"
+#include "tlsid-limits.h"
 
 typedef struct CertDb CertDb;
 
-/* Limits on what a client may pass: bytes of one certificate, certificates of a chain. */
-#define CERT_DB_DER_MAX (64u * 1024u)
-#define CERT_DB_CHAIN_MAX 16u
 
 /* Initialises NSS read-only with an NSSInitContext of its own on @dir ("sql:/path"), or
  * with no database when @dir is NULL (clients' certificates are still parsed). */

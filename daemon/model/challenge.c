@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The transport auth-scheme: the challenge and its hints. */
+/* The transport auth-scheme: the challenge and its hints, the loop guard and the answer. */
 #include "challenge.h"
 
 #include <string.h>
 
+#include "eligibility.h"
 #include "http-auth.h"
+#include "selection.h"
 
 #define TRANSPORT_SCHEME "transport"
 #define TRANSPORT_MODE "tls-client-certificate"
@@ -78,9 +80,9 @@ static void read_ca_names(TransportChallenge *c, const char *value) {
 
                 if (!*items[i])
                         continue;
-                if (c->ca_names->len >= CHALLENGE_CA_NAMES_MAX) {
+                if (c->ca_names->len >= TLSID_CA_NAMES_MAX) {
                         note(c, "ca-names: more than %u names; the rest were ignored",
-                             CHALLENGE_CA_NAMES_MAX);
+                             TLSID_CA_NAMES_MAX);
                         break;
                 }
                 der = decode_base64url(items[i], strlen(items[i]));
@@ -195,4 +197,155 @@ gboolean challenge_key_type_allowed(guint key_types, CertKeyType type) {
 char *challenge_decline_value(const char *status) {
         return g_strdup_printf(TRANSPORT_SCHEME " mode=\"" TRANSPORT_MODE "\", status=\"%s\"",
                                status);
+}
+
+/* --- the loop guard --- */
+
+typedef struct {
+        guint32 generation;
+        char identity[TLSID_IDENTITY_LEN + 1];
+} RetryRecord;
+
+struct ChallengeRetries {
+        GHashTable *records; /* "context\norigin" -> RetryRecord */
+};
+
+ChallengeRetries *challenge_retries_new(void) {
+        ChallengeRetries *r = g_new0(ChallengeRetries, 1);
+
+        r->records = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        return r;
+}
+
+void challenge_retries_free(ChallengeRetries *r) {
+        if (!r)
+                return;
+        g_hash_table_destroy(r->records);
+        g_free(r);
+}
+
+static char *retry_key(const char *context, const char *origin) {
+        return g_strconcat(context, "\n", origin, NULL);
+}
+
+void challenge_retries_remember(ChallengeRetries *r, const char *context, const char *origin,
+                                guint32 generation, const char *identity) {
+        char *key = retry_key(context, origin);
+        RetryRecord *record = g_new0(RetryRecord, 1);
+
+        if (g_hash_table_size(r->records) >= CHALLENGE_RETRIES_MAX &&
+            !g_hash_table_contains(r->records, key))
+                g_hash_table_remove_all(r->records);
+        record->generation = generation;
+        g_strlcpy(record->identity, identity, sizeof record->identity);
+        g_hash_table_replace(r->records, key, record);
+}
+
+const char *challenge_retries_refused(ChallengeRetries *r, const char *context,
+                                      const char *origin, guint32 generation) {
+        g_autofree char *key = retry_key(context, origin);
+        const RetryRecord *record = g_hash_table_lookup(r->records, key);
+
+        return record && record->generation == generation ? record->identity : NULL;
+}
+
+guint challenge_retries_size(ChallengeRetries *r) {
+        return g_hash_table_size(r->records);
+}
+
+/* --- the answer --- */
+
+static const char *const action_names[] = {
+        [CHALLENGE_NOT_TRANSPORT] = "not-transport",
+        [CHALLENGE_RETRY] = "retry",
+        [CHALLENGE_ASK] = "ask",
+        [CHALLENGE_DECLINED] = "declined",
+        [CHALLENGE_REJECTED] = "rejected",
+};
+
+const char *challenge_action_to_string(ChallengeAction action) {
+        return (guint) action < G_N_ELEMENTS(action_names) ? action_names[action] : "unknown";
+}
+
+void challenge_answer_clear(ChallengeAnswer *a) {
+        g_clear_pointer(&a->eligible, g_ptr_array_unref);
+        g_clear_pointer(&a->candidates, g_ptr_array_unref);
+        g_clear_pointer(&a->challenge, transport_challenge_free);
+}
+
+gboolean challenge_answer(Store *store, ChallengeRetries *retries, const Policy *policy,
+                          ChallengeCandidatesFn candidates_fn, gpointer user_data,
+                          const char *context, const char *origin,
+                          const char *const *values, guint n, gboolean have_generation,
+                          guint32 sent_generation, gint64 now, ChallengeAnswer *ret,
+                          GError **error) {
+        StorePartition partition;
+
+        *ret = (ChallengeAnswer) { .action = CHALLENGE_NOT_TRANSPORT };
+        if (!store_get_partition(store, context, origin, &partition, error))
+                return FALSE;
+        ret->generation = partition.generation;
+        ret->challenge = transport_challenge_find(values, n);
+        if (!ret->challenge->found)
+                return TRUE;
+
+        /* A request sent under another generation (before a switch, a flush, or a daemon
+         * restart) is simply sent again under the current one. */
+        gboolean current = !have_generation || sent_generation == partition.generation;
+        const char *refused = challenge_retries_refused(retries, context, origin,
+                                                        partition.generation);
+        if (current && refused) {
+                ret->action = CHALLENGE_REJECTED;
+                g_strlcpy(ret->identity, refused, sizeof ret->identity);
+                return TRUE;
+        }
+
+        g_autoptr(CertRequest) request = cert_request_new();
+        for (guint i = 0; i < ret->challenge->ca_names->len; i++)
+                g_ptr_array_add(request->ca_names, g_bytes_ref(ret->challenge->ca_names->pdata[i]));
+        ret->candidates = candidates_fn(user_data, error);
+        if (!ret->candidates)
+                return FALSE;
+        g_autoptr(GPtrArray) leaves = NULL;
+        Selection selection = selection_decide_request(policy, context, origin, &partition,
+                                                       request, ret->candidates,
+                                                       ret->challenge->key_types, TRUE, now,
+                                                       &leaves);
+
+        switch (selection.decision) {
+        case SELECTION_NONE:
+                ret->action = CHALLENGE_DECLINED;
+                ret->status = selection.reason == SELECTION_BY_NOTHING_ELIGIBLE ? "unavailable"
+                                                                                : "declined";
+                break;
+        case SELECTION_ASK:
+                ret->action = CHALLENGE_ASK;
+                ret->eligible = g_steal_pointer(&leaves);
+                break;
+        case SELECTION_CERTIFICATE: {
+                const CertInfo *chosen = leaves->pdata[selection.index];
+                gboolean changed = FALSE;
+
+                if (!selection_apply(store, context, origin, &partition, &selection, chosen,
+                                     &changed, error))
+                        return FALSE;
+                /* The same identity under the generation the request went out under: move
+                 * the partition on anyway, so that no pooled connection or cached session
+                 * (which may not carry the certificate) serves the re-sent request. */
+                if (!changed && current) {
+                        if (!store_flush(store, context, origin, &ret->dropped, error))
+                                return FALSE;
+                        ret->flushed = TRUE;
+                }
+                if (!store_get_partition(store, context, origin, &partition, error))
+                        return FALSE;
+                challenge_retries_remember(retries, context, origin, partition.generation,
+                                           chosen->identity);
+                ret->action = CHALLENGE_RETRY;
+                g_strlcpy(ret->identity, chosen->identity, sizeof ret->identity);
+                ret->generation = partition.generation;
+                break;
+        }
+        }
+        return TRUE;
 }

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store.h"
+#include "error.h"
 #include "tlsid-ids.h"
 
 /* An admin file, not client input; the cap only keeps a mistake (a log file written
@@ -161,33 +161,6 @@ static gboolean fail(GError **error, const char *path, const char *fmt, ...) {
         return FALSE;
 }
 
-/* @s in double quotes with C escapes, for quoting a value from the file (transfer full). */
-static char *quote(const char *s) {
-        g_autofree char *escaped = g_strescape(s, NULL);
-
-        return g_strdup_printf("\"%s\"", escaped);
-}
-
-static gboolean is_identifier(const char *s) {
-        if (!g_ascii_isalpha(*s) && *s != '_')
-                return FALSE;
-        for (; *s; s++)
-                if (!g_ascii_isalnum(*s) && *s != '_')
-                        return FALSE;
-        return TRUE;
-}
-
-/* The path of member @name of @parent: "parent.name", or parent["name"] when @name is
- * not an identifier (transfer full). */
-static char *member_path(const char *parent, const char *name) {
-        g_autofree char *quoted = NULL;
-
-        if (is_identifier(name))
-                return *parent ? g_strdup_printf("%s.%s", parent, name) : g_strdup(name);
-        quoted = quote(name);
-        return g_strdup_printf("%s[%s]", parent, quoted);
-}
-
 static const char *node_kind(JsonNode *node) {
         switch (json_node_get_node_type(node)) {
         case JSON_NODE_OBJECT:
@@ -223,7 +196,7 @@ static gboolean check_members(JsonObject *object, const char *path, const char *
 
                 if (g_strv_contains(known, l->data))
                         continue;
-                p = member_path(path, l->data);
+                p = error_member_path(path, l->data);
                 return fail(error, p, "unknown member (known: %s)", known_text);
         }
         return TRUE;
@@ -521,7 +494,7 @@ static gboolean parse_principal(PrincipalFilter *pf, JsonNode *node, const char 
                 if (!value)
                         continue;
                 if (!is_string(value)) {
-                        p = member_path(path, fields[i].key);
+                        p = error_member_path(path, fields[i].key);
                         return fail(error, p, "must be a string, not %s", node_kind(value));
                 }
                 if (*json_node_get_string(value))
@@ -545,7 +518,7 @@ static CertFilter *parse_filter(JsonNode *node, const char *path, GError **error
                 return NULL;
         f = g_new0(CertFilter, 1);
         if ((member = json_object_get_member(object, "ISSUER"))) {
-                g_autofree char *p = member_path(path, "ISSUER");
+                g_autofree char *p = error_member_path(path, "ISSUER");
 
                 if (!parse_principal(&f->issuer, member, p, error)) {
                         cert_filter_free(f);
@@ -553,7 +526,7 @@ static CertFilter *parse_filter(JsonNode *node, const char *path, GError **error
                 }
         }
         if ((member = json_object_get_member(object, "SUBJECT"))) {
-                g_autofree char *p = member_path(path, "SUBJECT");
+                g_autofree char *p = error_member_path(path, "SUBJECT");
 
                 if (!parse_principal(&f->subject, member, p, error)) {
                         cert_filter_free(f);
@@ -618,7 +591,7 @@ static AutoSelectEntry *parse_entry(const char *text, const char *path, GError *
         g_autoptr(JsonParser) parser = json_parser_new_immutable();
         g_autoptr(GError) local = NULL;
         g_autoptr(GPtrArray) filters = NULL;
-        g_autofree char *pattern_path = member_path(path, "pattern");
+        g_autofree char *pattern_path = error_member_path(path, "pattern");
         JsonObject *object;
         JsonNode *root, *pattern, *filter, *filter_list;
         Pattern check;
@@ -677,14 +650,14 @@ static AutoSelectEntry *parse_entry(const char *text, const char *path, GError *
         }
         filters = g_ptr_array_new_with_free_func((GDestroyNotify) cert_filter_free);
         if (filter) {
-                g_autofree char *p = member_path(path, "filter");
+                g_autofree char *p = error_member_path(path, "filter");
                 CertFilter *f = parse_filter(filter, p, error);
 
                 if (!f)
                         return NULL;
                 g_ptr_array_add(filters, f);
         } else {
-                g_autofree char *list_path = member_path(path, "filters");
+                g_autofree char *list_path = error_member_path(path, "filters");
                 JsonArray *array;
 
                 if (!JSON_NODE_HOLDS_ARRAY(filter_list)) {
@@ -752,7 +725,7 @@ static gboolean parse_mode(JsonNode *node, PolicyMode *ret, const char *path,
                         return TRUE;
                 }
         }
-        quoted = quote(s);
+        quoted = error_quote(s);
         return fail(error, path, "%smust be ask, auto or none, not %s", what, quoted);
 }
 
@@ -776,7 +749,7 @@ static gboolean parse_contexts(Policy *policy, JsonNode *node, GError **error) {
         for (GList *l = names; l; l = l->next) {
                 const char *prefix = l->data;
                 JsonNode *value = json_object_get_member(object, prefix);
-                g_autofree char *q = quote(prefix);
+                g_autofree char *q = error_quote(prefix);
                 g_autofree char *path = g_strdup_printf("contexts[%s]", q);
                 const char *why = id_context_check(prefix);
                 ContextOverride *c;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The certificate decision for one request. */
+/* The certificate decision for one request, and applying it to the store. */
 #include "selection.h"
 
 #include <string.h>
 
+#include "challenge.h"
 #include "tlsid-ids.h"
 
 static Selection decided(SelectionDecision decision, int index, SelectionReason reason) {
@@ -50,4 +51,42 @@ const char *selection_decision_to_string(SelectionDecision decision) {
         default:
                 return "ask";
         }
+}
+
+Selection selection_decide_request(const Policy *policy, const char *context,
+                                   const char *origin, const StorePartition *partition,
+                                   const CertRequest *request, GPtrArray *candidates,
+                                   guint key_types, gboolean auto_single, gint64 now,
+                                   GPtrArray **ret_eligible) {
+        g_autoptr(GPtrArray) eligible = cert_select_eligible(request, candidates, now);
+        GPtrArray *leaves = g_ptr_array_sized_new(eligible->len + 1);
+
+        for (guint i = 0; i < eligible->len; i++) {
+                CertInfo *leaf = ((Candidate *) eligible->pdata[i])->leaf;
+
+                if (challenge_key_type_allowed(key_types, leaf->key_type))
+                        g_ptr_array_add(leaves, leaf);
+        }
+        int auto_select = -1;
+        if (partition->state == TLSID_STATE_UNDECIDED && leaves->len > 0)
+                auto_select = policy_auto_select(policy, origin, (CertInfo **) leaves->pdata,
+                                                 leaves->len);
+        Selection selection = selection_decide(partition->state, partition->identity,
+                                               (CertInfo **) leaves->pdata, leaves->len,
+                                               policy_mode_for(policy, context), auto_select);
+        if (auto_single && selection.reason == SELECTION_BY_MODE &&
+            selection.decision == SELECTION_CERTIFICATE && leaves->len > 1)
+                selection = decided(SELECTION_ASK, -1, SELECTION_BY_MODE);
+        *ret_eligible = leaves;
+        return selection;
+}
+
+gboolean selection_apply(Store *store, const char *context, const char *origin,
+                         const StorePartition *partition, const Selection *selection,
+                         const CertInfo *chosen, gboolean *ret_changed, GError **error) {
+        gboolean remember = selection->reason == SELECTION_BY_CHOICE && partition->remembered;
+
+        return store_set_choice(store, context, origin, TLSID_STATE_CERTIFICATE,
+                                chosen->identity, chosen->not_after, remember, ret_changed,
+                                error);
 }

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The certificate decision for one request: the remembered choice, eligibility and policy.
- * Pure: no D-Bus, no NSS, no store; the caller applies what it decides. */
+/* The certificate decision for one request: the remembered choice, eligibility and policy
+ * (selection_decide() alone is pure), and making the decision the choice in the store.
+ * No D-Bus, no NSS: candidates come parsed. */
 #pragma once
 
 #include <glib.h>
 
 #include "cert-info.h"
+#include "eligibility.h"
 #include "policy.h"
+#include "store.h"
 
 typedef enum {
         SELECTION_ASK = 0,     /* the application shows its picker and calls SetChoice */
@@ -44,3 +47,24 @@ Selection selection_decide(int state, const char *identity, CertInfo *const *eli
 
 /* "certificate", "none" or "ask", as SelectCertificate spells it. */
 const char *selection_decision_to_string(SelectionDecision decision);
+
+/* The decision for (context, origin) in @partition on a server's @request: the leaf
+ * certificates of @candidates (Candidate*) that @request and the transport challenge's
+ * key-types hint @key_types (CHALLENGE_KEY_*, 0: any) allow at @now, best first, go to
+ * @ret_eligible (CertInfo*, borrowed from @candidates; transfer container), then the
+ * choice, @policy's auto_select and its mode for @context decide. With @auto_single,
+ * mode "auto" picks only a single eligible certificate and asks when there are more (a
+ * challenge answered without a person must not guess). */
+Selection selection_decide_request(const Policy *policy, const char *context,
+                                   const char *origin, const StorePartition *partition,
+                                   const CertRequest *request, GPtrArray *candidates,
+                                   guint key_types, gboolean auto_single, gint64 now,
+                                   GPtrArray **ret_eligible);
+
+/* Makes @chosen, which @selection picked for (context, origin) in @partition, the choice,
+ * as SetChoice does: a change drops the partition's tokens, bumps the generation and
+ * calls the store's choice-changed function. A remembered choice stays remembered; a
+ * policy's pick is not remembered. @ret_changed: nullable. */
+gboolean selection_apply(Store *store, const char *context, const char *origin,
+                         const StorePartition *partition, const Selection *selection,
+                         const CertInfo *chosen, gboolean *ret_changed, GError **error);

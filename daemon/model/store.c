@@ -4,14 +4,8 @@
 
 #include <string.h>
 
-/* Longest label we keep; D-Bus strings could otherwise be up to 128 MiB. */
-#define STORE_LABEL_MAX 256
-/* Longest value quoted in an error message. */
-#define QUOTE_MAX 64
 
 void (*store_zeroed_hook)(const guint8 *data, gsize len) = NULL;
-
-G_DEFINE_QUARK(tlsid-error-quark, tlsid_error)
 
 typedef struct Context Context;
 typedef struct Entry Entry;
@@ -108,23 +102,9 @@ GBytes *secret_bytes_new(const guint8 *data, gsize len) {
 
 /* --- errors --- */
 
-/* @s quoted and escaped for a log line, cut at QUOTE_MAX bytes (transfer full). */
-static char *quote(const char *s) {
-        g_autofree char *cut = NULL;
-        g_autofree char *escaped = NULL;
-        gsize n;
-
-        if (!s)
-                return g_strdup("(null)");
-        n = strlen(s);
-        cut = g_strndup(s, MIN(n, QUOTE_MAX));
-        escaped = g_strescape(cut, NULL);
-        return g_strdup_printf("\"%s\"%s", escaped, n > QUOTE_MAX ? "..." : "");
-}
-
 static gboolean invalid_field(GError **error, const char *field, const char *value,
                               const char *why) {
-        g_autofree char *q = quote(value);
+        g_autofree char *q = error_quote(value);
 
         g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT, "%s %s: %s", field, q,
                     why);
@@ -150,7 +130,7 @@ static gboolean check_identity(const char *identity, GError **error) {
 }
 
 static gboolean no_such_context(GError **error, const char *context) {
-        g_autofree char *q = quote(context);
+        g_autofree char *q = error_quote(context);
 
         g_set_error(error, TLSID_ERROR, TLSID_ERROR_NO_SUCH_CONTEXT, "context %s is not open",
                     q);
@@ -275,7 +255,7 @@ static Entry *entry_ensure(Store *store, Context *ctx, const char *origin, GErro
         if (entry)
                 return entry;
         if (g_hash_table_size(ctx->entries) >= store->limits.max_origins_per_context) {
-                g_autofree char *q = quote(ctx->id);
+                g_autofree char *q = error_quote(ctx->id);
 
                 g_set_error(error, TLSID_ERROR, TLSID_ERROR_LIMIT_EXCEEDED,
                             "context %s: max_origins_per_context (%u) reached", q,
@@ -464,7 +444,7 @@ static gboolean holder_add(Store *store, Context *ctx, const char *holder, GErro
         if (g_hash_table_contains(ctx->holders, holder))
                 return TRUE;
         if (g_hash_table_size(ctx->holders) >= store->limits.max_holders_per_context) {
-                g_autofree char *q = quote(ctx->id);
+                g_autofree char *q = error_quote(ctx->id);
 
                 g_set_error(error, TLSID_ERROR, TLSID_ERROR_LIMIT_EXCEEDED,
                             "context %s: max_holders_per_context (%u) reached", q,
@@ -489,14 +469,14 @@ gboolean store_open_context(Store *store, const char *context, gboolean ephemera
         ephemeral = !!ephemeral;
         if (!check_context(context, error))
                 return FALSE;
-        if (label && (strlen(label) > STORE_LABEL_MAX || !g_utf8_validate(label, -1, NULL)))
+        if (label && (strlen(label) > TLSID_LABEL_MAX || !g_utf8_validate(label, -1, NULL)))
                 return invalid_field(error, "label", label,
                                      "must be valid UTF-8 of at most 256 bytes");
 
         ctx = g_hash_table_lookup(store->contexts, context);
         if (ctx) {
                 if (ctx->ephemeral != ephemeral) {
-                        g_autofree char *q = quote(context);
+                        g_autofree char *q = error_quote(context);
 
                         g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
                                     "ephemeral: context %s is already open %s", q,
@@ -516,7 +496,7 @@ gboolean store_open_context(Store *store, const char *context, gboolean ephemera
                 return invalid_field(error, "holder", holder,
                                      "an ephemeral context needs a holder");
         if (g_hash_table_size(store->contexts) >= store->limits.max_contexts) {
-                g_autofree char *q = quote(context);
+                g_autofree char *q = error_quote(context);
 
                 g_set_error(error, TLSID_ERROR, TLSID_ERROR_LIMIT_EXCEEDED,
                             "context %s: max_contexts (%u) reached", q,
@@ -965,7 +945,7 @@ gboolean store_set_choice(Store *store, const char *context, const char *origin,
         if (!ctx)
                 return FALSE;
         if (remember && ctx->ephemeral) {
-                g_autofree char *q = quote(context);
+                g_autofree char *q = error_quote(context);
 
                 g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
                             "remember: context %s is ephemeral, nothing of it is kept", q);

@@ -9,12 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "tlsid-errors.h"
+#include "error.h"
 #include "tlsid-ids.h"
-
-/* The daemon's GError domain; codes are TlsidErrorCode. */
-#define TLSID_ERROR (tlsid_error_quark())
-GQuark tlsid_error_quark(void);
 
 #define TLSID_TOKEN_LIFETIME_TLS13 (7 * 24 * 3600)
 #define TLSID_TOKEN_LIFETIME_OTHER (24 * 3600)

@@ -247,9 +247,9 @@ START_TEST(test_certs_bad_der) {
         g_autoptr(GBytes) inter = cert_fixture_der("inter");
         g_autoptr(GPtrArray) chain = g_ptr_array_new();
         g_autoptr(GError) error = NULL;
-        g_autofree guint8 *huge_data = g_malloc0(CERT_DB_DER_MAX + 1);
+        g_autofree guint8 *huge_data = g_malloc0(TLSID_CERTIFICATE_MAX + 1);
         g_autoptr(GBytes) huge = g_bytes_new_take(g_steal_pointer(&huge_data),
-                                                  CERT_DB_DER_MAX + 1);
+                                                  TLSID_CERTIFICATE_MAX + 1);
 
         ck_assert_ptr_null(cert_db_parse(db, bad, "server_certificate", &error));
         ck_assert(g_error_matches(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT));
@@ -277,7 +277,7 @@ START_TEST(test_certs_bad_der) {
         g_clear_error(&error);
 
         g_ptr_array_set_size(chain, 0);
-        for (guint i = 0; i <= CERT_DB_CHAIN_MAX; i++)
+        for (guint i = 0; i <= TLSID_CHAIN_MAX; i++)
                 g_ptr_array_add(chain, inter);
         ck_assert_ptr_null(cert_db_parse_candidate(db, leaf, chain, "candidates[0]", &error));
         ck_assert(g_error_matches(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT));

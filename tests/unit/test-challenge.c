@@ -91,13 +91,13 @@ END_TEST
 START_TEST(test_challenge_ca_names_capped) {
         g_autoptr(GString) v = g_string_new("transport " MODE ", ca-names=\"");
 
-        for (guint i = 0; i < CHALLENGE_CA_NAMES_MAX + 5; i++)
+        for (guint i = 0; i < TLSID_CA_NAMES_MAX + 5; i++)
                 g_string_append(v, "MAwxCjAIBgNVBAMMAUE ");
         g_string_append_c(v, '"');
         g_autoptr(TransportChallenge) c = find1(v->str);
 
         ck_assert(c->found);
-        ck_assert_uint_eq(c->ca_names->len, CHALLENGE_CA_NAMES_MAX);
+        ck_assert_uint_eq(c->ca_names->len, TLSID_CA_NAMES_MAX);
         ck_assert_ptr_nonnull(strstr(c->error, "more than 256 names"));
 }
 END_TEST

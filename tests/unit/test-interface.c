@@ -133,17 +133,17 @@ START_TEST(test_interface_xml_methods_in_table) {
                         continue;
                 const ManagerMethod *found = NULL;
                 for (size_t j = 0; j < n; j++)
-                        if (strcmp(methods[j].interface, x->interface) == 0 &&
-                            strcmp(methods[j].name, x->name) == 0)
+                        if (strcmp(methods[j].spec->interface, x->interface) == 0 &&
+                            strcmp(methods[j].spec->name, x->name) == 0)
                                 found = &methods[j];
                 ck_assert_msg(found != NULL, "%s.%s is in the XML but not in the method table",
                               x->interface, x->name);
-                ck_assert_msg(strcmp(found->in_signature, x->in->str) == 0,
+                ck_assert_msg(strcmp(found->spec->in_signature, x->in->str) == 0,
                               "%s: table in-signature \"%s\", XML \"%s\"", x->name,
-                              found->in_signature, x->in->str);
-                ck_assert_msg(strcmp(found->out_signature, x->out->str) == 0,
+                              found->spec->in_signature, x->in->str);
+                ck_assert_msg(strcmp(found->spec->out_signature, x->out->str) == 0,
                               "%s: table out-signature \"%s\", XML \"%s\"", x->name,
-                              found->out_signature, x->out->str);
+                              found->spec->out_signature, x->out->str);
                 checked++;
         }
         /* 17 org.tlsid.Manager1 methods and Introspect. */
@@ -158,22 +158,22 @@ START_TEST(test_interface_table_methods_in_xml) {
 
         ck_assert_uint_gt(n, 0);
         for (size_t j = 0; j < n; j++) {
-                XmlMember *x = xml_find(members, methods[j].interface, methods[j].name, FALSE);
+                XmlMember *x = xml_find(members, methods[j].spec->interface, methods[j].spec->name, FALSE);
                 ck_assert_msg(x != NULL, "%s.%s is in the method table but not in the XML",
-                              methods[j].interface, methods[j].name);
-                ck_assert_str_eq(methods[j].in_signature, x->in->str);
-                ck_assert_str_eq(methods[j].out_signature, x->out->str);
-                ck_assert_msg(methods[j].handler != NULL, "%s has no handler", methods[j].name);
-                ck_assert_msg(dbus_signature_validate(methods[j].in_signature, NULL) ||
-                              methods[j].in_signature[0] == '\0',
-                              "%s: bad in-signature", methods[j].name);
-                ck_assert_msg(dbus_signature_validate(methods[j].out_signature, NULL) ||
-                              methods[j].out_signature[0] == '\0',
-                              "%s: bad out-signature", methods[j].name);
+                              methods[j].spec->interface, methods[j].spec->name);
+                ck_assert_str_eq(methods[j].spec->in_signature, x->in->str);
+                ck_assert_str_eq(methods[j].spec->out_signature, x->out->str);
+                ck_assert_msg(methods[j].handler != NULL, "%s has no handler", methods[j].spec->name);
+                ck_assert_msg(dbus_signature_validate(methods[j].spec->in_signature, NULL) ||
+                              methods[j].spec->in_signature[0] == '\0',
+                              "%s: bad in-signature", methods[j].spec->name);
+                ck_assert_msg(dbus_signature_validate(methods[j].spec->out_signature, NULL) ||
+                              methods[j].spec->out_signature[0] == '\0',
+                              "%s: bad out-signature", methods[j].spec->name);
                 for (size_t k = 0; k < j; k++)
-                        ck_assert_msg(strcmp(methods[k].name, methods[j].name) != 0 ||
-                                      strcmp(methods[k].interface, methods[j].interface) != 0,
-                                      "%s is in the table twice", methods[j].name);
+                        ck_assert_msg(strcmp(methods[k].spec->name, methods[j].spec->name) != 0 ||
+                                      strcmp(methods[k].spec->interface, methods[j].spec->interface) != 0,
+                                      "%s is in the table twice", methods[j].spec->name);
         }
 }
 END_TEST
@@ -181,7 +181,7 @@ END_TEST
 START_TEST(test_interface_signals_match_xml) {
         g_autoptr(GPtrArray) members = xml_members();
         size_t n = 0;
-        const ManagerSignal *signals = manager_get_signals(&n);
+        const SignalSpec *signals = manager_get_signals(&n);
         guint xml_signals = 0;
 
         for (size_t j = 0; j < n; j++) {

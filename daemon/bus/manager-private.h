@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What the object (manager.c) and its method handlers (methods.c) share. */
+#pragma once
+
+#include "callers.h"
+#include "challenge.h"
+#include "manager.h"
+#include "state-saver.h"
+#include "store-expiry.h"
+#include "tlsid-limits.h"
+
+struct Manager {
+        DBusConnection *connection;
+        Store *store;
+        CertDb *certs;          /* nullable */
+        PolicyWatch *policy;    /* nullable */
+        Policy *default_policy; /* in force when there is no watch */
+        uid_t uid;
+        gint64 started; /* monotonic, for the uptime statistic */
+        GMainContext *context;
+
+        gboolean registered;
+        gboolean filter_added;
+        Callers *callers;
+        ChallengeRetries *retries; /* AnswerChallenge's loop guard */
+        guint8 token_key[TLSID_TOKEN_KEY_LEN]; /* GetTokenKey's, drawn in manager_start() */
+        gboolean have_token_key;
+        StoreExpiry *expiry;
+        StateSaver *saver;
+};
+
+/* The method table, indexed by MethodId (methods.c). */
+extern const ManagerMethod manager_methods[_METHOD_MAX];
+
+/* The selection policy in force: the watched file's, or the default one. */
+const Policy *manager_policy(Manager *manager);
+
+/* Emits SessionsFlushed. */
+void manager_emit_sessions_flushed(Manager *manager, const char *context, const char *origin,
+                                   guint dropped);

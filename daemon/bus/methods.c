@@ -1,0 +1,603 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The method table of org.tlsid.Manager1 and its handlers: each reads its arguments,
+ * validates what the model does not, calls the model, emits and builds the reply. */
+#include <string.h>
+
+#include "args.h"
+#include "bus-glib.h"
+#include "cert-args.h"
+#include "error.h"
+#include "manager-private.h"
+#include "selection.h"
+
+/* --- contexts, sessions and choices --- */
+
+static gboolean method_open_context(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
+                                    GError **error) {
+        DBusMessageIter it;
+        dbus_bool_t ephemeral = FALSE;
+        const char *label = NULL;
+        DictField options[] = {
+                { "ephemeral", DBUS_TYPE_BOOLEAN, &ephemeral },
+                { "label", DBUS_TYPE_STRING, &label },
+        };
+
+        dbus_message_iter_init(message, &it);
+        const char *context = iter_string(&it);
+        if (!parse_dict(&it, "options", options, G_N_ELEMENTS(options), error))
+                return FALSE;
+        if (label && strlen(label) > TLSID_LABEL_MAX) {
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                            "options.label: must be at most %d bytes", TLSID_LABEL_MAX);
+                return FALSE;
+        }
+        /* The caller's unique name keeps an ephemeral context alive until it vanishes. */
+        const char *holder = ephemeral ? dbus_message_get_sender(message) : NULL;
+        if (!store_open_context(m->store, context, ephemeral, label, holder, error))
+                return FALSE;
+        *ret_reply = new_reply(message);
+        return TRUE;
+}
+
+static gboolean method_close_context(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
+                                     GError **error) {
+        DBusMessageIter it;
+        guint dropped = 0;
+
+        dbus_message_iter_init(message, &it);
+        const char *context = iter_string(&it);
+        if (!store_close_context(m->store, context, &dropped, error))
+                return FALSE;
+        *ret_reply = new_reply_uint32(message, dropped);
+        return TRUE;
+}
+
+static void list_context_cb(const StoreContextInfo *info, gpointer user_data) {
+        DBusMessageIter *array = user_data;
+        DBusMessageIter entry, dict;
+        dbus_bool_t ephemeral = info->ephemeral;
+
+        open_container(array, DBUS_TYPE_STRUCT, NULL, &entry);
+        append_basic(&entry, DBUS_TYPE_STRING, &info->context);
+        open_container(&entry, DBUS_TYPE_ARRAY, "{sv}", &dict);
+        dict_append(&dict, "label", DBUS_TYPE_STRING, &info->label);
+        dict_append(&dict, "ephemeral", DBUS_TYPE_BOOLEAN, &ephemeral);
+        dict_append_uint32(&dict, "partitions", info->partitions);
+        dict_append_uint32(&dict, "tokens", info->tokens);
+        dict_append_uint64(&dict, "bytes", info->bytes);
+        dict_append_uint32(&dict, "choices", info->choices);
+        close_container(&entry, &dict);
+        close_container(array, &entry);
+}
+
+static gboolean method_list_contexts(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
+                                     GError **error) {
+        DBusMessage *reply = new_reply(message);
+        DBusMessageIter it, array;
+
+        dbus_message_iter_init_append(reply, &it);
+        open_container(&it, DBUS_TYPE_ARRAY, "(sa{sv})", &array);
+        store_foreach_context(m->store, list_context_cb, &array);
+        close_container(&it, &array);
+        *ret_reply = reply;
+        return TRUE;
+}
+
+/* Appends (s state, s identity, u generation, s peer_id) of @partition. */
+static void append_partition(Manager *m, DBusMessage *reply, const char *context,
+                             const char *origin, const StorePartition *partition) {
+        g_autofree char *peer_id = store_peer_id(m->store, context, origin, partition->identity,
+                                                 partition->generation);
+        const char *state = choice_state_to_string(partition->state);
+        const char *peer = peer_id;
+        dbus_uint32_t generation = partition->generation;
+
+        if (!dbus_message_append_args(reply,
+                                      DBUS_TYPE_STRING, &state,
+                                      DBUS_TYPE_STRING, &partition->identity,
+                                      DBUS_TYPE_UINT32, &generation,
+                                      DBUS_TYPE_STRING, &peer,
+                                      DBUS_TYPE_INVALID))
+                oom();
+}
+
+/* Appends @token (nullable: none) as ay. */
+static void append_token(DBusMessage *reply, GBytes *token) {
+        DBusMessageIter it;
+        gsize len = 0;
+        const guint8 *data = token ? g_bytes_get_data(token, &len) : NULL;
+
+        dbus_message_iter_init_append(reply, &it);
+        append_bytes(&it, data, len);
+}
+
+static gboolean method_get_partition(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
+                                     GError **error) {
+        const char *context, *origin;
+        StorePartition partition;
+
+        read_context_origin(message, &context, &origin);
+        if (!store_get_partition(m->store, context, origin, &partition, error))
+                return FALSE;
+        DBusMessage *reply = new_reply(message);
+        append_partition(m, reply, context, origin, &partition);
+        *ret_reply = reply;
+        return TRUE;
+}
+
+static gboolean method_begin_connection(Manager *m, DBusMessage *message,
+                                        DBusMessage **ret_reply, GError **error) {
+        const char *context, *origin;
+        StorePartition partition;
+        /* Zeroed when unreffed, right after being copied into the reply. */
+        g_autoptr(GBytes) token = NULL;
+
+        read_context_origin(message, &context, &origin);
+        if (!store_get_partition(m->store, context, origin, &partition, error))
+                return FALSE;
+        /* The identity and generation are copied: taking may change the store. */
+        char identity[TLSID_IDENTITY_LEN + 1];
+        g_strlcpy(identity, partition.identity, sizeof identity);
+        partition.identity = identity;
+        if (!*identity) {
+                if (!store_take_session(m->store, context, origin, identity,
+                                        partition.generation,
+                                        g_get_real_time() / G_USEC_PER_SEC, &token, error))
+                        return FALSE;
+                store_expiry_rearm(m->expiry);
+        }
+        DBusMessage *reply = new_reply(message);
+        append_partition(m, reply, context, origin, &partition);
+        append_token(reply, token);
+        *ret_reply = reply;
+        return TRUE;
+}
+
+static gboolean method_put_session(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
+                                   GError **error) {
+        DBusMessageIter it, array;
+        dbus_uint16_t tls_version = 0;
+        const char *alpn = NULL;
+        DictField meta[] = {
+                { "tls_version", DBUS_TYPE_UINT16, &tls_version },
+                { "alpn", DBUS_TYPE_STRING, &alpn },
+        };
+        const guint8 *token = NULL;
+        int len = 0;
+        StorePutResult result;
+
+        dbus_message_iter_init(message, &it);
+        const char *context = iter_string(&it);
+        const char *origin = iter_string(&it);
+        const char *identity = iter_string(&it);
+        guint32 generation = iter_uint32(&it);
+        dbus_message_iter_recurse(&it, &array);
+        dbus_message_iter_get_fixed_array(&array, &token, &len);
+        dbus_message_iter_next(&it);
+        gint64 expires = iter_int64(&it);
+        if (!parse_dict(&it, "meta", meta, G_N_ELEMENTS(meta), error))
+                return FALSE;
+        /* ALPN is accepted for later use and checked now, so clients cannot come to
+         * depend on sending garbage. */
+        if (alpn && strlen(alpn) > TLSID_ALPN_MAX) {
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                            "meta.alpn: must be at most %d bytes", TLSID_ALPN_MAX);
+                return FALSE;
+        }
+        if (!store_put_session(m->store, context, origin, identity, generation, token,
+                               (gsize) len, expires, tls_version,
+                               g_get_real_time() / G_USEC_PER_SEC, &result, error))
+                return FALSE;
+        store_expiry_rearm(m->expiry);
+        *ret_reply = new_reply(message);
+        return TRUE;
+}
+
+static gboolean method_take_session(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
+                                    GError **error) {
+        DBusMessageIter it;
+        /* Zeroed when unreffed, right after being copied into the reply. */
+        g_autoptr(GBytes) token = NULL;
+
+        dbus_message_iter_init(message, &it);
+        const char *context = iter_string(&it);
+        const char *origin = iter_string(&it);
+        const char *identity = iter_string(&it);
+        guint32 generation = iter_uint32(&it);
+        if (!store_take_session(m->store, context, origin, identity, generation,
+                                g_get_real_time() / G_USEC_PER_SEC, &token, error))
+                return FALSE;
+        store_expiry_rearm(m->expiry);
+
+        DBusMessage *reply = new_reply(message);
+        append_token(reply, token);
+        *ret_reply = reply;
+        return TRUE;
+}
+
+static gboolean method_flush_sessions(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
+                                      GError **error) {
+        const char *context, *origin;
+        guint dropped = 0;
+
+        read_context_origin(message, &context, &origin);
+        if (!store_flush(m->store, context, origin, &dropped, error))
+                return FALSE;
+        manager_emit_sessions_flushed(m, context, origin, dropped);
+        *ret_reply = new_reply_uint32(message, dropped);
+        return TRUE;
+}
+
+static void list_session_cb(const StoreSessionInfo *info, gpointer user_data) {
+        DBusMessageIter *array = user_data;
+        DBusMessageIter entry;
+        dbus_uint32_t generation = info->generation;
+        dbus_uint32_t tokens = info->tokens;
+        dbus_int64_t earliest = info->earliest_expiry;
+        dbus_uint64_t bytes = info->bytes;
+
+        open_container(array, DBUS_TYPE_STRUCT, NULL, &entry);
+        append_basic(&entry, DBUS_TYPE_STRING, &info->context);
+        append_basic(&entry, DBUS_TYPE_STRING, &info->origin);
+        append_basic(&entry, DBUS_TYPE_STRING, &info->identity);
+        append_basic(&entry, DBUS_TYPE_UINT32, &generation);
+        append_basic(&entry, DBUS_TYPE_UINT32, &tokens);
+        append_basic(&entry, DBUS_TYPE_INT64, &earliest);
+        append_basic(&entry, DBUS_TYPE_UINT64, &bytes);
+        close_container(array, &entry);
+}
+
+static gboolean method_list_sessions(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
+                                     GError **error) {
+        DBusMessageIter it, out, array;
+
+        dbus_message_iter_init(message, &it);
+        const char *context = iter_string(&it);
+
+        g_autoptr(DBusMessage) reply = new_reply(message);
+        dbus_message_iter_init_append(reply, &out);
+        open_container(&out, DBUS_TYPE_ARRAY, "(sssuuxt)", &array);
+        if (!store_foreach_session(m->store, context, list_session_cb, &array, error)) {
+                dbus_message_iter_abandon_container(&out, &array);
+                return FALSE;
+        }
+        close_container(&out, &array);
+        *ret_reply = g_steal_pointer(&reply);
+        return TRUE;
+}
+
+static gboolean method_set_choice(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
+                                  GError **error) {
+        DBusMessageIter it;
+        dbus_bool_t remember = FALSE;
+        DictField options[] = {
+                { "remember", DBUS_TYPE_BOOLEAN, &remember },
+        };
+
+        dbus_message_iter_init(message, &it);
+        const char *context = iter_string(&it);
+        const char *origin = iter_string(&it);
+        const char *state_name = iter_string(&it);
+        const char *identity = iter_string(&it);
+        if (!parse_dict(&it, "options", options, G_N_ELEMENTS(options), error))
+                return FALSE;
+        int state = choice_state_from_string(state_name);
+        if (state < 0) {
+                g_autofree char *quoted = error_quote(state_name);
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                            "state: must be undecided, none or certificate, not %s", quoted);
+                return FALSE;
+        }
+        /* A certificate of the daemon's database: its tokens expire with it. */
+        gint64 not_after = 0;
+        if (state == TLSID_STATE_CERTIFICATE && m->certs) {
+                g_autoptr(Candidate) known = cert_db_find(m->certs, identity);
+                if (known)
+                        not_after = known->leaf->not_after;
+        }
+        /* IdentityChanged is emitted by the store's choice-changed callback. */
+        if (!store_set_choice(m->store, context, origin, state, identity, not_after, remember,
+                              NULL, error))
+                return FALSE;
+        *ret_reply = new_reply(message);
+        return TRUE;
+}
+
+static gboolean method_forget_choices(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
+                                      GError **error) {
+        const char *context, *origin;
+        guint forgotten = 0;
+
+        read_context_origin(message, &context, &origin);
+        if (!store_forget_choices(m->store, context, origin, &forgotten, error))
+                return FALSE;
+        *ret_reply = new_reply_uint32(message, forgotten);
+        return TRUE;
+}
+
+static gboolean method_get_statistics(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
+                                      GError **error) {
+        StoreStatistics stats;
+        DBusMessageIter it, dict;
+
+        store_get_statistics(m->store, &stats);
+        DBusMessage *reply = new_reply(message);
+        dbus_message_iter_init_append(reply, &it);
+        open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &dict);
+        dict_append_uint32(&dict, "contexts", stats.contexts);
+        dict_append_uint32(&dict, "partitions", stats.partitions);
+        dict_append_uint32(&dict, "tokens", stats.tokens);
+        dict_append_uint64(&dict, "bytes", stats.bytes);
+        dict_append_uint64(&dict, "takes", stats.counters.takes);
+        dict_append_uint64(&dict, "hits", stats.counters.hits);
+        dict_append_uint64(&dict, "misses", stats.counters.misses);
+        dict_append_uint64(&dict, "puts", stats.counters.puts);
+        dict_append_uint64(&dict, "stale_puts", stats.counters.stale_puts);
+        dict_append_uint64(&dict, "evictions", stats.counters.evictions);
+        dict_append_uint64(&dict, "expirations", stats.counters.expirations);
+        dict_append_uint64(&dict, "flushes", stats.counters.flushes);
+        dict_append_uint64(&dict, "uptime",
+                           (guint64) ((g_get_monotonic_time() - m->started) / G_USEC_PER_SEC));
+        close_container(&it, &dict);
+        *ret_reply = reply;
+        return TRUE;
+}
+
+/* --- certificates --- */
+
+/* The certificates to choose from: the caller's, or when it passed none the user's
+ * certificates in the daemon's database (transfer full; NULL exactly on error). */
+static GPtrArray *user_candidates(Manager *m, GPtrArray *given, GError **error) {
+        if (given && given->len > 0)
+                return g_ptr_array_ref(given);
+        if (m->certs)
+                return cert_db_list_user(m->certs, error);
+        return g_ptr_array_new_with_free_func((GDestroyNotify) candidate_free);
+}
+
+static gboolean method_select_certificate(Manager *m, DBusMessage *message,
+                                          DBusMessage **ret_reply, GError **error) {
+        DBusMessageIter it, out, array;
+        StorePartition partition;
+        g_autoptr(CertRequest) request = cert_request_new();
+        g_autoptr(GPtrArray) candidates = NULL;
+
+        dbus_message_iter_init(message, &it);
+        const char *context = iter_string(&it);
+        const char *origin = iter_string(&it);
+        /* Also checks the ids, and that the context is open, before any parsing. */
+        if (!store_get_partition(m->store, context, origin, &partition, error))
+                return FALSE;
+        if (!read_cert_request(m->certs, &it, request, error))
+                return FALSE;
+        g_autoptr(GPtrArray) given = read_candidates(m->certs, &it, error);
+        if (!given)
+                return FALSE;
+        candidates = user_candidates(m, given, error);
+        if (!candidates)
+                return FALSE;
+
+        g_autoptr(GPtrArray) leaves = NULL;
+        Selection selection = selection_decide_request(manager_policy(m), context, origin,
+                                                       &partition, request, candidates, 0,
+                                                       FALSE, g_get_real_time() / G_USEC_PER_SEC,
+                                                       &leaves);
+        const char *identity = "";
+        if (selection.decision == SELECTION_CERTIFICATE) {
+                const CertInfo *chosen = leaves->pdata[selection.index];
+
+                if (!selection_apply(m->store, context, origin, &partition, &selection, chosen,
+                                     NULL, error))
+                        return FALSE;
+                identity = chosen->identity;
+        }
+
+        const char *decision = selection_decision_to_string(selection.decision);
+        DBusMessage *reply = new_reply(message);
+        dbus_message_iter_init_append(reply, &out);
+        append_basic(&out, DBUS_TYPE_STRING, &decision);
+        append_basic(&out, DBUS_TYPE_STRING, &identity);
+        open_container(&out, DBUS_TYPE_ARRAY, "a{sv}", &array);
+        for (guint i = 0; i < leaves->len; i++)
+                append_cert_info(&array, leaves->pdata[i]);
+        close_container(&out, &array);
+        *ret_reply = reply;
+        return TRUE;
+}
+
+static gboolean method_list_certificates(Manager *m, DBusMessage *message,
+                                         DBusMessage **ret_reply, GError **error) {
+        g_autoptr(GPtrArray) certs = NULL;
+        DBusMessageIter out, array;
+
+        if (m->certs) {
+                certs = cert_db_list_user(m->certs, error);
+                if (!certs)
+                        return FALSE;
+        }
+        DBusMessage *reply = new_reply(message);
+        dbus_message_iter_init_append(reply, &out);
+        open_container(&out, DBUS_TYPE_ARRAY, "a{sv}", &array);
+        for (guint i = 0; certs && i < certs->len; i++)
+                append_cert_info(&array, ((Candidate *) certs->pdata[i])->leaf);
+        close_container(&out, &array);
+        *ret_reply = reply;
+        return TRUE;
+}
+
+static gboolean method_get_policy(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
+                                  GError **error) {
+        g_autofree char *json = policy_to_json(manager_policy(m));
+        const char *problem = m->policy ? policy_watch_get_error(m->policy) : NULL;
+        /* The error may quote the file, which may hold anything. */
+        g_autofree char *valid_json = g_utf8_make_valid(json, -1);
+        g_autofree char *valid_problem = g_utf8_make_valid(problem ? problem : "", -1);
+        const char *a = valid_json, *b = valid_problem;
+        DBusMessage *reply = new_reply(message);
+
+        if (!dbus_message_append_args(reply, DBUS_TYPE_STRING, &a, DBUS_TYPE_STRING, &b,
+                                      DBUS_TYPE_INVALID))
+                oom();
+        *ret_reply = reply;
+        return TRUE;
+}
+
+/* --- transport challenges --- */
+
+static DBusMessage *answer_reply(DBusMessage *message, const ChallengeAnswer *a,
+                                 gboolean proxy) {
+        const TransportChallenge *tc = a->challenge;
+        const char *action = challenge_action_to_string(a->action);
+        const char *identity = a->identity;
+        DBusMessage *reply = new_reply(message);
+        DBusMessageIter out, dict, entry, variant, array;
+        dbus_uint32_t generation = a->generation;
+
+        dbus_message_iter_init_append(reply, &out);
+        append_basic(&out, DBUS_TYPE_STRING, &action);
+        append_basic(&out, DBUS_TYPE_STRING, &identity);
+        append_basic(&out, DBUS_TYPE_UINT32, &generation);
+        open_container(&out, DBUS_TYPE_ARRAY, "{sv}", &dict);
+
+        open_container(&dict, DBUS_TYPE_DICT_ENTRY, NULL, &entry);
+        const char *key = "schemes";
+        append_basic(&entry, DBUS_TYPE_STRING, &key);
+        open_container(&entry, DBUS_TYPE_VARIANT, "as", &variant);
+        open_container(&variant, DBUS_TYPE_ARRAY, "s", &array);
+        for (guint i = 0; i < tc->schemes->len; i++) {
+                g_autofree char *scheme = g_utf8_make_valid(tc->schemes->pdata[i], -1);
+                const char *v = scheme;
+                append_basic(&array, DBUS_TYPE_STRING, &v);
+        }
+        close_container(&variant, &array);
+        close_container(&entry, &variant);
+        close_container(&dict, &entry);
+
+        /* Hints come from the server: they may hold anything. */
+        if (tc->error)
+                dict_append_text(&dict, "error", tc->error);
+        if (tc->realm)
+                dict_append_text(&dict, "realm", tc->realm);
+        if (tc->url && a->action == CHALLENGE_RETRY)
+                dict_append_text(&dict, "url", tc->url);
+        if (a->status) {
+                g_autofree char *value = challenge_decline_value(a->status);
+                const char *header = proxy ? "Proxy-Authorization" : "Authorization";
+                const char *v = value;
+
+                dict_append(&dict, "authorization", DBUS_TYPE_STRING, &v);
+                dict_append(&dict, "header", DBUS_TYPE_STRING, &header);
+                dict_append(&dict, "status", DBUS_TYPE_STRING, &a->status);
+        }
+        if (a->eligible) {
+                open_container(&dict, DBUS_TYPE_DICT_ENTRY, NULL, &entry);
+                key = "eligible";
+                append_basic(&entry, DBUS_TYPE_STRING, &key);
+                open_container(&entry, DBUS_TYPE_VARIANT, "aa{sv}", &variant);
+                open_container(&variant, DBUS_TYPE_ARRAY, "a{sv}", &array);
+                for (guint i = 0; i < a->eligible->len; i++)
+                        append_cert_info(&array, a->eligible->pdata[i]);
+                close_container(&variant, &array);
+                close_container(&entry, &variant);
+                close_container(&dict, &entry);
+        }
+        close_container(&out, &dict);
+        return reply;
+}
+
+static GPtrArray *challenge_candidates(gpointer user_data, GError **error) {
+        Manager *m = user_data;
+
+        return user_candidates(m, NULL, error);
+}
+
+static gboolean method_answer_challenge(Manager *m, DBusMessage *message,
+                                        DBusMessage **ret_reply, GError **error) {
+        DBusMessageIter it, array;
+        dbus_uint32_t sent_generation = 0;
+        dbus_bool_t proxy = FALSE;
+        DictField options[] = {
+                { "generation", DBUS_TYPE_UINT32, &sent_generation },
+                { "proxy", DBUS_TYPE_BOOLEAN, &proxy },
+        };
+        g_autoptr(GPtrArray) values = g_ptr_array_new();
+        g_auto(ChallengeAnswer) answer = { 0 };
+
+        dbus_message_iter_init(message, &it);
+        const char *context = iter_string(&it);
+        const char *origin = iter_string(&it);
+        dbus_message_iter_recurse(&it, &array);
+        dbus_message_iter_next(&it);
+        /* One past the bound, so the challenge code can say values were ignored. */
+        while (dbus_message_iter_get_arg_type(&array) == DBUS_TYPE_STRING &&
+               values->len <= CHALLENGE_VALUES_MAX)
+                g_ptr_array_add(values, (gpointer) iter_string(&array));
+        if (!parse_dict(&it, "options", options, G_N_ELEMENTS(options), error))
+                return FALSE;
+        if (!challenge_answer(m->store, m->retries, manager_policy(m), challenge_candidates, m,
+                              context, origin, (const char *const *) values->pdata,
+                              values->len, options[0].seen, sent_generation,
+                              g_get_real_time() / G_USEC_PER_SEC, &answer, error))
+                return FALSE;
+        if (answer.action == CHALLENGE_REJECTED)
+                g_message("%s %s: the server refused %s; not retrying", context, origin,
+                          answer.identity);
+        if (answer.flushed)
+                manager_emit_sessions_flushed(m, context, origin, answer.dropped);
+        *ret_reply = answer_reply(message, &answer, proxy);
+        return TRUE;
+}
+
+/* --- the token key --- */
+
+static gboolean method_get_token_key(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
+                                     GError **error) {
+        DBusMessageIter out;
+
+        if (!m->have_token_key) {
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_FAILED, "no token key");
+                return FALSE;
+        }
+        /* libdbus copies the bytes into the reply; it frees that buffer without zeroing
+         * it (as with TakeSession's tokens). */
+        DBusMessage *reply = new_reply(message);
+        dbus_message_iter_init_append(reply, &out);
+        append_bytes(&out, m->token_key, sizeof m->token_key);
+        *ret_reply = reply;
+        return TRUE;
+}
+
+static gboolean method_introspect(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
+                                  GError **error) {
+        DBusMessage *reply = new_reply(message);
+        const char *xml = interface_xml;
+
+        if (!dbus_message_append_args(reply, DBUS_TYPE_STRING, &xml, DBUS_TYPE_INVALID))
+                oom();
+        *ret_reply = reply;
+        return TRUE;
+}
+
+/* Indexed by MethodId: the names and signatures come from the XML. */
+const ManagerMethod manager_methods[_METHOD_MAX] = {
+#define M(id, fn) [METHOD_##id] = { &interface_methods[METHOD_##id], fn }
+        M(OPEN_CONTEXT, method_open_context),
+        M(CLOSE_CONTEXT, method_close_context),
+        M(LIST_CONTEXTS, method_list_contexts),
+        M(GET_PARTITION, method_get_partition),
+        M(PUT_SESSION, method_put_session),
+        M(TAKE_SESSION, method_take_session),
+        M(BEGIN_CONNECTION, method_begin_connection),
+        M(FLUSH_SESSIONS, method_flush_sessions),
+        M(LIST_SESSIONS, method_list_sessions),
+        M(SET_CHOICE, method_set_choice),
+        M(FORGET_CHOICES, method_forget_choices),
+        M(GET_STATISTICS, method_get_statistics),
+        M(SELECT_CERTIFICATE, method_select_certificate),
+        M(LIST_CERTIFICATES, method_list_certificates),
+        M(GET_POLICY, method_get_policy),
+        M(ANSWER_CHALLENGE, method_answer_challenge),
+        M(GET_TOKEN_KEY, method_get_token_key),
+        M(INTROSPECT, method_introspect),
+#undef M
+};
