@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests of daemon/model/challenge.c: finding the transport challenge and reading its hints. */
+/* Unit tests of daemon/model/challenge.c: finding the transport challenge and reading its
+ * hints, the loop guard, and AnswerChallenge's answer on a store, without a bus. */
 #include <check.h>
 #include <string.h>
 
 #include "challenge.h"
 #include "check-main.h"
+#include "model-certs.h"
+#include "tmp-dir.h"
 
 #define MODE "mode=\"tls-client-certificate\""
 
@@ -176,6 +179,223 @@ START_TEST(test_challenge_decline_value) {
 }
 END_TEST
 
+/* --- the loop guard --- */
+
+START_TEST(test_challenge_retries_refused_only_under_the_retry_generation) {
+        g_autoptr(ChallengeRetries) r = challenge_retries_new();
+
+        ck_assert_ptr_null(challenge_retries_refused(r, "tab", "a.example:443", 2));
+        challenge_retries_remember(r, "tab", "a.example:443", 2, model_fingerprint('a'));
+        ck_assert_str_eq(challenge_retries_refused(r, "tab", "a.example:443", 2),
+                         model_fingerprint('a'));
+        ck_assert_ptr_null(challenge_retries_refused(r, "tab", "a.example:443", 3));
+        ck_assert_ptr_null(challenge_retries_refused(r, "tab", "b.example:443", 2));
+        ck_assert_ptr_null(challenge_retries_refused(r, "tab2", "a.example:443", 2));
+        /* A later retry replaces the record. */
+        challenge_retries_remember(r, "tab", "a.example:443", 3, model_fingerprint('b'));
+        ck_assert_ptr_null(challenge_retries_refused(r, "tab", "a.example:443", 2));
+        ck_assert_str_eq(challenge_retries_refused(r, "tab", "a.example:443", 3),
+                         model_fingerprint('b'));
+        ck_assert_uint_eq(challenge_retries_size(r), 1);
+}
+END_TEST
+
+START_TEST(test_challenge_retries_bounded) {
+        g_autoptr(ChallengeRetries) r = challenge_retries_new();
+
+        for (guint i = 0; i < CHALLENGE_RETRIES_MAX; i++) {
+                g_autofree char *origin = g_strdup_printf("h%u.example:443", i);
+                challenge_retries_remember(r, "tab", origin, 2, model_fingerprint('a'));
+        }
+        ck_assert_uint_eq(challenge_retries_size(r), CHALLENGE_RETRIES_MAX);
+        /* Updating a known record keeps them all... */
+        challenge_retries_remember(r, "tab", "h0.example:443", 3, model_fingerprint('a'));
+        ck_assert_uint_eq(challenge_retries_size(r), CHALLENGE_RETRIES_MAX);
+        /* ...a new one past the bound drops the others. */
+        challenge_retries_remember(r, "tab", "new.example:443", 2, model_fingerprint('b'));
+        ck_assert_uint_eq(challenge_retries_size(r), 1);
+        ck_assert_str_eq(challenge_retries_refused(r, "tab", "new.example:443", 2),
+                         model_fingerprint('b'));
+}
+END_TEST
+
+/* --- the answer --- */
+
+#define ORIGIN "site.example:443"
+#define TRANSPORT "transport " MODE
+
+typedef struct {
+        Store *store;
+        ChallengeRetries *retries;
+        Policy *policy;
+        GPtrArray *candidates; /* what the candidates function returns */
+        guint listed;          /* times it was called */
+} AnswerFixture;
+
+static AnswerFixture af;
+static const guint8 nonce[16] = { 9 };
+
+static GPtrArray *list_candidates(gpointer user_data, GError **error) {
+        AnswerFixture *f = user_data;
+
+        f->listed++;
+        return g_ptr_array_ref(f->candidates);
+}
+
+static void answer_setup_with(const char *mode, const char *letters) {
+        g_autofree char *dir = tmp_dir_make("tlsid-challenge-XXXXXX");
+        g_autofree char *path = g_build_filename(dir, "policy.json", NULL);
+        g_autofree char *json = g_strdup_printf("{\"mode\": \"%s\"}", mode);
+        g_autoptr(GError) error = NULL;
+
+        ck_assert(g_file_set_contents(path, json, -1, NULL));
+        af.policy = policy_load(path, &error);
+        ck_assert_msg(af.policy, "%s", error ? error->message : "");
+        tmp_dir_remove(dir);
+        af.store = store_new(NULL, nonce);
+        af.retries = challenge_retries_new();
+        af.candidates = model_candidates(letters, "");
+        af.listed = 0;
+        ck_assert(store_open_context(af.store, "tab", FALSE, NULL, NULL, &error));
+}
+
+static void answer_teardown(void) {
+        g_clear_pointer(&af.store, store_free);
+        g_clear_pointer(&af.retries, challenge_retries_free);
+        g_clear_pointer(&af.policy, policy_free);
+        g_clear_pointer(&af.candidates, g_ptr_array_unref);
+}
+
+/* Answers @value for a request sent under @generation (0: the current one). */
+static void answer(const char *value, guint32 generation, ChallengeAnswer *ret) {
+        const char *values[] = { value };
+        g_autoptr(GError) error = NULL;
+
+        ck_assert_msg(challenge_answer(af.store, af.retries, af.policy, list_candidates, &af,
+                                       "tab", ORIGIN, values, 1, generation != 0, generation,
+                                       g_get_real_time() / G_USEC_PER_SEC, ret, &error),
+                      "%s", error ? error->message : "");
+}
+
+static guint32 generation_now(void) {
+        StorePartition p;
+
+        ck_assert(store_get_partition(af.store, "tab", ORIGIN, &p, NULL));
+        return p.generation;
+}
+
+START_TEST(test_challenge_answer_not_transport) {
+        g_auto(ChallengeAnswer) a = { 0 };
+
+        answer_setup_with("auto", "a");
+        answer("Basic realm=\"x\"", 0, &a);
+        ck_assert_str_eq(challenge_action_to_string(a.action), "not-transport");
+        ck_assert_str_eq(a.identity, "");
+        ck_assert_uint_eq(a.generation, generation_now());
+        ck_assert_str_eq(a.challenge->schemes->pdata[0], "basic");
+        /* Nothing to choose: the certificates were not even listed. */
+        ck_assert_uint_eq(af.listed, 0);
+        answer_teardown();
+}
+END_TEST
+
+START_TEST(test_challenge_answer_retry_then_rejected) {
+        g_auto(ChallengeAnswer) first = { 0 };
+        g_auto(ChallengeAnswer) second = { 0 };
+        g_auto(ChallengeAnswer) stale = { 0 };
+        guint32 before;
+
+        answer_setup_with("auto", "a");
+        before = generation_now();
+        answer(TRANSPORT, before, &first);
+        ck_assert_str_eq(challenge_action_to_string(first.action), "retry");
+        ck_assert_str_eq(first.identity, model_fingerprint('a'));
+        /* A new partition for the re-sent request, with the certificate as the choice. */
+        ck_assert_uint_gt(first.generation, before);
+        ck_assert_uint_eq(first.generation, generation_now());
+        ck_assert(!first.flushed);
+
+        /* The re-sent request is challenged again: the server refused the certificate. */
+        answer(TRANSPORT, first.generation, &second);
+        ck_assert_str_eq(challenge_action_to_string(second.action), "rejected");
+        ck_assert_str_eq(second.identity, model_fingerprint('a'));
+        ck_assert_uint_eq(second.generation, first.generation);
+        ck_assert_uint_eq(generation_now(), first.generation);
+
+        /* A request that went out before the retry is just sent again. */
+        answer(TRANSPORT, before, &stale);
+        ck_assert_str_eq(challenge_action_to_string(stale.action), "retry");
+        ck_assert_uint_eq(stale.generation, first.generation);
+        answer_teardown();
+}
+END_TEST
+
+START_TEST(test_challenge_answer_same_choice_moves_the_partition) {
+        g_auto(ChallengeAnswer) a = { 0 };
+        g_autoptr(GError) error = NULL;
+        guint32 before;
+
+        answer_setup_with("ask", "a");
+        ck_assert(store_set_choice(af.store, "tab", ORIGIN, TLSID_STATE_CERTIFICATE,
+                                   model_fingerprint('a'), 0, FALSE, NULL, &error));
+        before = generation_now();
+        answer(TRANSPORT, before, &a);
+        ck_assert_str_eq(challenge_action_to_string(a.action), "retry");
+        ck_assert(a.flushed);
+        ck_assert_uint_gt(a.generation, before);
+        ck_assert_uint_eq(a.generation, generation_now());
+        answer_teardown();
+}
+END_TEST
+
+START_TEST(test_challenge_answer_auto_asks_between_two) {
+        g_auto(ChallengeAnswer) a = { 0 };
+        guint32 before;
+
+        answer_setup_with("auto", "ab");
+        before = generation_now();
+        answer(TRANSPORT, 0, &a);
+        ck_assert_str_eq(challenge_action_to_string(a.action), "ask");
+        ck_assert_uint_eq(a.eligible->len, 2);
+        ck_assert_str_eq(((CertInfo *) a.eligible->pdata[0])->identity, model_fingerprint('a'));
+        ck_assert_uint_eq(generation_now(), before);
+        answer_teardown();
+}
+END_TEST
+
+START_TEST(test_challenge_answer_declined_and_unavailable) {
+        g_auto(ChallengeAnswer) declined = { 0 };
+        g_auto(ChallengeAnswer) unavailable = { 0 };
+        g_autoptr(GError) error = NULL;
+
+        answer_setup_with("auto", "a");
+        /* Hints narrow the choice: an EC-only challenge leaves the RSA certificate out. */
+        answer(TRANSPORT ", key-types=\"ec\"", 0, &unavailable);
+        ck_assert_str_eq(challenge_action_to_string(unavailable.action), "declined");
+        ck_assert_str_eq(unavailable.status, "unavailable");
+
+        ck_assert(store_set_choice(af.store, "tab", ORIGIN, TLSID_STATE_NONE, "", 0, FALSE,
+                                   NULL, &error));
+        answer(TRANSPORT, 0, &declined);
+        ck_assert_str_eq(challenge_action_to_string(declined.action), "declined");
+        ck_assert_str_eq(declined.status, "declined");
+        answer_teardown();
+}
+END_TEST
+
+START_TEST(test_challenge_answer_context_not_open) {
+        const char *values[] = { TRANSPORT };
+        g_auto(ChallengeAnswer) a = { 0 };
+        g_autoptr(GError) error = NULL;
+
+        answer_setup_with("auto", "a");
+        ck_assert(!challenge_answer(af.store, af.retries, af.policy, list_candidates, &af,
+                                    "closed", ORIGIN, values, 1, FALSE, 0, 0, &a, &error));
+        ck_assert(g_error_matches(error, TLSID_ERROR, TLSID_ERROR_NO_SUCH_CONTEXT));
+        answer_teardown();
+}
+END_TEST
+
 static Suite *challenge_suite(void) {
         Suite *s = suite_create("challenge");
         TCase *tc = tcase_create("core");
@@ -190,6 +410,17 @@ static Suite *challenge_suite(void) {
         tcase_add_test(tc, test_challenge_url);
         tcase_add_test(tc, test_challenge_values_capped);
         tcase_add_test(tc, test_challenge_decline_value);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("answer");
+        tcase_add_test(tc, test_challenge_retries_refused_only_under_the_retry_generation);
+        tcase_add_test(tc, test_challenge_retries_bounded);
+        tcase_add_test(tc, test_challenge_answer_not_transport);
+        tcase_add_test(tc, test_challenge_answer_retry_then_rejected);
+        tcase_add_test(tc, test_challenge_answer_same_choice_moves_the_partition);
+        tcase_add_test(tc, test_challenge_answer_auto_asks_between_two);
+        tcase_add_test(tc, test_challenge_answer_declined_and_unavailable);
+        tcase_add_test(tc, test_challenge_answer_context_not_open);
         suite_add_tcase(s, tc);
         return s;
 }

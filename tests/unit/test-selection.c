@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests of the certificate decision (daemon/model/selection.c), one table row per rule. */
+/* Unit tests of the certificate decision (daemon/model/selection.c), one table row per rule:
+ * selection_decide() on eligible certificates, selection_decide_request() on candidates,
+ * a request and a policy, and selection_apply() on a store, all without a bus. */
 #include <check.h>
 #include <string.h>
 
+#include "challenge.h"
 #include "check-main.h"
+#include "model-certs.h"
 #include "selection.h"
 #include "tlsid-ids.h"
+#include "tmp-dir.h"
 
 #define FP_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define FP_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -119,12 +124,160 @@ START_TEST(test_selection_decision_names) {
 }
 END_TEST
 
+/* --- selection_decide_request(): candidates, a request, a policy --- */
+
+typedef struct {
+        const char *name;
+        const char *mode;        /* the policy's global mode */
+        int state;
+        char choice;             /* letter of the chosen certificate, 0 for none */
+        const char *candidates;  /* letters, newest first */
+        const char *ec;          /* letters whose key is EC (the rest RSA) */
+        guint key_types;         /* a challenge's key-types hint, 0: any */
+        gboolean auto_single;
+        SelectionDecision decision;
+        char chosen;             /* letter sent, 0 unless CERTIFICATE */
+        SelectionReason reason;
+        const char *eligible;    /* letters of ret_eligible, in order */
+} RequestRow;
+
+static const RequestRow request_rows[] = {
+        /* A challenge answered without a person: mode auto picks only a single one. */
+        { "auto, two eligible, single rule", "auto", TLSID_STATE_UNDECIDED, 0, "ab", "", 0,
+          TRUE, SELECTION_ASK, 0, SELECTION_BY_MODE, "ab" },
+        { "auto, two eligible, handshake", "auto", TLSID_STATE_UNDECIDED, 0, "ab", "", 0,
+          FALSE, SELECTION_CERTIFICATE, 'a', SELECTION_BY_MODE, "ab" },
+        { "auto, one eligible, single rule", "auto", TLSID_STATE_UNDECIDED, 0, "a", "", 0,
+          TRUE, SELECTION_CERTIFICATE, 'a', SELECTION_BY_MODE, "a" },
+        /* The rule is about guessing: a choice is no guess. */
+        { "choice, two eligible, single rule", "auto", TLSID_STATE_CERTIFICATE, 'b', "ab", "",
+          0, TRUE, SELECTION_CERTIFICATE, 'b', SELECTION_BY_CHOICE, "ab" },
+        { "ask, two eligible, single rule", "ask", TLSID_STATE_UNDECIDED, 0, "ab", "", 0, TRUE,
+          SELECTION_ASK, 0, SELECTION_BY_MODE, "ab" },
+        { "none mode", "none", TLSID_STATE_UNDECIDED, 0, "a", "", 0, TRUE, SELECTION_NONE, 0,
+          SELECTION_BY_MODE, "a" },
+        /* The key-types hint narrows the eligible ones before the rule counts them. */
+        { "key types leave one", "auto", TLSID_STATE_UNDECIDED, 0, "ab", "b", CHALLENGE_KEY_EC,
+          TRUE, SELECTION_CERTIFICATE, 'b', SELECTION_BY_MODE, "b" },
+        { "key types leave none", "auto", TLSID_STATE_UNDECIDED, 0, "a", "", CHALLENGE_KEY_EC,
+          TRUE, SELECTION_NONE, 0, SELECTION_BY_NOTHING_ELIGIBLE, "" },
+        { "key types any", "auto", TLSID_STATE_UNDECIDED, 0, "ab", "b", 0, FALSE,
+          SELECTION_CERTIFICATE, 'a', SELECTION_BY_MODE, "ab" },
+        { "choice filtered out by key types", "auto", TLSID_STATE_CERTIFICATE, 'a', "ab", "b",
+          CHALLENGE_KEY_EC, TRUE, SELECTION_ASK, 0, SELECTION_BY_INELIGIBLE_CHOICE, "b" },
+};
+
+static Policy *policy_with_mode(const char *mode) {
+        g_autofree char *dir = tmp_dir_make("tlsid-selection-XXXXXX");
+        g_autofree char *path = g_build_filename(dir, "policy.json", NULL);
+        g_autofree char *json = g_strdup_printf("{\"mode\": \"%s\"}", mode);
+        g_autoptr(GError) error = NULL;
+        Policy *policy;
+
+        ck_assert(g_file_set_contents(path, json, -1, NULL));
+        policy = policy_load(path, &error);
+        ck_assert_msg(policy, "%s", error ? error->message : "");
+        tmp_dir_remove(dir);
+        return policy;
+}
+
+START_TEST(test_selection_request_rules) {
+        const RequestRow *row = &request_rows[_i];
+        g_autoptr(Policy) policy = policy_with_mode(row->mode);
+        g_autoptr(GPtrArray) candidates = model_candidates(row->candidates, row->ec);
+        g_autoptr(CertRequest) request = cert_request_new();
+        g_autoptr(GPtrArray) eligible = NULL;
+        StorePartition partition = {
+                .state = row->state,
+                .identity = row->choice ? model_fingerprint(row->choice) : "",
+                .generation = 1,
+        };
+
+        Selection s = selection_decide_request(policy, "tab", "example.org:443", &partition,
+                                               request, candidates, row->key_types,
+                                               row->auto_single,
+                                               g_get_real_time() / G_USEC_PER_SEC, &eligible);
+        ck_assert_msg(s.decision == row->decision, "%s: decision %s, expected %s", row->name,
+                      selection_decision_to_string(s.decision),
+                      selection_decision_to_string(row->decision));
+        ck_assert_msg(s.reason == row->reason, "%s: reason %d, expected %d", row->name,
+                      s.reason, row->reason);
+        ck_assert_msg(eligible->len == strlen(row->eligible), "%s: %u eligible", row->name,
+                      eligible->len);
+        for (guint i = 0; i < eligible->len; i++)
+                ck_assert_msg(((CertInfo *) eligible->pdata[i])->identity[0] == row->eligible[i],
+                              "%s: eligible[%u] is %c", row->name, i,
+                              ((CertInfo *) eligible->pdata[i])->identity[0]);
+        if (row->decision == SELECTION_CERTIFICATE)
+                ck_assert_msg(((CertInfo *) eligible->pdata[s.index])->identity[0] == row->chosen,
+                              "%s: chose %c", row->name,
+                              ((CertInfo *) eligible->pdata[s.index])->identity[0]);
+        else
+                ck_assert_int_eq(s.index, -1);
+}
+END_TEST
+
+/* --- selection_apply(): the decision becomes the choice --- */
+
+static const guint8 nonce[16] = { 7 };
+
+START_TEST(test_selection_apply_policy_pick_not_remembered) {
+        g_autoptr(Store) store = store_new(NULL, nonce);
+        g_autoptr(Candidate) a = model_candidate('a', CERT_KEY_RSA, 60);
+        g_autoptr(GError) error = NULL;
+        StorePartition before, after;
+        Selection by_mode = { SELECTION_CERTIFICATE, 0, SELECTION_BY_MODE };
+        gboolean changed = FALSE;
+
+        ck_assert(store_open_context(store, "tab", FALSE, NULL, NULL, &error));
+        ck_assert(store_get_partition(store, "tab", "example.org:443", &before, &error));
+        ck_assert(selection_apply(store, "tab", "example.org:443", &before, &by_mode, a->leaf,
+                                  &changed, &error));
+        ck_assert(changed);
+        ck_assert(store_get_partition(store, "tab", "example.org:443", &after, &error));
+        ck_assert_int_eq(after.state, TLSID_STATE_CERTIFICATE);
+        ck_assert_str_eq(after.identity, model_fingerprint('a'));
+        ck_assert_uint_gt(after.generation, before.generation);
+        ck_assert(!after.remembered);
+        ck_assert_int_eq(after.not_after, a->leaf->not_after);
+}
+END_TEST
+
+START_TEST(test_selection_apply_remembered_choice_stays_remembered) {
+        g_autoptr(Store) store = store_new(NULL, nonce);
+        g_autoptr(Candidate) a = model_candidate('a', CERT_KEY_RSA, 60);
+        g_autoptr(GError) error = NULL;
+        StorePartition before, after;
+        Selection by_choice = { SELECTION_CERTIFICATE, 0, SELECTION_BY_CHOICE };
+        gboolean changed = TRUE;
+
+        ck_assert(store_open_context(store, "tab", FALSE, NULL, NULL, &error));
+        ck_assert(store_set_choice(store, "tab", "example.org:443", TLSID_STATE_CERTIFICATE,
+                                   a->leaf->identity, 0, TRUE, NULL, &error));
+        ck_assert(store_get_partition(store, "tab", "example.org:443", &before, &error));
+        ck_assert(before.remembered);
+        ck_assert(selection_apply(store, "tab", "example.org:443", &before, &by_choice,
+                                  a->leaf, &changed, &error));
+        /* The same certificate: no new generation, and still remembered. */
+        ck_assert(!changed);
+        ck_assert(store_get_partition(store, "tab", "example.org:443", &after, &error));
+        ck_assert_uint_eq(after.generation, before.generation);
+        ck_assert(after.remembered);
+}
+END_TEST
+
 static Suite *selection_suite(void) {
         Suite *s = suite_create("selection");
         TCase *tc = tcase_create("decide");
 
         tcase_add_loop_test(tc, test_selection_rules, 0, G_N_ELEMENTS(rows));
         tcase_add_test(tc, test_selection_decision_names);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("request");
+        tcase_add_loop_test(tc, test_selection_request_rules, 0, G_N_ELEMENTS(request_rows));
+        tcase_add_test(tc, test_selection_apply_policy_pick_not_remembered);
+        tcase_add_test(tc, test_selection_apply_remembered_choice_stays_remembered);
         suite_add_tcase(s, tc);
         return s;
 }
