@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* tlsidd: the tlsid daemon. */
+/* tlsidd: start-up and shutdown. Options and tlsidd.conf, the store with its remembered
+ * choices, NSS and the policy, the bus connection and its name, the main loop and signals. */
 #include <errno.h>
 #include <glib-unix.h>
 #include <signal.h>
