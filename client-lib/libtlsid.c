@@ -23,9 +23,6 @@
 
 
 #define DEFAULT_TIMEOUT_MS 1000
-#define LABEL_MAX 256
-#define ALPN_MAX 255
-#define TOKEN_MAX 65536
 
 #define MATCH_DAEMON_SIGNALS \
         "type='signal',sender='" TLSID_BUS_NAME "',interface='" TLSID_INTERFACE "'"
@@ -96,37 +93,23 @@ static int set_error_from_dbus(const DBusError *e, const char *method) {
 
         if (code >= 0)
                 return set_error(error_code_to_errno(code), "%s", message);
-        if (dbus_error_has_name(e, DBUS_ERROR_NO_REPLY) ||
-            dbus_error_has_name(e, DBUS_ERROR_TIMEOUT) ||
-            dbus_error_has_name(e, DBUS_ERROR_TIMED_OUT))
+        switch (dbus_error_name_to_errno(e->name)) {
+        case -ETIMEDOUT:
                 return set_error(-ETIMEDOUT, "%s: tlsidd did not answer in time", method);
-        if (dbus_error_has_name(e, DBUS_ERROR_SERVICE_UNKNOWN) ||
-            dbus_error_has_name(e, DBUS_ERROR_NAME_HAS_NO_OWNER) ||
-            dbus_error_has_name(e, DBUS_ERROR_DISCONNECTED) ||
-            dbus_error_has_name(e, DBUS_ERROR_NO_SERVER) ||
-            dbus_error_has_name(e, DBUS_ERROR_NO_NETWORK) ||
-            dbus_error_has_name(e, DBUS_ERROR_FILE_NOT_FOUND) ||
-            dbus_error_has_name(e, DBUS_ERROR_SPAWN_SERVICE_NOT_FOUND) ||
-            dbus_error_has_name(e, DBUS_ERROR_SPAWN_SERVICE_INVALID) ||
-            dbus_error_has_name(e, DBUS_ERROR_SPAWN_EXEC_FAILED) ||
-            dbus_error_has_name(e, DBUS_ERROR_SPAWN_CHILD_EXITED) ||
-            dbus_error_has_name(e, DBUS_ERROR_SPAWN_CHILD_SIGNALED) ||
-            dbus_error_has_name(e, DBUS_ERROR_SPAWN_FAILED) ||
-            dbus_error_has_name(e, DBUS_ERROR_SPAWN_SETUP_FAILED) ||
-            dbus_error_has_name(e, DBUS_ERROR_SPAWN_PERMISSIONS_INVALID) ||
-            dbus_error_has_name(e, DBUS_ERROR_SPAWN_FILE_INVALID) ||
-            dbus_error_has_name(e, DBUS_ERROR_SPAWN_NO_MEMORY))
+        case -ECONNREFUSED:
                 return set_error(-ECONNREFUSED, "%s: cannot reach tlsidd: %s", method, message);
-        if (dbus_error_has_name(e, DBUS_ERROR_NO_MEMORY))
+        case -ENOMEM:
                 return set_oom();
-        if (dbus_error_has_name(e, DBUS_ERROR_BAD_ADDRESS))
-                return set_error(-EINVAL, "bus address: %s", message);
-        if (dbus_error_has_name(e, DBUS_ERROR_ACCESS_DENIED) ||
-            dbus_error_has_name(e, DBUS_ERROR_AUTH_FAILED))
-                return set_error(-EACCES, "%s: %s", method, message);
-        if (dbus_error_has_name(e, DBUS_ERROR_INVALID_ARGS))
+        case -EINVAL:
+                /* A bad address is the caller's bus address, not an argument of @method. */
+                if (dbus_error_has_name(e, DBUS_ERROR_BAD_ADDRESS))
+                        return set_error(-EINVAL, "bus address: %s", message);
                 return set_error(-EINVAL, "%s: %s", method, message);
-        return set_error(-EIO, "%s: %s (%s)", method, message, e->name);
+        case -EACCES:
+                return set_error(-EACCES, "%s: %s", method, message);
+        default:
+                return set_error(-EIO, "%s: %s (%s)", method, message, e->name);
+        }
 }
 
 static bool streq_ptr(const char *a, const char *b) {
@@ -588,7 +571,7 @@ static int client_call(TlsidClient *c, DBusMessage *msg, const char *context,
                 if (attempt == 0 && !dbus_connection_get_is_connected(conn))
                         retry = true;
                 else if (attempt == 0 && context &&
-                         (dbus_error_has_name(&e, "org.tlsid.Error.NoSuchContext") ||
+                         (error_code_from_dbus_name(e.name) == TLSID_ERROR_NO_SUCH_CONTEXT ||
                           dbus_error_has_name(&e, DBUS_ERROR_SERVICE_UNKNOWN)))
                         retry = client_reopen_context(c, conn, context) >= 0;
                 dbus_connection_unref(conn);
@@ -975,7 +958,7 @@ _public_ int tlsid_context_open(TlsidClient *client, const char *context, unsign
         if (flags & ~TLSID_CONTEXT_EPHEMERAL)
                 return set_error(-EINVAL, "flags has unknown bits 0x%x",
                                  flags & ~TLSID_CONTEXT_EPHEMERAL);
-        if (label && (r = check_text("label", label, LABEL_MAX)) < 0)
+        if (label && (r = check_text("label", label, TLSID_LABEL_MAX)) < 0)
                 return r;
 
         ctx = calloc(1, sizeof *ctx);
@@ -1216,9 +1199,9 @@ _public_ int tlsid_context_put_session(TlsidContext *context, const char *origin
                 return set_error(-EINVAL, "context is NULL");
         if ((r = check_origin(origin)) < 0 || (r = check_identity(identity)) < 0)
                 return r;
-        if (!token || len == 0 || len > TOKEN_MAX)
-                return set_error(-EINVAL, "token must be 1 to %d bytes", TOKEN_MAX);
-        if (alpn && (r = check_text("alpn", alpn, ALPN_MAX)) < 0)
+        if (!token || len == 0 || len > TLSID_TOKEN_MAX)
+                return set_error(-EINVAL, "token must be 1 to %d bytes", TLSID_TOKEN_MAX);
+        if (alpn && (r = check_text("alpn", alpn, TLSID_ALPN_MAX)) < 0)
                 return r;
 
         msg = new_call("PutSession");
@@ -1703,9 +1686,6 @@ _public_ int tlsid_client_get_statistics(TlsidClient *client, TlsidStatistics *r
 
 /* ---- Client certificates ---- */
 
-#define CANDIDATES_MAX 64
-#define CHAIN_MAX 8
-#define CERT_MAX 65536
 
 _public_ void tlsid_certificate_infos_free(TlsidCertificateInfo *infos, size_t n) {
         if (!infos)
@@ -1972,30 +1952,31 @@ static int check_cert_request(const TlsidCertRequest *q) {
                 if (!blob_ok(q->oid_filters[i].oid, q->oid_filters[i].oid_len, 255) ||
                     !blob_ok(q->oid_filters[i].values, q->oid_filters[i].values_len, 65535))
                         return set_error(-EINVAL, "request.oid_filters[%zu]: bad lengths", i);
-        if (!blob_ok(q->server_certificate, q->server_certificate_len, CERT_MAX))
+        if (!blob_ok(q->server_certificate, q->server_certificate_len, TLSID_CERTIFICATE_MAX))
                 return set_error(-EINVAL, "request.server_certificate: at most %d bytes",
-                                 CERT_MAX);
+                                 TLSID_CERTIFICATE_MAX);
         return 0;
 }
 
 static int check_candidates(const TlsidCandidate *candidates, size_t n) {
-        if (!blob_ok(candidates, n, CANDIDATES_MAX))
-                return set_error(-EINVAL, "candidates: at most %d, and not NULL", CANDIDATES_MAX);
+        if (!blob_ok(candidates, n, TLSID_CANDIDATES_MAX))
+                return set_error(-EINVAL, "candidates: at most %d, and not NULL",
+                                 TLSID_CANDIDATES_MAX);
         for (size_t i = 0; i < n; i++) {
                 const TlsidCandidate *c = &candidates[i];
 
-                if (!blob_ok(c->der, c->len, CERT_MAX) || c->len == 0)
+                if (!blob_ok(c->der, c->len, TLSID_CERTIFICATE_MAX) || c->len == 0)
                         return set_error(-EINVAL, "candidates[%zu]: 1 to %d bytes", i,
-                                         CERT_MAX);
-                if (!blob_ok(c->chain, c->n_chain, CHAIN_MAX))
+                                         TLSID_CERTIFICATE_MAX);
+                if (!blob_ok(c->chain, c->n_chain, TLSID_CHAIN_MAX))
                         return set_error(-EINVAL, "candidates[%zu].chain: at most %d", i,
-                                         CHAIN_MAX);
+                                         TLSID_CHAIN_MAX);
                 for (size_t k = 0; k < c->n_chain; k++)
-                        if (!blob_ok(c->chain[k].der, c->chain[k].len, CERT_MAX) ||
+                        if (!blob_ok(c->chain[k].der, c->chain[k].len, TLSID_CERTIFICATE_MAX) ||
                             c->chain[k].len == 0)
                                 return set_error(-EINVAL,
                                                  "candidates[%zu].chain[%zu]: 1 to %d bytes",
-                                                 i, k, CERT_MAX);
+                                                 i, k, TLSID_CERTIFICATE_MAX);
         }
         return 0;
 }
