@@ -406,8 +406,8 @@ _public_ int tlsid_context_select_certificate(TlsidContext *context, const char 
         dbus_message_iter_next(&iter);
         decision = decision_from_string(decision_name);
         if (decision < 0)
-                return set_error(-EIO, "SelectCertificate: unknown decision '%s'",
-                                 decision_name);
+                return set_error(-EIO, "%s: unknown decision '%s'",
+                                 interface_methods[METHOD_SELECT_CERTIFICATE].name, decision_name);
         if (ret_identity && !(identity_copy = strdup(identity)))
                 return set_oom();
         if (ret_eligible) {

@@ -254,7 +254,8 @@ static int read_answer(DBusMessage *reply, TlsidChallengeAnswer **ret_answer) {
                 }
         }
         if (r < 0)
-                return set_error(-EIO, "AnswerChallenge: unknown action '%s'", action);
+                return set_error(-EIO, "%s: unknown action '%s'",
+                                 interface_methods[METHOD_ANSWER_CHALLENGE].name, action);
         if ((r = dup_into(&a->identity, identity)) < 0)
                 return r;
         dbus_message_iter_recurse(&iter, &options);

@@ -292,7 +292,8 @@ _public_ int tlsid_client_get_token_key(TlsidClient *client, void **ret_key, siz
         if (r < 0)
                 return r;
         if (r == 0)
-                return set_error(-EIO, "GetTokenKey: empty key");
+                return set_error(-EIO, "%s: empty key",
+                                 interface_methods[METHOD_GET_TOKEN_KEY].name);
         *ret_key = key;
         *ret_len = len;
         return 0;
