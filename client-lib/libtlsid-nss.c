@@ -21,15 +21,9 @@
 #include <unistd.h>
 
 #include "tlsid-ids.h"
+#include "tlsid-limits.h"
 
 #define _public_ __attribute__((visibility("default")))
-
-/* SelectCertificate's limits (dbus/org.tlsid.Manager1.xml). */
-#define CANDIDATES_MAX 64
-#define CHAIN_MAX 8
-#define CERTIFICATE_MAX 65536
-#define CA_NAMES_MAX 256
-#define ALPN_MAX 255
 
 struct TlsidNssConnection {
         TlsidContext *context;          /* borrowed: the caller keeps it alive */
@@ -178,7 +172,7 @@ static void put_free(Put *put) {
 
 static void put_send(Put *put) {
         SSLResumptionTokenInfo info;
-        char alpn[ALPN_MAX + 1];
+        char alpn[TLSID_ALPN_MAX + 1];
         bool have_alpn = false;
         int64_t expires = 0;
         int r;
@@ -188,7 +182,7 @@ static void put_send(Put *put) {
                 /* PRTime is in microseconds. */
                 expires = info.expirationTime / PR_USEC_PER_SEC;
                 if (info.alpnSelection && info.alpnSelectionLen > 0 &&
-                    info.alpnSelectionLen <= ALPN_MAX &&
+                    info.alpnSelectionLen <= TLSID_ALPN_MAX &&
                     !memchr(info.alpnSelection, '\0', info.alpnSelectionLen)) {
                         memcpy(alpn, info.alpnSelection, info.alpnSelectionLen);
                         alpn[info.alpnSelectionLen] = '\0';
@@ -375,7 +369,7 @@ static void use_token(TlsidNssConnection *c, PRFileDesc *fd, void *token, size_t
 typedef struct {
         CERTCertificate *cert;
         CERTCertificateList *chain;     /* nullable; certs[0] is the leaf */
-        TlsidDer chain_ders[CHAIN_MAX];
+        TlsidDer chain_ders[TLSID_CHAIN_MAX];
         char fingerprint[TLSID_IDENTITY_LEN + 1];
 } Candidate;
 
@@ -397,18 +391,18 @@ static int gather_candidates(PRFileDesc *fd, Candidate **ret, size_t *ret_n) {
         Candidate *candidates;
         size_t n = 0;
 
-        candidates = calloc(CANDIDATES_MAX, sizeof *candidates);
+        candidates = calloc(TLSID_CANDIDATES_MAX, sizeof *candidates);
         if (!candidates)
                 return -ENOMEM;
         list = PK11_ListCerts(PK11CertListUserUnique, SSL_RevealPinArg(fd));
         if (list) {
                 for (CERTCertListNode *node = CERT_LIST_HEAD(list);
-                     !CERT_LIST_END(node, list) && n < CANDIDATES_MAX;
+                     !CERT_LIST_END(node, list) && n < TLSID_CANDIDATES_MAX;
                      node = CERT_LIST_NEXT(node)) {
                         CERTCertificate *cert = node->cert;
                         Candidate *cand = &candidates[n];
 
-                        if (cert->derCert.len == 0 || cert->derCert.len > CERTIFICATE_MAX ||
+                        if (cert->derCert.len == 0 || cert->derCert.len > TLSID_CERTIFICATE_MAX ||
                             !SSL_CertIsUsable(fd, cert))
                                 continue;
                         cand->cert = CERT_DupCertificate(cert);
@@ -495,10 +489,10 @@ static Selection *selection_new(TlsidNssConnection *c, PRFileDesc *fd, CERTDistN
 
                 sel->wire[i].der = cand->cert->derCert.data;
                 sel->wire[i].len = cand->cert->derCert.len;
-                for (int j = 1; cand->chain && j < cand->chain->len && k < CHAIN_MAX; j++) {
+                for (int j = 1; cand->chain && j < cand->chain->len && k < TLSID_CHAIN_MAX; j++) {
                         const SECItem *item = &cand->chain->certs[j];
 
-                        if (item->len == 0 || item->len > CERTIFICATE_MAX)
+                        if (item->len == 0 || item->len > TLSID_CERTIFICATE_MAX)
                                 break;
                         cand->chain_ders[k].der = item->data;
                         cand->chain_ders[k].len = item->len;
@@ -510,8 +504,8 @@ static Selection *selection_new(TlsidNssConnection *c, PRFileDesc *fd, CERTDistN
         if (ca_names && ca_names->nnames > 0) {
                 size_t count = (size_t) ca_names->nnames;
 
-                if (count > CA_NAMES_MAX)
-                        count = CA_NAMES_MAX;
+                if (count > TLSID_CA_NAMES_MAX)
+                        count = TLSID_CA_NAMES_MAX;
                 sel->names = calloc(count, sizeof *sel->names);
                 if (!sel->names)
                         goto fail;
@@ -538,7 +532,7 @@ static Selection *selection_new(TlsidNssConnection *c, PRFileDesc *fd, CERTDistN
         }
         sel->server_cert = SSL_PeerCertificate(fd);
         if (sel->server_cert && sel->server_cert->derCert.len > 0 &&
-            sel->server_cert->derCert.len <= CERTIFICATE_MAX) {
+            sel->server_cert->derCert.len <= TLSID_CERTIFICATE_MAX) {
                 sel->request.server_certificate = sel->server_cert->derCert.data;
                 sel->request.server_certificate_len = sel->server_cert->derCert.len;
         }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* tlsid error table. */
+/* The tlsid error table, and the errno of the standard D-Bus errors. */
 #include "tlsid-errors.h"
 
 #include <errno.h>
@@ -35,4 +35,49 @@ int error_code_to_errno(int code) {
         if (code < 0 || code >= _TLSID_ERROR_MAX)
                 code = TLSID_ERROR_FAILED;
         return -error_table[code].errnum;
+}
+
+/* Spelled out, not DBUS_ERROR_*: common/ does not use libdbus (tests/unit/test-errors.c
+ * checks each name against libdbus's). */
+#define DBUS_ERROR_PREFIX "org.freedesktop.DBus.Error."
+
+static const struct {
+        const char *name;
+        int errnum;
+} dbus_error_table[] = {
+        /* No reply in time. */
+        { DBUS_ERROR_PREFIX "NoReply",                  ETIMEDOUT },
+        { DBUS_ERROR_PREFIX "Timeout",                  ETIMEDOUT },
+        { DBUS_ERROR_PREFIX "TimedOut",                 ETIMEDOUT },
+        /* Neither the bus nor the daemon can be reached, or the daemon cannot be started. */
+        { DBUS_ERROR_PREFIX "ServiceUnknown",           ECONNREFUSED },
+        { DBUS_ERROR_PREFIX "NameHasNoOwner",           ECONNREFUSED },
+        { DBUS_ERROR_PREFIX "Disconnected",             ECONNREFUSED },
+        { DBUS_ERROR_PREFIX "NoServer",                 ECONNREFUSED },
+        { DBUS_ERROR_PREFIX "NoNetwork",                ECONNREFUSED },
+        { DBUS_ERROR_PREFIX "FileNotFound",             ECONNREFUSED },
+        { DBUS_ERROR_PREFIX "Spawn.ServiceNotFound",    ECONNREFUSED },
+        { DBUS_ERROR_PREFIX "Spawn.ServiceNotValid",    ECONNREFUSED },
+        { DBUS_ERROR_PREFIX "Spawn.ExecFailed",         ECONNREFUSED },
+        { DBUS_ERROR_PREFIX "Spawn.ChildExited",        ECONNREFUSED },
+        { DBUS_ERROR_PREFIX "Spawn.ChildSignaled",      ECONNREFUSED },
+        { DBUS_ERROR_PREFIX "Spawn.Failed",             ECONNREFUSED },
+        { DBUS_ERROR_PREFIX "Spawn.FailedToSetup",      ECONNREFUSED },
+        { DBUS_ERROR_PREFIX "Spawn.PermissionsInvalid", ECONNREFUSED },
+        { DBUS_ERROR_PREFIX "Spawn.FileInvalid",        ECONNREFUSED },
+        { DBUS_ERROR_PREFIX "Spawn.NoMemory",           ECONNREFUSED },
+        { DBUS_ERROR_PREFIX "NoMemory",                 ENOMEM },
+        { DBUS_ERROR_PREFIX "BadAddress",               EINVAL },
+        { DBUS_ERROR_PREFIX "InvalidArgs",              EINVAL },
+        { DBUS_ERROR_PREFIX "AccessDenied",             EACCES },
+        { DBUS_ERROR_PREFIX "AuthFailed",               EACCES },
+};
+
+int dbus_error_name_to_errno(const char *name) {
+        if (!name)
+                return 0;
+        for (size_t i = 0; i < sizeof dbus_error_table / sizeof dbus_error_table[0]; i++)
+                if (strcmp(dbus_error_table[i].name, name) == 0)
+                        return -dbus_error_table[i].errnum;
+        return 0;
 }

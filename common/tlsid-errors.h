@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* tlsid error codes: one table shared by the daemon's GError domain, the D-Bus error
- * names and the client library's errno mapping. */
+ * names and the client library's errno mapping; and the errno of the standard
+ * org.freedesktop.DBus.Error.* names that the library meets. */
 #pragma once
 
 #include <stddef.h>
@@ -23,3 +24,9 @@ int error_code_from_dbus_name(const char *name);
 
 /* The negative errno a library call returns for @code (-EIO for unknown codes). */
 int error_code_to_errno(int code);
+
+/* The negative errno of the standard D-Bus error @name (org.freedesktop.DBus.Error.*) as
+ * the library reports it: -ETIMEDOUT (no reply in time), -ECONNREFUSED (the bus or the
+ * daemon cannot be reached or started), -ENOMEM, -EINVAL (a bad bus address or bad
+ * arguments), -EACCES; 0 for any other name, NULL included. */
+int dbus_error_name_to_errno(const char *name);

@@ -12,7 +12,10 @@
  * bus nor the daemon could be reached), -ENOMEM.
  *
  * Thread safety: a TlsidClient and its contexts may be used from several threads at
- * once. Callbacks run in the thread that calls tlsid_client_dispatch(). */
+ * once. Callbacks run in the thread that calls tlsid_client_dispatch().
+ *
+ * The functions of each section below ("---- Name ----") are defined in
+ * client-lib/name.c. */
 #pragma once
 
 #include <stdint.h>
@@ -32,13 +35,13 @@ typedef enum {
         TLSID_CHOICE_CERTIFICATE = 2,
 } TlsidChoice;
 
-/* Flags for tlsid_context_open(). */
-#define TLSID_CONTEXT_EPHEMERAL (1u << 0)
-/* Flags for tlsid_context_set_choice(). */
-#define TLSID_CHOICE_REMEMBER (1u << 0)
+/* ---- Error ---- */
 
 /* The message of the last failing call in this thread, or "" (never NULL). */
 const char *tlsid_error_message(void);
+
+/* ---- Client ---- */
+/* The connection to the daemon. */
 
 /* Connects to the daemon through the bus at @bus_address (nullable: the session bus,
  * from DBUS_SESSION_BUS_ADDRESS). The daemon is activated on first use.
@@ -48,9 +51,35 @@ int tlsid_client_new(const char *bus_address, TlsidClient **ret_client);
 TlsidClient *tlsid_client_ref(TlsidClient *client);
 /* Drops a reference; accepts NULL; returns NULL. */
 TlsidClient *tlsid_client_unref(TlsidClient *client);
+/* tlsid_client_unref(*@client), then sets *@client to NULL; for
+ * __attribute__((cleanup(tlsid_client_unrefp))). Accepts NULL and a pointer to NULL. */
+void tlsid_client_unrefp(TlsidClient **client);
 /* The timeout of each call in microseconds (default 1 s, which covers activating the
  * daemon); 0 restores the default. A handshake path sets it lower. */
 int tlsid_client_set_timeout(TlsidClient *client, uint64_t usec);
+
+/* A file descriptor that polls readable (POLLIN) when tlsid_client_dispatch() has work.
+ * Owned by @client; do not close it. */
+int tlsid_client_get_fd(TlsidClient *client);
+/* Reads what is pending without blocking and runs the callbacks; returns the number of
+ * signals delivered. */
+int tlsid_client_dispatch(TlsidClient *client);
+
+/* The unique bus name of the daemon, or -ENOENT when it is not running (it is not
+ * activated). @ret_owner: (transfer full) free(). */
+int tlsid_client_get_daemon(TlsidClient *client, char **ret_owner);
+
+/* The daemon's counters (GetStatistics): its store, and how calls on it went. */
+typedef struct {
+        uint64_t contexts, partitions, tokens, bytes;
+        uint64_t takes, hits, misses, puts, stale_puts, evictions, expirations, flushes;
+        uint64_t uptime;
+} TlsidStatistics;
+
+int tlsid_client_get_statistics(TlsidClient *client, TlsidStatistics *ret_statistics);
+
+/* ---- Signals ---- */
+/* The daemon's signals, delivered by tlsid_client_dispatch(). */
 
 /* Signal callbacks. When the daemon restarts, every partition changes: the library
  * reopens its contexts and reports this as sessions_flushed("", "", 0). */
@@ -64,13 +93,12 @@ int tlsid_client_on_identity_changed(TlsidClient *client, TlsidIdentityChangedFn
                                      void *userdata);
 int tlsid_client_on_sessions_flushed(TlsidClient *client, TlsidSessionsFlushedFn fn,
                                      void *userdata);
-/* A file descriptor that polls readable (POLLIN) when tlsid_client_dispatch() has work.
- * Owned by @client; do not close it. */
-int tlsid_client_get_fd(TlsidClient *client);
-/* Reads what is pending without blocking and runs the callbacks; returns the number of
- * signals delivered. */
-int tlsid_client_dispatch(TlsidClient *client);
 
+/* ---- Contexts ---- */
+/* A context holds partitions and choices. */
+
+/* Flags for tlsid_context_open(). */
+#define TLSID_CONTEXT_EPHEMERAL (1u << 0)
 /* Opens (or reopens) @context. @flags: TLSID_CONTEXT_EPHEMERAL. @label: nullable.
  * An ephemeral context lives while this client is connected; the library reopens its
  * contexts when the daemon restarts. @ret_context: (transfer full). */
@@ -81,12 +109,38 @@ TlsidContext *tlsid_context_ref(TlsidContext *context);
 /* Drops a reference to the handle (the last one frees it); accepts NULL; returns NULL.
  * Does not close the context. */
 TlsidContext *tlsid_context_unref(TlsidContext *context);
+/* tlsid_context_unref(*@context), then sets *@context to NULL; for
+ * __attribute__((cleanup(tlsid_context_unrefp))). Accepts NULL and a pointer to NULL. */
+void tlsid_context_unrefp(TlsidContext **context);
 /* Closes the context in the daemon. @ret_dropped: (nullable) tokens dropped. */
 int tlsid_context_close(TlsidContext *context, uint32_t *ret_dropped);
 /* The context id (owned by @context). */
 const char *tlsid_context_get_name(TlsidContext *context);
 /* The client @context was opened on (borrowed: valid while @context is). */
 TlsidClient *tlsid_context_get_client(TlsidContext *context);
+
+/* CloseContext on a context this client has not opened; -ENOENT when it is not open.
+ * @ret_dropped: (nullable) tokens dropped. */
+int tlsid_client_close_context(TlsidClient *client, const char *context,
+                               uint32_t *ret_dropped);
+
+typedef struct {
+        char *context;
+        char *label;
+        int ephemeral;
+        uint32_t partitions;
+        uint32_t tokens;
+        uint64_t bytes;
+        uint32_t choices;
+} TlsidContextInfo;
+
+/* @ret_infos: (transfer full) free with tlsid_context_infos_free(). */
+int tlsid_client_list_contexts(TlsidClient *client, TlsidContextInfo **ret_infos,
+                               size_t *ret_n);
+void tlsid_context_infos_free(TlsidContextInfo *infos, size_t n);
+
+/* ---- Sessions ---- */
+/* Partitions and their resumption tokens. */
 
 /* The current partition of @origin ("host:port"). Each output is nullable.
  * @ret_identity, @ret_peer_id: (transfer full) free(). */
@@ -114,41 +168,12 @@ int tlsid_context_put_session(TlsidContext *context, const char *origin,
 int tlsid_context_take_session(TlsidContext *context, const char *origin,
                                const char *identity, uint32_t generation,
                                void **ret_token, size_t *ret_len);
-/* Sets the choice of @origin. @identity: the SHA-256 fingerprint (64 lower-case hex)
- * for TLSID_CHOICE_CERTIFICATE, otherwise NULL or "". @flags: TLSID_CHOICE_REMEMBER. */
-int tlsid_context_set_choice(TlsidContext *context, const char *origin, TlsidChoice state,
-                             const char *identity, unsigned flags);
-
 /* Zeroes @len bytes at @p and frees it; accepts NULL. */
 void tlsid_secret_free(void *p, size_t len);
 
-/* Calls on any context. @context and @origin: nullable or "" for all. */
+/* @context and @origin: nullable or "" for all. */
 int tlsid_client_flush_sessions(TlsidClient *client, const char *context, const char *origin,
                                 uint32_t *ret_dropped);
-int tlsid_client_forget_choices(TlsidClient *client, const char *context, const char *origin,
-                                uint32_t *ret_forgotten);
-/* CloseContext on a context this client has not opened; -ENOENT when it is not open.
- * @ret_dropped: (nullable) tokens dropped. */
-int tlsid_client_close_context(TlsidClient *client, const char *context,
-                               uint32_t *ret_dropped);
-/* SetChoice on a context this client has not opened. */
-int tlsid_client_set_choice(TlsidClient *client, const char *context, const char *origin,
-                            TlsidChoice state, const char *identity, unsigned flags);
-
-typedef struct {
-        char *context;
-        char *label;
-        int ephemeral;
-        uint32_t partitions;
-        uint32_t tokens;
-        uint64_t bytes;
-        uint32_t choices;
-} TlsidContextInfo;
-
-/* @ret_infos: (transfer full) free with tlsid_context_infos_free(). */
-int tlsid_client_list_contexts(TlsidClient *client, TlsidContextInfo **ret_infos,
-                               size_t *ret_n);
-void tlsid_context_infos_free(TlsidContextInfo *infos, size_t n);
 
 typedef struct {
         char *context;
@@ -165,15 +190,33 @@ int tlsid_client_list_sessions(TlsidClient *client, const char *context,
                                TlsidSessionInfo **ret_infos, size_t *ret_n);
 void tlsid_session_infos_free(TlsidSessionInfo *infos, size_t n);
 
-typedef struct {
-        uint64_t contexts, partitions, tokens, bytes;
-        uint64_t takes, hits, misses, puts, stale_puts, evictions, expirations, flushes;
-        uint64_t uptime;
-} TlsidStatistics;
+/* The key NSS clients wrap session secrets in resumption tokens with (GetTokenKey), so
+ * that tokens resume across the user's processes: 32 bytes, fixed for the daemon's
+ * lifetime. A secret: never log it. @ret_key: (transfer full) free with
+ * tlsid_secret_free(). */
+int tlsid_client_get_token_key(TlsidClient *client, void **ret_key, size_t *ret_len);
 
-int tlsid_client_get_statistics(TlsidClient *client, TlsidStatistics *ret_statistics);
+/* ---- Choices ---- */
+/* The certificate choice of an origin. */
 
-/* ---- Client certificates ---- */
+/* Flags for tlsid_context_set_choice(). */
+#define TLSID_CHOICE_REMEMBER (1u << 0)
+
+/* Sets the choice of @origin. @identity: the SHA-256 fingerprint (64 lower-case hex)
+ * for TLSID_CHOICE_CERTIFICATE, otherwise NULL or "". @flags: TLSID_CHOICE_REMEMBER. */
+int tlsid_context_set_choice(TlsidContext *context, const char *origin, TlsidChoice state,
+                             const char *identity, unsigned flags);
+
+/* SetChoice on a context this client has not opened. */
+int tlsid_client_set_choice(TlsidClient *client, const char *context, const char *origin,
+                            TlsidChoice state, const char *identity, unsigned flags);
+
+/* @context and @origin: nullable or "" for all. */
+int tlsid_client_forget_choices(TlsidClient *client, const char *context, const char *origin,
+                                uint32_t *ret_forgotten);
+
+/* ---- Certificates ---- */
+/* Client certificates and their selection. */
 
 /* A certificate as the daemon describes it. Every string is owned by the array it is in
  * (free the array with tlsid_certificate_infos_free()). */
@@ -268,13 +311,8 @@ int tlsid_context_select_certificate(TlsidContext *context, const char *origin,
                                      TlsidCertificateInfo **ret_eligible,
                                      size_t *ret_n_eligible);
 
-/* The key NSS clients wrap session secrets in resumption tokens with (GetTokenKey), so
- * that tokens resume across the user's processes: 32 bytes, fixed for the daemon's
- * lifetime. A secret: never log it. @ret_key: (transfer full) free with
- * tlsid_secret_free(). */
-int tlsid_client_get_token_key(TlsidClient *client, void **ret_key, size_t *ret_len);
-
-/* ---- Transport challenges (docs/transport-challenge.md) ---- */
+/* ---- Challenges ---- */
+/* Transport challenges (docs/transport-challenge.md). */
 
 /* What to do about a 401/407 response (AnswerChallenge). */
 typedef enum {
@@ -318,10 +356,6 @@ int tlsid_context_answer_challenge(TlsidContext *context, const char *origin,
 void tlsid_challenge_answer_free(TlsidChallengeAnswer *answer);
 /* "not-transport", "retry", "ask", "declined" or "rejected" (static). */
 const char *tlsid_answer_action_to_string(TlsidAnswerAction action);
-
-/* The unique bus name of the daemon, or -ENOENT when it is not running (it is not
- * activated). @ret_owner: (transfer full) free(). */
-int tlsid_client_get_daemon(TlsidClient *client, char **ret_owner);
 
 #ifdef __cplusplus
 }

@@ -14,9 +14,12 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#define TEST_BUS_NAME "org.tlsid.Manager1"
-#define TEST_BUS_PATH "/org/tlsid/Manager1"
-#define TEST_BUS_INTERFACE "org.tlsid.Manager1"
+#include "interface.h"
+
+/* The daemon's names, from the interface table generated from the XML. */
+#define TEST_BUS_NAME TLSID_BUS_NAME
+#define TEST_BUS_PATH TLSID_OBJECT_PATH
+#define TEST_BUS_INTERFACE TLSID_INTERFACE
 
 /* Starts the bus (aborts the test on failure). tlsidd is activated by the first call. */
 void test_bus_start(void);

@@ -3,9 +3,11 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +285,69 @@ START_TEST(test_client_references) {
         ck_assert_ptr_null(tlsid_client_ref(NULL));
         ck_assert_ptr_null(tlsid_client_unref(NULL));
         ck_assert_ptr_null(tlsid_context_unref(NULL));
+}
+END_TEST
+
+/* Whether @fd is open in this process: the client's poll fd is open exactly while the
+ * client is. */
+static bool fd_is_open(int fd) {
+        return fcntl(fd, F_GETFD) >= 0 || errno != EBADF;
+}
+
+/* The _unrefp helpers, as a consumer's cleanup attributes call them: each drops one
+ * reference and leaves NULL behind. */
+START_TEST(test_client_unrefp_under_cleanup) {
+        TlsidClient *no_client = NULL;
+        TlsidContext *no_context = NULL;
+        int fd;
+
+        tlsid_client_unrefp(NULL);
+        tlsid_context_unrefp(NULL);
+        tlsid_client_unrefp(&no_client);
+        tlsid_context_unrefp(&no_context);
+        ck_assert_ptr_null(no_client);
+        ck_assert_ptr_null(no_context);
+
+        {
+                __attribute__((cleanup(tlsid_client_unrefp))) TlsidClient *client = client_new();
+
+                fd = tlsid_client_get_fd(client);
+                ck_assert_int_ge(fd, 0);
+                {
+                        __attribute__((cleanup(tlsid_context_unrefp))) TlsidContext *context =
+                                context_open(client, "app/unrefp", 0, NULL);
+                        __attribute__((cleanup(tlsid_context_unrefp))) TlsidContext *second =
+                                tlsid_context_ref(context);
+
+                        /* The context's reference keeps the client alive past ours. */
+                        tlsid_client_unrefp(&client);
+                        ck_assert_ptr_null(client);
+                        ck_assert(fd_is_open(fd));
+                        tlsid_context_unrefp(&second);
+                        ck_assert_ptr_null(second);
+                        ck_assert(fd_is_open(fd));
+                        ASSERT_OK(tlsid_context_set_choice(context, ORIGIN, TLSID_CHOICE_NONE,
+                                                           NULL, 0));
+                }
+                /* Leaving the scope released the context, and with it the last reference
+                 * to the client. */
+                ck_assert(!fd_is_open(fd));
+        }
+
+        {
+                __attribute__((cleanup(tlsid_client_unrefp))) TlsidClient *client = client_new();
+
+                fd = tlsid_client_get_fd(client);
+                {
+                        __attribute__((cleanup(tlsid_context_unrefp))) TlsidContext *context =
+                                context_open(client, "app/unrefp", 0, NULL);
+
+                        ck_assert_ptr_eq(tlsid_context_get_client(context), client);
+                }
+                ck_assert(fd_is_open(fd));
+        }
+        /* The context went first, so the client's own release freed it. */
+        ck_assert(!fd_is_open(fd));
 }
 END_TEST
 
@@ -1143,6 +1208,7 @@ static Suite *client_suite(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_client_contexts_open_list_close);
         tcase_add_test(tc, test_client_references);
+        tcase_add_test(tc, test_client_unrefp_under_cleanup);
         tcase_add_test(tc, test_client_unknown_context_is_enoent);
         tcase_add_test(tc, test_client_partition_changes_with_choice);
         tcase_add_test(tc, test_client_take_is_single_use);

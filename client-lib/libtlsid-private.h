@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libtlsid's insides: the handles' structs, the cleanup helpers and the prototypes the
+ * source files share (connection.c, message.c, error.c and one file per section of
+ * tlsid.h). Nothing here is exported. */
+#pragma once
+
+#include <dbus/dbus.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "interface.h"
+#include "tlsid/tlsid.h"
+
+#define _public_ __attribute__((visibility("default")))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+
+/* ---- Scope-based cleanup (systemd's habit) ---- */
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+/* Hands the value of @p over and leaves NULL behind, for ownership that moves on. */
+#define TAKE_PTR(p)                                  \
+        ({                                           \
+                __typeof__(p) *_pp_ = &(p);          \
+                __typeof__(p) _p_ = *_pp_;           \
+                *_pp_ = NULL;                        \
+                _p_;                                 \
+        })
+
+static inline void freep(void *p) {
+        free(*(void **) p);
+}
+
+static inline void dbus_message_unrefp(DBusMessage **m) {
+        if (*m)
+                dbus_message_unref(*m);
+}
+
+/* For what libdbus allocates, such as dbus_message_iter_get_signature()'s string. */
+static inline void dbus_freep(void *p) {
+        dbus_free(*(void **) p);
+}
+
+static inline void dbus_connection_unrefp(DBusConnection **c) {
+        if (*c)
+                dbus_connection_unref(*c);
+}
+
+/* For a DBusError on the stack, from DBUS_ERROR_INIT: _cleanup_(dbus_error_free). */
+
+#define DEFAULT_TIMEOUT_MS 1000
+
+struct TlsidContext {
+        int refs;                       /* atomic */
+        TlsidClient *client;            /* a reference */
+        char *name;
+        char *label;                    /* nullable */
+        unsigned flags;
+        bool closed;                    /* under client->lock */
+        TlsidContext *prev, *next;      /* under client->lock */
+};
+
+struct TlsidClient {
+        unsigned n_ref;                 /* atomic */
+        int timeout_ms;                 /* atomic */
+        char *bus_address;              /* NULL: the session bus */
+        int epoll_fd;                   /* what tlsid_client_get_fd() returns */
+        int event_fd;                   /* in epoll_fd: the connection has queued messages */
+
+        /* Everything below is under lock. The lock is never held while a callback runs,
+         * and held across blocking calls only while (re)connecting. */
+        pthread_mutex_t lock;
+        DBusConnection *conn;           /* NULL only when connecting failed */
+        int conn_fd;                    /* the socket inside epoll_fd, or -1 */
+        char *daemon_owner;             /* the unique name of the daemon we know, nullable */
+        bool restart_pending;           /* reconnected: report at the next dispatch */
+        TlsidIdentityChangedFn identity_changed;
+        void *identity_changed_userdata;
+        TlsidSessionsFlushedFn sessions_flushed;
+        void *sessions_flushed_userdata;
+        TlsidContext *contexts;         /* every live handle */
+};
+
+/* ---- error.c ---- */
+
+/* Records the message of the failing call in this thread (what tlsid_error_message()
+ * returns) and returns @r. */
+int set_error(int r, const char *format, ...) _printf_(2, 3);
+/* set_error(-ENOMEM, "out of memory"). */
+int set_oom(void);
+/* Maps the D-Bus error @e of a call to @method to an errno and records its message. */
+int set_error_from_dbus(const DBusError *e, const char *method);
+
+/* ---- message.c ---- */
+
+/* Whether @a and @b are both set and equal. */
+bool streq_ptr(const char *a, const char *b);
+
+/* Argument checks: refuse before anything is sent, naming the field. The _or_all variants
+ * accept NULL or "", the wildcard. Each returns 0 or set_error(-EINVAL, ...). */
+int check_context(const char *context);
+int check_context_or_all(const char *context);
+int check_origin(const char *origin);
+int check_origin_or_all(const char *origin);
+int check_identity(const char *identity);
+/* A caller's free-form string @s, named @field: at most @max bytes of UTF-8 (libdbus may
+ * abort on invalid UTF-8). */
+int check_text(const char *field, const char *s, size_t max);
+
+/* A call of the daemon's method @id, NULL when memory ran out. (transfer full) */
+DBusMessage *new_call(MethodId id);
+/* A call to the bus itself (org.freedesktop.DBus), NULL when memory ran out. */
+DBusMessage *new_bus_call(const char *member);
+/* @msg (transfer full; NULL from a failed allocation passes through) with the arguments
+ * appended as by dbus_message_append_args(); NULL, with @msg freed, when memory ran out. */
+DBusMessage *message_with_args(DBusMessage *msg, int first_arg_type, ...);
+/* Opens an a{sv} at @iter. */
+bool open_dict(DBusMessageIter *iter, DBusMessageIter *dict);
+/* Opens the entry @key of the open a{sv} @dict and in it a variant of @signature. */
+bool dict_open_entry(DBusMessageIter *dict, const char *key, const char *signature,
+                     DBusMessageIter *entry, DBusMessageIter *variant);
+/* Closes what dict_open_entry() opened or, when @ok is false (filling the variant
+ * failed), abandons it; returns whether the entry is complete. */
+bool dict_close_entry(DBusMessageIter *dict, DBusMessageIter *entry, DBusMessageIter *variant,
+                      bool ok);
+/* Appends the entry @key of basic @type and @value to the open a{sv} @dict. */
+bool dict_append(DBusMessageIter *dict, const char *key, int type, const void *value);
+/* Appends @len bytes at @data as an ay (@data may be NULL when @len is 0). */
+bool append_bytes(DBusMessageIter *iter, const void *data, size_t len);
+
+/* Whether @reply has the out-signature of method @id; else records -EIO. */
+bool reply_has_signature(DBusMessage *reply, MethodId id);
+/* The single u of @reply to method @id. */
+int reply_get_u32(DBusMessage *reply, MethodId id, uint32_t *ret);
+/* Checks that @reply is the one-array out-signature of method @id; @ret_array then points
+ * at its first element and @ret_n holds the number of elements. */
+int reply_open_array(DBusMessage *reply, MethodId id, DBusMessageIter *ret_array,
+                     size_t *ret_n);
+/* Reads the single ay of @reply (to method @id) into a copy: 1 with the bytes (free with
+ * tlsid_secret_free()), 0 with NULL and 0 when the array is empty. */
+int reply_read_bytes(DBusMessage *reply, MethodId id, void **ret_bytes, size_t *ret_len);
+/* Reads an unsigned number from a variant of any integer type or a boolean; a negative
+ * number reads as 0. */
+bool variant_get_uint64(DBusMessageIter *variant, uint64_t *ret);
+
+/* ---- connection.c ---- */
+
+/* The timeout of one call, in milliseconds. */
+int timeout_ms(TlsidClient *c);
+/* Makes the client's fd poll readable. */
+void wake_up(TlsidClient *c);
+/* (Re)connects to the bus: a new private connection with our filter and match rules, the
+ * daemon's current owner, and (when reconnecting) every open context reopened. Called
+ * with c->lock held. */
+int client_connect_locked(TlsidClient *c);
+/* Closes and drops @conn (nullable), which our filter no longer uses. */
+void connection_drop(DBusConnection *conn);
+/* The current connection, (transfer full); reconnects when it is gone. */
+int client_get_connection(TlsidClient *c, DBusConnection **ret_conn);
+/* Calls the daemon. Reconnects first when the bus connection is gone. When the call names
+ * a context this client has open (@context, nullable) and the daemon no longer knows it,
+ * reopens the context and retries once. @msg: (transfer full), NULL after a failed
+ * allocation is -ENOMEM. @ret_reply: (transfer full). */
+int client_call(TlsidClient *c, DBusMessage *msg, const char *context,
+                DBusMessage **ret_reply);
+/* client_call() of method @id, whose reply is one array: @ret_reply (transfer full) holds
+ * it, @ret_array points at its first element and @ret_n counts them. */
+int client_call_array(TlsidClient *c, MethodId id, DBusMessage *msg, const char *context,
+                      DBusMessage **ret_reply, DBusMessageIter *ret_array, size_t *ret_n);
+/* Method @id, one of FlushSessions and ForgetChoices: (s context, s origin) -> (u), each
+ * nullable or "" for all. */
+int client_call_wildcard(TlsidClient *c, MethodId id, const char *context, const char *origin,
+                         uint32_t *ret_count);
+/* GetNameOwner of the daemon's name: 0 and the owner, or -ENOENT when it has none. */
+int get_name_owner(DBusConnection *conn, int timeout, char **ret_owner);
+/* The daemon's name got a new owner (a NameOwnerChanged @msg): when it is a restart,
+ * reopens our contexts, then reports it as a restart. */
+void client_handle_name_owner_changed(TlsidClient *c, DBusMessage *msg);
+
+/* ---- signals.c ---- */
+
+/* The client whose tlsid_client_dispatch() runs in this thread, and the number of signals
+ * it delivered so far: libdbus deadlocks when a connection is dispatched again from inside
+ * its own dispatch. */
+extern __thread TlsidClient *dispatching;
+extern __thread int dispatch_delivered;
+
+/* The connection's filter: routes NameOwnerChanged and the daemon's signals. */
+DBusHandlerResult on_message(DBusConnection *conn, DBusMessage *msg, void *userdata);
+/* Reports a daemon restart as sessions_flushed("", "", 0); returns 1, the count. */
+int deliver_restart(TlsidClient *c);
+
+/* ---- contexts.c ---- */
+
+/* The OpenContext call of @name. (transfer full) */
+int build_open_context(const char *name, unsigned flags, const char *label,
+                       DBusMessage **ret_msg);
+/* A retry target for calls on @context: its name unless it was closed. */
+const char *context_retry_name(TlsidContext *context);
+
+/* ---- certificates.c ---- */
+
+/* Reads the aa{sv} at @array (with @n elements) into a new array. */
+int read_certificate_infos(DBusMessageIter *array, size_t n, TlsidCertificateInfo **ret_infos);
