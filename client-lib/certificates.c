@@ -17,6 +17,8 @@ _public_ void tlsid_certificate_infos_free(TlsidCertificateInfo *infos, size_t n
                 free(infos[i].issuer);
                 free(infos[i].key_type);
                 free(infos[i].nickname);
+                free(infos[i].source);
+                free(infos[i].offered_by);
         }
         free(infos);
 }
@@ -32,6 +34,8 @@ static int read_certificate_info(DBusMessageIter *dict, TlsidCertificateInfo *in
                 { "issuer", offsetof(TlsidCertificateInfo, issuer) },
                 { "key_type", offsetof(TlsidCertificateInfo, key_type) },
                 { "nickname", offsetof(TlsidCertificateInfo, nickname) },
+                { "source", offsetof(TlsidCertificateInfo, source) },
+                { "offered_by", offsetof(TlsidCertificateInfo, offered_by) },
         };
         DBusMessageIter entry, variant;
 
@@ -216,7 +220,7 @@ static bool blob_ok(const void *p, size_t len, size_t max) {
 }
 
 /* Checks what libdbus would otherwise abort on or the daemon refuse anyway. */
-static int check_cert_request(const TlsidCertRequest *q) {
+int check_cert_request(const TlsidCertRequest *q) {
         if (!q)
                 return 0;
         if (!blob_ok(q->ca_names, q->n_ca_names, TLSID_CA_NAMES_MAX))
@@ -251,7 +255,7 @@ static int check_cert_request(const TlsidCertRequest *q) {
         return 0;
 }
 
-static int check_candidates(const TlsidCandidate *candidates, size_t n) {
+int check_candidates(const TlsidCandidate *candidates, size_t n) {
         if (!blob_ok(candidates, n, TLSID_CANDIDATES_MAX))
                 return set_error(-EINVAL, "candidates: at most %d, and not NULL",
                                  TLSID_CANDIDATES_MAX);
@@ -270,14 +274,18 @@ static int check_candidates(const TlsidCandidate *candidates, size_t n) {
                                 return set_error(-EINVAL,
                                                  "candidates[%zu].chain[%zu]: 1 to %d bytes",
                                                  i, k, TLSID_CERTIFICATE_MAX);
+                if (c->nickname && strlen(c->nickname) > TLSID_NICKNAME_MAX)
+                        return set_error(-EINVAL, "candidates[%zu].nickname: at most %d bytes",
+                                         i, TLSID_NICKNAME_MAX);
         }
         return 0;
 }
 
-static bool append_request(DBusMessageIter *iter, const TlsidCertRequest *q) {
+bool append_request(DBusMessageIter *iter, const TlsidCertRequest *q) {
         DBusMessageIter dict;
         dbus_uint16_t version, suite;
-        dbus_bool_t post;
+        dbus_uint32_t generation;
+        dbus_bool_t post, renegotiation;
         bool ok = true;
 
         if (!open_dict(iter, &dict))
@@ -286,6 +294,8 @@ static bool append_request(DBusMessageIter *iter, const TlsidCertRequest *q) {
                 version = q->tls_version;
                 suite = q->cipher_suite;
                 post = q->post_handshake != 0;
+                renegotiation = q->renegotiation != 0;
+                generation = q->generation;
                 ok = (!version || dict_append(&dict, "tls_version", DBUS_TYPE_UINT16, &version)) &&
                         (!q->n_ca_names ||
                          dict_append_array(&dict, "ca_names", "aay", fill_ders, q->ca_names,
@@ -308,7 +318,11 @@ static bool append_request(DBusMessageIter *iter, const TlsidCertRequest *q) {
                                            q->server_certificate,
                                            q->server_certificate_len)) &&
                         (!suite || dict_append(&dict, "cipher_suite", DBUS_TYPE_UINT16, &suite)) &&
-                        (!post || dict_append(&dict, "post_handshake", DBUS_TYPE_BOOLEAN, &post));
+                        (!post || dict_append(&dict, "post_handshake", DBUS_TYPE_BOOLEAN, &post)) &&
+                        (!renegotiation ||
+                         dict_append(&dict, "renegotiation", DBUS_TYPE_BOOLEAN, &renegotiation)) &&
+                        (!generation ||
+                         dict_append(&dict, "generation", DBUS_TYPE_UINT32, &generation));
         }
         if (!ok) {
                 dbus_message_iter_abandon_container(iter, &dict);
@@ -317,9 +331,9 @@ static bool append_request(DBusMessageIter *iter, const TlsidCertRequest *q) {
         return dbus_message_iter_close_container(iter, &dict);
 }
 
-/* One (ayaay) of SelectCertificate's candidates: the leaf and its chain. */
+/* One (ayaaya{sv}) of the candidates: the leaf, its chain and its nickname. */
 static bool append_candidate(DBusMessageIter *array, const TlsidCandidate *candidate) {
-        DBusMessageIter pair, chain;
+        DBusMessageIter pair, chain, meta;
 
         if (!dbus_message_iter_open_container(array, DBUS_TYPE_STRUCT, NULL, &pair))
                 return false;
@@ -333,15 +347,24 @@ static bool append_candidate(DBusMessageIter *array, const TlsidCandidate *candi
                 dbus_message_iter_abandon_container(array, &pair);
                 return false;
         }
-        return dbus_message_iter_close_container(&pair, &chain) &&
-                dbus_message_iter_close_container(array, &pair);
+        if (!dbus_message_iter_close_container(&pair, &chain) || !open_dict(&pair, &meta)) {
+                dbus_message_iter_abandon_container(array, &pair);
+                return false;
+        }
+        if ((candidate->nickname && *candidate->nickname &&
+             !dict_append(&meta, "nickname", DBUS_TYPE_STRING, &candidate->nickname)) ||
+            !dbus_message_iter_close_container(&pair, &meta)) {
+                dbus_message_iter_abandon_container_if_open(&pair, &meta);
+                dbus_message_iter_abandon_container(array, &pair);
+                return false;
+        }
+        return dbus_message_iter_close_container(array, &pair);
 }
 
-static bool append_candidates(DBusMessageIter *iter, const TlsidCandidate *candidates,
-                              size_t n) {
+bool append_candidates(DBusMessageIter *iter, const TlsidCandidate *candidates, size_t n) {
         DBusMessageIter array;
 
-        if (!dbus_message_iter_open_container(iter, DBUS_TYPE_ARRAY, "(ayaay)", &array))
+        if (!dbus_message_iter_open_container(iter, DBUS_TYPE_ARRAY, "(ayaaya{sv})", &array))
                 return false;
         for (size_t i = 0; i < n; i++)
                 if (!append_candidate(&array, &candidates[i])) {
@@ -359,6 +382,8 @@ static int decision_from_string(const char *name) {
                 return TLSID_DECISION_NONE;
         if (strcmp(name, "ask") == 0)
                 return TLSID_DECISION_ASK;
+        if (strcmp(name, "stale") == 0)
+                return TLSID_DECISION_STALE;
         return -1;
 }
 
@@ -366,12 +391,14 @@ _public_ int tlsid_context_select_certificate(TlsidContext *context, const char 
                                               const TlsidCertRequest *request,
                                               const TlsidCandidate *candidates, size_t n,
                                               TlsidDecision *ret_decision, char **ret_identity,
+                                              uint32_t *ret_generation,
                                               TlsidCertificateInfo **ret_eligible,
                                               size_t *ret_n_eligible) {
         _cleanup_(dbus_message_unrefp) DBusMessage *msg = NULL, *reply = NULL;
         _cleanup_(freep) char *identity_copy = NULL;
         TlsidCertificateInfo *eligible = NULL;
         const char *decision_name, *identity;
+        dbus_uint32_t generation;
         DBusMessageIter iter, array;
         size_t n_eligible = 0;
         int decision, r;
@@ -404,6 +431,8 @@ _public_ int tlsid_context_select_certificate(TlsidContext *context, const char 
         dbus_message_iter_next(&iter);
         dbus_message_iter_get_basic(&iter, &identity);
         dbus_message_iter_next(&iter);
+        dbus_message_iter_get_basic(&iter, &generation);
+        dbus_message_iter_next(&iter);
         decision = decision_from_string(decision_name);
         if (decision < 0)
                 return set_error(-EIO, "%s: unknown decision '%s'",
@@ -421,6 +450,8 @@ _public_ int tlsid_context_select_certificate(TlsidContext *context, const char 
                         return r;
         }
         *ret_decision = (TlsidDecision) decision;
+        if (ret_generation)
+                *ret_generation = generation;
         if (ret_identity)
                 *ret_identity = TAKE_PTR(identity_copy);
         if (ret_eligible) {

@@ -34,6 +34,9 @@ _public_ void tlsid_challenge_answer_free(TlsidChallengeAnswer *a) {
         free(a->header);
         free(a->authorization);
         free(a->status);
+        free(a->origin);
+        free(a->subject);
+        free(a->recover);
         tlsid_certificate_infos_free(a->eligible, a->n_eligible);
         free(a);
 }
@@ -102,6 +105,9 @@ static const struct {
         { "header", offsetof(TlsidChallengeAnswer, header) },
         { "authorization", offsetof(TlsidChallengeAnswer, authorization) },
         { "status", offsetof(TlsidChallengeAnswer, status) },
+        { "origin", offsetof(TlsidChallengeAnswer, origin) },
+        { "subject", offsetof(TlsidChallengeAnswer, subject) },
+        { "recover", offsetof(TlsidChallengeAnswer, recover) },
 };
 
 static char **answer_string(TlsidChallengeAnswer *a, size_t k) {
@@ -201,11 +207,13 @@ static int read_answer_details(DBusMessageIter *dict, TlsidChallengeAnswer *a) {
 /* @context's checked arguments as an AnswerChallenge call. (transfer full) */
 static int build_answer_challenge(TlsidContext *context, const char *origin,
                                   const char *const *field_values, size_t n, unsigned flags,
-                                  int64_t generation, DBusMessage **ret_msg) {
+                                  int64_t generation, const TlsidChallengeConnection *conn,
+                                  DBusMessage **ret_msg) {
         _cleanup_(dbus_message_unrefp) DBusMessage *msg = NULL;
-        DBusMessageIter iter, options;
+        DBusMessageIter iter, options, entry, variant;
         dbus_uint32_t g = (dbus_uint32_t) generation;
         dbus_bool_t proxy = TRUE;
+        bool ok;
 
         msg = new_call(METHOD_ANSWER_CHALLENGE);
         if (!msg)
@@ -215,9 +223,23 @@ static int build_answer_challenge(TlsidContext *context, const char *origin,
             !dbus_message_iter_append_basic(&iter, DBUS_TYPE_STRING, &origin) ||
             !append_field_values(&iter, field_values, n) || !open_dict(&iter, &options))
                 return set_oom();
-        if ((generation >= 0 && !dict_append(&options, "generation", DBUS_TYPE_UINT32, &g)) ||
-            ((flags & TLSID_CHALLENGE_PROXY) &&
-             !dict_append(&options, "proxy", DBUS_TYPE_BOOLEAN, &proxy))) {
+        ok = (generation < 0 || dict_append(&options, "generation", DBUS_TYPE_UINT32, &g)) &&
+                (!(flags & TLSID_CHALLENGE_PROXY) ||
+                 dict_append(&options, "proxy", DBUS_TYPE_BOOLEAN, &proxy));
+        if (ok && conn && conn->sent_identity)
+                ok = dict_append(&options, "sent_identity", DBUS_TYPE_STRING,
+                                 &conn->sent_identity);
+        if (ok && conn && conn->request)
+                ok = dict_open_entry(&options, "request", "a{sv}", &entry, &variant) &&
+                        dict_close_entry(&options, &entry, &variant,
+                                         append_request(&variant, conn->request));
+        if (ok && conn && conn->n_candidates > 0)
+                ok = dict_open_entry(&options, "candidates", "a(ayaaya{sv})", &entry,
+                                     &variant) &&
+                        dict_close_entry(&options, &entry, &variant,
+                                         append_candidates(&variant, conn->candidates,
+                                                           conn->n_candidates));
+        if (!ok) {
                 dbus_message_iter_abandon_container(&iter, &options);
                 return set_oom();
         }
@@ -268,6 +290,7 @@ static int read_answer(DBusMessage *reply, TlsidChallengeAnswer **ret_answer) {
 _public_ int tlsid_context_answer_challenge(TlsidContext *context, const char *origin,
                                             const char *const *field_values, size_t n,
                                             unsigned flags, int64_t generation,
+                                            const TlsidChallengeConnection *connection,
                                             TlsidChallengeAnswer **ret_answer) {
         _cleanup_(dbus_message_unrefp) DBusMessage *reply = NULL;
         DBusMessage *msg = NULL;
@@ -289,8 +312,16 @@ _public_ int tlsid_context_answer_challenge(TlsidContext *context, const char *o
                 return set_error(-EINVAL, "generation: larger than 2^32-1");
         if ((r = check_origin(origin)) < 0)
                 return r;
+        if (connection) {
+                if ((r = check_cert_request(connection->request)) < 0 ||
+                    (r = check_candidates(connection->candidates, connection->n_candidates)) < 0)
+                        return r;
+                if (connection->sent_identity && (r = check_identity(connection->sent_identity)) < 0)
+                        return r;
+        }
 
-        r = build_answer_challenge(context, origin, field_values, n, flags, generation, &msg);
+        r = build_answer_challenge(context, origin, field_values, n, flags, generation,
+                                   connection, &msg);
         if (r < 0)
                 return r;
         r = client_call(context->client, msg, context_retry_name(context), &reply);

@@ -37,7 +37,11 @@ struct TlsidNssConnection {
         void *used_token;               /* the daemon's token NSS accepted, until the handshake */
         size_t used_len;
         bool got_token;                 /* NSS handed out a new token on this connection */
+        bool stale;                     /* the daemon said its partition moved on */
+        unsigned handshakes;            /* completed: the first, then renegotiations */
+        unsigned reauthentications;     /* mid-connection requests answered with a cert */
         struct Selection *pending;      /* non-blocking: the certificate request in flight */
+        struct Selection *last;         /* the last certificate request, for challenges */
         int ready_fd;                   /* non-blocking: readable when pending is answered */
 };
 
@@ -342,6 +346,7 @@ static void on_handshake_done(PRFileDesc *fd, void *userdata) {
         TlsidNssConnection *c = userdata;
         SSLChannelInfo info;
 
+        c->handshakes++;
         if (c->used_token && !c->got_token && !c->degraded &&
             SSL_GetChannelInfo(fd, &info, sizeof info) == SECSuccess && info.resumed &&
             info.protocolVersion <= SSL_LIBRARY_VERSION_TLS_1_2) {
@@ -355,8 +360,7 @@ static void on_handshake_done(PRFileDesc *fd, void *userdata) {
 /* Gives NSS the daemon's token of the partition; one NSS refuses (expired, or a version
  * or cipher suite no longer enabled) is dropped. Takes @token. */
 static void use_token(TlsidNssConnection *c, PRFileDesc *fd, void *token, size_t len) {
-        if (SSL_SetResumptionToken(fd, token, (unsigned) len) != SECSuccess ||
-            SSL_HandshakeCallback(fd, on_handshake_done, c) != SECSuccess) {
+        if (SSL_SetResumptionToken(fd, token, (unsigned) len) != SECSuccess) {
                 tlsid_secret_free(token, len);
                 return;
         }
@@ -367,7 +371,7 @@ static void use_token(TlsidNssConnection *c, PRFileDesc *fd, void *token, size_t
 /* ---- Client authentication ---- */
 
 typedef struct {
-        CERTCertificate *cert;
+        CERTCertificate *cert;          /* its nickname goes to the daemon too */
         CERTCertificateList *chain;     /* nullable; certs[0] is the leaf */
         TlsidDer chain_ders[TLSID_CHAIN_MAX];
         char fingerprint[TLSID_IDENTITY_LEN + 1];
@@ -386,7 +390,8 @@ static void candidates_free(Candidate *candidates, size_t n) {
  * can use on @fd, each with its chain (issuer first, without the root). SSL_CertIsUsable
  * checks the key against the server's signature_algorithms, which NSS 3.87 keeps to itself:
  * filtering here stands in for sending the schemes. */
-static int gather_candidates(PRFileDesc *fd, Candidate **ret, size_t *ret_n) {
+static int gather_candidates(PRFileDesc *fd, bool usable_only, Candidate **ret,
+                             size_t *ret_n) {
         CERTCertList *list;
         Candidate *candidates;
         size_t n = 0;
@@ -403,7 +408,7 @@ static int gather_candidates(PRFileDesc *fd, Candidate **ret, size_t *ret_n) {
                         Candidate *cand = &candidates[n];
 
                         if (cert->derCert.len == 0 || cert->derCert.len > TLSID_CERTIFICATE_MAX ||
-                            !SSL_CertIsUsable(fd, cert))
+                            (usable_only && !SSL_CertIsUsable(fd, cert)))
                                 continue;
                         cand->cert = CERT_DupCertificate(cert);
                         fingerprint_hex(cert->derCert.data, cert->derCert.len,
@@ -436,6 +441,9 @@ typedef struct Selection {
         int r;
         TlsidDecision decision;
         char identity[TLSID_IDENTITY_LEN + 1];
+        uint32_t generation;            /* of the partition the connection is in now */
+        TlsidCertificateInfo *eligible; /* what the request allowed, best first */
+        size_t n_eligible;
 } Selection;
 
 static Selection *selection_ref(Selection *sel) {
@@ -453,6 +461,7 @@ static void selection_unref(Selection *sel) {
                 CERT_DestroyCertificate(sel->server_cert);
         candidates_free(sel->candidates, sel->n);
         free(sel->wire);
+        tlsid_certificate_infos_free(sel->eligible, sel->n_eligible);
         if (sel->efd >= 0)
                 close(sel->efd);
         tlsid_context_unref(sel->context);
@@ -500,6 +509,7 @@ static Selection *selection_new(TlsidNssConnection *c, PRFileDesc *fd, CERTDistN
                 }
                 sel->wire[i].chain = k ? cand->chain_ders : NULL;
                 sel->wire[i].n_chain = k;
+                sel->wire[i].nickname = cand->cert->nickname;
         }
         if (ca_names && ca_names->nnames > 0) {
                 size_t count = (size_t) ca_names->nnames;
@@ -530,6 +540,16 @@ static Selection *selection_new(TlsidNssConnection *c, PRFileDesc *fd, CERTDistN
                 if (pre.valuesSet & ssl_preinfo_cipher_suite)
                         sel->request.cipher_suite = pre.cipherSuite;
         }
+        /* Bound to the partition of the attach; a handshake completed before this request
+         * means application data may have flowed (a renegotiation, or TLS 1.3
+         * post-handshake authentication). */
+        sel->request.generation = c->degraded ? 0 : c->generation;
+        if (c->handshakes > 0) {
+                if (sel->request.tls_version >= SSL_LIBRARY_VERSION_TLS_1_3)
+                        sel->request.post_handshake = 1;
+                else
+                        sel->request.renegotiation = 1;
+        }
         sel->server_cert = SSL_PeerCertificate(fd);
         if (sel->server_cert && sel->server_cert->derCert.len > 0 &&
             sel->server_cert->derCert.len <= TLSID_CERTIFICATE_MAX) {
@@ -548,7 +568,8 @@ static void selection_run(Selection *sel) {
 
         sel->r = tlsid_context_select_certificate(sel->context, sel->origin, &sel->request,
                                                   sel->wire, sel->n, &sel->decision, &identity,
-                                                  NULL, NULL);
+                                                  &sel->generation, &sel->eligible,
+                                                  &sel->n_eligible);
         if (sel->r < 0) {
                 if (!is_caller_error(sel->r))
                         note_unreachable(sel->r);
@@ -562,11 +583,27 @@ static void selection_run(Selection *sel) {
 /* The chosen certificate and its key (transfer full), or false to send none. */
 static bool selection_result(TlsidNssConnection *c, Selection *sel, PRFileDesc *fd,
                              CERTCertificate **ret_cert, SECKEYPrivateKey **ret_key) {
+        bool mid_connection = sel->request.renegotiation || sel->request.post_handshake;
+
         if (sel->r < 0)
                 return false;
         c->decision = (int) sel->decision;
+        if (sel->decision == TLSID_DECISION_STALE)
+                c->stale = true;
         if (sel->decision != TLSID_DECISION_CERTIFICATE)
                 return false;
+        /* A connection presents its partition's identity, and never another: the one
+         * exception is a first handshake of a connection attached with none, which moves
+         * to the partition the choice made now created (nothing has flowed on it yet). */
+        if (strcmp(sel->identity, c->identity) != 0) {
+                if (c->identity[0] || mid_connection || c->degraded) {
+                        c->decision = TLSID_DECISION_STALE;
+                        c->stale = true;
+                        return false;
+                }
+                snprintf(c->identity, sizeof c->identity, "%s", sel->identity);
+                c->generation = sel->generation;
+        }
         for (size_t i = 0; i < sel->n; i++) {
                 SECKEYPrivateKey *key;
 
@@ -578,6 +615,8 @@ static bool selection_result(TlsidNssConnection *c, Selection *sel, PRFileDesc *
                 *ret_cert = CERT_DupCertificate(sel->candidates[i].cert);
                 *ret_key = key;
                 snprintf(c->sent_identity, sizeof c->sent_identity, "%s", sel->identity);
+                if (mid_connection)
+                        c->reauthentications++;
                 return true;
         }
         return false;
@@ -636,7 +675,7 @@ static SECStatus on_client_auth(void *userdata, PRFileDesc *fd, CERTDistNames *c
         c->sent_identity[0] = '\0';
         if (c->degraded || c->pending)
                 return SECFailure;
-        if (gather_candidates(fd, &candidates, &n) < 0)
+        if (gather_candidates(fd, true, &candidates, &n) < 0)
                 return SECFailure;
         if (n == 0) {
                 /* An empty list would ask the daemon to choose from its own database, whose
@@ -648,6 +687,8 @@ static SECStatus on_client_auth(void *userdata, PRFileDesc *fd, CERTDistNames *c
         sel = selection_new(c, fd, ca_names, candidates, n);
         if (!sel)
                 return SECFailure;
+        selection_unref(c->last);
+        c->last = selection_ref(sel);
         if (PR_GetSocketOption(fd, &nonblocking) == PR_SUCCESS && nonblocking.value.non_blocking) {
                 status = select_async(c, sel);
         } else {
@@ -816,12 +857,28 @@ static int attach_partition(TlsidNssConnection *c, PRFileDesc *fd) {
         return 0;
 }
 
+/* Renegotiation only with RFC 5746's extension, and TLS 1.3 post-handshake
+ * authentication when asked for; the handshake callback counts the handshakes, so that
+ * the client-auth hook knows when application data may have flowed. */
+static int set_socket_options(TlsidNssConnection *c, PRFileDesc *fd, unsigned flags) {
+        if (SSL_OptionSet(fd, SSL_ENABLE_RENEGOTIATION, SSL_RENEGOTIATE_REQUIRES_XTN) !=
+                    SECSuccess ||
+            SSL_OptionSet(fd, SSL_ENABLE_POST_HANDSHAKE_AUTH,
+                          (flags & TLSID_NSS_POST_HANDSHAKE_AUTH) ? PR_TRUE : PR_FALSE) !=
+                    SECSuccess ||
+            SSL_HandshakeCallback(fd, on_handshake_done, c) != SECSuccess)
+                return -EINVAL;
+        return 0;
+}
+
 _public_ int tlsid_nss_attach(PRFileDesc *ssl_fd, TlsidContext *context, const char *host,
-                              uint16_t port, TlsidNssConnection **ret_connection) {
+                              uint16_t port, unsigned flags,
+                              TlsidNssConnection **ret_connection) {
         TlsidNssConnection *c;
         int r;
 
-        if (!ssl_fd || !context || !host || !*host || port == 0 || !ret_connection)
+        if (!ssl_fd || !context || !host || !*host || port == 0 || !ret_connection ||
+            (flags & ~TLSID_NSS_POST_HANDSHAKE_AUTH))
                 return -EINVAL;
         c = calloc(1, sizeof *c);
         if (!c)
@@ -834,6 +891,8 @@ _public_ int tlsid_nss_attach(PRFileDesc *ssl_fd, TlsidContext *context, const c
                 r = set_url_unless_set(ssl_fd, host);
         if (r >= 0 && SSL_GetClientAuthDataHook(ssl_fd, on_client_auth, c) != SECSuccess)
                 r = -EINVAL;    /* not an SSL socket */
+        if (r >= 0)
+                r = set_socket_options(c, ssl_fd, flags);
         if (r >= 0) {
                 r = attach_partition(c, ssl_fd);
                 if (r < 0 && !is_caller_error(r)) {
@@ -854,6 +913,7 @@ _public_ int tlsid_nss_attach(PRFileDesc *ssl_fd, TlsidContext *context, const c
                 /* The socket must not call back into freed state. */
                 (void) SSL_GetClientAuthDataHook(ssl_fd, NULL, NULL);
                 (void) SSL_SetResumptionTokenCallback(ssl_fd, NULL, NULL);
+                (void) SSL_HandshakeCallback(ssl_fd, NULL, NULL);
                 free(c);
                 return r;
         }
@@ -866,6 +926,7 @@ _public_ void tlsid_nss_connection_free(TlsidNssConnection *connection) {
                 drop_used_token(connection);
                 /* A request still in flight finishes on its own reference. */
                 selection_unref(connection->pending);
+                selection_unref(connection->last);
                 if (connection->ready_fd >= 0)
                         close(connection->ready_fd);
         }
@@ -908,6 +969,8 @@ _public_ int tlsid_nss_connection_is_current(const TlsidNssConnection *connectio
 
         if (!connection)
                 return -EINVAL;
+        if (connection->stale)
+                return 0;
         r = tlsid_context_get_partition(connection->context, connection->origin, NULL,
                                         &identity, &generation, NULL);
         if (r < 0)
@@ -927,4 +990,67 @@ _public_ int tlsid_nss_connection_matches(const TlsidNssConnection *connection,
         if (*context && strcmp(context, tlsid_context_get_name(connection->context)) != 0)
                 return 0;
         return !*origin || strcmp(origin, connection->origin) == 0;
+}
+
+_public_ int tlsid_nss_connection_get_eligible(const TlsidNssConnection *connection,
+                                               const TlsidCertificateInfo **ret_infos,
+                                               size_t *ret_n) {
+        const Selection *sel;
+
+        if (!connection || !ret_infos || !ret_n)
+                return -EINVAL;
+        sel = connection->last;
+        /* Only once answered: a request still in flight has no list yet. */
+        if (!sel || connection->pending == sel || sel->r < 0) {
+                *ret_infos = NULL;
+                *ret_n = 0;
+                return 0;
+        }
+        *ret_infos = sel->eligible;
+        *ret_n = sel->n_eligible;
+        return 0;
+}
+
+_public_ unsigned tlsid_nss_connection_get_reauthentications(
+                const TlsidNssConnection *connection) {
+        return connection ? connection->reauthentications : 0;
+}
+
+_public_ int tlsid_nss_connection_answer_challenge(TlsidNssConnection *connection,
+                                                   PRFileDesc *ssl_fd,
+                                                   const char *const *field_values, size_t n,
+                                                   unsigned flags,
+                                                   TlsidChallengeAnswer **ret_answer) {
+        TlsidNssConnection *c = connection;
+        TlsidChallengeConnection seen = { 0 };
+        Selection *own = NULL;
+        Candidate *candidates = NULL;
+        size_t n_candidates = 0;
+        int r;
+
+        if (!c || !ssl_fd || !ret_answer)
+                return -EINVAL;
+        if (c->last) {
+                /* What the server's last CertificateRequest allowed, among the certificates
+                 * that were usable for it. */
+                seen.request = &c->last->request;
+                seen.candidates = c->last->wire;
+                seen.n_candidates = c->last->n;
+        } else {
+                /* The server never asked on this connection: any of the process's own. */
+                r = gather_candidates(ssl_fd, false, &candidates, &n_candidates);
+                if (r < 0)
+                        return r;
+                own = selection_new(c, ssl_fd, NULL, candidates, n_candidates);
+                if (!own)
+                        return -ENOMEM;
+                seen.candidates = own->wire;
+                seen.n_candidates = own->n;
+        }
+        seen.sent_identity = c->sent_identity;
+        r = tlsid_context_answer_challenge(c->context, c->origin, field_values, n, flags,
+                                           c->degraded ? -1 : (int64_t) c->generation, &seen,
+                                           ret_answer);
+        selection_unref(own);
+        return r;
 }

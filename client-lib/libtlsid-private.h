@@ -204,3 +204,11 @@ const char *context_retry_name(TlsidContext *context);
 
 /* Reads the aa{sv} at @array (with @n elements) into a new array. */
 int read_certificate_infos(DBusMessageIter *array, size_t n, TlsidCertificateInfo **ret_infos);
+/* Checks what libdbus would otherwise abort on or the daemon refuse anyway (@request:
+ * nullable). */
+int check_cert_request(const TlsidCertRequest *request);
+int check_candidates(const TlsidCandidate *candidates, size_t n);
+/* Appends @request (nullable: empty) as SelectCertificate's a{sv}. */
+bool append_request(DBusMessageIter *iter, const TlsidCertRequest *request);
+/* Appends @n candidates as a(ayaaya{sv}). */
+bool append_candidates(DBusMessageIter *iter, const TlsidCandidate *candidates, size_t n);

@@ -21,6 +21,7 @@
 #define TLSID_CERTIFICATE_MAX (64 * 1024) /* bytes of one DER certificate */
 #define TLSID_CANDIDATES_MAX 64           /* candidates of one call */
 #define TLSID_CHAIN_MAX 8                 /* intermediates of one candidate */
+#define TLSID_NICKNAME_MAX 256            /* bytes of a candidate's nickname */
 #define TLSID_CA_NAMES_MAX 256            /* CA names of a request (and of a challenge) */
 #define TLSID_CA_NAME_MAX 65535           /* bytes of one DER Name */
 #define TLSID_CERT_TYPES_MAX 255          /* TLS 1.2 certificate_types */

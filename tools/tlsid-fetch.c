@@ -61,6 +61,7 @@ typedef struct {
         size_t body_len;
         char *www_authenticate[WWW_AUTHENTICATE_MAX];
         size_t n_www_authenticate;
+        bool keep_alive;        /* the connection may carry another request */
 } Response;
 
 /* A failure that ends the program: the exit code and one line on stderr. */
@@ -99,7 +100,10 @@ static void help(FILE *f) {
               "                       (default $HOME/.pki/nssdb)\n"
               "  --connections N      fetch N times, one connection each (default 1)\n"
               "  --interval SECONDS   wait between connections (default 0)\n"
-              "  --verbose            one line per connection on stderr\n"
+              "  --keep-alive         send the N requests on one connection while it is\n"
+              "                       current (retired on a switch or a flush)\n"
+              "  --verbose            one line per connection on stderr (and per request,\n"
+              "                       re-send and retired connection)\n"
               "  -h, --help           show this help\n"
               "  -V, --version        show the version\n"
               "\n"
@@ -205,16 +209,25 @@ static char *arg_nss_db;
 static unsigned long arg_connections = 1;
 static double arg_interval;
 static bool arg_verbose;
+static bool arg_keep_alive;
 static const char *arg_url;
 
 static int parse_argv(int argc, char **argv) {
-        enum { OPT_CONTEXT = 0x100, OPT_NSS_DB, OPT_CONNECTIONS, OPT_INTERVAL, OPT_VERBOSE };
+        enum {
+                OPT_CONTEXT = 0x100,
+                OPT_NSS_DB,
+                OPT_CONNECTIONS,
+                OPT_INTERVAL,
+                OPT_VERBOSE,
+                OPT_KEEP_ALIVE,
+        };
         static const struct option options[] = {
                 { "context", required_argument, NULL, OPT_CONTEXT },
                 { "nss-db", required_argument, NULL, OPT_NSS_DB },
                 { "connections", required_argument, NULL, OPT_CONNECTIONS },
                 { "interval", required_argument, NULL, OPT_INTERVAL },
                 { "verbose", no_argument, NULL, OPT_VERBOSE },
+                { "keep-alive", no_argument, NULL, OPT_KEEP_ALIVE },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {}
@@ -254,6 +267,9 @@ static int parse_argv(int argc, char **argv) {
                         break;
                 case OPT_VERBOSE:
                         arg_verbose = true;
+                        break;
+                case OPT_KEEP_ALIVE:
+                        arg_keep_alive = true;
                         break;
                 case 'h':
                         help(stdout);
@@ -464,12 +480,13 @@ static char *trim(char *s) {
  * skipped), and the body by Content-Length, chunked coding or until the server closes. */
 static int read_response(PRFileDesc *fd, Response *resp) {
         Reader r = { .fd = fd };
+        bool line_is_http11 = false;
         int e = EXIT_OK;
 
         memset(resp, 0, sizeof *resp);
         for (;;) {
                 long long content_length = -1;
-                bool chunked = false;
+                bool chunked = false, close = false;
                 size_t header_bytes = 0;
                 int error = 0;
                 char *line = reader_line(&r, HEADERS_MAX, &error);
@@ -494,6 +511,7 @@ static int read_response(PRFileDesc *fd, Response *resp) {
                         break;
                 }
                 resp->status = (int) status;
+                line_is_http11 = line[7] == '1';
                 header_bytes = strlen(line) + 2;
 
                 for (;;) {
@@ -529,6 +547,8 @@ static int read_response(PRFileDesc *fd, Response *resp) {
                                                  value);
                                         goto out;
                                 }
+                        } else if (strcasecmp(line, "Connection") == 0) {
+                                close = strcasestr(value, "close") != NULL;
                         } else if (strcasecmp(line, "Transfer-Encoding") == 0) {
                                 const char *last = strrchr(value, ',');
 
@@ -547,6 +567,11 @@ static int read_response(PRFileDesc *fd, Response *resp) {
                 }
                 if (status >= 100 && status < 200)
                         continue;       /* an interim response: the final one follows */
+                /* HTTP/1.1 keeps the connection unless told otherwise; a body read to the
+                 * end of the connection leaves nothing to reuse. */
+                resp->keep_alive = line_is_http11 && !close &&
+                                   (chunked || content_length >= 0 || status == 204 ||
+                                    status == 304);
                 if (status == 204 || status == 304)
                         break;
                 if (chunked)
@@ -619,11 +644,19 @@ static PRFileDesc *tcp_connect(const Url *url, int *ret_exit) {
         return fd;
 }
 
+/* A TLS connection attached to the context. With --keep-alive it carries the requests of
+ * one origin until it is retired. */
 typedef struct {
         PRFileDesc *fd;
         TlsidNssConnection *tlsid;      /* NULL without a context */
         bool resumed;
+        unsigned number;
+        unsigned requests;              /* sent on it so far */
+        char origin[300];
+        const char *retire;             /* why it must not carry another request, or NULL */
 } Connection;
+
+static Connection pooled;               /* the one connection kept between requests */
 
 static void connection_close(Connection *c) {
         if (c->fd)
@@ -632,16 +665,65 @@ static void connection_close(Connection *c) {
         memset(c, 0, sizeof *c);
 }
 
+static void retire(Connection *c, const char *why) {
+        if (!c->fd)
+                return;
+        if (arg_verbose)
+                fprintf(stderr, "tlsid-fetch: retired connection %u: %s\n", c->number, why);
+        connection_close(c);
+}
+
+/* The daemon's signals retire the pooled connection they concern. */
+static void on_identity_changed(const char *ctx, const char *origin, TlsidChoice state,
+                                const char *identity, uint32_t generation, void *userdata) {
+        if (pooled.tlsid && tlsid_nss_connection_matches(pooled.tlsid, ctx, origin) == 1)
+                pooled.retire = "IdentityChanged";
+}
+
+static void on_sessions_flushed(const char *ctx, const char *origin, uint32_t dropped,
+                                void *userdata) {
+        if (pooled.tlsid && tlsid_nss_connection_matches(pooled.tlsid, ctx, origin) == 1)
+                pooled.retire = "SessionsFlushed";
+}
+
+/* The hook's decision was "ask": the certificates the server allowed, and how to choose. */
+static int report_ask(const Connection *c, const char *origin) {
+        const TlsidCertificateInfo *eligible = NULL;
+        size_t n = 0;
+
+        (void) tlsid_nss_connection_get_eligible(c->tlsid, &eligible, &n);
+        fprintf(stderr,
+                "tlsid-fetch: %s asks for a client certificate; choose one with: tlsidctl "
+                "choose %s %s FINGERPRINT\n", origin, arg_context, origin);
+        for (size_t i = 0; i < n; i++)
+                fprintf(stderr, "%s\t%s\t%s\n", eligible[i].identity, eligible[i].subject,
+                        eligible[i].issuer);
+        return EXIT_ASK;
+}
+
+static int decision_of(const Connection *c) {
+        return c->tlsid ? tlsid_nss_connection_get_decision(c->tlsid) : -1;
+}
+
 static int tls_connect(const Url *url, Connection *ret) {
         SSLVersionRange range = { SSL_LIBRARY_VERSION_TLS_1_2, SSL_LIBRARY_VERSION_TLS_1_3 };
+        PRSocketOptionData nodelay = { .option = PR_SockOpt_NoDelay, .value.no_delay = PR_TRUE };
         PRFileDesc *tcp, *ssl;
         SSLChannelInfo info;
         int e = EXIT_OK, r;
 
         memset(ret, 0, sizeof *ret);
+        snprintf(ret->origin, sizeof ret->origin, "%s:%u", url->origin_host,
+                 (unsigned) url->port);
         tcp = tcp_connect(url, &e);
         if (!tcp)
                 return e;
+        /* Requests are small and wait for their answer: Nagle would hold them back behind
+         * the delayed ACK of the previous write. */
+        if (PR_SetSocketOption(tcp, &nodelay) != PR_SUCCESS) {
+                PR_Close(tcp);
+                return fail(EXIT_NETWORK, "TCP_NODELAY: %s", nss_error());
+        }
         ssl = SSL_ImportFD(NULL, tcp);
         if (!ssl) {
                 PR_Close(tcp);
@@ -662,7 +744,10 @@ static int tls_connect(const Url *url, Connection *ret) {
                 goto fail;
         }
         if (context) {
-                r = tlsid_nss_attach(ssl, context, url->origin_host, url->port, &ret->tlsid);
+                /* HTTP/1.1: a server may ask for a certificate after the request
+                 * (renegotiation, or TLS 1.3 post-handshake authentication). */
+                r = tlsid_nss_attach(ssl, context, url->origin_host, url->port,
+                                     TLSID_NSS_POST_HANDSHAKE_AUTH, &ret->tlsid);
                 if (r < 0) {
                         e = fail(EXIT_NETWORK, "attaching to context %s: %s", arg_context,
                                  *tlsid_error_message() ? tlsid_error_message() : strerror(-r));
@@ -672,69 +757,165 @@ static int tls_connect(const Url *url, Connection *ret) {
                 e = fail(EXIT_NETWORK, "setting up TLS: %s", nss_error());
                 goto fail;
         }
+        ret->number = ++connection_number;
         if (SSL_ForceHandshakeWithTimeout(ssl, PR_SecondsToInterval(IO_TIMEOUT_SECONDS)) !=
             SECSuccess) {
-                e = fail(EXIT_NETWORK, "TLS handshake with %s port %u failed: %s", url->host,
-                         (unsigned) url->port, nss_error());
+                /* A server that requires a certificate fails the handshake: when the user
+                 * must choose one, that is what to say. */
+                if (decision_of(ret) == TLSID_DECISION_ASK)
+                        e = report_ask(ret, ret->origin);
+                else
+                        e = fail(EXIT_NETWORK, "TLS handshake with %s port %u failed: %s",
+                                 url->host, (unsigned) url->port, nss_error());
                 goto fail;
         }
         if (SSL_GetChannelInfo(ssl, &info, sizeof info) == SECSuccess)
                 ret->resumed = info.resumed;
-        connection_number++;
         return EXIT_OK;
 fail:
         connection_close(ret);
         return e;
 }
 
-/* One connection carrying one GET of @url, with @header (nullable) added. */
-static int exchange(const Url *url, const char *header_name, const char *header_value,
-                    Response *resp, uint32_t *ret_generation) {
-        Connection c;
-        char *request = NULL, host[300];
-        int e, n;
+static void print_verbose(const Connection *c, const Response *resp) {
+        const char *identity = c->tlsid ? tlsid_nss_connection_get_identity(c->tlsid) : "";
+        const char *sent = c->tlsid ? tlsid_nss_connection_get_sent_identity(c->tlsid) : "";
+        uint32_t generation = c->tlsid ? tlsid_nss_connection_get_generation(c->tlsid) : 0;
 
-        e = tls_connect(url, &c);
-        if (e != EXIT_OK)
-                return e;
+        if (c->requests > 1) {
+                fprintf(stderr, "tlsid-fetch: request %u on connection %u: status=%d\n",
+                        c->requests, c->number, resp->status);
+                return;
+        }
+        fprintf(stderr,
+                "tlsid-fetch: connection %u: generation=%u identity=%s resumed=%s asked=%s "
+                "sent=%s status=%d\n",
+                c->number, generation, *identity ? identity : "-", c->resumed ? "yes" : "no",
+                c->tlsid && tlsid_nss_connection_server_asked(c->tlsid) ? "yes" : "no",
+                *sent ? sent : "-", resp->status);
+}
+
+/* Sends the GET of @url on @c and reads the response. When a certificate was sent in the
+ * middle of the exchange (a renegotiation or a TLS 1.3 post-handshake request), the
+ * request went out before the identity existed: it is sent again, once, on the same
+ * connection (a GET is idempotent), and the first response is discarded. */
+static int request_on(Connection *c, const Url *url, const char *header_name,
+                      const char *header_value, Response *resp) {
+        char host[300];
+
         if (url->port == 443)
                 snprintf(host, sizeof host, "%s", url->origin_host);
         else
                 snprintf(host, sizeof host, "%s:%u", url->origin_host, (unsigned) url->port);
-        n = asprintf(&request,
-                     "GET %s HTTP/1.1\r\n"
-                     "Host: %s\r\n"
-                     "User-Agent: tlsid-fetch/" PACKAGE_VERSION "\r\n"
-                     "Accept: */*\r\n"
-                     "%s%s%s%s"
-                     "Connection: close\r\n"
-                     "\r\n",
-                     url->path, host, header_name ? header_name : "",
-                     header_name ? ": " : "", header_name ? header_value : "",
-                     header_name ? "\r\n" : "");
-        if (n < 0) {
-                connection_close(&c);
-                return fail(EXIT_NETWORK, "out of memory");
-        }
-        e = send_all(c.fd, request, (size_t) n);
-        free(request);
-        if (e == EXIT_OK)
-                e = read_response(c.fd, resp);
-        if (e == EXIT_OK && arg_verbose) {
-                const char *identity = c.tlsid ? tlsid_nss_connection_get_identity(c.tlsid) : "";
-                const char *sent = c.tlsid ? tlsid_nss_connection_get_sent_identity(c.tlsid) : "";
+        for (int attempt = 0;; attempt++) {
+                unsigned before = c->tlsid ? tlsid_nss_connection_get_reauthentications(c->tlsid)
+                                           : 0;
+                char *request = NULL;
+                int e, n;
 
-                fprintf(stderr,
-                        "tlsid-fetch: connection %u: generation=%u identity=%s resumed=%s "
-                        "asked=%s sent=%s status=%d\n",
-                        connection_number, c.tlsid ? tlsid_nss_connection_get_generation(c.tlsid) : 0,
-                        *identity ? identity : "-", c.resumed ? "yes" : "no",
-                        c.tlsid && tlsid_nss_connection_server_asked(c.tlsid) ? "yes" : "no",
-                        *sent ? sent : "-", resp->status);
+                n = asprintf(&request,
+                             "GET %s HTTP/1.1\r\n"
+                             "Host: %s\r\n"
+                             "User-Agent: tlsid-fetch/" PACKAGE_VERSION "\r\n"
+                             "Accept: */*\r\n"
+                             "%s%s%s%s"
+                             "\r\n",
+                             url->path, host, header_name ? header_name : "",
+                             header_name ? ": " : "", header_name ? header_value : "",
+                             header_name ? "\r\n" : "");
+                if (n < 0)
+                        return fail(EXIT_NETWORK, "out of memory");
+                c->requests++;
+                e = send_all(c->fd, request, (size_t) n);
+                free(request);
+                if (e == EXIT_OK)
+                        e = read_response(c->fd, resp);
+                if (e != EXIT_OK)
+                        return e;
+                if (!resp->keep_alive)
+                        c->retire = "the server closes it";
+                if (attempt == 0 && c->tlsid &&
+                    tlsid_nss_connection_get_reauthentications(c->tlsid) > before) {
+                        if (!resp->keep_alive) {
+                                fprintf(stderr, "tlsid-fetch: connection %u: a certificate was "
+                                        "sent after the request, and the server closed the "
+                                        "connection: its response is shown as it is\n",
+                                        c->number);
+                                return EXIT_OK;
+                        }
+                        if (arg_verbose)
+                                fprintf(stderr, "tlsid-fetch: re-sending on connection %u: a "
+                                        "certificate was sent after the request (status %d "
+                                        "discarded)\n", c->number, resp->status);
+                        response_free(resp);
+                        continue;
+                }
+                return EXIT_OK;
         }
-        *ret_generation = c.tlsid ? tlsid_nss_connection_get_generation(c.tlsid) : 0;
-        connection_close(&c);
-        return e;
+}
+
+/* The connection for a request to @url: the pooled one while it is current, else a new one
+ * (transfer none: it is &pooled). */
+static int get_connection(const Url *url, Connection **ret) {
+        char origin[300];
+
+        snprintf(origin, sizeof origin, "%s:%u", url->origin_host, (unsigned) url->port);
+        if (pooled.fd) {
+                if (client)
+                        (void) tlsid_client_dispatch(client);
+                if (!arg_keep_alive)
+                        connection_close(&pooled); /* one request per connection */
+                else if (strcmp(pooled.origin, origin) != 0)
+                        retire(&pooled, "another origin");
+                else if (pooled.retire)
+                        retire(&pooled, pooled.retire);
+                else if (pooled.tlsid && tlsid_nss_connection_is_current(pooled.tlsid) != 1)
+                        retire(&pooled, "its partition is no longer current");
+        }
+        *ret = &pooled;
+        return pooled.fd ? EXIT_OK : tls_connect(url, &pooled);
+}
+
+/* One GET of @url (with @header added, nullable) on a current connection, which stays open
+ * for the caller in *@ret_conn. A connection whose partition moved on during its
+ * handshake sent no certificate: the request goes again on a new one, once. */
+static int exchange(const Url *url, const char *header_name, const char *header_value,
+                    Response *resp, Connection **ret_conn) {
+        for (int attempt = 0;; attempt++) {
+                Connection *c;
+                int e = get_connection(url, &c);
+
+                if (e != EXIT_OK)
+                        return e;
+                e = request_on(c, url, header_name, header_value, resp);
+                /* After the response too: a server that requires a certificate may answer
+                 * 400 or end the connection with an alert. */
+                if (decision_of(c) == TLSID_DECISION_ASK) {
+                        if (e == EXIT_OK && arg_verbose)
+                                print_verbose(c, resp);
+                        e = report_ask(c, c->origin);
+                        connection_close(c);
+                        return e;
+                }
+                if (decision_of(c) == TLSID_DECISION_STALE && attempt == 0) {
+                        if (e == EXIT_OK) {
+                                if (arg_verbose)
+                                        print_verbose(c, resp);
+                                response_free(resp);
+                        }
+                        retire(c, "its partition moved on while the server asked for a "
+                               "certificate");
+                        continue;
+                }
+                if (e != EXIT_OK) {
+                        connection_close(c);
+                        return e;
+                }
+                if (arg_verbose)
+                        print_verbose(c, resp);
+                *ret_conn = c;
+                return EXIT_OK;
+        }
 }
 
 static void print_body(const Response *resp) {
@@ -750,48 +931,50 @@ static bool header_value_ok(const char *s) {
         return true;
 }
 
+/* Asks the daemon about the 401 @resp got on @c (still open). */
+static int answer_challenge(Connection *c, const Response *resp, TlsidChallengeAnswer **ret) {
+        int r;
+
+        /* Not on the handshake path: the daemon may read its NSS database. */
+        (void) tlsid_client_set_timeout(client, 0);
+        r = tlsid_nss_connection_answer_challenge(c->tlsid, c->fd,
+                                                  (const char *const *) resp->www_authenticate,
+                                                  resp->n_www_authenticate, 0, ret);
+        (void) tlsid_client_set_timeout(client, TLSID_NSS_DEFAULT_TIMEOUT_USEC);
+        if (r < 0)
+                fprintf(stderr, "tlsid-fetch: cannot answer the challenge of %s: %s\n",
+                        c->origin, *tlsid_error_message() ? tlsid_error_message()
+                                                          : strerror(-r));
+        return r;
+}
+
 /* One fetch: a GET, and what a transport challenge asks for. EXIT_OK when the response was
  * 2xx; EXIT_HTTP for another status, which does not stop the remaining fetches; any other
  * code ends the program. */
 static int fetch(const Url *start) {
         TlsidChallengeAnswer *answer = NULL;
-        Response resp;
-        uint32_t generation = 0;
+        Connection *c = NULL;
+        Response resp = { 0 };
         Url target = { 0 }, retry_url = { 0 };
         bool retried = false;
-        char origin[300];
-        int e, r;
+        int e;
 
         target = *start;
         for (;;) {
-                e = exchange(&target, NULL, NULL, &resp, &generation);
+                e = exchange(&target, NULL, NULL, &resp, &c);
                 if (e != EXIT_OK)
                         goto out;
-                if (resp.status != 401 || resp.n_www_authenticate == 0 || !context)
+                if (resp.status != 401 || resp.n_www_authenticate == 0 || !c->tlsid)
                         break;
-
-                snprintf(origin, sizeof origin, "%s:%u", target.origin_host,
-                         (unsigned) target.port);
-                /* Not on the handshake path: the daemon may read its NSS database. */
-                (void) tlsid_client_set_timeout(client, 0);
-                r = tlsid_context_answer_challenge(context, origin,
-                                                   (const char *const *) resp.www_authenticate,
-                                                   resp.n_www_authenticate, 0, generation,
-                                                   &answer);
-                (void) tlsid_client_set_timeout(client, TLSID_NSS_DEFAULT_TIMEOUT_USEC);
-                if (r < 0) {
-                        fprintf(stderr, "tlsid-fetch: cannot answer the challenge of %s: %s\n",
-                                origin, *tlsid_error_message() ? tlsid_error_message()
-                                                               : strerror(-r));
+                if (answer_challenge(c, &resp, &answer) < 0)
                         break;
-                }
                 switch (answer->action) {
                 case TLSID_ANSWER_NOT_TRANSPORT:
                         goto done;
                 case TLSID_ANSWER_RETRY:
                         if (retried) {
                                 fprintf(stderr, "tlsid-fetch: %s asked again after a retry\n",
-                                        origin);
+                                        c->origin);
                                 goto done;
                         }
                         retried = true;
@@ -807,11 +990,16 @@ static int fetch(const Url *start) {
                                 }
                                 target = retry_url;
                         }
+                        /* The partition moved: the connection that carried it cannot carry
+                         * the request again. */
+                        c->retire = "the challenge moved its partition on";
                         tlsid_challenge_answer_free(answer);
                         answer = NULL;
                         response_free(&resp);
                         continue;
-                case TLSID_ANSWER_ASK:
+                case TLSID_ANSWER_ASK: {
+                        const char *origin = *answer->origin ? answer->origin : c->origin;
+
                         fprintf(stderr,
                                 "tlsid-fetch: %s asks for a client certificate; choose one "
                                 "with: tlsidctl choose %s %s FINGERPRINT\n",
@@ -822,6 +1010,7 @@ static int fetch(const Url *start) {
                                         answer->eligible[i].issuer);
                         e = EXIT_ASK;
                         goto out;
+                }
                 case TLSID_ANSWER_DECLINED:
                         if (!*answer->header || !header_value_ok(answer->header) ||
                             !header_value_ok(answer->authorization)) {
@@ -829,16 +1018,21 @@ static int fetch(const Url *start) {
                                 goto out;
                         }
                         response_free(&resp);
-                        e = exchange(&target, answer->header, answer->authorization, &resp,
-                                     &generation);
+                        e = exchange(&target, answer->header, answer->authorization, &resp, &c);
                         if (e == EXIT_OK) {
                                 print_body(&resp);
                                 e = EXIT_HTTP;
                         }
                         goto out;
                 case TLSID_ANSWER_REJECTED:
-                        e = fail(EXIT_HTTP, "%s rejected the client certificate %s", origin,
-                                 *answer->identity ? answer->identity : "-");
+                        if (*answer->identity)
+                                e = fail(EXIT_HTTP, "%s rejected the client certificate %s (%s); "
+                                         "%s", c->origin, answer->identity, answer->subject,
+                                         answer->recover);
+                        else
+                                e = fail(EXIT_HTTP, "%s challenged the re-sent request, on which "
+                                         "it never asked for a certificate; %s", c->origin,
+                                         answer->recover);
                         goto out;
                 }
                 break;
@@ -850,6 +1044,8 @@ out:
         tlsid_challenge_answer_free(answer);
         response_free(&resp);
         url_free(&retry_url);
+        if (!arg_keep_alive)
+                connection_close(&pooled);
         return e;
 }
 
@@ -925,6 +1121,10 @@ int main(int argc, char **argv) {
         }
         NSS_SetDomesticPolicy();
         open_context();
+        if (client) {
+                (void) tlsid_client_on_identity_changed(client, on_identity_changed, NULL);
+                (void) tlsid_client_on_sessions_flushed(client, on_sessions_flushed, NULL);
+        }
 
         for (unsigned long i = 0; i < arg_connections; i++) {
                 if (i > 0)
@@ -940,6 +1140,7 @@ int main(int argc, char **argv) {
         if (e == EXIT_OK && !all_ok)
                 e = EXIT_HTTP;
 
+        connection_close(&pooled);
         /* The last tokens go to the daemon before we exit, for the user's next process. */
         if (context)
                 (void) tlsid_nss_flush(TLSID_NSS_DEFAULT_TIMEOUT_USEC * 4);

@@ -107,6 +107,22 @@ gboolean parse_dict(DBusMessageIter *it, const char *arg, DictField *fields, siz
                                     "%s.%s: given more than once", arg, key);
                         return FALSE;
                 }
+                if (field->signature) {
+                        char *got = dbus_message_iter_get_signature(&variant);
+                        if (!got)
+                                oom();
+                        if (strcmp(got, field->signature) != 0) {
+                                g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                                            "%s.%s: expected type %s, got %s", arg, key,
+                                            field->signature, got);
+                                dbus_free(got);
+                                return FALSE;
+                        }
+                        dbus_free(got);
+                        *(DBusMessageIter *) field->value = variant;
+                        field->seen = TRUE;
+                        continue;
+                }
                 if (dbus_message_iter_get_arg_type(&variant) != field->type) {
                         char *got = dbus_message_iter_get_signature(&variant);
                         if (!got)

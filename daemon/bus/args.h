@@ -28,13 +28,15 @@ void read_context_origin(DBusMessage *message, const char **ret_context,
                          const char **ret_origin);
 
 /* One known key of an a{sv} argument. @value points at a dbus_bool_t for 'b', a
- * const char * for 's', a dbus_uint16_t for 'q', a dbus_uint32_t for 'u'; it is left
- * alone when the key is absent. */
+ * const char * for 's', a dbus_uint16_t for 'q', a dbus_uint32_t for 'u'; for a
+ * container, whose whole signature @signature gives, at a DBusMessageIter positioned on
+ * the value. It is left alone when the key is absent. */
 typedef struct {
         const char *key;
         int type;
         void *value;
         gboolean seen;
+        const char *signature; /* containers only */
 } DictField;
 
 /* Reads the a{sv} at @it into @fields (and advances @it). Unknown keys, repeated keys

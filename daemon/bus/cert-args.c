@@ -30,7 +30,8 @@ static const char *key_type_name(CertKeyType type) {
 }
 
 /* One certificate as SelectCertificate's eligible and ListCertificates describe it. */
-void append_cert_info(DBusMessageIter *array, const CertInfo *info) {
+void append_cert_info(DBusMessageIter *array, const CertInfo *info, const char *source,
+                      const char *offered_by) {
         DBusMessageIter dict;
         const char *identity = info->identity;
         const char *key_type = key_type_name(info->key_type);
@@ -45,6 +46,10 @@ void append_cert_info(DBusMessageIter *array, const CertInfo *info) {
         dict_append(&dict, "key_type", DBUS_TYPE_STRING, &key_type);
         if (info->nickname)
                 dict_append_text(&dict, "nickname", info->nickname);
+        if (source)
+                dict_append(&dict, "source", DBUS_TYPE_STRING, &source);
+        if (offered_by)
+                dict_append_text(&dict, "offered_by", offered_by);
         close_container(array, &dict);
 }
 
@@ -66,6 +71,8 @@ typedef enum {
         REQUEST_SERVER_CERTIFICATE,
         REQUEST_CIPHER_SUITE,
         REQUEST_POST_HANDSHAKE,
+        REQUEST_RENEGOTIATION,
+        REQUEST_GENERATION,
         _REQUEST_MAX,
 } RequestKey;
 
@@ -82,6 +89,8 @@ static const struct {
         [REQUEST_SERVER_CERTIFICATE] = { "server_certificate", "ay" },
         [REQUEST_CIPHER_SUITE] = { "cipher_suite", "q" },
         [REQUEST_POST_HANDSHAKE] = { "post_handshake", "b" },
+        [REQUEST_RENEGOTIATION] = { "renegotiation", "b" },
+        [REQUEST_GENERATION] = { "generation", "u" },
 };
 
 static gboolean read_ca_names(DBusMessageIter *value, CertRequest *request, GError **error) {
@@ -223,6 +232,18 @@ gboolean read_cert_request(CertDb *certs, DBusMessageIter *it, CertRequest *requ
                         request->post_handshake = v != 0;
                         break;
                 }
+                case REQUEST_RENEGOTIATION: {
+                        dbus_bool_t v;
+                        dbus_message_iter_get_basic(&value, &v);
+                        request->renegotiation = v != 0;
+                        break;
+                }
+                case REQUEST_GENERATION: {
+                        dbus_uint32_t v;
+                        dbus_message_iter_get_basic(&value, &v);
+                        request->generation = v;
+                        break;
+                }
                 case REQUEST_CA_NAMES:
                         if (!read_ca_names(&value, request, error))
                                 return FALSE;
@@ -327,6 +348,18 @@ GPtrArray *read_candidates(CertDb *certs, DBusMessageIter *it, GError **error) {
                                 return NULL;
                         g_ptr_array_add(chain, g_bytes_new(der, (gsize) len));
                 }
+                dbus_message_iter_next(&pair);
+                const char *nickname = NULL;
+                DictField meta[] = { { "nickname", DBUS_TYPE_STRING, &nickname } };
+                if (!parse_dict(&pair, field, meta, G_N_ELEMENTS(meta), error))
+                        return NULL;
+                if (nickname && (strlen(nickname) > TLSID_NICKNAME_MAX ||
+                                 !g_utf8_validate(nickname, -1, NULL))) {
+                        g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                                    "%s.nickname: must be valid UTF-8 of at most %d bytes",
+                                    field, TLSID_NICKNAME_MAX);
+                        return NULL;
+                }
                 if (!certs) {
                         no_cert_support(error);
                         return NULL;
@@ -335,6 +368,11 @@ GPtrArray *read_candidates(CertDb *certs, DBusMessageIter *it, GError **error) {
                                                                error);
                 if (!candidate)
                         return NULL;
+                /* The application's name for it wins over the daemon database's. */
+                if (nickname && *nickname) {
+                        g_free(candidate->leaf->nickname);
+                        candidate->leaf->nickname = g_strdup(nickname);
+                }
                 g_ptr_array_add(candidates, candidate);
         }
         return g_steal_pointer(&candidates);

@@ -15,10 +15,13 @@
 gboolean read_cert_request(CertDb *certs, DBusMessageIter *it, CertRequest *request,
                            GError **error);
 
-/* Reads the candidates a(ayaay) at @it as Candidate* (transfer full; NULL exactly on
- * error), parsed by @certs (nullable: then any candidate is FAILED). */
+/* Reads the candidates a(ayaaya{sv}) at @it (leaf, chain, "nickname") as Candidate*
+ * (transfer full; NULL exactly on error), parsed by @certs (nullable: then any candidate
+ * is FAILED). */
 GPtrArray *read_candidates(CertDb *certs, DBusMessageIter *it, GError **error);
 
 /* Appends @info as an a{sv}: identity, subject, issuer, not_before, not_after, key_type
- * and, when it has one, nickname. */
-void append_cert_info(DBusMessageIter *array, const CertInfo *info);
+ * and, when given, nickname, source ("database" or "application") and offered_by (the
+ * application that offered it). */
+void append_cert_info(DBusMessageIter *array, const CertInfo *info, const char *source,
+                      const char *offered_by);

@@ -5,6 +5,7 @@
 #include "callers.h"
 #include "challenge.h"
 #include "manager.h"
+#include "offered-certs.h"
 #include "state-saver.h"
 #include "store-expiry.h"
 #include "tlsid-limits.h"
@@ -23,6 +24,7 @@ struct Manager {
         gboolean filter_added;
         Callers *callers;
         ChallengeRetries *retries; /* AnswerChallenge's loop guard */
+        OfferedCerts *offered;     /* the certificates applications offered */
         guint8 token_key[TLSID_TOKEN_KEY_LEN]; /* GetTokenKey's, drawn in manager_start() */
         gboolean have_token_key;
         StoreExpiry *expiry;

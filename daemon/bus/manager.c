@@ -219,6 +219,7 @@ Manager *manager_new(DBusConnection *connection, Store *store, const TlsidConfig
         m->callers = callers_new(connection, config->max_senders,
                                  config->max_pending_per_sender, process_call, refuse_call, m);
         m->retries = challenge_retries_new();
+        m->offered = offered_certs_new();
         m->expiry = store_expiry_new(store, m->context);
         /* What was just loaded is on disk already. */
         m->saver = state_saver_new(store, state_path, m->context);
@@ -289,6 +290,7 @@ void manager_free(Manager *m) {
                 dbus_connection_remove_filter(m->connection, filter_cb, m);
         callers_free(m->callers);
         challenge_retries_free(m->retries);
+        offered_certs_free(m->offered);
         explicit_bzero(m->token_key, sizeof m->token_key);
         store_expiry_free(m->expiry);
         state_saver_free(m->saver);

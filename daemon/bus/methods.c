@@ -8,6 +8,7 @@
 #include "cert-args.h"
 #include "error.h"
 #include "manager-private.h"
+#include "offered-certs.h"
 #include "selection.h"
 
 /* --- contexts, sessions and choices --- */
@@ -355,12 +356,23 @@ static GPtrArray *user_candidates(Manager *m, GPtrArray *given, GError **error) 
         return g_ptr_array_new_with_free_func((GDestroyNotify) candidate_free);
 }
 
+static void append_eligible(DBusMessageIter *out, GPtrArray *eligible) {
+        DBusMessageIter array;
+
+        open_container(out, DBUS_TYPE_ARRAY, "a{sv}", &array);
+        for (guint i = 0; eligible && i < eligible->len; i++)
+                append_cert_info(&array, eligible->pdata[i], NULL, NULL);
+        close_container(out, &array);
+}
+
 static gboolean method_select_certificate(Manager *m, DBusMessage *message,
                                           DBusMessage **ret_reply, GError **error) {
-        DBusMessageIter it, out, array;
+        DBusMessageIter it, out;
         StorePartition partition;
         g_autoptr(CertRequest) request = cert_request_new();
         g_autoptr(GPtrArray) candidates = NULL;
+        g_auto(SelectionAnswer) answer = { 0 };
+        gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 
         dbus_message_iter_init(message, &it);
         const char *context = iter_string(&it);
@@ -373,34 +385,23 @@ static gboolean method_select_certificate(Manager *m, DBusMessage *message,
         g_autoptr(GPtrArray) given = read_candidates(m->certs, &it, error);
         if (!given)
                 return FALSE;
+        offered_certs_note(m->offered, given, context, now);
         candidates = user_candidates(m, given, error);
         if (!candidates)
                 return FALSE;
+        if (!selection_select(m->store, manager_policy(m), context, origin, request, candidates,
+                              now, &answer, error))
+                return FALSE;
 
-        g_autoptr(GPtrArray) leaves = NULL;
-        Selection selection = selection_decide_request(manager_policy(m), context, origin,
-                                                       &partition, request, candidates, 0,
-                                                       FALSE, g_get_real_time() / G_USEC_PER_SEC,
-                                                       &leaves);
-        const char *identity = "";
-        if (selection.decision == SELECTION_CERTIFICATE) {
-                const CertInfo *chosen = leaves->pdata[selection.index];
-
-                if (!selection_apply(m->store, context, origin, &partition, &selection, chosen,
-                                     NULL, error))
-                        return FALSE;
-                identity = chosen->identity;
-        }
-
-        const char *decision = selection_decision_to_string(selection.decision);
+        const char *decision = selection_decision_to_string(answer.decision);
+        const char *identity = answer.identity;
+        dbus_uint32_t generation = answer.generation;
         DBusMessage *reply = new_reply(message);
         dbus_message_iter_init_append(reply, &out);
         append_basic(&out, DBUS_TYPE_STRING, &decision);
         append_basic(&out, DBUS_TYPE_STRING, &identity);
-        open_container(&out, DBUS_TYPE_ARRAY, "a{sv}", &array);
-        for (guint i = 0; i < leaves->len; i++)
-                append_cert_info(&array, leaves->pdata[i]);
-        close_container(&out, &array);
+        append_basic(&out, DBUS_TYPE_UINT32, &generation);
+        append_eligible(&out, answer.eligible);
         *ret_reply = reply;
         return TRUE;
 }
@@ -408,6 +409,8 @@ static gboolean method_select_certificate(Manager *m, DBusMessage *message,
 static gboolean method_list_certificates(Manager *m, DBusMessage *message,
                                          DBusMessage **ret_reply, GError **error) {
         g_autoptr(GPtrArray) certs = NULL;
+        g_autoptr(GPtrArray) offered = offered_certs_list(m->offered);
+        g_autoptr(GHashTable) listed = g_hash_table_new(g_str_hash, g_str_equal);
         DBusMessageIter out, array;
 
         if (m->certs) {
@@ -418,8 +421,19 @@ static gboolean method_list_certificates(Manager *m, DBusMessage *message,
         DBusMessage *reply = new_reply(message);
         dbus_message_iter_init_append(reply, &out);
         open_container(&out, DBUS_TYPE_ARRAY, "a{sv}", &array);
-        for (guint i = 0; certs && i < certs->len; i++)
-                append_cert_info(&array, ((Candidate *) certs->pdata[i])->leaf);
+        for (guint i = 0; certs && i < certs->len; i++) {
+                const CertInfo *info = ((Candidate *) certs->pdata[i])->leaf;
+
+                g_hash_table_add(listed, (gpointer) info->identity);
+                append_cert_info(&array, info, "database", NULL);
+        }
+        /* Then what applications offered from databases of their own. */
+        for (guint i = 0; i < offered->len; i++) {
+                const OfferedCert *c = offered->pdata[i];
+
+                if (!g_hash_table_contains(listed, c->info->identity))
+                        append_cert_info(&array, c->info, "application", c->offered_by);
+        }
         close_container(&out, &array);
         *ret_reply = reply;
         return TRUE;
@@ -444,8 +458,8 @@ static gboolean method_get_policy(Manager *m, DBusMessage *message, DBusMessage 
 
 /* --- transport challenges --- */
 
-static DBusMessage *answer_reply(DBusMessage *message, const ChallengeAnswer *a,
-                                 gboolean proxy) {
+static DBusMessage *answer_reply(DBusMessage *message, const char *context,
+                                 const char *origin, const ChallengeAnswer *a, gboolean proxy) {
         const TransportChallenge *tc = a->challenge;
         const char *action = challenge_action_to_string(a->action);
         const char *identity = a->identity;
@@ -480,6 +494,20 @@ static DBusMessage *answer_reply(DBusMessage *message, const ChallengeAnswer *a,
                 dict_append_text(&dict, "realm", tc->realm);
         if (tc->url && a->action == CHALLENGE_RETRY)
                 dict_append_text(&dict, "url", tc->url);
+        if (*a->origin) {
+                const char *v = a->origin;
+                dict_append(&dict, "origin", DBUS_TYPE_STRING, &v);
+        }
+        if (a->action == CHALLENGE_REJECTED) {
+                g_autofree char *recover = g_strdup_printf(
+                        "choose another certificate (tlsidctl choose %s %s CERTIFICATE) or "
+                        "none (tlsidctl choose %s %s none), or start over (tlsidctl forget "
+                        "--context %s --origin %s)", context, origin, context, origin, context,
+                        origin);
+                if (a->subject)
+                        dict_append_text(&dict, "subject", a->subject);
+                dict_append_text(&dict, "recover", recover);
+        }
         if (a->status) {
                 g_autofree char *value = challenge_decline_value(a->status);
                 const char *header = proxy ? "Proxy-Authorization" : "Authorization";
@@ -496,7 +524,7 @@ static DBusMessage *answer_reply(DBusMessage *message, const ChallengeAnswer *a,
                 open_container(&entry, DBUS_TYPE_VARIANT, "aa{sv}", &variant);
                 open_container(&variant, DBUS_TYPE_ARRAY, "a{sv}", &array);
                 for (guint i = 0; i < a->eligible->len; i++)
-                        append_cert_info(&array, a->eligible->pdata[i]);
+                        append_cert_info(&array, a->eligible->pdata[i], NULL, NULL);
                 close_container(&variant, &array);
                 close_container(&entry, &variant);
                 close_container(&dict, &entry);
@@ -513,15 +541,23 @@ static GPtrArray *challenge_candidates(gpointer user_data, GError **error) {
 
 static gboolean method_answer_challenge(Manager *m, DBusMessage *message,
                                         DBusMessage **ret_reply, GError **error) {
-        DBusMessageIter it, array;
+        DBusMessageIter it, array, request_iter, candidates_iter;
         dbus_uint32_t sent_generation = 0;
         dbus_bool_t proxy = FALSE;
+        const char *sent_identity = NULL;
         DictField options[] = {
                 { "generation", DBUS_TYPE_UINT32, &sent_generation },
                 { "proxy", DBUS_TYPE_BOOLEAN, &proxy },
+                { "sent_identity", DBUS_TYPE_STRING, &sent_identity },
+                { "request", DBUS_TYPE_ARRAY, &request_iter, .signature = "a{sv}" },
+                { "candidates", DBUS_TYPE_ARRAY, &candidates_iter,
+                  .signature = "a(ayaaya{sv})" },
         };
         g_autoptr(GPtrArray) values = g_ptr_array_new();
+        g_autoptr(CertRequest) request = NULL;
+        g_autoptr(GPtrArray) candidates = NULL;
         g_auto(ChallengeAnswer) answer = { 0 };
+        gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 
         dbus_message_iter_init(message, &it);
         const char *context = iter_string(&it);
@@ -534,17 +570,41 @@ static gboolean method_answer_challenge(Manager *m, DBusMessage *message,
                 g_ptr_array_add(values, (gpointer) iter_string(&array));
         if (!parse_dict(&it, "options", options, G_N_ELEMENTS(options), error))
                 return FALSE;
+        if (sent_identity && id_identity_check(sent_identity)) {
+                g_autofree char *quoted = error_quote(sent_identity);
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                            "options.sent_identity %s: %s", quoted,
+                            id_identity_check(sent_identity));
+                return FALSE;
+        }
+        if (options[3].seen) {
+                request = cert_request_new();
+                if (!read_cert_request(m->certs, &request_iter, request, error))
+                        return FALSE;
+        }
+        if (options[4].seen) {
+                if (!(candidates = read_candidates(m->certs, &candidates_iter, error)))
+                        return FALSE;
+                offered_certs_note(m->offered, candidates, context, now);
+        }
+        ChallengeQuestion q = {
+                .values = (const char *const *) values->pdata,
+                .n_values = values->len,
+                .have_generation = options[0].seen,
+                .generation = sent_generation,
+                .request = request,
+                .candidates = candidates,
+                .sent_identity = sent_identity,
+        };
         if (!challenge_answer(m->store, m->retries, manager_policy(m), challenge_candidates, m,
-                              context, origin, (const char *const *) values->pdata,
-                              values->len, options[0].seen, sent_generation,
-                              g_get_real_time() / G_USEC_PER_SEC, &answer, error))
+                              context, origin, &q, now, &answer, error))
                 return FALSE;
         if (answer.action == CHALLENGE_REJECTED)
                 g_message("%s %s: the server refused %s; not retrying", context, origin,
-                          answer.identity);
+                          *answer.identity ? answer.identity : "the re-sent request");
         if (answer.flushed)
-                manager_emit_sessions_flushed(m, context, origin, answer.dropped);
-        *ret_reply = answer_reply(message, &answer, proxy);
+                manager_emit_sessions_flushed(m, context, answer.origin, answer.dropped);
+        *ret_reply = answer_reply(message, context, origin, &answer, proxy);
         return TRUE;
 }
 

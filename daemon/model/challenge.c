@@ -7,6 +7,7 @@
 #include "eligibility.h"
 #include "http-auth.h"
 #include "selection.h"
+#include "tlsid-ids.h"
 
 #define TRANSPORT_SCHEME "transport"
 #define TRANSPORT_MODE "tls-client-certificate"
@@ -201,19 +202,29 @@ char *challenge_decline_value(const char *status) {
 
 /* --- the loop guard --- */
 
+/* Bytes of a refused certificate's subject kept for the answer. */
+#define RETRY_SUBJECT_MAX 1024
+
 typedef struct {
         guint32 generation;
         char identity[TLSID_IDENTITY_LEN + 1];
+        char *subject; /* nullable */
 } RetryRecord;
 
 struct ChallengeRetries {
         GHashTable *records; /* "context\norigin" -> RetryRecord */
 };
 
+static void retry_record_free(RetryRecord *record) {
+        g_free(record->subject);
+        g_free(record);
+}
+
 ChallengeRetries *challenge_retries_new(void) {
         ChallengeRetries *r = g_new0(ChallengeRetries, 1);
 
-        r->records = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        r->records = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                           (GDestroyNotify) retry_record_free);
         return r;
 }
 
@@ -229,7 +240,8 @@ static char *retry_key(const char *context, const char *origin) {
 }
 
 void challenge_retries_remember(ChallengeRetries *r, const char *context, const char *origin,
-                                guint32 generation, const char *identity) {
+                                guint32 generation, const char *identity,
+                                const char *subject) {
         char *key = retry_key(context, origin);
         RetryRecord *record = g_new0(RetryRecord, 1);
 
@@ -238,15 +250,22 @@ void challenge_retries_remember(ChallengeRetries *r, const char *context, const 
                 g_hash_table_remove_all(r->records);
         record->generation = generation;
         g_strlcpy(record->identity, identity, sizeof record->identity);
+        if (subject)
+                record->subject = g_strndup(subject, RETRY_SUBJECT_MAX);
         g_hash_table_replace(r->records, key, record);
 }
 
 const char *challenge_retries_refused(ChallengeRetries *r, const char *context,
-                                      const char *origin, guint32 generation) {
+                                      const char *origin, guint32 generation,
+                                      const char **ret_subject) {
         g_autofree char *key = retry_key(context, origin);
         const RetryRecord *record = g_hash_table_lookup(r->records, key);
 
-        return record && record->generation == generation ? record->identity : NULL;
+        if (!record || record->generation != generation)
+                return NULL;
+        if (ret_subject)
+                *ret_subject = record->subject;
+        return record->identity;
 }
 
 guint challenge_retries_size(ChallengeRetries *r) {
@@ -268,47 +287,100 @@ const char *challenge_action_to_string(ChallengeAction action) {
 }
 
 void challenge_answer_clear(ChallengeAnswer *a) {
+        g_clear_pointer(&a->subject, g_free);
         g_clear_pointer(&a->eligible, g_ptr_array_unref);
         g_clear_pointer(&a->candidates, g_ptr_array_unref);
         g_clear_pointer(&a->challenge, transport_challenge_free);
 }
 
+char *challenge_url_origin(const char *url) {
+        g_autoptr(GUri) uri = url ? g_uri_parse(url, G_URI_FLAGS_NONE, NULL) : NULL;
+        const char *host = uri ? g_uri_get_host(uri) : NULL;
+        g_autofree char *lower = NULL;
+        char *origin;
+
+        if (!host || !*host || g_ascii_strcasecmp(g_uri_get_scheme(uri), "https") != 0)
+                return NULL;
+        lower = g_ascii_strdown(host, -1);
+        origin = g_strdup_printf(strchr(lower, ':') ? "[%s]:%d" : "%s:%d", lower,
+                                 g_uri_get_port(uri) > 0 ? g_uri_get_port(uri) : 443);
+        if (id_origin_check(origin)) {
+                g_free(origin);
+                return NULL;
+        }
+        return origin;
+}
+
+/* The candidates the challenge's ca-names hint allows (all when it has none); transfer
+ * container. */
+static GPtrArray *allowed_by_hints(const TransportChallenge *tc, GPtrArray *candidates,
+                                   gint64 now) {
+        g_autoptr(CertRequest) hints = NULL;
+
+        if (tc->ca_names->len == 0) {
+                /* A view: the candidates stay owned by @candidates. */
+                GPtrArray *all = g_ptr_array_sized_new(candidates->len);
+
+                for (guint i = 0; i < candidates->len; i++)
+                        g_ptr_array_add(all, candidates->pdata[i]);
+                return all;
+        }
+        hints = cert_request_new();
+        for (guint i = 0; i < tc->ca_names->len; i++)
+                g_ptr_array_add(hints->ca_names, g_bytes_ref(tc->ca_names->pdata[i]));
+        return cert_select_eligible(hints, candidates, now);
+}
+
 gboolean challenge_answer(Store *store, ChallengeRetries *retries, const Policy *policy,
                           ChallengeCandidatesFn candidates_fn, gpointer user_data,
                           const char *context, const char *origin,
-                          const char *const *values, guint n, gboolean have_generation,
-                          guint32 sent_generation, gint64 now, ChallengeAnswer *ret,
+                          const ChallengeQuestion *q, gint64 now, ChallengeAnswer *ret,
                           GError **error) {
-        StorePartition partition;
+        StorePartition partition, target_partition;
 
         *ret = (ChallengeAnswer) { .action = CHALLENGE_NOT_TRANSPORT };
         if (!store_get_partition(store, context, origin, &partition, error))
                 return FALSE;
         ret->generation = partition.generation;
-        ret->challenge = transport_challenge_find(values, n);
+        ret->challenge = transport_challenge_find(q->values, q->n_values);
         if (!ret->challenge->found)
                 return TRUE;
 
         /* A request sent under another generation (before a switch, a flush, or a daemon
          * restart) is simply sent again under the current one. */
-        gboolean current = !have_generation || sent_generation == partition.generation;
+        gboolean current = !q->have_generation || q->generation == partition.generation;
+        const char *refused_subject = NULL;
         const char *refused = challenge_retries_refused(retries, context, origin,
-                                                        partition.generation);
+                                                        partition.generation,
+                                                        &refused_subject);
         if (current && refused) {
                 ret->action = CHALLENGE_REJECTED;
-                g_strlcpy(ret->identity, refused, sizeof ret->identity);
+                /* Name the certificate only when the connection did send it. */
+                if (!q->sent_identity || strcmp(q->sent_identity, refused) == 0) {
+                        g_strlcpy(ret->identity, refused, sizeof ret->identity);
+                        ret->subject = g_strdup(refused_subject);
+                }
                 return TRUE;
         }
 
-        g_autoptr(CertRequest) request = cert_request_new();
-        for (guint i = 0; i < ret->challenge->ca_names->len; i++)
-                g_ptr_array_add(request->ca_names, g_bytes_ref(ret->challenge->ca_names->pdata[i]));
-        ret->candidates = candidates_fn(user_data, error);
-        if (!ret->candidates)
+        /* The decision belongs to the origin that will see the certificate. */
+        g_autofree char *url_origin = challenge_url_origin(ret->challenge->url);
+        const char *target = url_origin ? url_origin : origin;
+        gboolean elsewhere = strcmp(target, origin) != 0;
+        g_strlcpy(ret->origin, target, sizeof ret->origin);
+        if (!store_get_partition(store, context, target, &target_partition, error))
                 return FALSE;
+
+        if (q->candidates && q->candidates->len > 0)
+                ret->candidates = g_ptr_array_ref(q->candidates);
+        else if (!(ret->candidates = candidates_fn(user_data, error)))
+                return FALSE;
+        g_autoptr(GPtrArray) hinted = allowed_by_hints(ret->challenge, ret->candidates, now);
+        g_autoptr(CertRequest) any = q->request ? NULL : cert_request_new();
+        const CertRequest *request = q->request ? q->request : any;
         g_autoptr(GPtrArray) leaves = NULL;
-        Selection selection = selection_decide_request(policy, context, origin, &partition,
-                                                       request, ret->candidates,
+        Selection selection = selection_decide_request(policy, context, target,
+                                                       &target_partition, request, hinted,
                                                        ret->challenge->key_types, TRUE, now,
                                                        &leaves);
 
@@ -319,6 +391,7 @@ gboolean challenge_answer(Store *store, ChallengeRetries *retries, const Policy 
                                                                                 : "declined";
                 break;
         case SELECTION_ASK:
+        case SELECTION_STALE: /* not from selection_decide_request() */
                 ret->action = CHALLENGE_ASK;
                 ret->eligible = g_steal_pointer(&leaves);
                 break;
@@ -326,24 +399,26 @@ gboolean challenge_answer(Store *store, ChallengeRetries *retries, const Policy 
                 const CertInfo *chosen = leaves->pdata[selection.index];
                 gboolean changed = FALSE;
 
-                if (!selection_apply(store, context, origin, &partition, &selection, chosen,
-                                     &changed, error))
+                if (!selection_apply(store, context, target, &target_partition, &selection,
+                                     chosen, &changed, error))
                         return FALSE;
-                /* The same identity under the generation the request went out under: move
-                 * the partition on anyway, so that no pooled connection or cached session
-                 * (which may not carry the certificate) serves the re-sent request. */
-                if (!changed && current) {
-                        if (!store_flush(store, context, origin, &ret->dropped, error))
+                /* The same identity: move the partition on anyway, so that no pooled
+                 * connection or cached session (which may not carry the certificate) serves
+                 * the re-sent request. A request from an older generation of this origin is
+                 * re-sent into the current one, which is fresh already. */
+                if (!changed && (current || elsewhere)) {
+                        if (!store_flush(store, context, target, &ret->dropped, error))
                                 return FALSE;
                         ret->flushed = TRUE;
                 }
-                if (!store_get_partition(store, context, origin, &partition, error))
+                if (!store_get_partition(store, context, target, &target_partition, error))
                         return FALSE;
-                challenge_retries_remember(retries, context, origin, partition.generation,
-                                           chosen->identity);
+                challenge_retries_remember(retries, context, target,
+                                           target_partition.generation, chosen->identity,
+                                           chosen->subject);
                 ret->action = CHALLENGE_RETRY;
                 g_strlcpy(ret->identity, chosen->identity, sizeof ret->identity);
-                ret->generation = partition.generation;
+                ret->generation = target_partition.generation;
                 break;
         }
         }

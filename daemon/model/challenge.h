@@ -7,6 +7,7 @@
 #include <glib.h>
 
 #include "cert-info.h"
+#include "eligibility.h"
 #include "policy.h"
 #include "store.h"
 
@@ -57,13 +58,17 @@ ChallengeRetries *challenge_retries_new(void);
 /* Accepts NULL. */
 void challenge_retries_free(ChallengeRetries *retries);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ChallengeRetries, challenge_retries_free)
-/* Notes that a retry moved (context, origin) to @generation to send @identity. */
+/* Notes that a retry moved (context, origin) to @generation to send @identity, whose
+ * subject is @subject (nullable). */
 void challenge_retries_remember(ChallengeRetries *retries, const char *context,
-                                const char *origin, guint32 generation, const char *identity);
+                                const char *origin, guint32 generation, const char *identity,
+                                const char *subject);
 /* The identity the retry that moved (context, origin) to @generation sent, or NULL when
- * no retry did (borrowed: valid until the next remember). */
+ * no retry did; @ret_subject (nullable) gets its subject or NULL (both borrowed: valid
+ * until the next remember). */
 const char *challenge_retries_refused(ChallengeRetries *retries, const char *context,
-                                      const char *origin, guint32 generation);
+                                      const char *origin, guint32 generation,
+                                      const char **ret_subject);
 /* The number of records, for tests of the bound. */
 guint challenge_retries_size(ChallengeRetries *retries);
 
@@ -81,13 +86,17 @@ const char *challenge_action_to_string(ChallengeAction action);
 /* What AnswerChallenge answers. Clear it with challenge_answer_clear(). */
 typedef struct {
         ChallengeAction action;
-        char identity[TLSID_IDENTITY_LEN + 1]; /* retry: sent; rejected: refused; else "" */
-        guint32 generation;      /* the partition's generation the request goes out under */
+        char identity[TLSID_IDENTITY_LEN + 1]; /* retry: to send; rejected: refused; else "" */
+        char *subject;           /* rejected: the refused certificate's subject, or NULL */
+        char origin[TLSID_ORIGIN_MAX + 1]; /* retry, ask: where the re-sent request goes
+                                            * (the challenge's url, else the origin) */
+        guint32 generation;      /* retry: that origin's new generation; else the current
+                                  * one of the challenged origin */
         const char *status;      /* declined: "declined" or "unavailable" (static) */
         GPtrArray *eligible;     /* ask: CertInfo*, borrowed from the candidates */
         GPtrArray *candidates;   /* owned: what @eligible borrows from */
         TransportChallenge *challenge; /* owned: the schemes and hints found */
-        gboolean flushed;        /* retry with the same identity: the partition was flushed */
+        gboolean flushed;        /* retry with the same identity: ->origin was flushed */
         guint dropped;           /* tokens that flush dropped */
 } ChallengeAnswer;
 
@@ -95,24 +104,44 @@ void challenge_answer_clear(ChallengeAnswer *answer);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ChallengeAnswer, challenge_answer_clear)
 
 /* The certificates a challenge may be answered with (Candidate*, transfer full; NULL
- * exactly when @error is set). Called only when a certificate must be chosen. */
+ * exactly when @error is set). Called only when a certificate must be chosen and the
+ * caller passed none. */
 typedef GPtrArray *(*ChallengeCandidatesFn)(gpointer user_data, GError **error);
 
-/* Answers the @n field values @values of a 401/407 to a request sent to (context, origin)
- * under @sent_generation (when @have_generation; else under the current one), at @now:
+/* A 401/407 response to a request sent to (context, origin), and what the connection
+ * that carried it saw. */
+typedef struct {
+        const char *const *values; /* the WWW-Authenticate (Proxy-) field values */
+        guint n_values;
+        gboolean have_generation;  /* the request went out under @generation, else under
+                                    * the current one */
+        guint32 generation;
+        const CertRequest *request; /* nullable: the connection's last CertificateRequest */
+        GPtrArray *candidates;      /* nullable or empty: the application's certificates
+                                     * (Candidate*); else the candidates function's */
+        const char *sent_identity;  /* nullable: the certificate the connection sent ("":
+                                     * none); unknown when NULL */
+} ChallengeQuestion;
+
+/* Answers @q at @now:
  *  - no usable transport challenge: NOT_TRANSPORT;
- *  - the retry that produced the current generation is challenged again: REJECTED;
- *  - else the decision among @candidates_fn's certificates the challenge's hints allow
- *    (mode "auto" picks only a single eligible one): DECLINED ("unavailable" when none is
- *    eligible), ASK, or RETRY, which makes the certificate the choice and always moves the
- *    partition to a new generation (the same choice is flushed, as FlushSessions does;
- *    ->flushed tells the caller to say so), so that nothing cached or pooled carries the
- *    re-sent request.
+ *  - the request was the one a retry re-sent (under the generation that retry produced,
+ *    to this origin): REJECTED, naming the certificate only when the connection sent it;
+ *  - else the decision for the origin the request is to be re-sent to (the challenge's
+ *    url, else this origin) among the candidates that the connection's CertificateRequest
+ *    and the challenge's hints allow (mode "auto" picks only a single eligible one):
+ *    DECLINED ("unavailable" when none is eligible), ASK, or RETRY, which makes the
+ *    certificate that origin's choice and always moves its partition to a new
+ *    generation (the same choice is flushed, as FlushSessions does; ->flushed tells the
+ *    caller to say so), so that nothing cached or pooled carries the re-sent request.
  * Returns FALSE exactly when @error is set (an invalid id, a context not open, a store
  * error, the candidates). */
 gboolean challenge_answer(Store *store, ChallengeRetries *retries, const Policy *policy,
                           ChallengeCandidatesFn candidates_fn, gpointer user_data,
                           const char *context, const char *origin,
-                          const char *const *values, guint n, gboolean have_generation,
-                          guint32 sent_generation, gint64 now, ChallengeAnswer *ret,
+                          const ChallengeQuestion *q, gint64 now, ChallengeAnswer *ret,
                           GError **error);
+
+/* The origin ("host:port", lower-case, IPv6 in brackets) of the https @url, or NULL when
+ * it has none that is valid (transfer full). */
+char *challenge_url_origin(const char *url);

@@ -37,7 +37,11 @@ typedef struct {
         GPtrArray *oid_filters;         /* CertOidFilter*, owned */
         CertInfo *server_certificate;   /* nullable, owned */
         guint16 cipher_suite;           /* 0 when unknown */
-        gboolean post_handshake;
+        gboolean post_handshake;        /* a TLS 1.3 post-handshake CertificateRequest */
+        gboolean renegotiation;         /* a TLS 1.2 renegotiation's */
+        /* The generation of the partition the connection was attached under; 0 when the
+         * caller did not say (selection_select() then binds nothing). */
+        guint32 generation;
 } CertRequest;
 
 /* An empty request (any certificate); its arrays exist, empty, and free what they hold. */

@@ -47,6 +47,8 @@ const char *selection_decision_to_string(SelectionDecision decision) {
                 return "certificate";
         case SELECTION_NONE:
                 return "none";
+        case SELECTION_STALE:
+                return "stale";
         case SELECTION_ASK:
         default:
                 return "ask";
@@ -89,4 +91,52 @@ gboolean selection_apply(Store *store, const char *context, const char *origin,
         return store_set_choice(store, context, origin, TLSID_STATE_CERTIFICATE,
                                 chosen->identity, chosen->not_after, remember, ret_changed,
                                 error);
+}
+
+void selection_answer_clear(SelectionAnswer *answer) {
+        g_clear_pointer(&answer->eligible, g_ptr_array_unref);
+}
+
+gboolean selection_select(Store *store, const Policy *policy, const char *context,
+                          const char *origin, const CertRequest *request,
+                          GPtrArray *candidates, gint64 now, SelectionAnswer *ret,
+                          GError **error) {
+        StorePartition partition;
+        gboolean bound = request->generation != 0;
+        gboolean mid_connection = request->post_handshake || request->renegotiation;
+
+        *ret = (SelectionAnswer) { .decision = SELECTION_NONE };
+        if (!store_get_partition(store, context, origin, &partition, error))
+                return FALSE;
+        ret->generation = partition.generation;
+        if (bound && request->generation != partition.generation) {
+                ret->decision = SELECTION_STALE;
+                ret->eligible = g_ptr_array_new();
+                return TRUE;
+        }
+        Selection selection = selection_decide_request(policy, context, origin, &partition,
+                                                       request, candidates, 0, FALSE, now,
+                                                       &ret->eligible);
+        ret->decision = selection.decision;
+        ret->reason = selection.reason;
+        if (selection.decision != SELECTION_CERTIFICATE)
+                return TRUE;
+
+        const CertInfo *chosen = ret->eligible->pdata[selection.index];
+        /* Only a choice made now can differ from the partition's identity (a remembered
+         * choice is the partition's identity). */
+        gboolean moves = strcmp(chosen->identity, partition.identity) != 0;
+
+        if (!selection_apply(store, context, origin, &partition, &selection, chosen, NULL,
+                             error))
+                return FALSE;
+        if (!store_get_partition(store, context, origin, &partition, error))
+                return FALSE;
+        ret->generation = partition.generation;
+        if (bound && moves && mid_connection) {
+                ret->decision = SELECTION_STALE;
+                return TRUE;
+        }
+        g_strlcpy(ret->identity, chosen->identity, sizeof ret->identity);
+        return TRUE;
 }

@@ -15,6 +15,7 @@ typedef enum {
         SELECTION_ASK = 0,     /* the application shows its picker and calls SetChoice */
         SELECTION_NONE,        /* send no certificate, ask nobody */
         SELECTION_CERTIFICATE, /* send eligible[index] */
+        SELECTION_STALE,       /* selection_select(): the connection's partition moved on */
 } SelectionDecision;
 
 /* Why a decision was taken, for the caller's log and for tests. */
@@ -45,7 +46,7 @@ typedef struct {
 Selection selection_decide(int state, const char *identity, CertInfo *const *eligible,
                            guint n_eligible, PolicyMode mode, int auto_select);
 
-/* "certificate", "none" or "ask", as SelectCertificate spells it. */
+/* "certificate", "none", "ask" or "stale", as SelectCertificate spells it. */
 const char *selection_decision_to_string(SelectionDecision decision);
 
 /* The decision for (context, origin) in @partition on a server's @request: the leaf
@@ -68,3 +69,33 @@ Selection selection_decide_request(const Policy *policy, const char *context,
 gboolean selection_apply(Store *store, const char *context, const char *origin,
                          const StorePartition *partition, const Selection *selection,
                          const CertInfo *chosen, gboolean *ret_changed, GError **error);
+
+/* What SelectCertificate answers a connection's client-auth hook. Clear it with
+ * selection_answer_clear(). */
+typedef struct {
+        SelectionDecision decision;
+        SelectionReason reason;
+        char identity[TLSID_IDENTITY_LEN + 1]; /* CERTIFICATE: the one to send; else "" */
+        guint32 generation;  /* the generation of the partition the connection is in now */
+        GPtrArray *eligible; /* CertInfo*, borrowed from the candidates, best first */
+} SelectionAnswer;
+
+void selection_answer_clear(SelectionAnswer *answer);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SelectionAnswer, selection_answer_clear)
+
+/* Answers a server's @request on a connection to (context, origin), binding it to the
+ * partition it was attached under (@request->generation, when given): a connection
+ * presents that partition's identity, or none, and never another.
+ *  - The partition moved on (a switch or a flush since the attach): STALE; nothing is
+ *    sent and the connection must be retired.
+ *  - Otherwise the decision of selection_decide_request() among @candidates, applied as
+ *    selection_apply() does. A certificate for a connection attached with no identity
+ *    moves it to the new partition during its first handshake (no application data has
+ *    flowed): CERTIFICATE with the new ->generation. After application data (a
+ *    renegotiation or a post-handshake request) it cannot: the choice is made for the
+ *    next connections and this one is STALE.
+ * Returns FALSE exactly when @error is set. */
+gboolean selection_select(Store *store, const Policy *policy, const char *context,
+                          const char *origin, const CertRequest *request,
+                          GPtrArray *candidates, gint64 now, SelectionAnswer *ret,
+                          GError **error);

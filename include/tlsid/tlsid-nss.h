@@ -15,7 +15,23 @@
  *    SelectCertificate with what the CertificateRequest carries and the certificates
  *    with private keys in the process's NSS database, and sends the chosen one; "none"
  *    and "ask" send nothing ("ask" is recorded on the connection). On a non-blocking
- *    socket it answers SECWouldBlock and completes through tlsid_nss_connection_dispatch().
+ *    socket it answers SECWouldBlock and completes through tlsid_nss_connection_dispatch();
+ *  - binds the connection, for its whole life, to the partition it was attached under:
+ *    whenever the server asks (the first handshake, a TLS 1.2 renegotiation, a TLS 1.3
+ *    post-handshake CertificateRequest) it presents that partition's identity, or none,
+ *    never another. When the partition moved on (a switch or a flush) the hook sends
+ *    nothing and the connection is stale (tlsid_nss_connection_is_current() says 0 without
+ *    asking the daemon): retire it and send the request again on a new one. The one
+ *    exception: during the first handshake of a connection attached with no identity, a
+ *    certificate chosen now (by the policy) moves the connection to the new partition,
+ *    since no application data has flowed (get_generation() and get_identity() then say
+ *    so);
+ *  - allows renegotiation only with the RFC 5746 extension (SSL_RENEGOTIATE_REQUIRES_XTN),
+ *    and TLS 1.3 post-handshake authentication only with TLSID_NSS_POST_HANDSHAKE_AUTH
+ *    (never with HTTP/2, which forbids both: RFC 9113 9.2). After a mid-connection
+ *    authentication that sent a certificate, a request already in flight was sent before
+ *    the identity existed: tlsid_nss_connection_get_reauthentications() counts them, so
+ *    an HTTP client re-sends an idempotent request once on the same connection.
  * Every daemon call is bounded by the client's timeout (tlsid_nss_client_new() makes a
  * client with TLSID_NSS_DEFAULT_TIMEOUT_USEC). When the daemon cannot be reached the
  * connection goes on with no resumption and no certificate (fail closed), and this is
@@ -54,7 +70,8 @@ int tlsid_nss_client_new(const char *bus_address, TlsidClient **ret_client);
 /* Wires @ssl_fd (an NSS SSL socket in client mode, before its handshake) to @context for
  * the origin @host:@port (@host: a DNS name or IP literal, lower-cased by the caller, an
  * IPv6 literal with or without brackets; also used for SNI unless the caller called
- * SSL_SetURL). Call it after SSL_ResetHandshake(), which drops a resumption token set
+ * SSL_SetURL), with @flags (TLSID_NSS_POST_HANDSHAKE_AUTH or 0). Call it after
+ * SSL_ResetHandshake(), which drops a resumption token set
  * before it. It installs the socket's SSL_GetClientAuthDataHook and resumption token
  * callback; do not replace them. @context must outlive the connection state, which lives
  * until tlsid_nss_connection_free(), called after PR_Close(@ssl_fd).
@@ -66,7 +83,10 @@ int tlsid_nss_client_new(const char *bus_address, TlsidClient **ret_client);
  * SSL_CertIsUsable() accepts (at most 64); with none it sends nothing without asking.
  * @ret_connection: (transfer full). */
 int tlsid_nss_attach(PRFileDesc *ssl_fd, TlsidContext *context, const char *host,
-                     uint16_t port, TlsidNssConnection **ret_connection);
+                     uint16_t port, unsigned flags, TlsidNssConnection **ret_connection);
+
+/* Flags for tlsid_nss_attach(). */
+#define TLSID_NSS_POST_HANDSHAKE_AUTH (1u << 0) /* TLS 1.3 post-handshake authentication */
 
 /* Frees the state of a closed socket; accepts NULL. */
 void tlsid_nss_connection_free(TlsidNssConnection *connection);
@@ -83,8 +103,20 @@ int tlsid_nss_connection_is_degraded(const TlsidNssConnection *connection);
 int tlsid_nss_connection_server_asked(const TlsidNssConnection *connection);
 /* The decision the client-auth hook got, or -1 when the server did not ask (or the
  * daemon could not be reached). TLSID_DECISION_ASK means the user should be asked;
- * TLSID_DECISION_NONE also when the process holds no usable certificate. */
+ * TLSID_DECISION_NONE also when the process holds no usable certificate;
+ * TLSID_DECISION_STALE that the connection must be retired. */
 int tlsid_nss_connection_get_decision(const TlsidNssConnection *connection);
+/* The certificates the server's last CertificateRequest on @connection allowed, best
+ * first, as the daemon described them (for the list to show when the decision was
+ * TLSID_DECISION_ASK); none before the daemon answered. @ret_infos: (transfer none) owned
+ * by @connection, valid until its next request or tlsid_nss_connection_free(). */
+int tlsid_nss_connection_get_eligible(const TlsidNssConnection *connection,
+                                      const TlsidCertificateInfo **ret_infos, size_t *ret_n);
+/* How many mid-connection authentications (renegotiations, post-handshake requests) sent
+ * a certificate on this connection. Read it before and after each response: when it
+ * grew, the request went out before the identity existed, and an idempotent one should
+ * be sent again, once, on the same connection. */
+unsigned tlsid_nss_connection_get_reauthentications(const TlsidNssConnection *connection);
 /* The identity the hook sent ("" when none; owned by @connection). */
 const char *tlsid_nss_connection_get_sent_identity(const TlsidNssConnection *connection);
 
@@ -113,6 +145,15 @@ int tlsid_nss_connection_is_current(const TlsidNssConnection *connection);
  * signal callbacks, retire the pooled connections for which this returns 1. */
 int tlsid_nss_connection_matches(const TlsidNssConnection *connection, const char *context,
                                  const char *origin);
+
+/* Answers a transport challenge (tlsid_context_answer_challenge()) to a request sent on
+ * @connection (its socket @ssl_fd, still open), with what the connection saw: its
+ * generation, the server's last CertificateRequest and the process's certificates it
+ * allowed (or, when the server never asked, every certificate of the process's NSS
+ * database with a key), and the certificate it sent. @ret_answer: (transfer full). */
+int tlsid_nss_connection_answer_challenge(TlsidNssConnection *connection, PRFileDesc *ssl_fd,
+                                          const char *const *field_values, size_t n,
+                                          unsigned flags, TlsidChallengeAnswer **ret_answer);
 
 /* New resumption tokens are stored by a worker thread, off the handshake path. Waits up
  * to @usec microseconds until every token queued so far has been sent to the daemon;

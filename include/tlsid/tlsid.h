@@ -228,14 +228,17 @@ typedef struct {
         int64_t not_after;  /* Unix seconds */
         char *key_type;     /* "rsa", "rsa-pss", "ec", "ed25519", "dsa", "dh" or "unknown" */
         char *nickname;     /* (nullable) the NSS database's nickname */
+        char *source;       /* (nullable) "database" or "application" (ListCertificates) */
+        char *offered_by;   /* (nullable) the application that offered it */
 } TlsidCertificateInfo;
 
 /* Frees @infos and their strings; accepts NULL. */
 void tlsid_certificate_infos_free(TlsidCertificateInfo *infos, size_t n);
 
 /* The user's certificates with a private key in the daemon's NSS database (none when
- * it has no database), sorted by nickname. @ret_infos: (transfer full) free with
- * tlsid_certificate_infos_free(). */
+ * it has no database), sorted by nickname, then those applications offered as
+ * candidates from databases of their own, the most recent first. @ret_infos: (transfer
+ * full) free with tlsid_certificate_infos_free(). */
 int tlsid_client_list_certificates(TlsidClient *client, TlsidCertificateInfo **ret_infos,
                                    size_t *ret_n);
 
@@ -277,6 +280,10 @@ typedef struct {
         size_t server_certificate_len;
         uint16_t cipher_suite;              /* 0 unknown */
         int post_handshake;                 /* nonzero: a TLS 1.3 post-handshake request */
+        int renegotiation;                  /* nonzero: a TLS 1.2 renegotiation's request */
+        /* The generation of the partition the connection was attached under: nonzero
+         * binds the connection to that partition (TLSID_DECISION_STALE). */
+        uint32_t generation;
 } TlsidCertRequest;
 
 /* A certificate the application can use (it holds the key) and its chain. */
@@ -285,6 +292,7 @@ typedef struct {
         size_t len;
         const TlsidDer *chain;  /* (nullable) issuer of the leaf first; at most 8 */
         size_t n_chain;
+        const char *nickname;   /* (nullable) the application's name for it, UTF-8 */
 } TlsidCandidate;
 
 /* What SelectCertificate decided. */
@@ -292,6 +300,8 @@ typedef enum {
         TLSID_DECISION_ASK = 0,         /* show a picker, then tlsid_context_set_choice() */
         TLSID_DECISION_NONE = 1,        /* send no certificate */
         TLSID_DECISION_CERTIFICATE = 2, /* send the certificate *ret_identity names */
+        TLSID_DECISION_STALE = 3,       /* send none; the connection's partition moved on:
+                                         * retire it, send the request on a new one */
 } TlsidDecision;
 
 /* Decides which certificate to send to @origin for a server's @request (nullable: any),
@@ -299,15 +309,21 @@ typedef enum {
  * database). The remembered choice wins when that certificate is eligible; a remembered
  * certificate that is not gives TLSID_DECISION_ASK, never another one. A certificate
  * the policy selects becomes the choice as with tlsid_context_set_choice() (an
- * IdentityChanged when it is a change).
+ * IdentityChanged when it is a change). With @request->generation the connection is
+ * bound to the partition it was attached under: TLSID_DECISION_STALE when that moved on,
+ * or when a certificate is chosen now for a connection with none after application data
+ * flowed (@request->renegotiation, ->post_handshake); during a first handshake such a
+ * choice moves the connection to the new partition (*@ret_generation).
  * @ret_identity: (nullable) (transfer full) free(): the fingerprint for
- * TLSID_DECISION_CERTIFICATE, else "". @ret_eligible, @ret_n_eligible: (nullable, both or
- * neither) (transfer full) the certificates @request allows, best first; free with
- * tlsid_certificate_infos_free(). */
+ * TLSID_DECISION_CERTIFICATE, else "". @ret_generation: (nullable) the generation of the
+ * partition the connection belongs to now. @ret_eligible, @ret_n_eligible: (nullable,
+ * both or neither) (transfer full) the certificates @request allows, best first; free
+ * with tlsid_certificate_infos_free(). */
 int tlsid_context_select_certificate(TlsidContext *context, const char *origin,
                                      const TlsidCertRequest *request,
                                      const TlsidCandidate *candidates, size_t n,
                                      TlsidDecision *ret_decision, char **ret_identity,
+                                     uint32_t *ret_generation,
                                      TlsidCertificateInfo **ret_eligible,
                                      size_t *ret_n_eligible);
 
@@ -327,8 +343,14 @@ typedef enum {
  * ("" when absent) except where marked nullable. */
 typedef struct {
         TlsidAnswerAction action;
-        char *identity;                 /* RETRY: the certificate; REJECTED: the refused one */
-        uint32_t generation;            /* the current generation of (context, origin) */
+        char *identity;                 /* RETRY: the certificate; REJECTED: the refused
+                                         * one, when the connection sent it, else "" */
+        uint32_t generation;            /* RETRY: @origin's new generation; else the
+                                         * current one of (context, origin) */
+        char *origin;                   /* RETRY, ASK, DECLINED: the origin decided for,
+                                         * where the request goes (url's, or the one asked) */
+        char *subject;                  /* REJECTED: the refused certificate's subject */
+        char *recover;                  /* REJECTED: what the user can do, one sentence */
         char **schemes;                 /* the auth-schemes seen, lower-case; NULL-terminated */
         size_t n_schemes;
         char *error;                    /* why a value or hint was ignored, or "" */
@@ -344,14 +366,29 @@ typedef struct {
 /* Flags for tlsid_context_answer_challenge(). */
 #define TLSID_CHALLENGE_PROXY (1u << 0) /* the values are Proxy-Authenticate (a 407) */
 
+/* What the connection that carried the challenged request saw; start from a zeroed
+ * struct (every field is optional). */
+typedef struct {
+        const TlsidCertRequest *request;  /* (nullable) its last CertificateRequest: the
+                                           * eligible certificates must satisfy it */
+        const TlsidCandidate *candidates; /* (nullable) the application's certificates;
+                                           * none: the daemon's database */
+        size_t n_candidates;              /* at most 64 */
+        const char *sent_identity;        /* (nullable) what it sent ("": none), so that
+                                           * REJECTED names only a certificate it sent */
+} TlsidChallengeConnection;
+
 /* Answers the transport challenge among @field_values (@n WWW-Authenticate or, with
  * TLSID_CHALLENGE_PROXY, Proxy-Authenticate values as received; bytes that are not UTF-8
  * are read as ISO-8859-1) of a response from @origin to a request sent under partition
- * generation @generation (negative: the current one). A malformed value is not an error:
- * it shows in the answer's error. @ret_answer: (transfer full). */
+ * generation @generation (negative: the current one), on a connection that saw
+ * @connection (nullable: nothing known). A malformed value is not an error: it shows in
+ * the answer's error. @ret_answer: (transfer full). */
 int tlsid_context_answer_challenge(TlsidContext *context, const char *origin,
                                    const char *const *field_values, size_t n, unsigned flags,
-                                   int64_t generation, TlsidChallengeAnswer **ret_answer);
+                                   int64_t generation,
+                                   const TlsidChallengeConnection *connection,
+                                   TlsidChallengeAnswer **ret_answer);
 /* Frees @answer; accepts NULL. */
 void tlsid_challenge_answer_free(TlsidChallengeAnswer *answer);
 /* "not-transport", "retry", "ask", "declined" or "rejected" (static). */

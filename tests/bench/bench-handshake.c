@@ -175,7 +175,7 @@ static Outcome connect_once(const Target *t, Mode mode, const char *peer_id) {
                 ck_assert_int_eq(SSL_SetSockPeerID(fd, peer_id), SECSuccess);
                 break;
         case MODE_DAEMON:
-                ASSERT_OK(tlsid_nss_attach(fd, t->context, "localhost", t->port, &conn));
+                ASSERT_OK(tlsid_nss_attach(fd, t->context, "localhost", t->port, 0, &conn));
                 ck_assert_msg(!tlsid_nss_connection_is_degraded(conn),
                               "the adapter could not reach tlsidd");
                 ck_assert_str_eq(tlsid_nss_connection_get_identity(conn), "");

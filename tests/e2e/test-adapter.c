@@ -84,7 +84,7 @@ static PRFileDesc *open_attached(TlsidContext *context, uint16_t port,
         ck_assert_int_eq(SSL_OptionSet(fd, SSL_HANDSHAKE_AS_CLIENT, PR_TRUE), SECSuccess);
         ck_assert_int_eq(SSL_SetURL(fd, "localhost"), SECSuccess);
         ck_assert_int_eq(SSL_ResetHandshake(fd, PR_FALSE), SECSuccess);
-        ASSERT_OK(tlsid_nss_attach(fd, context, "localhost", port, ret_conn));
+        ASSERT_OK(tlsid_nss_attach(fd, context, "localhost", port, 0, ret_conn));
         return fd;
 }
 

@@ -436,13 +436,16 @@ static char *server_url(const char *path) {
 
 /* --- the scenarios --- */
 
-/* 1. Two tlsid-fetch processes in one context, no certificate: the second one's first
- * connection resumes, from the token the first one stored in tlsidd. */
+/* 1. Two tlsid-fetch processes in one context whose choice is no certificate (an
+ * undecided one would be asked: exit 3): the second one's first connection resumes, from
+ * the token the first one stored in tlsidd. */
 static void scenario_shared_resumption(void) {
         g_autofree char *u = server_url("/");
         Fetch first, second;
         const Connection *c;
 
+        ctl("open", "tab/shared", NULL);
+        ctl("choose", "tab/shared", t.origin, "none", NULL);
         fetch_run(&first, "tab/shared", u);
         assert_exit(&first, 0);
         c = conn(&first, 1);
@@ -657,6 +660,8 @@ static void scenario_flush(void) {
         static const char *const alice[] = { DN_ALICE, DN_ALICE, DN_ALICE };
         Fetch f, g;
 
+        ctl("open", "tab/f", NULL);
+        ctl("choose", "tab/f", t.origin, "none", NULL);
         fetch_run(&f, "tab/f", u);
         assert_exit(&f, 0);
         assert_server_saw(&f, 1, NULL, ".");

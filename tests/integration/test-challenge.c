@@ -60,7 +60,7 @@ static TlsidChallengeAnswer *answer_gen(int64_t generation, unsigned flags, ...)
         for (const char *v; (v = va_arg(ap, const char *)) && n < G_N_ELEMENTS(values);)
                 values[n++] = v;
         va_end(ap);
-        ASSERT_OK(tlsid_context_answer_challenge(ctx, ORIGIN, values, n, flags, generation, &a));
+        ASSERT_OK(tlsid_context_answer_challenge(ctx, ORIGIN, values, n, flags, generation, NULL, &a));
         ck_assert_ptr_nonnull(a);
         return a;
 }
@@ -272,12 +272,17 @@ START_TEST(test_challenge_policy_auto_single_eligible_switches) {
 END_TEST
 
 START_TEST(test_challenge_url_hint) {
-        choose(TLSID_CHOICE_CERTIFICATE, rsa_fp);
+        /* The certificate goes to the url's origin: its choice decides, not this one's. */
+        choose(TLSID_CHOICE_CERTIFICATE, ec_fp);
+        ASSERT_OK(tlsid_context_set_choice(ctx, "login.example.com:8443",
+                                           TLSID_CHOICE_CERTIFICATE, rsa_fp, 0));
         TlsidChallengeAnswer *a =
                 answer(CHALLENGE ", url=\"https://login.example.com:8443/certificate\"");
 
         assert_action(a, TLSID_ANSWER_RETRY);
         ck_assert_str_eq(a->url, "https://login.example.com:8443/certificate");
+        ck_assert_str_eq(a->origin, "login.example.com:8443");
+        ck_assert_str_eq(a->identity, rsa_fp);
         ck_assert_str_eq(a->error, "");
         tlsid_challenge_answer_free(a);
 
@@ -286,6 +291,8 @@ START_TEST(test_challenge_url_hint) {
         a = answer(CHALLENGE ", url=\"http://login.example.com/certificate\"");
         assert_action(a, TLSID_ANSWER_RETRY);
         ck_assert_str_eq(a->url, "");
+        ck_assert_str_eq(a->origin, ORIGIN);
+        ck_assert_str_eq(a->identity, ec_fp);
         ck_assert_msg(strncmp(a->error, "url:", 4) == 0, "error: %s", a->error);
         tlsid_challenge_answer_free(a);
 }
@@ -460,7 +467,7 @@ START_TEST(test_challenge_too_many_values_are_noted) {
                 values[i] = "Basic realm=\"x\"";
         values[69] = CHALLENGE;
         ASSERT_OK(tlsid_context_answer_challenge(ctx, ORIGIN, values, G_N_ELEMENTS(values), 0,
-                                                 -1, &a));
+                                                 -1, NULL, &a));
         /* The transport challenge is past the 64th value: not parsed. */
         assert_action(a, TLSID_ANSWER_NOT_TRANSPORT);
         ck_assert_uint_eq(a->n_schemes, 64);
@@ -474,17 +481,17 @@ START_TEST(test_challenge_library_checks_arguments) {
         const char *values[] = { CHALLENGE, NULL };
         TlsidChallengeAnswer *a = NULL;
 
-        ASSERT_ERRNO(tlsid_context_answer_challenge(NULL, ORIGIN, values, 1, 0, -1, &a), EINVAL);
-        ASSERT_ERRNO(tlsid_context_answer_challenge(ctx, "Example.com:443", values, 1, 0, -1, &a),
+        ASSERT_ERRNO(tlsid_context_answer_challenge(NULL, ORIGIN, values, 1, 0, -1, NULL, &a), EINVAL);
+        ASSERT_ERRNO(tlsid_context_answer_challenge(ctx, "Example.com:443", values, 1, 0, -1, NULL, &a),
                      EINVAL);
-        ASSERT_ERRNO(tlsid_context_answer_challenge(ctx, ORIGIN, values, 2, 0, -1, &a), EINVAL);
+        ASSERT_ERRNO(tlsid_context_answer_challenge(ctx, ORIGIN, values, 2, 0, -1, NULL, &a), EINVAL);
         ck_assert_ptr_nonnull(strstr(tlsid_error_message(), "field_values[1]"));
-        ASSERT_ERRNO(tlsid_context_answer_challenge(ctx, ORIGIN, values, 1, 1u << 7, -1, &a),
+        ASSERT_ERRNO(tlsid_context_answer_challenge(ctx, ORIGIN, values, 1, 1u << 7, -1, NULL, &a),
                      EINVAL);
         ASSERT_ERRNO(tlsid_context_answer_challenge(ctx, ORIGIN, values, 1, 0,
-                                                    (int64_t) UINT32_MAX + 1, &a),
+                                                    (int64_t) UINT32_MAX + 1, NULL, &a),
                      EINVAL);
-        ASSERT_ERRNO(tlsid_context_answer_challenge(ctx, ORIGIN, values, 1, 0, -1, NULL),
+        ASSERT_ERRNO(tlsid_context_answer_challenge(ctx, ORIGIN, values, 1, 0, -1, NULL, NULL),
                      EINVAL);
         ck_assert_ptr_null(a);
         ck_assert_str_eq(tlsid_answer_action_to_string(TLSID_ANSWER_REJECTED), "rejected");

@@ -56,6 +56,7 @@ static TlsidContext *context_open(TlsidClient *client) {
 typedef struct {
         TlsidDecision decision;
         char *identity;
+        uint32_t generation;
         TlsidCertificateInfo *eligible;
         size_t n;
 } Result;
@@ -112,7 +113,7 @@ static Result select_cert(TlsidContext *context, const char *origin,
         ASSERT_OK(tlsid_context_select_certificate(context, origin, request,
                                                    candidates ? candidates->items : NULL,
                                                    candidates ? candidates->n : 0, &r.decision,
-                                                   &r.identity, &r.eligible, &r.n));
+                                                   &r.identity, &r.generation, &r.eligible, &r.n));
         return r;
 }
 
@@ -570,10 +571,10 @@ static void fill_garbage(DBusMessageIter *it, int len) {
 static void fill_candidates(DBusMessageIter *it, int n, int leaf_len, int chain_len) {
         g_autoptr(GBytes) rsa = cert_der("rsa");
         g_autoptr(GBytes) inter = cert_der("inter");
-        DBusMessageIter array, pair, chain;
+        DBusMessageIter array, pair, chain, meta;
         gsize len;
 
-        ck_assert(dbus_message_iter_open_container(it, DBUS_TYPE_ARRAY, "(ayaay)", &array));
+        ck_assert(dbus_message_iter_open_container(it, DBUS_TYPE_ARRAY, "(ayaaya{sv})", &array));
         for (int i = 0; i < n; i++) {
                 ck_assert(dbus_message_iter_open_container(&array, DBUS_TYPE_STRUCT, NULL,
                                                            &pair));
@@ -589,6 +590,8 @@ static void fill_candidates(DBusMessageIter *it, int n, int leaf_len, int chain_
                         append_bytes(&chain, data, (int) len);
                 }
                 ck_assert(dbus_message_iter_close_container(&pair, &chain));
+                ck_assert(dbus_message_iter_open_container(&pair, DBUS_TYPE_ARRAY, "{sv}", &meta));
+                ck_assert(dbus_message_iter_close_container(&pair, &meta));
                 ck_assert(dbus_message_iter_close_container(&array, &pair));
         }
         ck_assert(dbus_message_iter_close_container(it, &array));
@@ -684,20 +687,20 @@ START_TEST(test_select_library_checks_arguments) {
                 many[i].len = 1;
         }
         ck_assert_int_eq(tlsid_context_select_certificate(context, ORIGIN, NULL, many, 65,
-                                                          &decision, NULL, NULL, NULL),
+                                                          &decision, NULL, NULL, NULL, NULL),
                          -EINVAL);
         ck_assert_ptr_nonnull(strstr(tlsid_error_message(), "candidates"));
         /* n_ca_names without ca_names. */
         ck_assert_int_eq(tlsid_context_select_certificate(context, ORIGIN, &request, NULL, 0,
-                                                          &decision, NULL, NULL, NULL),
+                                                          &decision, NULL, NULL, NULL, NULL),
                          -EINVAL);
         ck_assert_int_eq(tlsid_context_select_certificate(context, "Bad:443", NULL, NULL, 0,
-                                                          &decision, NULL, NULL, NULL),
+                                                          &decision, NULL, NULL, NULL, NULL),
                          -EINVAL);
         /* An unknown context is -ENOENT, from the daemon. */
         ASSERT_OK(tlsid_context_close(context, NULL));
         ck_assert_int_eq(tlsid_context_select_certificate(context, ORIGIN, NULL, NULL, 0,
-                                                          &decision, NULL, NULL, NULL),
+                                                          &decision, NULL, NULL, NULL, NULL),
                          -ENOENT);
         tlsid_context_unref(context);
         tlsid_client_unref(client);

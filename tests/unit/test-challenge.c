@@ -184,17 +184,17 @@ END_TEST
 START_TEST(test_challenge_retries_refused_only_under_the_retry_generation) {
         g_autoptr(ChallengeRetries) r = challenge_retries_new();
 
-        ck_assert_ptr_null(challenge_retries_refused(r, "tab", "a.example:443", 2));
-        challenge_retries_remember(r, "tab", "a.example:443", 2, model_fingerprint('a'));
-        ck_assert_str_eq(challenge_retries_refused(r, "tab", "a.example:443", 2),
+        ck_assert_ptr_null(challenge_retries_refused(r, "tab", "a.example:443", 2, NULL));
+        challenge_retries_remember(r, "tab", "a.example:443", 2, model_fingerprint('a'), NULL);
+        ck_assert_str_eq(challenge_retries_refused(r, "tab", "a.example:443", 2, NULL),
                          model_fingerprint('a'));
-        ck_assert_ptr_null(challenge_retries_refused(r, "tab", "a.example:443", 3));
-        ck_assert_ptr_null(challenge_retries_refused(r, "tab", "b.example:443", 2));
-        ck_assert_ptr_null(challenge_retries_refused(r, "tab2", "a.example:443", 2));
+        ck_assert_ptr_null(challenge_retries_refused(r, "tab", "a.example:443", 3, NULL));
+        ck_assert_ptr_null(challenge_retries_refused(r, "tab", "b.example:443", 2, NULL));
+        ck_assert_ptr_null(challenge_retries_refused(r, "tab2", "a.example:443", 2, NULL));
         /* A later retry replaces the record. */
-        challenge_retries_remember(r, "tab", "a.example:443", 3, model_fingerprint('b'));
-        ck_assert_ptr_null(challenge_retries_refused(r, "tab", "a.example:443", 2));
-        ck_assert_str_eq(challenge_retries_refused(r, "tab", "a.example:443", 3),
+        challenge_retries_remember(r, "tab", "a.example:443", 3, model_fingerprint('b'), NULL);
+        ck_assert_ptr_null(challenge_retries_refused(r, "tab", "a.example:443", 2, NULL));
+        ck_assert_str_eq(challenge_retries_refused(r, "tab", "a.example:443", 3, NULL),
                          model_fingerprint('b'));
         ck_assert_uint_eq(challenge_retries_size(r), 1);
 }
@@ -205,16 +205,16 @@ START_TEST(test_challenge_retries_bounded) {
 
         for (guint i = 0; i < CHALLENGE_RETRIES_MAX; i++) {
                 g_autofree char *origin = g_strdup_printf("h%u.example:443", i);
-                challenge_retries_remember(r, "tab", origin, 2, model_fingerprint('a'));
+                challenge_retries_remember(r, "tab", origin, 2, model_fingerprint('a'), NULL);
         }
         ck_assert_uint_eq(challenge_retries_size(r), CHALLENGE_RETRIES_MAX);
         /* Updating a known record keeps them all... */
-        challenge_retries_remember(r, "tab", "h0.example:443", 3, model_fingerprint('a'));
+        challenge_retries_remember(r, "tab", "h0.example:443", 3, model_fingerprint('a'), NULL);
         ck_assert_uint_eq(challenge_retries_size(r), CHALLENGE_RETRIES_MAX);
         /* ...a new one past the bound drops the others. */
-        challenge_retries_remember(r, "tab", "new.example:443", 2, model_fingerprint('b'));
+        challenge_retries_remember(r, "tab", "new.example:443", 2, model_fingerprint('b'), NULL);
         ck_assert_uint_eq(challenge_retries_size(r), 1);
-        ck_assert_str_eq(challenge_retries_refused(r, "tab", "new.example:443", 2),
+        ck_assert_str_eq(challenge_retries_refused(r, "tab", "new.example:443", 2, NULL),
                          model_fingerprint('b'));
 }
 END_TEST
@@ -267,14 +267,21 @@ static void answer_teardown(void) {
 }
 
 /* Answers @value for a request sent under @generation (0: the current one). */
-static void answer(const char *value, guint32 generation, ChallengeAnswer *ret) {
-        const char *values[] = { value };
+static void answer_question(const char *origin, ChallengeQuestion *q, ChallengeAnswer *ret) {
         g_autoptr(GError) error = NULL;
 
         ck_assert_msg(challenge_answer(af.store, af.retries, af.policy, list_candidates, &af,
-                                       "tab", ORIGIN, values, 1, generation != 0, generation,
-                                       g_get_real_time() / G_USEC_PER_SEC, ret, &error),
+                                       "tab", origin, q, g_get_real_time() / G_USEC_PER_SEC,
+                                       ret, &error),
                       "%s", error ? error->message : "");
+}
+
+static void answer(const char *value, guint32 generation, ChallengeAnswer *ret) {
+        const char *values[] = { value };
+        ChallengeQuestion q = { .values = values, .n_values = 1,
+                                .have_generation = generation != 0, .generation = generation };
+
+        answer_question(ORIGIN, &q, ret);
 }
 
 static guint32 generation_now(void) {
@@ -389,10 +396,113 @@ START_TEST(test_challenge_answer_context_not_open) {
         g_autoptr(GError) error = NULL;
 
         answer_setup_with("auto", "a");
+        ChallengeQuestion q = { .values = values, .n_values = 1 };
+
         ck_assert(!challenge_answer(af.store, af.retries, af.policy, list_candidates, &af,
-                                    "closed", ORIGIN, values, 1, FALSE, 0, 0, &a, &error));
+                                    "closed", ORIGIN, &q, 0, &a, &error));
         ck_assert(g_error_matches(error, TLSID_ERROR, TLSID_ERROR_NO_SUCH_CONTEXT));
         answer_teardown();
+}
+END_TEST
+
+START_TEST(test_challenge_answer_url_decides_and_guards_the_url_origin) {
+        const char *url = TRANSPORT ", url=\"https://login.example:8443/cert\"";
+        const char *values[] = { url };
+        g_auto(ChallengeAnswer) first = { 0 };
+        g_auto(ChallengeAnswer) again = { 0 };
+        g_auto(ChallengeAnswer) refused = { 0 };
+        StorePartition p;
+        guint32 site_before = 0;
+
+        answer_setup_with("auto", "a");
+        site_before = generation_now();
+        answer(url, site_before, &first);
+        ck_assert_str_eq(challenge_action_to_string(first.action), "retry");
+        ck_assert_str_eq(first.origin, "login.example:8443");
+        /* The url's origin got the certificate and a new partition; this one did not. */
+        ck_assert(store_get_partition(af.store, "tab", "login.example:8443", &p, NULL));
+        ck_assert_str_eq(p.identity, model_fingerprint('a'));
+        ck_assert_uint_eq(first.generation, p.generation);
+        ck_assert_uint_eq(generation_now(), site_before);
+
+        /* A new request to this origin is challenged the same way: not a refusal (no
+         * certificate ever went here), one more retry to the url. */
+        answer(url, site_before, &again);
+        ck_assert_str_eq(challenge_action_to_string(again.action), "retry");
+
+        /* The re-sent request challenged at the url's origin: that one refused it. */
+        ChallengeQuestion q = { .values = values, .n_values = 1, .have_generation = TRUE,
+                                .generation = again.generation,
+                                .sent_identity = model_fingerprint('a') };
+        answer_question("login.example:8443", &q, &refused);
+        ck_assert_str_eq(challenge_action_to_string(refused.action), "rejected");
+        ck_assert_str_eq(refused.identity, model_fingerprint('a'));
+        answer_teardown();
+}
+END_TEST
+
+START_TEST(test_challenge_answer_rejected_names_only_what_was_sent) {
+        const char *values[] = { TRANSPORT };
+        g_auto(ChallengeAnswer) first = { 0 };
+        g_auto(ChallengeAnswer) refused = { 0 };
+
+        answer_setup_with("auto", "a");
+        answer(TRANSPORT, generation_now(), &first);
+        ck_assert_str_eq(challenge_action_to_string(first.action), "retry");
+        /* The re-sent request's connection sent nothing (the server never asked). */
+        ChallengeQuestion q = { .values = values, .n_values = 1, .have_generation = TRUE,
+                                .generation = first.generation, .sent_identity = "" };
+        answer_question(ORIGIN, &q, &refused);
+        ck_assert_str_eq(challenge_action_to_string(refused.action), "rejected");
+        ck_assert_str_eq(refused.identity, "");
+        ck_assert_ptr_null(refused.subject);
+        answer_teardown();
+}
+END_TEST
+
+START_TEST(test_challenge_answer_obeys_the_connection_request) {
+        const char *values[] = { TRANSPORT };
+        g_auto(ChallengeAnswer) a = { 0 };
+        g_autoptr(CertRequest) request = cert_request_new();
+        g_autoptr(GPtrArray) mine = model_candidates("bc", "");
+        Candidate *b = mine->pdata[0];
+
+        answer_setup_with("ask", "a");
+        /* The server's CertificateRequest names b's issuer only. */
+        b->leaf->issuer_der = g_bytes_new("issuer-b", 8);
+        g_ptr_array_add(request->ca_names, g_bytes_new("issuer-b", 8));
+        ((Candidate *) mine->pdata[1])->leaf->issuer_der = g_bytes_new("issuer-c", 8);
+        ChallengeQuestion q = { .values = values, .n_values = 1, .request = request,
+                                .candidates = mine };
+        answer_question(ORIGIN, &q, &a);
+        ck_assert_str_eq(challenge_action_to_string(a.action), "ask");
+        /* The application's certificates, not the daemon's, and only the one it allows. */
+        ck_assert_uint_eq(af.listed, 0);
+        ck_assert_uint_eq(a.eligible->len, 1);
+        ck_assert_str_eq(((CertInfo *) a.eligible->pdata[0])->identity, model_fingerprint('b'));
+        answer_teardown();
+}
+END_TEST
+
+START_TEST(test_challenge_url_origin) {
+        static const struct {
+                const char *url, *origin;
+        } rows[] = {
+                { "https://login.example/cert", "login.example:443" },
+                { "https://LOGIN.Example:8443/x?y", "login.example:8443" },
+                { "https://[2001:db8::1]:444/", "[2001:db8::1]:444" },
+                { "https://127.0.0.1/", "127.0.0.1:443" },
+                { "http://login.example/", NULL },
+                { "https:///nohost", NULL },
+                { "not a url", NULL },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+                g_autofree char *origin = challenge_url_origin(rows[i].url);
+
+                ck_assert_msg(g_strcmp0(origin, rows[i].origin) == 0, "%s: %s, expected %s",
+                              rows[i].url, origin, rows[i].origin);
+        }
 }
 END_TEST
 
@@ -421,6 +531,10 @@ static Suite *challenge_suite(void) {
         tcase_add_test(tc, test_challenge_answer_auto_asks_between_two);
         tcase_add_test(tc, test_challenge_answer_declined_and_unavailable);
         tcase_add_test(tc, test_challenge_answer_context_not_open);
+        tcase_add_test(tc, test_challenge_answer_url_decides_and_guards_the_url_origin);
+        tcase_add_test(tc, test_challenge_answer_rejected_names_only_what_was_sent);
+        tcase_add_test(tc, test_challenge_answer_obeys_the_connection_request);
+        tcase_add_test(tc, test_challenge_url_origin);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -565,7 +565,7 @@ END_TEST
 static DBusMessage *select_certificate(const char *context, const char *key, int type,
                                        const void *value, int n_candidates) {
         DBusMessage *m = new_call(TLSID_INTERFACE, "SelectCertificate");
-        DBusMessageIter it, dict, array, pair, leaf, chain;
+        DBusMessageIter it, dict, array, pair, leaf, chain, meta;
         const char *origin = "example.com:443";
         const guint8 der[] = { 0x30 };
         const guint8 *p = der;
@@ -577,7 +577,7 @@ static DBusMessage *select_certificate(const char *context, const char *key, int
         if (key)
                 append_dict_entry(&dict, key, type, value);
         ck_assert(dbus_message_iter_close_container(&it, &dict));
-        ck_assert(dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "(ayaay)", &array));
+        ck_assert(dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "(ayaaya{sv})", &array));
         for (int i = 0; i < n_candidates; i++) {
                 ck_assert(dbus_message_iter_open_container(&array, DBUS_TYPE_STRUCT, NULL, &pair));
                 ck_assert(dbus_message_iter_open_container(&pair, DBUS_TYPE_ARRAY, "y", &leaf));
@@ -585,6 +585,8 @@ static DBusMessage *select_certificate(const char *context, const char *key, int
                 ck_assert(dbus_message_iter_close_container(&pair, &leaf));
                 ck_assert(dbus_message_iter_open_container(&pair, DBUS_TYPE_ARRAY, "ay", &chain));
                 ck_assert(dbus_message_iter_close_container(&pair, &chain));
+                ck_assert(dbus_message_iter_open_container(&pair, DBUS_TYPE_ARRAY, "{sv}", &meta));
+                ck_assert(dbus_message_iter_close_container(&pair, &meta));
                 ck_assert(dbus_message_iter_close_container(&array, &pair));
         }
         ck_assert(dbus_message_iter_close_container(&it, &array));
@@ -595,6 +597,7 @@ START_TEST(test_interface_select_without_certificates) {
         const char *context = "a/b", *decision = NULL, *identity = NULL;
         const char *text = "1.3";
         dbus_uint16_t version = 0x0304;
+        dbus_uint32_t generation = 0;
         DBusMessageIter it, array;
         DBusMessage *reply;
 
@@ -605,15 +608,19 @@ START_TEST(test_interface_select_without_certificates) {
         /* No database, no candidates: nothing is eligible, so nobody is asked. */
         reply = select_certificate(context, "tls_version", DBUS_TYPE_UINT16, &version, 0);
         assert_return(reply);
-        ck_assert(dbus_message_has_signature(reply, "ssaa{sv}"));
+        ck_assert(dbus_message_has_signature(reply, "ssuaa{sv}"));
         dbus_message_iter_init(reply, &it);
         dbus_message_iter_get_basic(&it, &decision);
         dbus_message_iter_next(&it);
         dbus_message_iter_get_basic(&it, &identity);
         dbus_message_iter_next(&it);
+        dbus_message_iter_get_basic(&it, &generation);
+        dbus_message_iter_next(&it);
         dbus_message_iter_recurse(&it, &array);
         ck_assert_str_eq(decision, "none");
         ck_assert_str_eq(identity, "");
+        /* Nothing was chosen: the partition is the one it was. */
+        ck_assert_uint_eq(generation, 1);
         ck_assert_int_eq(dbus_message_iter_get_arg_type(&array), DBUS_TYPE_INVALID);
         dbus_message_unref(reply);
 

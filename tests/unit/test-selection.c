@@ -266,6 +266,147 @@ START_TEST(test_selection_apply_remembered_choice_stays_remembered) {
 }
 END_TEST
 
+/* --- selection_select(): a connection bound to its partition --- */
+
+typedef struct {
+        Store *store;
+        Policy *policy;
+        GPtrArray *candidates;
+} BindFixture;
+
+static void bind_setup(BindFixture *f, const char *mode) {
+        g_autoptr(GError) error = NULL;
+
+        f->store = store_new(NULL, nonce);
+        f->policy = policy_with_mode(mode);
+        f->candidates = model_candidates("a", "");
+        ck_assert(store_open_context(f->store, "tab", FALSE, NULL, NULL, &error));
+}
+
+static void bind_clear(BindFixture *f) {
+        store_free(f->store);
+        policy_free(f->policy);
+        g_ptr_array_unref(f->candidates);
+}
+
+static void bind_choose(BindFixture *f, char letter) {
+        g_autoptr(GError) error = NULL;
+
+        ck_assert_msg(store_set_choice(f->store, "tab", "example.org:443",
+                                       TLSID_STATE_CERTIFICATE, model_fingerprint(letter), 0,
+                                       FALSE, NULL, &error),
+                      "%s", error ? error->message : "");
+}
+
+static guint32 bind_generation(BindFixture *f) {
+        StorePartition p;
+
+        ck_assert(store_get_partition(f->store, "tab", "example.org:443", &p, NULL));
+        return p.generation;
+}
+
+static void bind_select(BindFixture *f, guint32 generation, gboolean renegotiation,
+                        SelectionAnswer *ret) {
+        g_autoptr(CertRequest) request = cert_request_new();
+        g_autoptr(GError) error = NULL;
+
+        request->generation = generation;
+        request->renegotiation = renegotiation;
+        ck_assert_msg(selection_select(f->store, f->policy, "tab", "example.org:443", request,
+                                       f->candidates, g_get_real_time() / G_USEC_PER_SEC, ret,
+                                       &error),
+                      "%s", error ? error->message : "");
+}
+
+START_TEST(test_selection_select_stale_after_a_switch) {
+        BindFixture f;
+        g_auto(SelectionAnswer) a = { 0 };
+        guint32 attached;
+
+        bind_setup(&f, "ask");
+        attached = bind_generation(&f);
+        /* Another process switches between the attach and the CertificateRequest. */
+        bind_choose(&f, 'a');
+        bind_select(&f, attached, FALSE, &a);
+        ck_assert_str_eq(selection_decision_to_string(a.decision), "stale");
+        ck_assert_str_eq(a.identity, "");
+        ck_assert_uint_eq(a.generation, bind_generation(&f));
+        ck_assert_uint_gt(a.generation, attached);
+        bind_clear(&f);
+}
+END_TEST
+
+START_TEST(test_selection_select_bound_choice_is_sent) {
+        BindFixture f;
+        g_auto(SelectionAnswer) a = { 0 };
+        guint32 attached;
+
+        bind_setup(&f, "ask");
+        bind_choose(&f, 'a');
+        attached = bind_generation(&f);
+        /* Its own partition's identity, also in the middle of the connection. */
+        bind_select(&f, attached, TRUE, &a);
+        ck_assert_str_eq(selection_decision_to_string(a.decision), "certificate");
+        ck_assert_str_eq(a.identity, model_fingerprint('a'));
+        ck_assert_uint_eq(a.generation, attached);
+        bind_clear(&f);
+}
+END_TEST
+
+START_TEST(test_selection_select_first_handshake_moves_to_the_new_partition) {
+        BindFixture f;
+        g_auto(SelectionAnswer) a = { 0 };
+        guint32 attached;
+
+        bind_setup(&f, "auto");
+        attached = bind_generation(&f);
+        bind_select(&f, attached, FALSE, &a);
+        ck_assert_str_eq(selection_decision_to_string(a.decision), "certificate");
+        ck_assert_str_eq(a.identity, model_fingerprint('a'));
+        /* The policy's pick is the choice now, in a new partition the connection joins. */
+        ck_assert_uint_gt(a.generation, attached);
+        ck_assert_uint_eq(a.generation, bind_generation(&f));
+        bind_clear(&f);
+}
+END_TEST
+
+START_TEST(test_selection_select_mid_connection_never_presents_a_new_identity) {
+        BindFixture f;
+        g_auto(SelectionAnswer) a = { 0 };
+        StorePartition p;
+        guint32 attached;
+
+        bind_setup(&f, "auto");
+        attached = bind_generation(&f);
+        /* A renegotiation on a connection attached with no identity: application data has
+         * flowed, so it cannot become the policy's pick; the next connection will be. */
+        bind_select(&f, attached, TRUE, &a);
+        ck_assert_str_eq(selection_decision_to_string(a.decision), "stale");
+        ck_assert_str_eq(a.identity, "");
+        ck_assert(store_get_partition(f.store, "tab", "example.org:443", &p, NULL));
+        ck_assert_int_eq(p.state, TLSID_STATE_CERTIFICATE);
+        ck_assert_str_eq(p.identity, model_fingerprint('a'));
+        ck_assert_uint_eq(a.generation, p.generation);
+        bind_clear(&f);
+}
+END_TEST
+
+START_TEST(test_selection_select_unbound_as_before) {
+        BindFixture f;
+        g_auto(SelectionAnswer) a = { 0 };
+        guint32 before;
+
+        bind_setup(&f, "ask");
+        bind_choose(&f, 'a');
+        before = bind_generation(&f);
+        /* A caller that does not say its generation is answered from the current choice. */
+        bind_select(&f, 0, FALSE, &a);
+        ck_assert_str_eq(selection_decision_to_string(a.decision), "certificate");
+        ck_assert_uint_eq(a.generation, before);
+        bind_clear(&f);
+}
+END_TEST
+
 static Suite *selection_suite(void) {
         Suite *s = suite_create("selection");
         TCase *tc = tcase_create("decide");
@@ -278,6 +419,14 @@ static Suite *selection_suite(void) {
         tcase_add_loop_test(tc, test_selection_request_rules, 0, G_N_ELEMENTS(request_rows));
         tcase_add_test(tc, test_selection_apply_policy_pick_not_remembered);
         tcase_add_test(tc, test_selection_apply_remembered_choice_stays_remembered);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("bound");
+        tcase_add_test(tc, test_selection_select_stale_after_a_switch);
+        tcase_add_test(tc, test_selection_select_bound_choice_is_sent);
+        tcase_add_test(tc, test_selection_select_first_handshake_moves_to_the_new_partition);
+        tcase_add_test(tc, test_selection_select_mid_connection_never_presents_a_new_identity);
+        tcase_add_test(tc, test_selection_select_unbound_as_before);
         suite_add_tcase(s, tc);
         return s;
 }
