@@ -764,8 +764,9 @@ static int cmd_close(int argc, char *argv[]) {
 static int cmd_certs(int argc, char *argv[]) {
         static const char *const headers[] = {
                 "FINGERPRINT", "NICKNAME", "SUBJECT", "ISSUER", "NOT BEFORE", "NOT AFTER",
+                "SOURCE",
         };
-        static const bool numeric[] = { false, false, false, false, false, false };
+        static const bool numeric[] = { false, false, false, false, false, false, false };
         TlsidClient *client = NULL;
         TlsidCertificateInfo *infos = NULL;
         size_t n = 0;
@@ -793,21 +794,32 @@ static int cmd_certs(int argc, char *argv[]) {
                         json_string(stdout, infos[i].issuer);
                         fputs(",\"key_type\":", stdout);
                         json_string(stdout, infos[i].key_type);
-                        printf(",\"not_before\":%" PRId64 ",\"not_after\":%" PRId64 "}",
+                        printf(",\"not_before\":%" PRId64 ",\"not_after\":%" PRId64,
                                infos[i].not_before, infos[i].not_after);
+                        fputs(",\"source\":", stdout);
+                        json_string(stdout, infos[i].source ? infos[i].source : "database");
+                        fputs(",\"offered_by\":", stdout);
+                        if (infos[i].offered_by)
+                                json_string(stdout, infos[i].offered_by);
+                        else
+                                fputs("null", stdout);
+                        fputc('}', stdout);
                 }
                 fputs("]\n", stdout);
         } else {
-                Table t = { .n_columns = 6, .headers = headers, .numeric = numeric };
+                Table t = { .n_columns = 7, .headers = headers, .numeric = numeric };
 
                 for (size_t i = 0; i < n && r >= 0; i++)
-                        r = table_add_row(&t, (char *[6]) {
+                        r = table_add_row(&t, (char *[7]) {
                                 strdup(infos[i].identity),
                                 strdup(infos[i].nickname ? infos[i].nickname : "-"),
                                 strdup(infos[i].subject),
                                 strdup(infos[i].issuer),
                                 format_expiry(infos[i].not_before),
                                 format_expiry(infos[i].not_after),
+                                /* Where it lives: the daemon's database, or the
+                                 * application that offered it. */
+                                strdup(infos[i].offered_by ? infos[i].offered_by : "database"),
                         });
                 r = table_finish(&t, "certs", r);
         }
