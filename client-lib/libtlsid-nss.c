@@ -603,6 +603,10 @@ static bool selection_result(TlsidNssConnection *c, Selection *sel, PRFileDesc *
                 }
                 snprintf(c->identity, sizeof c->identity, "%s", sel->identity);
                 c->generation = sel->generation;
+                /* As for a connection attached with a certificate: no tokens, NSS's own
+                 * cache (a token callback left on a session that sends a certificate
+                 * keeps its key alive past NSS_Shutdown under TLS 1.3). */
+                (void) SSL_SetResumptionTokenCallback(fd, NULL, NULL);
         }
         for (size_t i = 0; i < sel->n; i++) {
                 SECKEYPrivateKey *key;

@@ -738,6 +738,66 @@ static void scenario_never_unsolicited(void) {
         fetch_clear(&f);
 }
 
+/* 8. Policy "auto" picks a certificate in the handshake of an undecided context: the
+ * connection, attached with no identity, moves to the new partition before any data and
+ * reports it; the program exits 0 with nothing of NSS left behind. */
+static void scenario_policy_auto(void) {
+        g_autofree char *u = server_url("/private");
+        Fetch f;
+
+        write_policy("{\"mode\": \"auto\"}\n");
+        ctl("open", "tab/auto", NULL);
+        fetch_run(&f, "tab/auto", u);
+        assert_exit(&f, 0);
+        const Connection *c = conn(&f, 1);
+        ck_assert_msg(c->asked && c->sent[0] && strcmp(c->sent, c->identity) == 0 &&
+                      c->status == 200 && c->generation > 1,
+                      "%s: %s", f.command, f.err->str);
+        ck_assert_msg(strcmp(c->sent, alice_fp) == 0 || strcmp(c->sent, bob_fp) == 0,
+                      "%s: sent %s", f.command, c->sent);
+        fetch_clear(&f);
+}
+
+/* 9. An undecided context, a server that asks in the handshake: the user must choose, so
+ * the program lists the eligible certificates and exits 3, even though the server (which
+ * only requests a certificate) answered. */
+static void scenario_handshake_ask(void) {
+        g_autofree char *u = server_url("/");
+        g_autofree char *alice_line = g_strdup_printf("\n%s\t", alice_fp);
+        Fetch f;
+
+        fetch_run(&f, "tab/ask", u);
+        assert_exit(&f, 3);
+        ck_assert_msg(strstr(f.err->str, "tlsidctl choose tab/ask") &&
+                      strstr(f.err->str, alice_line), "%s: %s", f.command, f.err->str);
+        fetch_clear(&f);
+}
+
+/* 10. The application's certificates live in its own database, the daemon has none: the
+ * challenge lists the application's certificates, `tlsidctl choose` takes the nickname
+ * the application offered, and the next fetch is Alice. */
+static void scenario_application_database(void) {
+        g_autofree char *u = server_url("/private");
+        g_autofree char *alice_line = g_strdup_printf("\n%s\t", alice_fp);
+        static const char *const alice[] = { DN_ALICE };
+        Fetch f;
+
+        test_bus_write_daemon_config("[certificates]\nnss_db = none\n");
+        write_policy("{\"mode\": \"ask\"}\n");
+        fetch_run(&f, "tab/app", u);
+        assert_exit(&f, 3);
+        ck_assert_msg(strstr(f.err->str, alice_line), "%s: %s", f.command, f.err->str);
+        fetch_clear(&f);
+
+        ctl("choose", "tab/app", t.origin, "alice", NULL);
+        fetch_run(&f, "tab/app", u);
+        assert_exit(&f, 0);
+        ck_assert_msg(f.n_conns == 1 && strcmp(conn(&f, 1)->sent, alice_fp) == 0 &&
+                      conn(&f, 1)->status == 200, "%s", f.err->str);
+        assert_server_saw(&f, 1, alice, ".");
+        fetch_clear(&f);
+}
+
 /* --- the tests: each scenario under TLS 1.2 (_i = 0) and TLS 1.3 (_i = 1) --- */
 
 #define E2E_TEST(server, kind, scenario)                         \
@@ -754,12 +814,17 @@ E2E_TEST(nginx, NGINX, challenge)
 E2E_TEST(nginx, NGINX, decline)
 E2E_TEST(nginx, NGINX, flush)
 E2E_TEST(nginx, NGINX, never_unsolicited)
+E2E_TEST(nginx, NGINX, policy_auto)
+E2E_TEST(nginx, NGINX, handshake_ask)
+E2E_TEST(nginx, NGINX, application_database)
 E2E_TEST(selfserv, SELFSERV, shared_resumption)
 E2E_TEST(selfserv, SELFSERV, parallel_identities)
 E2E_TEST(selfserv, SELFSERV, switch)
 E2E_TEST(selfserv, SELFSERV, decline)
 E2E_TEST(selfserv, SELFSERV, flush)
 E2E_TEST(selfserv, SELFSERV, never_unsolicited)
+E2E_TEST(selfserv, SELFSERV, policy_auto)
+E2E_TEST(selfserv, SELFSERV, handshake_ask)
 
 static Suite *e2e_suite(void) {
         Suite *s = suite_create("e2e");
@@ -775,6 +840,9 @@ static Suite *e2e_suite(void) {
         tcase_add_loop_test(nginx, test_e2e_nginx_decline, 0, 2);
         tcase_add_loop_test(nginx, test_e2e_nginx_flush, 0, 2);
         tcase_add_loop_test(nginx, test_e2e_nginx_never_unsolicited, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_policy_auto, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_handshake_ask, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_application_database, 0, 2);
         suite_add_tcase(s, nginx);
 
         tcase_add_checked_fixture(selfserv, setup, teardown);
@@ -785,6 +853,8 @@ static Suite *e2e_suite(void) {
         tcase_add_loop_test(selfserv, test_e2e_selfserv_decline, 0, 2);
         tcase_add_loop_test(selfserv, test_e2e_selfserv_flush, 0, 2);
         tcase_add_loop_test(selfserv, test_e2e_selfserv_never_unsolicited, 0, 2);
+        tcase_add_loop_test(selfserv, test_e2e_selfserv_policy_auto, 0, 2);
+        tcase_add_loop_test(selfserv, test_e2e_selfserv_handshake_ask, 0, 2);
         suite_add_tcase(s, selfserv);
         return s;
 }
