@@ -17,6 +17,7 @@ TLSID_PACKAGES=(
         check
         openssl
         nginx
+        apache2
 )
 
 # Installs the missing packages with apt-get when root; otherwise says which are missing.

@@ -326,26 +326,14 @@ static size_t server_saw(const Fetch *f, Seen *ret, size_t max) {
         size_t n = 0;
 
         if (t.kind == NGINX) {
-                g_auto(GStrv) lines = g_strsplit(f->out->str, "\n", -1);
+                TlsServerEcho echoes[MAX_CONNECTIONS];
+                size_t total = tls_server_parse_echoes(f->out->str, echoes, G_N_ELEMENTS(echoes));
 
-                for (char **l = lines; *l; l++) {
-                        g_autofree char *expected_protocol = NULL;
-                        char *reused, *protocol;
-
-                        if (!g_str_has_prefix(*l, "dn="))
-                                continue;
-                        reused = g_strrstr(*l, " reused=");
-                        protocol = g_strrstr(*l, " protocol=");
-                        ck_assert_msg(reused && protocol && reused < protocol,
-                                      "unexpected nginx body: '%s'", *l);
-                        ck_assert_uint_lt(n, max);
-                        g_strlcpy(ret[n].dn, *l + 3, MIN(sizeof(ret[n].dn),
-                                                         (size_t) (reused - (*l + 3)) + 1));
-                        ck_assert_msg(reused[8] == 'r' || reused[8] == '.',
-                                      "unexpected nginx body: '%s'", *l);
-                        ret[n].resumed = reused[8] == 'r';
-                        ck_assert_str_eq(protocol + 10, tls_version_name(t.version));
-                        n++;
+                ck_assert_uint_le(total, max);
+                for (; n < total; n++) {
+                        ck_assert_str_eq(echoes[n].protocol, tls_version_name(t.version));
+                        g_strlcpy(ret[n].dn, echoes[n].subject, sizeof(ret[n].dn));
+                        ret[n].resumed = echoes[n].resumed;
                 }
         } else {
                 TlsServerConnection c[64];
