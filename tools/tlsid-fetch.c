@@ -848,6 +848,7 @@ static int request_on(Connection *c, const Url *url, const char *header_name,
                                         "certificate was sent after the request (status %d "
                                         "discarded)\n", c->number, resp->status);
                         response_free(resp);
+                        c->requests--; /* the same request, once more */
                         continue;
                 }
                 return EXIT_OK;
@@ -898,11 +899,11 @@ static int exchange(const Url *url, const char *header_name, const char *header_
                         return e;
                 }
                 if (decision_of(c) == TLSID_DECISION_STALE && attempt == 0) {
-                        if (e == EXIT_OK) {
-                                if (arg_verbose)
-                                        print_verbose(c, resp);
+                        /* Its line too: what it did before it was retired. */
+                        if (arg_verbose)
+                                print_verbose(c, e == EXIT_OK ? resp : &(Response) { 0 });
+                        if (e == EXIT_OK)
                                 response_free(resp);
-                        }
                         retire(c, "its partition moved on while the server asked for a "
                                "certificate");
                         continue;

@@ -31,7 +31,7 @@
 
 #define RUN_TIMEOUT_MS 30000
 #define TOKEN_WAIT_MS 10000
-#define MAX_CONNECTIONS 16
+#define MAX_CONNECTIONS 128
 #define ROUNDS 10
 
 #define DN_ALICE "CN=Alice,O=tlsid e2e"
@@ -40,7 +40,7 @@
 /* Made once by main(); the tests only read it. */
 static char *alice_fp, *bob_fp;
 
-typedef enum { NGINX, SELFSERV } ServerKind;
+typedef enum { NGINX, SELFSERV, APACHE } ServerKind;
 
 /* The test's servers (each test runs in a child of its own). */
 static struct {
@@ -412,6 +412,9 @@ static void start_server(ServerKind kind, int i) {
         t.version = i == 0 ? TLS_VERSION_1_2 : TLS_VERSION_1_3;
         if (kind == NGINX)
                 t.server = tls_server_start_nginx(certs_dir, dir, t.version);
+        else if (kind == APACHE)
+                /* Without resumption: every connection is a full handshake. */
+                t.server = tls_server_start_apache(certs_dir, dir, t.version, false);
         else
                 t.server = tls_server_start_selfserv(certs_dir, dir, t.version, true);
         t.origin = g_strdup_printf("localhost:%u", tls_server_port(t.server));
@@ -786,6 +789,158 @@ static void scenario_application_database(void) {
         fetch_clear(&f);
 }
 
+/* --- Apache: certificates asked for after the request --- */
+
+/* The subject the server saw for a certificate sent ("" when none). */
+static const char *dn_of(const char *fp) {
+        if (!*fp)
+                return "";
+        return strcmp(fp, alice_fp) == 0 ? DN_ALICE : strcmp(fp, bob_fp) == 0 ? DN_BOB : "?";
+}
+
+/* Apache's requests grouped by connection, in order: @ret_first[k] is the index of the
+ * first request of connection k, @ret_n[k] how many it had. Returns the connections. */
+static size_t apache_connections(const TlsServerRequest *r, size_t n, size_t *ret_first,
+                                 size_t *ret_n, size_t max) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                if (k > 0 && strcmp(r[i].connection, r[ret_first[k - 1]].connection) == 0) {
+                        ret_n[k - 1]++;
+                        continue;
+                }
+                ck_assert_uint_lt(k, max);
+                ret_first[k] = i;
+                ret_n[k] = 1;
+                k++;
+        }
+        return k;
+}
+
+/* 11. Alice chosen, a path that asks after the request (TLS 1.2 renegotiation, TLS 1.3
+ * post-handshake authentication): the certificate goes mid-connection, and the GET, sent
+ * before the identity existed, is sent again on the same connection. */
+static void scenario_reauthentication(void) {
+        g_autofree char *u = server_url("/require/");
+        TlsServerRequest r[8];
+        Fetch f;
+
+        ctl("open", "tab/re", NULL);
+        ctl("choose", "tab/re", t.origin, alice_fp, NULL);
+        fetch_run(&f, "tab/re", u);
+        assert_exit(&f, 0);
+        ck_assert_msg(f.n_conns == 1 && strcmp(conn(&f, 1)->sent, alice_fp) == 0 &&
+                      conn(&f, 1)->status == 200 &&
+                      strstr(f.err->str, "tlsid-fetch: re-sending on connection 1"),
+                      "%s: %s", f.command, f.err->str);
+        ck_assert_msg(strstr(f.out->str, "dn=" DN_ALICE), "%s", f.out->str);
+        /* The server's side: the same request twice on one connection, both as Alice. */
+        ck_assert_uint_eq(tls_server_apache_requests(t.server, r, G_N_ELEMENTS(r)), 2);
+        ck_assert_str_eq(r[0].connection, r[1].connection);
+        for (int i = 0; i < 2; i++) {
+                ck_assert_str_eq(r[i].path, "/require/");
+                ck_assert_str_eq(r[i].subject, DN_ALICE);
+                ck_assert_int_eq(r[i].status, 200);
+        }
+        fetch_clear(&f);
+}
+
+/* 12. Undecided, a path that requires a certificate after the request: the user must
+ * choose, whatever the server did next (a TLS alert, or a 403). */
+static void scenario_reauthentication_ask(void) {
+        g_autofree char *u = server_url("/require/");
+        g_autofree char *alice_line = g_strdup_printf("\n%s\t", alice_fp);
+        Fetch f;
+
+        fetch_run(&f, "tab/reask", u);
+        assert_exit(&f, 3);
+        ck_assert_msg(strstr(f.err->str, "tlsidctl choose tab/reask") &&
+                      strstr(f.err->str, alice_line), "%s: %s", f.command, f.err->str);
+        fetch_clear(&f);
+}
+
+/* 13. A kept-alive connection made as Alice, then a switch to Bob: the connection is
+ * retired and never presents Bob; the next one is Bob's. */
+static void scenario_keep_alive_switch(void) {
+        g_autofree char *u = server_url("/optional/");
+        TlsServerRequest r[16];
+        size_t first[16], count[16], n, k;
+        Fetch f;
+
+        ctl("open", "tab/ka", NULL);
+        ctl("choose", "tab/ka", t.origin, alice_fp, NULL);
+        fetch_start(&f, "tab/ka", "--keep-alive", "--connections", "3", "--interval", "1", u,
+                    NULL);
+        ck_assert_msg(fetch_read(&f, "tlsid-fetch: connection 1:",
+                                 test_bus_now_ms() + RUN_TIMEOUT_MS),
+                      "%s: %s", f.command, f.err->str);
+        ctl("choose", "tab/ka", t.origin, bob_fp, NULL);
+        fetch_finish(&f);
+        assert_exit(&f, 0);
+        ck_assert_msg(f.n_conns == 2 && strcmp(conn(&f, 1)->identity, alice_fp) == 0 &&
+                      strcmp(conn(&f, 2)->identity, bob_fp) == 0 &&
+                      strstr(f.err->str, "retired connection 1: IdentityChanged"),
+                      "%s: %s", f.command, f.err->str);
+        n = tls_server_apache_requests(t.server, r, G_N_ELEMENTS(r));
+        k = apache_connections(r, n, first, count, G_N_ELEMENTS(first));
+        ck_assert_uint_eq(k, 2);
+        /* Connection 1: Alice only (its first request re-sent after the authentication);
+         * connection 2 carried the other two requests as Bob. */
+        for (size_t i = 0; i < count[0]; i++)
+                ck_assert_str_eq(r[first[0] + i].subject, DN_ALICE);
+        for (size_t i = 0; i < count[1]; i++)
+                ck_assert_str_eq(r[first[1] + i].subject, DN_BOB);
+        fetch_clear(&f);
+}
+
+#define RACE_FETCHES 40
+
+/* 14. One process fetches while another switches the context between Alice and Bob at
+ * every connection, against a server without resumption that asks after each request:
+ * no connection ever presents another identity than the one the client reports for it,
+ * and the server saw exactly what the client says it sent. */
+static void scenario_switch_race(void) {
+        g_autofree char *u = server_url("/optional/");
+        g_autofree char *n_fetches = g_strdup_printf("%d", RACE_FETCHES);
+        static TlsServerRequest r[4 * MAX_CONNECTIONS];
+        size_t first[MAX_CONNECTIONS], count[MAX_CONNECTIONS], n, k, mismatches = 0;
+        long long deadline = test_bus_now_ms() + 4 * RUN_TIMEOUT_MS;
+        Fetch f;
+
+        ctl("open", "tab/race", NULL);
+        ctl("choose", "tab/race", t.origin, alice_fp, NULL);
+        fetch_start(&f, "tab/race", "--connections", n_fetches, u, NULL);
+        for (int i = 1; i <= RACE_FETCHES; i++) {
+                g_autofree char *line = g_strdup_printf("tlsid-fetch: connection %d:", i);
+
+                if (!fetch_read(&f, line, deadline))
+                        break;
+                /* Lands somewhere in the next connection: its attach, its handshake, its
+                 * request or the server's CertificateRequest. */
+                ctl("choose", "tab/race", t.origin, i % 2 ? bob_fp : alice_fp, NULL);
+        }
+        fetch_finish(&f);
+        assert_exit(&f, 0);
+        n = tls_server_apache_requests(t.server, r, G_N_ELEMENTS(r));
+        k = apache_connections(r, n, first, count, G_N_ELEMENTS(first));
+        ck_assert_msg(k == f.n_conns, "the server saw %zu connections, the client %zu: %s", k,
+                      f.n_conns, f.err->str);
+        for (size_t c = 0; c < k; c++) {
+                const Connection *cc = &f.conns[c];
+
+                if (*cc->sent && strcmp(cc->sent, cc->identity) != 0)
+                        mismatches++;
+                for (size_t i = 0; i < count[c]; i++)
+                        if (strcmp(r[first[c] + i].subject, dn_of(cc->sent)) != 0)
+                                mismatches++;
+        }
+        printf("switch race, %s: %zu connections checked, %zu mismatches\n",
+               tls_version_name(t.version), k, mismatches);
+        ck_assert_uint_ge(k, RACE_FETCHES);
+        ck_assert_msg(mismatches == 0, "%zu mismatches: %s", mismatches, f.err->str);
+        fetch_clear(&f);
+}
+
 /* --- the tests: each scenario under TLS 1.2 (_i = 0) and TLS 1.3 (_i = 1) --- */
 
 #define E2E_TEST(server, kind, scenario)                         \
@@ -813,6 +968,10 @@ E2E_TEST(selfserv, SELFSERV, flush)
 E2E_TEST(selfserv, SELFSERV, never_unsolicited)
 E2E_TEST(selfserv, SELFSERV, policy_auto)
 E2E_TEST(selfserv, SELFSERV, handshake_ask)
+E2E_TEST(apache, APACHE, reauthentication)
+E2E_TEST(apache, APACHE, reauthentication_ask)
+E2E_TEST(apache, APACHE, keep_alive_switch)
+E2E_TEST(apache, APACHE, switch_race)
 
 static Suite *e2e_suite(void) {
         Suite *s = suite_create("e2e");
@@ -844,6 +1003,15 @@ static Suite *e2e_suite(void) {
         tcase_add_loop_test(selfserv, test_e2e_selfserv_policy_auto, 0, 2);
         tcase_add_loop_test(selfserv, test_e2e_selfserv_handshake_ask, 0, 2);
         suite_add_tcase(s, selfserv);
+
+        TCase *apache = tcase_create("apache");
+        tcase_add_checked_fixture(apache, setup, teardown);
+        tcase_set_timeout(apache, 240);
+        tcase_add_loop_test(apache, test_e2e_apache_reauthentication, 0, 2);
+        tcase_add_loop_test(apache, test_e2e_apache_reauthentication_ask, 0, 2);
+        tcase_add_loop_test(apache, test_e2e_apache_keep_alive_switch, 0, 2);
+        tcase_add_loop_test(apache, test_e2e_apache_switch_race, 0, 2);
+        suite_add_tcase(s, apache);
         return s;
 }
 
