@@ -752,16 +752,21 @@ static void scenario_policy_auto(void) {
 /* 9. An undecided context, a server that asks in the handshake: the user must choose, so
  * the program lists the eligible certificates and exits 3, even though the server (which
  * only requests a certificate) answered. */
-static void scenario_handshake_ask(void) {
-        g_autofree char *u = server_url("/");
+static void assert_fetch_asks(const char *context, const char *path) {
+        g_autofree char *u = server_url(path);
         g_autofree char *alice_line = g_strdup_printf("\n%s\t", alice_fp);
+        g_autofree char *hint = g_strdup_printf("tlsidctl choose %s", context);
         Fetch f;
 
-        fetch_run(&f, "tab/ask", u);
+        fetch_run(&f, context, u);
         assert_exit(&f, 3);
-        ck_assert_msg(strstr(f.err->str, "tlsidctl choose tab/ask") &&
-                      strstr(f.err->str, alice_line), "%s: %s", f.command, f.err->str);
+        ck_assert_msg(strstr(f.err->str, hint) && strstr(f.err->str, alice_line), "%s: %s",
+                      f.command, f.err->str);
         fetch_clear(&f);
+}
+
+static void scenario_handshake_ask(void) {
+        assert_fetch_asks("tab/ask", "/");
 }
 
 /* 10. The application's certificates live in its own database, the daemon has none: the
@@ -848,15 +853,7 @@ static void scenario_reauthentication(void) {
 /* 12. Undecided, a path that requires a certificate after the request: the user must
  * choose, whatever the server did next (a TLS alert, or a 403). */
 static void scenario_reauthentication_ask(void) {
-        g_autofree char *u = server_url("/require/");
-        g_autofree char *alice_line = g_strdup_printf("\n%s\t", alice_fp);
-        Fetch f;
-
-        fetch_run(&f, "tab/reask", u);
-        assert_exit(&f, 3);
-        ck_assert_msg(strstr(f.err->str, "tlsidctl choose tab/reask") &&
-                      strstr(f.err->str, alice_line), "%s: %s", f.command, f.err->str);
-        fetch_clear(&f);
+        assert_fetch_asks("tab/reask", "/require/");
 }
 
 /* 13. A kept-alive connection made as Alice, then a switch to Bob: the connection is
