@@ -34,12 +34,14 @@
 
 static TlsServer *server;
 static char *origin;
+static unsigned attach_flags; /* for open_attached() */
 static char *alice_fp, *bob_fp;
 
-static void setup(void) {
+/* Each test its own CA, server (started by @start in @dir), alice and bob, and NSS
+ * databases. */
+static void setup_with(TlsServer *(*start)(const char *dir)) {
         g_autofree char *dir = NULL, *db = NULL;
 
-        /* Each test its own CA, server, alice and bob, and NSS databases. */
         certs_make_with("TLSID_MAKE_E2E_CERTS", NULL);
         alice_fp = certs_read_fingerprint("alice");
         bob_fp = certs_read_fingerprint("bob");
@@ -47,10 +49,19 @@ static void setup(void) {
         test_bus_start();
         use_nss_db("client-db");
         dir = g_build_filename(test_bus_tmpdir(), "server", NULL);
-        server = tls_server_start_nginx(certs_dir, dir, TLS_VERSION_1_3);
+        server = start(dir);
         origin = g_strdup_printf("localhost:%u", tls_server_port(server));
+        attach_flags = 0;
         ck_assert_int_eq(NSS_Initialize(db, "", "", "", NSS_INIT_READONLY), SECSuccess);
         ck_assert_int_eq(NSS_SetDomesticPolicy(), SECSuccess);
+}
+
+static TlsServer *start_nginx(const char *dir) {
+        return tls_server_start_nginx(certs_dir, dir, TLS_VERSION_1_3);
+}
+
+static void setup(void) {
+        setup_with(start_nginx);
 }
 
 static void teardown(void) {
@@ -84,7 +95,7 @@ static PRFileDesc *open_attached(TlsidContext *context, uint16_t port,
         ck_assert_int_eq(SSL_OptionSet(fd, SSL_HANDSHAKE_AS_CLIENT, PR_TRUE), SECSuccess);
         ck_assert_int_eq(SSL_SetURL(fd, "localhost"), SECSuccess);
         ck_assert_int_eq(SSL_ResetHandshake(fd, PR_FALSE), SECSuccess);
-        ASSERT_OK(tlsid_nss_attach(fd, context, "localhost", port, 0, ret_conn));
+        ASSERT_OK(tlsid_nss_attach(fd, context, "localhost", port, attach_flags, ret_conn));
         return fd;
 }
 
@@ -329,6 +340,89 @@ START_TEST(test_adapter_nonblocking_socket_keeps_event_loop_free) {
 }
 END_TEST
 
+/* --- Apache: the server asks after the request --- */
+
+static TlsVersion apache_version;
+
+static TlsServer *start_apache(const char *dir) {
+        return tls_server_start_apache(certs_dir, dir, apache_version, false);
+}
+
+static void setup_apache_1_2(void) {
+        apache_version = TLS_VERSION_1_2;
+        setup_with(start_apache);
+}
+
+static void setup_apache_1_3(void) {
+        apache_version = TLS_VERSION_1_3;
+        setup_with(start_apache);
+}
+
+/* Two contexts of one process alternate on a path that asks mid-connection: each
+ * connection authenticates once, mid-connection, with its own context's certificate. */
+START_TEST(test_adapter_mid_connection_two_contexts) {
+        TlsidClient *client = client_new();
+        TlsidContext *a = open_context(client, CTX_A), *b = open_context(client, CTX_B);
+
+        attach_flags = TLSID_NSS_POST_HANDSHAKE_AUTH;
+        ASSERT_OK(tlsid_context_set_choice(a, origin, TLSID_CHOICE_CERTIFICATE, alice_fp, 0));
+        ASSERT_OK(tlsid_context_set_choice(b, origin, TLSID_CHOICE_CERTIFICATE, bob_fp, 0));
+        for (int i = 0; i < 4; i++) {
+                TlsidContext *ctx = i % 2 ? b : a;
+                Result r = fetch(ctx, tls_server_port(server), "/require/");
+
+                ck_assert_msg(strstr(r.body, i % 2 ? "dn=CN=Bob" : "dn=CN=Alice"), "%s",
+                              r.body);
+                /* No certificate in the first handshake, one after the request. */
+                ck_assert_uint_eq(tlsid_nss_connection_get_reauthentications(r.conn), 1);
+                ck_assert_str_eq(tlsid_nss_connection_get_sent_identity(r.conn),
+                                 i % 2 ? bob_fp : alice_fp);
+                tlsid_nss_connection_free(r.conn);
+        }
+        tlsid_context_unref(a);
+        tlsid_context_unref(b);
+        tlsid_client_unref(client);
+}
+END_TEST
+
+/* Attached as Alice, switched to Bob before the server asks mid-connection: the
+ * connection presents nobody (never Bob) and is no longer current, without asking. */
+START_TEST(test_adapter_switch_before_mid_connection_request_sends_nothing) {
+        TlsidClient *client = client_new();
+        TlsidContext *a = open_context(client, CTX_A);
+        TlsidNssConnection *conn = NULL;
+        PRFileDesc *fd;
+        Result r = { 0 };
+
+        attach_flags = TLSID_NSS_POST_HANDSHAKE_AUTH;
+        ASSERT_OK(tlsid_context_set_choice(a, origin, TLSID_CHOICE_CERTIFICATE, alice_fp, 0));
+        fd = open_attached(a, tls_server_port(server), &conn);
+        ck_assert_int_eq(SSL_ForceHandshake(fd), SECSuccess);
+        ck_assert_str_eq(tlsid_nss_connection_get_identity(conn), alice_fp);
+        ASSERT_OK(tlsid_context_set_choice(a, origin, TLSID_CHOICE_CERTIFICATE, bob_fp, 0));
+        /* The server asks now; whatever it answers, no certificate went. */
+        char request[] = "GET /require/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        ck_assert_int_eq(PR_Write(fd, request, (PRInt32) strlen(request)),
+                         (PRInt32) strlen(request));
+        while (PR_Read(fd, r.body, sizeof r.body - 1) > 0)
+                ;
+        PR_Close(fd);
+        ck_assert(tlsid_nss_connection_server_asked(conn));
+        ck_assert_int_eq(tlsid_nss_connection_get_decision(conn), TLSID_DECISION_STALE);
+        ck_assert_str_eq(tlsid_nss_connection_get_sent_identity(conn), "");
+        ck_assert_uint_eq(tlsid_nss_connection_get_reauthentications(conn), 0);
+        ck_assert_int_eq(tlsid_nss_connection_is_current(conn), 0);
+        /* The server saw no certificate on it. */
+        TlsServerRequest logged[4];
+        size_t n = tls_server_apache_requests(server, logged, G_N_ELEMENTS(logged));
+        for (size_t i = 0; i < n; i++)
+                ck_assert_str_eq(logged[i].subject, "");
+        tlsid_nss_connection_free(conn);
+        tlsid_context_unref(a);
+        tlsid_client_unref(client);
+}
+END_TEST
+
 static Suite *adapter_suite(void) {
         Suite *s = suite_create("adapter");
         TCase *tc = tcase_create("adapter");
@@ -341,6 +435,17 @@ static Suite *adapter_suite(void) {
         tcase_add_test(tc, test_adapter_threads_keep_identities_apart);
         tcase_add_test(tc, test_adapter_nonblocking_socket_keeps_event_loop_free);
         suite_add_tcase(s, tc);
+
+        /* TLS 1.2 renegotiation, then TLS 1.3 post-handshake authentication. */
+        for (int v = 0; v < 2; v++) {
+                tc = tcase_create(v == 0 ? "apache-tls12" : "apache-tls13");
+                tcase_add_checked_fixture(tc, v == 0 ? setup_apache_1_2 : setup_apache_1_3,
+                                          teardown);
+                tcase_set_timeout(tc, 120);
+                tcase_add_test(tc, test_adapter_mid_connection_two_contexts);
+                tcase_add_test(tc, test_adapter_switch_before_mid_connection_request_sends_nothing);
+                suite_add_tcase(s, tc);
+        }
         return s;
 }
 
