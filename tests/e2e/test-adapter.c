@@ -414,7 +414,7 @@ START_TEST(test_adapter_switch_before_mid_connection_request_sends_nothing) {
         ck_assert_int_eq(tlsid_nss_connection_is_current(conn), 0);
         /* The server saw no certificate on it. */
         TlsServerRequest logged[4];
-        size_t n = tls_server_apache_requests(server, logged, G_N_ELEMENTS(logged));
+        size_t n = tls_server_apache_requests_wait(server, logged, G_N_ELEMENTS(logged), 1);
         for (size_t i = 0; i < n; i++)
                 ck_assert_str_eq(logged[i].subject, "");
         tlsid_nss_connection_free(conn);

@@ -139,7 +139,8 @@ static void assert_responses(const SClient *c, const char *statuses, const char 
 /* The access log lines since the last call, asserting there are @n of them. */
 static void new_requests(TlsServerRequest *ret, size_t n) {
         TlsServerRequest all[MAX_REQUESTS];
-        size_t total = tls_server_apache_requests(t.server, all, G_N_ELEMENTS(all));
+        size_t total = tls_server_apache_requests_wait(t.server, all, G_N_ELEMENTS(all),
+                                                       t.seen + n);
 
         ck_assert_uint_le(total, G_N_ELEMENTS(all));
         ck_assert_msg(total == t.seen + n, "Apache logged %zu requests, expected %zu",

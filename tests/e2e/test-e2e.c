@@ -802,6 +802,20 @@ static const char *dn_of(const char *fp) {
         return strcmp(fp, alice_fp) == 0 ? DN_ALICE : strcmp(fp, bob_fp) == 0 ? DN_BOB : "?";
 }
 
+/* How many requests of @f got a response: each connection's (status 0: none), each
+ * re-send, each further request on a kept connection. */
+static size_t requests_answered(const Fetch *f) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < f->n_conns; i++)
+                n += f->conns[i].status != 0;
+        for (const char *p = f->err->str; (p = strstr(p, "tlsid-fetch: re-sending ")); p++)
+                n++;
+        for (const char *p = f->err->str; (p = strstr(p, "tlsid-fetch: request ")); p++)
+                n++;
+        return n;
+}
+
 /* Apache's requests grouped by connection, in order: @ret_first[k] is the index of the
  * first request of connection k, @ret_n[k] how many it had. Returns the connections. */
 static size_t apache_connections(const TlsServerRequest *r, size_t n, size_t *ret_first,
@@ -839,7 +853,7 @@ static void scenario_reauthentication(void) {
                       "%s: %s", f.command, f.err->str);
         ck_assert_msg(strstr(f.out->str, "dn=" DN_ALICE), "%s", f.out->str);
         /* The server's side: the same request twice on one connection, both as Alice. */
-        ck_assert_uint_eq(tls_server_apache_requests(t.server, r, G_N_ELEMENTS(r)), 2);
+        ck_assert_uint_eq(tls_server_apache_requests_wait(t.server, r, G_N_ELEMENTS(r), 2), 2);
         ck_assert_str_eq(r[0].connection, r[1].connection);
         for (int i = 0; i < 2; i++) {
                 ck_assert_str_eq(r[i].path, "/require/");
@@ -877,7 +891,8 @@ static void scenario_keep_alive_switch(void) {
                       strcmp(conn(&f, 2)->identity, bob_fp) == 0 &&
                       strstr(f.err->str, "retired connection 1: IdentityChanged"),
                       "%s: %s", f.command, f.err->str);
-        n = tls_server_apache_requests(t.server, r, G_N_ELEMENTS(r));
+        /* Three requests, the first sent twice. */
+        n = tls_server_apache_requests_wait(t.server, r, G_N_ELEMENTS(r), 4);
         k = apache_connections(r, n, first, count, G_N_ELEMENTS(first));
         ck_assert_uint_eq(k, 2);
         /* Connection 1: Alice only (its first request re-sent after the authentication);
@@ -917,7 +932,8 @@ static void scenario_switch_race(void) {
         }
         fetch_finish(&f);
         assert_exit(&f, 0);
-        n = tls_server_apache_requests(t.server, r, G_N_ELEMENTS(r));
+        n = tls_server_apache_requests_wait(t.server, r, G_N_ELEMENTS(r),
+                                            requests_answered(&f));
         k = apache_connections(r, n, first, count, G_N_ELEMENTS(first));
         ck_assert_msg(k == f.n_conns, "the server saw %zu connections, the client %zu: %s", k,
                       f.n_conns, f.err->str);

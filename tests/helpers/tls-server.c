@@ -735,3 +735,15 @@ size_t tls_server_parse_echoes(const char *body, TlsServerEcho *ret, size_t max)
         }
         return n;
 }
+
+size_t tls_server_apache_requests_wait(const TlsServer *server, TlsServerRequest *ret,
+                                       size_t max, size_t want) {
+        /* Polled: nothing tells when Apache has written its log line. */
+        for (int waited_ms = 0;; waited_ms += 10) {
+                size_t n = tls_server_apache_requests(server, ret, max);
+
+                if (n >= want || waited_ms >= 10000)
+                        return n;
+                usleep(10 * 1000);
+        }
+}

@@ -92,6 +92,11 @@ typedef struct {
 /* Reads Apache's access log: its requests, in order, into @ret (up to @max). Returns how
  * many there were (which may exceed @max). */
 size_t tls_server_apache_requests(const TlsServer *server, TlsServerRequest *ret, size_t max);
+/* As tls_server_apache_requests(), once the log holds at least @want requests or after
+ * 10 s: Apache writes a request's line after it sent the response, so a client may be
+ * done before the line is there. */
+size_t tls_server_apache_requests_wait(const TlsServer *server, TlsServerRequest *ret,
+                                       size_t max, size_t want);
 
 /* What a page nginx or Apache served says the server saw. */
 typedef struct {
