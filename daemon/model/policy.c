@@ -19,6 +19,9 @@
 /* An admin file, not client input; the cap only keeps a mistake (a log file written
  * over the policy) from filling the daemon's memory. */
 #define POLICY_FILE_MAX (1024 * 1024)
+/* json-glib's parser recurses once per array or object: deeper files are refused before
+ * it sees them. Real policies nest four levels. */
+#define POLICY_DEPTH_MAX 32
 
 /* One principal of a Chromium filter (certificate_principal_pattern.cc): NULL means any.
  * An empty string is stored as NULL because Chromium treats "" as "not given". */
@@ -586,6 +589,42 @@ static char *strip_trailing_commas(const char *text) {
         return g_string_free(out, FALSE);
 }
 
+/* Whether the JSON @text (@len bytes) nests arrays and objects at most POLICY_DEPTH_MAX
+ * deep; when not, the line and column (from 1, in bytes) of the first bracket past it.
+ * Brackets in strings do not count. */
+static gboolean depth_ok(const char *text, gsize len, guint *ret_line, guint *ret_column) {
+        gboolean in_string = FALSE, escaped = FALSE;
+        guint depth = 0, line = 1, column = 0;
+
+        for (gsize i = 0; i < len && text[i]; i++) {
+                char c = text[i];
+
+                column++;
+                if (c == '\n') {
+                        line++;
+                        column = 0;
+                } else if (in_string) {
+                        if (escaped)
+                                escaped = FALSE;
+                        else if (c == '\\')
+                                escaped = TRUE;
+                        else if (c == '"')
+                                in_string = FALSE;
+                } else if (c == '"') {
+                        in_string = TRUE;
+                } else if (c == '[' || c == '{') {
+                        if (++depth > POLICY_DEPTH_MAX) {
+                                *ret_line = line;
+                                *ret_column = column;
+                                return FALSE;
+                        }
+                } else if ((c == ']' || c == '}') && depth > 0) {
+                        depth--;
+                }
+        }
+        return TRUE;
+}
+
 static AutoSelectEntry *parse_entry(const char *text, const char *path, GError **error) {
         static const char *const known[] = { "pattern", "filter", "filters", NULL };
         g_autoptr(JsonParser) parser = json_parser_new_immutable();
@@ -596,7 +635,12 @@ static AutoSelectEntry *parse_entry(const char *text, const char *path, GError *
         JsonNode *root, *pattern, *filter, *filter_list;
         Pattern check;
         AutoSelectEntry *entry;
+        guint line, column;
 
+        if (!depth_ok(text, strlen(text), &line, &column)) {
+                fail(error, path, "nested deeper than %d levels", POLICY_DEPTH_MAX);
+                return NULL;
+        }
         if (!json_parser_load_from_data(parser, text, -1, &local)) {
                 g_autofree char *stripped = strip_trailing_commas(text);
                 g_autofree char *position = NULL;
@@ -810,7 +854,14 @@ static Policy *policy_parse(const char *text, gsize len, const char *file, GErro
         g_autoptr(GError) local = NULL;
         JsonObject *object;
         JsonNode *root, *member;
+        guint line, column;
 
+        if (!depth_ok(text, len, &line, &column)) {
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                            "%s:%u:%u: nested deeper than %d levels", file, line, column,
+                            POLICY_DEPTH_MAX);
+                return NULL;
+        }
         if (!json_parser_load_from_data(parser, text, (gssize) len, &local)) {
                 g_autofree char *position = NULL;
                 const char *reason;

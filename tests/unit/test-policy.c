@@ -587,6 +587,49 @@ START_TEST(test_policy_too_large) {
 }
 END_TEST
 
+/* A file nested far deeper than any policy: refused with where, not a crash (json-glib's
+ * parser recurses once per level). */
+START_TEST(test_policy_nesting_is_bounded) {
+        gsize depth = 200000;
+        g_autofree char *text = g_malloc(2 * depth + 32);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(Policy) policy = NULL;
+        gsize n = 0;
+
+        n += (gsize) g_snprintf(text, 32, "{\"x\": ");
+        memset(text + n, '[', depth);
+        memset(text + n + depth, ']', depth);
+        strcpy(text + n + 2 * depth, "}");
+        policy = load_text(text, &error);
+        ck_assert_ptr_null(policy);
+        ck_assert_msg(g_error_matches(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT), "%s",
+                      error ? error->message : "");
+        /* The 33rd level, counting the object: the 32nd '[', at column 7 + 31. */
+        ck_assert_str_eq(error->message, "policy.json:1:38: nested deeper than 32 levels");
+
+        /* Brackets inside strings are text, whatever their number. */
+        g_clear_pointer(&policy, policy_free);
+        g_clear_error(&error);
+        n = (gsize) g_snprintf(text, 32, "{\"mode\": \"");
+        memset(text + n, '[', depth);
+        strcpy(text + n + depth, "\"}");
+        policy = load_text(text, &error);
+        ck_assert_ptr_null(policy);
+        ck_assert_msg(strstr(error->message, "mode: must be ask, auto or none"), "%s",
+                      error->message);
+
+        /* An auto_select entry is JSON inside a string: bounded the same way. */
+        g_clear_error(&error);
+        n = (gsize) g_snprintf(text, 64, "{\"auto_select\": [\"{\\\"pattern\\\": ");
+        memset(text + n, '[', depth);
+        strcpy(text + n + depth, "}\"]}");
+        policy = load_text(text, &error);
+        ck_assert_ptr_null(policy);
+        ck_assert_msg(strstr(error->message, "auto_select[0]: nested deeper than 32 levels"),
+                      "%s", error->message);
+}
+END_TEST
+
 START_TEST(test_policy_default_path) {
         g_autofree char *path = policy_default_path();
         g_autofree char *expected = g_build_filename(g_get_user_config_dir(), "tlsid",
@@ -615,6 +658,7 @@ static Suite *policy_suite(void) {
         tcase_add_test(tc, test_policy_syntax_error_position);
         tcase_add_test(tc, test_policy_not_a_regular_file);
         tcase_add_test(tc, test_policy_too_large);
+        tcase_add_test(tc, test_policy_nesting_is_bounded);
         tcase_add_test(tc, test_policy_default_path);
         suite_add_tcase(s, tc);
         return s;
