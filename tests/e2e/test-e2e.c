@@ -766,6 +766,19 @@ static void assert_fetch_asks(const char *context, const char *path) {
 
 static void scenario_handshake_ask(void) {
         assert_fetch_asks("tab/ask", "/");
+        /* A server that requires one answers 400 without it: the user is asked all the
+         * same. */
+        if (t.kind == NGINX) {
+                g_autofree char *u = url(tls_server_require_port(t.server), "/");
+                g_autofree char *alice_line = g_strdup_printf("\n%s\t", alice_fp);
+                Fetch f;
+
+                fetch_run(&f, "tab/ask", u);
+                assert_exit(&f, 3);
+                ck_assert_msg(f.n_conns == 1 && conn(&f, 1)->status == 400 &&
+                              strstr(f.err->str, alice_line), "%s: %s", f.command, f.err->str);
+                fetch_clear(&f);
+        }
 }
 
 /* 10. The application's certificates live in its own database, the daemon has none: the

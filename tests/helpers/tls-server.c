@@ -41,7 +41,7 @@ struct TlsServer {
         ServerKind kind;
         pid_t pid;
         bool request_cert;
-        uint16_t port, noask_port;
+        uint16_t port, noask_port, require_port; /* the last two: nginx only */
         char port_arg[8];  /* @port as text, for argv */
         char *dir;
         char *log_path;    /* what tls_server_log_path() returns */
@@ -346,7 +346,8 @@ static Readiness wait_ready(TlsServer *server, const char *what) {
                         return EXITED;
                 }
                 if (port_accepts(server->port) &&
-                    (!server->noask_port || port_accepts(server->noask_port)))
+                    (!server->noask_port || port_accepts(server->noask_port)) &&
+                    (!server->require_port || port_accepts(server->require_port)))
                         return READY;
                 if (now_ms() > deadline) {
                         char *log = read_file(server->error_log);
@@ -448,14 +449,21 @@ static void configure_nginx(TlsServer *server, void *userdata) {
         const ConfigArgs *a = userdata;
         char noask[8];
 
+        char require[8];
+
         pick_port(server);
         do
                 server->noask_port = free_port();
         while (server->noask_port == server->port);
+        do
+                server->require_port = free_port();
+        while (server->require_port == server->port || server->require_port == server->noask_port);
         snprintf(noask, sizeof(noask), "%u", server->noask_port);
+        snprintf(require, sizeof(require), "%u", server->require_port);
         write_config(TLS_SERVER_NGINX_CONF_IN, a->conf_path, (const char *const[]) {
                 "@DIR@", server->dir, "@CERTS@", a->certs_dir, "@PORT@", server->port_arg,
-                "@NOASK_PORT@", noask, "@PROTOCOLS@", tls_version_name(a->version), NULL,
+                "@NOASK_PORT@", noask, "@REQUIRE_PORT@", require,
+                "@PROTOCOLS@", tls_version_name(a->version), NULL,
         });
 }
 
@@ -588,6 +596,10 @@ void tls_server_stop(TlsServer *server) {
 
 uint16_t tls_server_port(const TlsServer *server) {
         return server->port;
+}
+
+uint16_t tls_server_require_port(const TlsServer *server) {
+        return server->require_port;
 }
 
 uint16_t tls_server_noask_port(const TlsServer *server) {

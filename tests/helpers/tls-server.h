@@ -57,6 +57,9 @@ void tls_server_stop(TlsServer *server);
 uint16_t tls_server_port(const TlsServer *server);
 /* nginx's port that never asks for a client certificate (0 for selfserv and Apache). */
 uint16_t tls_server_noask_port(const TlsServer *server);
+/* nginx's port that requires a client certificate in the handshake (ssl_verify_client on;
+ * 0 for selfserv and Apache). */
+uint16_t tls_server_require_port(const TlsServer *server);
 
 /* One TLS connection as selfserv reported it. */
 typedef struct {
