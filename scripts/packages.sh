@@ -8,6 +8,7 @@ TLSID_PACKAGES=(
         ninja-build
         pkg-config
         python3
+        scdoc
         libglib2.0-dev
         libdbus-1-dev
         libnss3-dev
