@@ -9,6 +9,7 @@ TLSID_PACKAGES=(
         pkg-config
         python3
         scdoc
+        bash-completion
         libglib2.0-dev
         libdbus-1-dev
         libnss3-dev
