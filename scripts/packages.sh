@@ -8,6 +8,8 @@ TLSID_PACKAGES=(
         ninja-build
         pkg-config
         python3
+        scdoc
+        bash-completion
         libglib2.0-dev
         libdbus-1-dev
         libnss3-dev

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <locale.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <wchar.h>
 
 #include <tlsid/tlsid.h>
 
@@ -35,52 +37,75 @@ enum {
 static const char *arg_bus_address;
 static bool arg_json;
 
-static void help(FILE *f) {
-        fputs("Usage: tlsidctl [--bus-address ADDRESS] [--json] COMMAND ...\n"
-              "\n"
-              "Inspect and control tlsidd, the keeper of per-context TLS session partitions\n"
-              "and client-certificate choices (org.tlsid.Manager1 on the session bus).\n"
-              "\n"
-              "Commands:\n"
-              "  status                      the daemon's bus name and statistics\n"
-              "  contexts                    the open contexts\n"
-              "  sessions [CONTEXT]          the partitions of CONTEXT, or of every context\n"
-              "  flush [--context C] [--origin O]\n"
-              "                              drop stored sessions (default: all)\n"
-              "  open CONTEXT [--label LABEL] open a context (it stays open until closed)\n"
-              "  close CONTEXT               close a context: its sessions and unremembered\n"
-              "                              choices are dropped\n"
-              "  choose CONTEXT ORIGIN (none|undecided|CERTIFICATE) [--remember]\n"
-              "                              set the certificate choice; CERTIFICATE is the\n"
-              "                              SHA-256 fingerprint in hex (colons allowed), or\n"
-              "                              the nickname or an unambiguous fingerprint prefix\n"
-              "                              (4 hex digits or more) of a certificate 'certs'\n"
-              "                              lists\n"
-              "  forget [--context C] [--origin O]\n"
-              "                              reset choices to undecided (default: all)\n"
-              "  certs                       the user's certificates in tlsidd's NSS database:\n"
-              "                              fingerprint, nickname, subject, issuer, validity\n"
-              "  policy                      the certificate selection policy in force (JSON),\n"
-              "                              and why policy.json is not, when it is not\n"
-              "  monitor                     print each signal as it arrives, until SIGINT or\n"
-              "                              SIGTERM; \"*\" stands for an empty (wildcard)\n"
-              "                              context or origin, \"-\" for no identity\n"
-              "  help                        show this help\n"
-              "\n"
-              "Options:\n"
-              "  --bus-address ADDRESS       use this bus instead of the session bus\n"
-              "  --json                      JSON output for status, contexts, sessions, certs\n"
-              "                              and policy\n"
-              "  -h, --help                  show this help\n"
-              "  -V, --version               show the version\n"
-              "\n"
-              "Exit status:\n"
-              "  0  success\n"
-              "  1  the daemon refused the request (invalid argument, limit, access), or\n"
-              "     choose named an unknown or ambiguous certificate\n"
-              "  2  usage error\n"
-              "  3  no such context\n"
-              "  4  the daemon or the bus is unreachable, or did not answer in time\n",
+static bool arg_no_legend;
+
+/* What a command prints, for its usage text: JSON with --json, a table with --no-legend. */
+enum {
+        OUTPUT_NONE = 0,
+        OUTPUT_JSON = 1 << 0,
+        OUTPUT_TABLE = 1 << 1,
+};
+
+typedef struct {
+        const char *name;
+        int (*run)(int argc, char *argv[]);
+        const char *arguments;  /* after the name, as the usage shows them */
+        const char *summary;    /* lines of the help, '\n'-separated */
+        const char *options;    /* the command's own option lines, or NULL */
+        unsigned output;        /* OUTPUT_* */
+} Command;
+
+static const Command *command_find(const char *name);
+
+#define HELP_COLUMN 30
+
+/* Prints @text's lines, the first after @used columns, the others at HELP_COLUMN. */
+static void print_help_lines(FILE *f, size_t used, const char *text) {
+        for (const char *line = text; *line;) {
+                size_t len = strcspn(line, "\n");
+
+                if (used >= HELP_COLUMN - 1) {
+                        fputc('\n', f);
+                        used = 0;
+                }
+                fprintf(f, "%*s%.*s\n", (int) (HELP_COLUMN - used), "", (int) len, line);
+                used = 0;
+                line += len;
+                if (*line == '\n')
+                        line++;
+        }
+}
+
+static void print_option(FILE *f, const char *option, const char *text) {
+        fprintf(f, "  %s", option);
+        print_help_lines(f, 2 + strlen(option), text);
+}
+
+static void print_output_options(FILE *f, unsigned output) {
+        if (output & OUTPUT_JSON)
+                print_option(f, "--json", "JSON output (see tlsidctl(1))");
+        if (output & OUTPUT_TABLE)
+                print_option(f, "--no-legend", "no column headers");
+}
+
+static void help(FILE *f);
+
+/* `tlsidctl COMMAND --help`. */
+static void command_help(FILE *f, const char *name) {
+        const Command *command = command_find(name);
+
+        fprintf(f, "Usage: tlsidctl [--bus-address ADDRESS] %s%s%s%s%s\n\n", command->name,
+                *command->arguments ? " " : "", command->arguments,
+                command->output & OUTPUT_JSON ? " [--json]" : "",
+                command->output & OUTPUT_TABLE ? " [--no-legend]" : "");
+        /* The summary as a sentence: capitalised, on one paragraph's lines. */
+        fputc(toupper((unsigned char) command->summary[0]), f);
+        fprintf(f, "%s.\n\nOptions:\n", command->summary + 1);
+        if (command->options)
+                fputs(command->options, f);
+        print_output_options(f, command->output);
+        print_option(f, "-h, --help", "show this help");
+        fputs("\nSee 'tlsidctl --help' for the global options and exit status, and tlsidctl(1).\n",
               f);
 }
 
@@ -200,13 +225,31 @@ static int table_add_row(Table *t, char **row) {
         return 0;
 }
 
+/* The columns @s takes on a terminal in the locale's character set (LC_CTYPE): wide
+ * characters count two, combining ones none. A byte that does not decode, and a character
+ * print_sanitised() replaces, counts one. */
 static size_t display_width(const char *s) {
-        size_t n = 0;
+        mbstate_t state = {};
+        size_t n = 0, left = strlen(s);
 
-        /* Count UTF-8 code points, not bytes: good enough for labels. */
-        for (; *s; s++)
-                if (((unsigned char) *s & 0xc0) != 0x80)
-                        n++;
+        while (left > 0) {
+                wchar_t wc;
+                size_t len = mbrtowc(&wc, s, left, &state);
+                int w;
+
+                if (len == (size_t) -1 || len == (size_t) -2) {
+                        /* Not in the locale's encoding: one column per lead byte. */
+                        memset(&state, 0, sizeof state);
+                        n += ((unsigned char) *s & 0xc0) != 0x80;
+                        s++;
+                        left--;
+                        continue;
+                }
+                w = wcwidth(wc);
+                n += w < 0 ? 1 : (size_t) w;
+                s += len;
+                left -= len;
+        }
         return n;
 }
 
@@ -226,7 +269,7 @@ static void table_print(const Table *t) {
         if (!widths)
                 return;
         for (size_t c = 0; c < t->n_columns; c++) {
-                widths[c] = strlen(t->headers[c]);
+                widths[c] = arg_no_legend ? 0 : strlen(t->headers[c]);
                 for (size_t r = 0; r < t->n_rows; r++) {
                         size_t w = display_width(t->cells[r * t->n_columns + c]);
 
@@ -234,12 +277,13 @@ static void table_print(const Table *t) {
                                 widths[c] = w;
                 }
         }
-        for (size_t c = 0; c < t->n_columns; c++) {
+        for (size_t c = 0; c < t->n_columns && !arg_no_legend; c++) {
                 if (c > 0)
                         fputs("  ", stdout);
                 print_cell(t->headers[c], widths[c], t->numeric[c], c + 1 == t->n_columns);
+                if (c + 1 == t->n_columns)
+                        fputc('\n', stdout);
         }
-        fputc('\n', stdout);
         for (size_t r = 0; r < t->n_rows; r++) {
                 for (size_t c = 0; c < t->n_columns; c++) {
                         if (c > 0)
@@ -296,13 +340,16 @@ static char *format_expiry(int64_t t) {
 
 /* ---- Commands ---- */
 
-/* Parses the options of a command that takes only --json (and its positionals). */
+/* Parses the options of a command that takes only --json, --no-legend for a table (and its
+ * positionals). */
 static int parse_listing_options(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "json", no_argument, NULL, 'j' },
+                { "no-legend", no_argument, NULL, 'L' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
+        bool table = command_find(argv[0])->output & OUTPUT_TABLE;
         int c;
 
         optind = 0;
@@ -312,13 +359,26 @@ static int parse_listing_options(int argc, char *argv[]) {
                 case 'j':
                         arg_json = true;
                         break;
+                case 'L':
+                        if (!table)
+                                return usage_error(argv[0], "--no-legend: %s prints no table",
+                                                   argv[0]);
+                        arg_no_legend = true;
+                        break;
                 case 'h':
-                        help(stdout);
+                        command_help(stdout, argv[0]);
                         exit(EXIT_OK);
                 default:
                         return usage_error(argv[0], "unknown option '%s'", argv[optind - 1]);
                 }
         return EXIT_OK;
+}
+
+/* For a command that prints nothing: --json (here or before the command) is refused rather
+ * than answered with no JSON at all. */
+static int refuse_json(const char *command) {
+        return usage_error(command, "--json: %s prints nothing; its exit status says how it went",
+                           command);
 }
 
 /* The start of a command that takes only --json and no positional argument: parses them
@@ -493,6 +553,7 @@ static int cmd_flush_or_forget(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "context", required_argument, NULL, 'c' },
                 { "origin", required_argument, NULL, 'o' },
+                { "json", no_argument, NULL, 'j' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -512,8 +573,11 @@ static int cmd_flush_or_forget(int argc, char *argv[]) {
                 case 'o':
                         origin = optarg;
                         break;
+                case 'j':
+                        arg_json = true;
+                        break;
                 case 'h':
-                        help(stdout);
+                        command_help(stdout, argv[0]);
                         return EXIT_OK;
                 case ':':
                         return usage_error(argv[0], "option '%s' needs a value",
@@ -532,7 +596,9 @@ static int cmd_flush_or_forget(int argc, char *argv[]) {
                   : tlsid_client_forget_choices(client, context, origin, &count);
         if (r < 0)
                 return fail_unref(argv[0], r, client);
-        if (flush)
+        if (arg_json)
+                printf("{\"%s\":%" PRIu32 "}\n", flush ? "dropped" : "forgotten", count);
+        else if (flush)
                 printf("%" PRIu32 " token%s dropped\n", count, count == 1 ? "" : "s");
         else
                 printf("%" PRIu32 " choice%s forgotten\n", count, count == 1 ? "" : "s");
@@ -647,6 +713,7 @@ static int resolve_certificate(TlsidClient *client, const char *name,
 static int cmd_choose(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "remember", no_argument, NULL, 'r' },
+                { "json", no_argument, NULL, 'j' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -664,12 +731,17 @@ static int cmd_choose(int argc, char *argv[]) {
                 case 'r':
                         flags |= TLSID_CHOICE_REMEMBER;
                         break;
+                case 'j':
+                        arg_json = true;
+                        break;
                 case 'h':
-                        help(stdout);
+                        command_help(stdout, "choose");
                         return EXIT_OK;
                 default:
                         return usage_error("choose", "unknown option '%s'", argv[optind - 1]);
                 }
+        if (arg_json)
+                return refuse_json("choose");
         if (argc - optind != 3)
                 return usage_error("choose",
                                    "expected CONTEXT ORIGIN (none|undecided|FINGERPRINT)");
@@ -707,6 +779,7 @@ static int cmd_choose(int argc, char *argv[]) {
 static int cmd_open(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "label", required_argument, NULL, 'l' },
+                { "json", no_argument, NULL, 'j' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -722,12 +795,17 @@ static int cmd_open(int argc, char *argv[]) {
                 case 'l':
                         label = optarg;
                         break;
+                case 'j':
+                        arg_json = true;
+                        break;
                 case 'h':
-                        help(stdout);
+                        command_help(stdout, "open");
                         return EXIT_OK;
                 default:
                         return usage_error("open", "unknown option '%s'", argv[optind - 1]);
                 }
+        if (arg_json)
+                return refuse_json("open");
         if (argc - optind != 1)
                 return usage_error("open", "expected CONTEXT");
         if ((r = connect_client("open", &client)) != EXIT_OK)
@@ -754,7 +832,10 @@ static int cmd_close(int argc, char *argv[]) {
         if (r < 0)
                 r = fail("close", r);
         else {
-                printf("%" PRIu32 " token(s) dropped\n", dropped);
+                if (arg_json)
+                        printf("{\"dropped\":%" PRIu32 "}\n", dropped);
+                else
+                        printf("%" PRIu32 " token(s) dropped\n", dropped);
                 r = EXIT_OK;
         }
         tlsid_client_unref(client);
@@ -879,6 +960,20 @@ static void on_identity_changed(const char *context, const char *origin, TlsidCh
                                 const char *identity, uint32_t generation, void *userdata) {
         const char *name = choice_state_to_string((int) state);
 
+        if (arg_json) {
+                /* One object per line; "" stays "" (no identity) rather than "-". */
+                fputs("{\"signal\":\"IdentityChanged\",\"context\":", stdout);
+                json_string(stdout, context);
+                fputs(",\"origin\":", stdout);
+                json_string(stdout, origin);
+                fputs(",\"state\":", stdout);
+                json_string(stdout, name ? name : "?");
+                fputs(",\"identity\":", stdout);
+                json_string(stdout, identity);
+                printf(",\"generation\":%" PRIu32 "}\n", generation);
+                fflush(stdout);
+                return;
+        }
         fputs("IdentityChanged context=", stdout);
         print_sanitised(stdout, context);
         fputs(" origin=", stdout);
@@ -891,6 +986,16 @@ static void on_identity_changed(const char *context, const char *origin, TlsidCh
 
 static void on_sessions_flushed(const char *context, const char *origin, uint32_t dropped,
                                 void *userdata) {
+        if (arg_json) {
+                /* "" is the wildcard, as the signal sends it. */
+                fputs("{\"signal\":\"SessionsFlushed\",\"context\":", stdout);
+                json_string(stdout, context);
+                fputs(",\"origin\":", stdout);
+                json_string(stdout, origin);
+                printf(",\"dropped\":%" PRIu32 "}\n", dropped);
+                fflush(stdout);
+                return;
+        }
         fputs("SessionsFlushed context=", stdout);
         print_sanitised(stdout, or_star(context));
         fputs(" origin=", stdout);
@@ -952,38 +1057,118 @@ static int cmd_monitor(int argc, char *argv[]) {
 }
 
 static int cmd_help(int argc, char *argv[]) {
-        help(stdout);
+        if (argc > 2)
+                return usage_error("help", "unexpected argument '%s'", argv[2]);
+        if (argc == 2) {
+                if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+                        argv[1] = argv[0];
+                if (!command_find(argv[1]))
+                        return usage_error(argv[1], "unknown command; see 'tlsidctl help'");
+                command_help(stdout, argv[1]);
+        } else
+                help(stdout);
         return EXIT_OK;
 }
 
-static const struct {
-        const char *name;
-        int (*run)(int argc, char *argv[]);
-} commands[] = {
-        { "status", cmd_status },
-        { "contexts", cmd_contexts },
-        { "sessions", cmd_sessions },
-        { "flush", cmd_flush_or_forget },
-        { "open", cmd_open },
-        { "close", cmd_close },
-        { "choose", cmd_choose },
-        { "forget", cmd_flush_or_forget },
-        { "certs", cmd_certs },
-        { "policy", cmd_policy },
-        { "monitor", cmd_monitor },
-        { "help", cmd_help },
+#define CONTEXT_ORIGIN_OPTIONS                                                          \
+        "  --context C                 only the context C\n"                           \
+        "  --origin O                  only the origin O (host:port)\n"
+
+static const Command commands[] = {
+        { "status", cmd_status, "", "the daemon's bus name and statistics", NULL,
+          OUTPUT_JSON },
+        { "contexts", cmd_contexts, "", "the open contexts", NULL, OUTPUT_JSON | OUTPUT_TABLE },
+        { "sessions", cmd_sessions, "[CONTEXT]",
+          "the partitions of CONTEXT, or of every context", NULL,
+          OUTPUT_JSON | OUTPUT_TABLE },
+        { "flush", cmd_flush_or_forget, "[--context C] [--origin O]",
+          "drop stored sessions (default: all)", CONTEXT_ORIGIN_OPTIONS, OUTPUT_JSON },
+        { "open", cmd_open, "CONTEXT [--label LABEL]",
+          "open a context (it stays open until closed)",
+          "  --label LABEL               a label for people (shown by 'contexts')\n",
+          OUTPUT_NONE },
+        { "close", cmd_close, "CONTEXT",
+          "close a context: its sessions and unremembered\nchoices are dropped", NULL,
+          OUTPUT_JSON },
+        { "choose", cmd_choose, "CONTEXT ORIGIN (none|undecided|CERTIFICATE) [--remember]",
+          "set the certificate choice; CERTIFICATE is the\n"
+          "SHA-256 fingerprint in hex (colons allowed), or\n"
+          "the nickname or an unambiguous fingerprint prefix\n"
+          "(4 hex digits or more) of a certificate 'certs'\n"
+          "lists",
+          "  --remember                  keep the choice across daemon restarts\n",
+          OUTPUT_NONE },
+        { "forget", cmd_flush_or_forget, "[--context C] [--origin O]",
+          "reset choices to undecided (default: all)", CONTEXT_ORIGIN_OPTIONS, OUTPUT_JSON },
+        { "certs", cmd_certs, "",
+          "the user's certificates in tlsidd's NSS database:\n"
+          "fingerprint, nickname, subject, issuer, validity", NULL,
+          OUTPUT_JSON | OUTPUT_TABLE },
+        { "policy", cmd_policy, "",
+          "the certificate selection policy in force (JSON),\n"
+          "and why policy.json is not, when it is not", NULL, OUTPUT_JSON },
+        { "monitor", cmd_monitor, "",
+          "print each signal as it arrives, until SIGINT or\n"
+          "SIGTERM; \"*\" stands for an empty (wildcard)\n"
+          "context or origin, \"-\" for no identity", NULL, OUTPUT_JSON },
+        { "help", cmd_help, "[COMMAND]", "show this help, or COMMAND's", NULL, OUTPUT_NONE },
 };
+
+static const Command *command_find(const char *name) {
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+                if (strcmp(commands[i].name, name) == 0)
+                        return &commands[i];
+        return NULL;
+}
+
+static void help(FILE *f) {
+        fputs("Usage: tlsidctl [--bus-address ADDRESS] [--json] [--no-legend] COMMAND ...\n"
+              "\n"
+              "Inspect and control tlsidd, the keeper of per-context TLS session partitions\n"
+              "and client-certificate choices (org.tlsid.Manager1 on the session bus).\n"
+              "\n"
+              "Commands:\n", f);
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+                const Command *c = &commands[i];
+
+                fprintf(f, "  %s%s%s", c->name, *c->arguments ? " " : "", c->arguments);
+                print_help_lines(f, 2 + strlen(c->name) + !!*c->arguments +
+                                 strlen(c->arguments), c->summary);
+        }
+        fputs("\n"
+              "Options:\n"
+              "  --bus-address ADDRESS       use this bus instead of the session bus\n"
+              "  --json                      JSON output: every command that prints something\n"
+              "                              (open and choose print nothing and refuse it)\n"
+              "  --no-legend                 no column headers in tables\n"
+              "  -h, --help                  show this help ('tlsidctl COMMAND --help' shows\n"
+              "                              a command's)\n"
+              "  -V, --version               show the version\n"
+              "\n"
+              "Exit status:\n"
+              "  0  success\n"
+              "  1  the daemon refused the request (invalid argument, limit, access), or\n"
+              "     choose named an unknown or ambiguous certificate\n"
+              "  2  usage error\n"
+              "  3  no such context\n"
+              "  4  the daemon or the bus is unreachable, or did not answer in time\n",
+              f);
+}
 
 int main(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "bus-address", required_argument, NULL, 'b' },
                 { "json", no_argument, NULL, 'j' },
+                { "no-legend", no_argument, NULL, 'L' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {}
         };
+        const Command *command;
         int c;
 
+        /* Display widths of labels and nicknames follow the user's character set. */
+        setlocale(LC_CTYPE, "");
         opterr = 0;
         /* "+": stop at the command; each command parses its own options. */
         while ((c = getopt_long(argc, argv, "+hV", options, NULL)) >= 0)
@@ -993,6 +1178,9 @@ int main(int argc, char *argv[]) {
                         break;
                 case 'j':
                         arg_json = true;
+                        break;
+                case 'L':
+                        arg_no_legend = true;
                         break;
                 case 'h':
                         help(stdout);
@@ -1013,8 +1201,8 @@ int main(int argc, char *argv[]) {
                 fputs("tlsidctl: no command given; see 'tlsidctl help'\n", stderr);
                 return EXIT_USAGE;
         }
-        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-                if (strcmp(commands[i].name, argv[optind]) == 0)
-                        return commands[i].run(argc - optind, argv + optind);
-        return usage_error(argv[optind], "unknown command; see 'tlsidctl help'");
+        command = command_find(argv[optind]);
+        if (!command)
+                return usage_error(argv[optind], "unknown command; see 'tlsidctl help'");
+        return command->run(argc - optind, argv + optind);
 }

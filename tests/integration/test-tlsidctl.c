@@ -3,6 +3,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include <tlsid/tlsid.h>
 
@@ -595,6 +597,191 @@ START_TEST(test_tlsidctl_unreachable) {
 }
 END_TEST
 
+START_TEST(test_tlsidctl_json_counts) {
+        TlsidContext *one = open_context("app/one", 0, NULL);
+
+        put(one, ORIGIN, "a");
+        put(one, ORIGIN, "b");
+        assert_run(0, "flush", "--json", "--context", "app/one");
+        ck_assert_str_eq(out, "{\"dropped\":2}\n");
+        assert_run(0, "--json", "flush");
+        ck_assert_str_eq(out, "{\"dropped\":0}\n");
+
+        ck_assert_int_eq(tlsid_context_set_choice(one, ORIGIN, TLSID_CHOICE_NONE, NULL, 0), 0);
+        assert_run(0, "forget", "--json");
+        ck_assert_str_eq(out, "{\"forgotten\":1}\n");
+        ck_assert_int_eq(choice_of(one, ORIGIN, NULL), TLSID_CHOICE_UNDECIDED);
+
+        put(one, ORIGIN2, "c");
+        assert_run(0, "close", "--json", "app/one");
+        ck_assert_str_eq(out, "{\"dropped\":1}\n");
+        assert_json();
+        ck_assert_uint_eq(statistics().contexts, 0);
+
+        /* open and choose print nothing: --json is refused, and nothing is done. */
+        assert_run(2, "--json", "open", "cli/tab");
+        assert_one_line_error();
+        assert_err_has("open prints nothing");
+        assert_run(2, "open", "--json", "cli/tab");
+        ck_assert_uint_eq(statistics().contexts, 0);
+        tlsid_context_unref(one);
+        one = open_context("app/one", 0, NULL);
+        assert_run(2, "choose", "--json", "app/one", ORIGIN, "none");
+        assert_err_has("choose prints nothing");
+        ck_assert_int_eq(choice_of(one, ORIGIN, NULL), TLSID_CHOICE_UNDECIDED);
+        /* A table's option on a command without one. */
+        assert_run(2, "status", "--no-legend");
+        assert_one_line_error();
+        tlsid_context_unref(one);
+}
+END_TEST
+
+START_TEST(test_tlsidctl_monitor_json) {
+        TlsidContext *one = open_context("app/one", 0, NULL);
+        const char *args[] = { "monitor", "--json", NULL };
+        Proc *monitor = proc_spawn(args);
+        char *line, *saveptr = NULL;
+        int code, lines = 0;
+
+        ck_assert_msg(proc_wait_for(monitor, true, "Monitoring", RUN_TIMEOUT_MS),
+                      "monitor did not start: %s", monitor->err);
+        assert_run(0, "choose", "app/one", ORIGIN, FP_A);
+        ck_assert_msg(proc_wait_for(monitor, false, "{\"signal\":\"IdentityChanged\","
+                                    "\"context\":\"app/one\",\"origin\":\"" ORIGIN "\","
+                                    "\"state\":\"certificate\",\"identity\":\"" FP_A "\","
+                                    "\"generation\":", RUN_TIMEOUT_MS),
+                      "no IdentityChanged object: %s", monitor->out);
+        put(one, ORIGIN2, "x");
+        assert_run(0, "flush");
+        /* The wildcard stays "" in JSON. */
+        ck_assert_msg(proc_wait_for(monitor, false, "{\"signal\":\"SessionsFlushed\","
+                                    "\"context\":\"\",\"origin\":\"\",\"dropped\":1}\n",
+                                    RUN_TIMEOUT_MS),
+                      "no SessionsFlushed object: %s", monitor->out);
+        kill(monitor->pid, SIGTERM);
+        code = proc_finish(monitor);
+        ck_assert_int_eq(code, 0);
+
+        /* One complete JSON object per line, and nothing else on stdout. */
+        for (line = strtok_r(monitor->out, "\n", &saveptr); line;
+             line = strtok_r(NULL, "\n", &saveptr), lines++) {
+                long offset = -1;
+
+                ck_assert_msg(line[0] == '{' && json_check(line, &offset),
+                              "not a JSON object (byte %ld): %s", offset, line);
+        }
+        ck_assert_int_ge(lines, 2);
+        proc_free(monitor);
+        tlsid_context_unref(one);
+}
+END_TEST
+
+START_TEST(test_tlsidctl_command_help) {
+        static const char *const names[] = {
+                "status", "contexts", "sessions", "flush", "open", "close", "choose",
+                "forget", "certs", "policy", "monitor", "help",
+        };
+
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+                char usage[128];
+                char *first;
+
+                snprintf(usage, sizeof usage, "Usage: tlsidctl [--bus-address ADDRESS] %s",
+                         names[i]);
+                assert_run(0, names[i], "--help");
+                ck_assert_msg(strncmp(out, usage, strlen(usage)) == 0, "%s --help: %s",
+                              names[i], out);
+                /* That command's usage alone, not the list of every command. */
+                ck_assert_msg(!strstr(out, "Commands:"), "%s --help: %s", names[i], out);
+                assert_out_has("-h, --help");
+                first = strdup(out);
+                assert_run(0, "help", names[i]);
+                ck_assert_str_eq(out, first);
+                free(first);
+        }
+        assert_run(0, "flush", "--help");
+        assert_out_has("--origin O");
+        assert_out_has("--json");
+        ck_assert_ptr_null(strstr(out, "--no-legend"));
+        assert_run(0, "contexts", "-h");
+        assert_out_has("--no-legend");
+        assert_run(0, "choose", "--help");
+        assert_out_has("--remember");
+        ck_assert_ptr_null(strstr(out, "--json"));
+        assert_run(2, "help", "frobnicate");
+        assert_one_line_error();
+        /* Asking for help starts nothing. */
+        ck_assert_int_eq(test_bus_daemon_pid(), 0);
+}
+END_TEST
+
+START_TEST(test_tlsidctl_no_legend) {
+        TlsidContext *one = open_context("app/one", 0, "One");
+
+        put(one, ORIGIN, "tok");
+        assert_run(0, "contexts", "--no-legend");
+        ck_assert_msg(strncmp(out, "app/one  One", 12) == 0, "stdout: %s", out);
+        ck_assert_ptr_null(strstr(out, "CONTEXT"));
+        ck_assert_ptr_eq(strchr(out, '\n'), out + strlen(out) - 1);
+        assert_run(0, "--no-legend", "sessions");
+        ck_assert_msg(strncmp(out, "app/one  " ORIGIN, 9 + strlen(ORIGIN)) == 0, "stdout: %s",
+                      out);
+        ck_assert_ptr_null(strstr(out, "GENERATION"));
+        /* With the legend, the same row comes second. */
+        assert_run(0, "sessions");
+        ck_assert_msg(strncmp(out, "CONTEXT", 7) == 0, "stdout: %s", out);
+        assert_run(0, "certs", "--no-legend");
+        ck_assert_str_eq(out, "");
+        tlsid_context_unref(one);
+}
+END_TEST
+
+/* The columns @s takes on a terminal in the current locale. */
+static int line_width(const char *s, size_t len) {
+        wchar_t wide[512];
+        char buf[1024];
+        size_t n;
+
+        ck_assert_uint_lt(len, sizeof buf);
+        memcpy(buf, s, len);
+        buf[len] = 0;
+        n = mbstowcs(wide, buf, 512);
+        ck_assert_msg(n != (size_t) -1, "not in the locale's encoding: %s", buf);
+        return wcswidth(wide, n);
+}
+
+START_TEST(test_tlsidctl_wide_labels_align) {
+        TlsidContext *one = open_context("app/one", 0, "\u65e5\u672c\u8a9e\u306e\u30e9\u30d9\u30eb");
+        TlsidContext *two = open_context("app/two", 0, "plain");
+        TlsidContext *three = open_context("app/three", 0, "caf\u00e9");
+        const char *line;
+        int width = -1, rows = 0;
+
+        /* tlsidctl takes the character set from the environment, as the test does. */
+        setenv("LC_ALL", "C.UTF-8", 1);
+        ck_assert_ptr_nonnull(setlocale(LC_ALL, ""));
+        put(one, ORIGIN, "tok");
+        assert_run(0, "contexts");
+        /* The last column is right-aligned: every line ends at the same terminal column
+         * when cells are padded by display width (the label takes 14 columns in 7
+         * characters). */
+        for (line = out; *line; rows++) {
+                size_t len = strcspn(line, "\n");
+                int w = line_width(line, len);
+
+                if (width < 0)
+                        width = w;
+                ck_assert_msg(w == width, "line %d is %d columns, the header %d:\n%s", rows, w,
+                              width, out);
+                line += len + (line[len] == '\n');
+        }
+        ck_assert_int_eq(rows, 4);
+        tlsid_context_unref(one);
+        tlsid_context_unref(two);
+        tlsid_context_unref(three);
+}
+END_TEST
+
 static Suite *tlsidctl_suite(void) {
         Suite *s = suite_create("tlsidctl");
         TCase *tc = tcase_create("tlsidctl");
@@ -612,6 +799,11 @@ static Suite *tlsidctl_suite(void) {
         tcase_add_test(tc, test_tlsidctl_monitor);
         tcase_add_test(tc, test_tlsidctl_usage_errors);
         tcase_add_test(tc, test_tlsidctl_unreachable);
+        tcase_add_test(tc, test_tlsidctl_json_counts);
+        tcase_add_test(tc, test_tlsidctl_monitor_json);
+        tcase_add_test(tc, test_tlsidctl_command_help);
+        tcase_add_test(tc, test_tlsidctl_no_legend);
+        tcase_add_test(tc, test_tlsidctl_wide_labels_align);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -273,6 +273,38 @@ START_TEST(test_config_describe) {
 }
 END_TEST
 
+START_TEST(test_config_example_file) {
+        g_autofree char *path = g_build_filename(g_getenv("TLSID_SOURCE_DIR"), "docs",
+                                                 "examples", "tlsidd.conf", NULL);
+        g_autofree char *text = NULL, *described = config_describe();
+        g_auto(GStrv) lines = g_strsplit(described, "\n", -1);
+        g_autoptr(GPtrArray) warnings = NULL;
+        g_autoptr(GError) error = NULL;
+        TlsidConfig c;
+
+        /* The installed example is the defaults, spelled out: it loads without a warning. */
+        ck_assert(config_load(&c, path, &warnings, &error));
+        ck_assert_msg(!warnings, "%s", warnings ? (char *) warnings->pdata[0] : "");
+        assert_defaults(&c);
+        ck_assert_str_eq(c.nss_db, "");
+        /* And it names every setting `tlsidd --help` describes. */
+        ck_assert(g_file_get_contents(path, &text, NULL, NULL));
+        for (char **line = lines; *line; line++) {
+                g_autofree char *key = NULL, *set = NULL, *commented = NULL;
+
+                if (strncmp(*line, "  ", 2) != 0 || !g_ascii_islower((*line)[2]))
+                        continue;
+                key = g_strndup(*line + 2, strcspn(*line + 2, " "));
+                if (!strchr(key, '_'))
+                        continue;
+                set = g_strconcat("\n", key, "=", NULL);
+                commented = g_strconcat("\n#", key, "=", NULL);
+                ck_assert_msg(strstr(text, set) || strstr(text, commented),
+                              "%s does not mention %s", path, key);
+        }
+}
+END_TEST
+
 START_TEST(test_config_default_path) {
         g_autofree char *path = config_default_path();
         g_autofree char *expected = g_build_filename(g_get_user_config_dir(), "tlsid",
@@ -297,6 +329,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_config_not_a_key_file);
         tcase_add_test(tc, test_config_nss_db);
         tcase_add_test(tc, test_config_describe);
+        tcase_add_test(tc, test_config_example_file);
         tcase_add_test(tc, test_config_default_path);
         suite_add_tcase(s, tc);
         return s;

@@ -630,6 +630,20 @@ START_TEST(test_policy_nesting_is_bounded) {
 }
 END_TEST
 
+START_TEST(test_policy_example_file) {
+        g_autofree char *path = g_build_filename(g_getenv("TLSID_SOURCE_DIR"), "docs",
+                                                 "examples", "policy.json", NULL);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(Policy) policy = policy_load(path, &error);
+
+        /* The installed example is a policy tlsidd accepts, with the modes tlsid-policy(5) gives. */
+        ck_assert_msg(policy, "%s", error ? error->message : "");
+        ck_assert_int_eq(policy_mode_for(policy, "firefox/private-2"), POLICY_MODE_NONE);
+        ck_assert_int_eq(policy_mode_for(policy, "tlsid-fetch/default"), POLICY_MODE_AUTO);
+        ck_assert_int_eq(policy_mode_for(policy, "firefox/container-1"), POLICY_MODE_ASK);
+}
+END_TEST
+
 START_TEST(test_policy_default_path) {
         g_autofree char *path = policy_default_path();
         g_autofree char *expected = g_build_filename(g_get_user_config_dir(), "tlsid",
@@ -659,6 +673,7 @@ static Suite *policy_suite(void) {
         tcase_add_test(tc, test_policy_not_a_regular_file);
         tcase_add_test(tc, test_policy_too_large);
         tcase_add_test(tc, test_policy_nesting_is_bounded);
+        tcase_add_test(tc, test_policy_example_file);
         tcase_add_test(tc, test_policy_default_path);
         suite_add_tcase(s, tc);
         return s;
