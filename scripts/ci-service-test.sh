@@ -7,6 +7,10 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+# What the test boots: a user manager, journald, dbus-user-session's dbus.socket, and
+# unshare, setpriv and useradd.
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        systemd dbus-user-session util-linux passwd pkg-config >/dev/null
 for f in /usr/lib/systemd/user/tlsid.service /usr/share/dbus-1/services/org.tlsid.Manager1.service \
          /usr/bin/tlsidctl; do
         [ -e "$f" ] || { echo "ci-service-test: $f is not installed" >&2; exit 1; }
