@@ -173,7 +173,7 @@ static void load_state(Store *store, const char *path) {
 }
 
 int main(int argc, char **argv) {
-        gboolean version = FALSE, replace = FALSE;
+        gboolean version = FALSE, replace = FALSE, verbose = FALSE;
         g_autofree char *bus_address = NULL;
         g_autofree char *config_path = NULL;
         g_autoptr(GError) error = NULL;
@@ -184,6 +184,9 @@ int main(int argc, char **argv) {
                   "Replace a running instance", NULL },
                 { "bus-address", 0, 0, G_OPTION_ARG_STRING, &bus_address,
                   "Connect to the bus at ADDRESS instead of the session bus", "ADDRESS" },
+                { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
+                  "Log a debug line for each certificate decision (as G_MESSAGES_DEBUG=tlsidd)",
+                  NULL },
                 { "config", 0, 0, G_OPTION_ARG_FILENAME, &config_path,
                   "Read settings from FILE (default: $XDG_CONFIG_HOME/tlsid/tlsidd.conf)",
                   "FILE" },
@@ -199,6 +202,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "tlsidd: %s\n", error->message);
                 return 2;
         }
+        if (verbose)
+                g_log_set_debug_enabled(TRUE);
         if (argc > 1) {
                 fprintf(stderr, "tlsidd: unexpected argument \"%s\"\n", argv[1]);
                 return 2;

@@ -40,3 +40,14 @@ const Policy *manager_policy(Manager *manager);
 /* Emits SessionsFlushed. */
 void manager_emit_sessions_flushed(Manager *manager, const char *context, const char *origin,
                                    guint dropped);
+
+/* Logs the printf-style message for (context, origin) with the journal fields
+ * TLSID_CONTEXT and TLSID_ORIGIN and the code location, except for an ephemeral context
+ * (private browsing), whose context and origin appear neither in the fields nor in the
+ * message. Never pass a secret. */
+#define manager_log(m, level, context, origin, ...)                                   \
+        manager_log_at((m), (level), __FILE__, G_STRINGIFY(__LINE__), G_STRFUNC,       \
+                       (context), (origin), __VA_ARGS__)
+void manager_log_at(Manager *manager, GLogLevelFlags level, const char *file,
+                    const char *line, const char *func, const char *context,
+                    const char *origin, const char *format, ...) G_GNUC_PRINTF(8, 9);

@@ -4,6 +4,7 @@
 #include "manager-private.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -71,6 +72,33 @@ const SignalSpec *manager_get_signals(size_t *ret_n) {
 
 const Policy *manager_policy(Manager *m) {
         return m->policy ? policy_watch_get(m->policy) : m->default_policy;
+}
+
+/* --- the log --- */
+
+void manager_log_at(Manager *m, GLogLevelFlags level, const char *file, const char *line,
+                    const char *func, const char *context, const char *origin,
+                    const char *format, ...) {
+        gboolean private = store_context_is_ephemeral(m->store, context);
+        g_autofree char *text = NULL, *message = NULL;
+        va_list ap;
+
+        va_start(ap, format);
+        text = g_strdup_vprintf(format, ap);
+        va_end(ap);
+        message = private ? g_strconcat("a private context: ", text, NULL)
+                          : g_strdup_printf("%s %s: %s", context, origin, text);
+        const GLogField fields[] = {
+                { "MESSAGE", message, -1 },
+                { "CODE_FILE", file, -1 },
+                { "CODE_LINE", line, -1 },
+                { "CODE_FUNC", func, -1 },
+                { "GLIB_DOMAIN", G_LOG_DOMAIN, -1 },
+                { "TLSID_CONTEXT", context, -1 },
+                { "TLSID_ORIGIN", origin, -1 },
+        };
+        /* GLib adds PRIORITY from @level; a private context's fields are left out. */
+        g_log_structured_array(level, fields, G_N_ELEMENTS(fields) - (private ? 2 : 0));
 }
 
 /* --- dispatching --- */

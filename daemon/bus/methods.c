@@ -392,6 +392,12 @@ static gboolean method_select_certificate(Manager *m, DBusMessage *message,
         if (!selection_select(m->store, manager_policy(m), context, origin, request, candidates,
                               now, &answer, error))
                 return FALSE;
+        manager_log(m, G_LOG_LEVEL_DEBUG, context, origin,
+                    "SelectCertificate: %s%s%s (%s), generation %u, %u eligible of %u",
+                    selection_decision_to_string(answer.decision), *answer.identity ? " " : "",
+                    answer.identity, selection_reason_to_string(answer.reason),
+                    answer.generation, answer.eligible ? answer.eligible->len : 0,
+                    candidates->len);
 
         const char *decision = selection_decision_to_string(answer.decision);
         const char *identity = answer.identity;
@@ -600,8 +606,13 @@ static gboolean method_answer_challenge(Manager *m, DBusMessage *message,
                               context, origin, &q, now, &answer, error))
                 return FALSE;
         if (answer.action == CHALLENGE_REJECTED)
-                g_message("%s %s: the server refused %s; not retrying", context, origin,
-                          *answer.identity ? answer.identity : "the re-sent request");
+                manager_log(m, G_LOG_LEVEL_MESSAGE, context, origin,
+                            "the server refused %s; not retrying",
+                            *answer.identity ? answer.identity : "the re-sent request");
+        manager_log(m, G_LOG_LEVEL_DEBUG, context, origin,
+                    "AnswerChallenge: %s%s%s, generation %u, for %s",
+                    challenge_action_to_string(answer.action), *answer.identity ? " " : "",
+                    answer.identity, answer.generation, *answer.origin ? answer.origin : origin);
         if (answer.flushed)
                 manager_emit_sessions_flushed(m, context, answer.origin, answer.dropped);
         *ret_reply = answer_reply(message, context, origin, &answer, proxy);

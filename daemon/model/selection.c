@@ -41,6 +41,18 @@ Selection selection_decide(int state, const char *identity, CertInfo *const *eli
         }
 }
 
+const char *selection_reason_to_string(SelectionReason reason) {
+        static const char *const names[] = {
+                [SELECTION_BY_CHOICE] = "choice",
+                [SELECTION_BY_NOTHING_ELIGIBLE] = "nothing-eligible",
+                [SELECTION_BY_INELIGIBLE_CHOICE] = "ineligible-choice",
+                [SELECTION_BY_AUTO_SELECT] = "auto-select",
+                [SELECTION_BY_MODE] = "mode",
+        };
+
+        return (guint) reason < G_N_ELEMENTS(names) ? names[reason] : "unknown";
+}
+
 const char *selection_decision_to_string(SelectionDecision decision) {
         switch (decision) {
         case SELECTION_CERTIFICATE:

@@ -46,6 +46,10 @@ typedef struct {
 Selection selection_decide(int state, const char *identity, CertInfo *const *eligible,
                            guint n_eligible, PolicyMode mode, int auto_select);
 
+/* Why, in a word for the log: "choice", "nothing-eligible", "ineligible-choice",
+ * "auto-select" or "mode". */
+const char *selection_reason_to_string(SelectionReason reason);
+
 /* "certificate", "none", "ask" or "stale", as SelectCertificate spells it. */
 const char *selection_decision_to_string(SelectionDecision decision);
 

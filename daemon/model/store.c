@@ -565,6 +565,12 @@ gboolean store_has_context(Store *store, const char *context) {
         return context && g_hash_table_contains(store->contexts, context);
 }
 
+gboolean store_context_is_ephemeral(Store *store, const char *context) {
+        Context *ctx = context ? g_hash_table_lookup(store->contexts, context) : NULL;
+
+        return ctx && ctx->ephemeral;
+}
+
 static int compare_strings(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }

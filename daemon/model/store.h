@@ -70,6 +70,8 @@ gboolean store_close_context(Store *store, const char *context, guint *ret_dropp
  * Returns the number of contexts closed. */
 guint store_drop_holder(Store *store, const char *holder);
 gboolean store_has_context(Store *store, const char *context);
+/* Whether @context is open and ephemeral (private browsing: nothing of it is logged). */
+gboolean store_context_is_ephemeral(Store *store, const char *context);
 
 typedef struct {
         const char *context;

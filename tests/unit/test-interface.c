@@ -661,6 +661,71 @@ START_TEST(test_interface_list_certificates_and_policy_defaults) {
 }
 END_TEST
 
+/* --- the log --- */
+
+/* The structured records the daemon logged, as "KEY=value\n" lines each. */
+static GPtrArray *logged;
+
+static GLogWriterOutput capture_writer(GLogLevelFlags level, const GLogField *fields,
+                                       gsize n_fields, gpointer user_data) {
+        GString *record = g_string_new(NULL);
+
+        for (gsize i = 0; i < n_fields; i++)
+                if (fields[i].length < 0)
+                        g_string_append_printf(record, "%s=%s\n", fields[i].key,
+                                               (const char *) fields[i].value);
+        g_ptr_array_add(logged, g_string_free(record, FALSE));
+        return G_LOG_WRITER_HANDLED;
+}
+
+/* The one record whose MESSAGE contains @needle (fails when none or several). */
+static const char *logged_record(const char *needle) {
+        const char *found = NULL;
+
+        for (guint i = 0; i < logged->len; i++)
+                if (strstr(logged->pdata[i], needle)) {
+                        ck_assert_msg(!found, "two records with '%s'", needle);
+                        found = logged->pdata[i];
+                }
+        ck_assert_msg(found, "no record with '%s' among %u", needle, logged->len);
+        return found;
+}
+
+START_TEST(test_interface_decisions_logged_private_contexts_not) {
+        g_autoptr(GError) error = NULL;
+        static gboolean installed;
+
+        logged = g_ptr_array_new_with_free_func(g_free);
+        /* Once per process: GLib refuses a second writer. */
+        if (!installed)
+                g_log_set_writer_func(capture_writer, NULL, NULL);
+        installed = TRUE;
+        g_log_set_debug_enabled(TRUE);
+
+        assert_return(open_context("a/b", NULL, 0, NULL));
+        assert_return(select_certificate("a/b", NULL, 0, NULL, 0));
+        const char *r = logged_record("SelectCertificate");
+        ck_assert_msg(strstr(r, "MESSAGE=a/b example.com:443: SelectCertificate: none "
+                                "(nothing-eligible), generation 1, 0 eligible of 0\n") &&
+                      strstr(r, "TLSID_CONTEXT=a/b\n") &&
+                      strstr(r, "TLSID_ORIGIN=example.com:443\n") &&
+                      strstr(r, "GLIB_DOMAIN=tlsidd\n") &&
+                      strstr(r, "CODE_FUNC=method_select_certificate\n") &&
+                      strstr(r, "CODE_FILE="), "%s", r);
+
+        /* An ephemeral context (private browsing): the decision is logged without it. */
+        g_ptr_array_set_size(logged, 0);
+        ck_assert(store_open_context(fx.store, "private/tab-1", TRUE, NULL, ":1.99", &error));
+        assert_return(select_certificate("private/tab-1", NULL, 0, NULL, 0));
+        r = logged_record("SelectCertificate");
+        ck_assert_msg(strstr(r, "MESSAGE=a private context: SelectCertificate: none") &&
+                      !strstr(r, "private/tab-1") && !strstr(r, "example.com") &&
+                      !strstr(r, "TLSID_CONTEXT=") && !strstr(r, "TLSID_ORIGIN="), "%s", r);
+        g_log_set_debug_enabled(FALSE);
+        g_clear_pointer(&logged, g_ptr_array_unref);
+}
+END_TEST
+
 static Suite *interface_suite(void) {
         Suite *s = suite_create("interface");
         TCase *tc = tcase_create("contract");
@@ -681,6 +746,7 @@ static Suite *interface_suite(void) {
         tcase_add_test(dispatch, test_interface_set_choice_signals_before_reply);
         tcase_add_test(dispatch, test_interface_select_without_certificates);
         tcase_add_test(dispatch, test_interface_list_certificates_and_policy_defaults);
+        tcase_add_test(dispatch, test_interface_decisions_logged_private_contexts_not);
         suite_add_tcase(s, dispatch);
         return s;
 }
