@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* What the object (manager.c) and its method handlers (methods.c) share. */
+/* What the object (manager.c) and its method handlers (methods.c, properties.c) share. */
 #pragma once
 
 #include "callers.h"
@@ -16,6 +16,7 @@ struct Manager {
         CertDb *certs;          /* nullable */
         PolicyWatch *policy;    /* nullable */
         Policy *default_policy; /* in force when there is no watch */
+        TlsidConfig config; /* the daemon's, copied: the properties report its limits */
         uid_t uid;
         gint64 started; /* monotonic, for the uptime statistic */
         GMainContext *context;
@@ -33,6 +34,25 @@ struct Manager {
 
 /* The method table, indexed by MethodId (methods.c). */
 extern const ManagerMethod manager_methods[_METHOD_MAX];
+
+/* Standard errors a handler may set beside TLSID_ERROR's; the dispatcher replies with
+ * their org.freedesktop.DBus.Error.* names. */
+#define BUS_STANDARD_ERROR (bus_standard_error_quark())
+GQuark bus_standard_error_quark(void);
+typedef enum {
+        BUS_STANDARD_ERROR_UNKNOWN_INTERFACE,  /* DBUS_ERROR_UNKNOWN_INTERFACE */
+        BUS_STANDARD_ERROR_UNKNOWN_PROPERTY,   /* DBUS_ERROR_UNKNOWN_PROPERTY */
+        BUS_STANDARD_ERROR_PROPERTY_READ_ONLY, /* DBUS_ERROR_PROPERTY_READ_ONLY */
+        _BUS_STANDARD_ERROR_MAX,
+} BusStandardErrorCode;
+
+/* The org.freedesktop.DBus.Properties handlers (properties.c). */
+gboolean method_properties_get(Manager *manager, DBusMessage *message, DBusMessage **ret_reply,
+                               GError **error);
+gboolean method_properties_get_all(Manager *manager, DBusMessage *message,
+                                   DBusMessage **ret_reply, GError **error);
+gboolean method_properties_set(Manager *manager, DBusMessage *message, DBusMessage **ret_reply,
+                               GError **error);
 
 /* The selection policy in force: the watched file's, or the default one. */
 const Policy *manager_policy(Manager *manager);

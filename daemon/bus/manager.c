@@ -115,6 +115,14 @@ static const ManagerMethod *find_method(const char *interface, const char *membe
         return NULL;
 }
 
+G_DEFINE_QUARK(tlsid-bus-standard-error, bus_standard_error)
+
+static const char *const standard_error_names[_BUS_STANDARD_ERROR_MAX] = {
+        [BUS_STANDARD_ERROR_UNKNOWN_INTERFACE] = DBUS_ERROR_UNKNOWN_INTERFACE,
+        [BUS_STANDARD_ERROR_UNKNOWN_PROPERTY] = DBUS_ERROR_UNKNOWN_PROPERTY,
+        [BUS_STANDARD_ERROR_PROPERTY_READ_ONLY] = DBUS_ERROR_PROPERTY_READ_ONLY,
+};
+
 /* The one place errors become error replies. */
 static void reply_error(Manager *m, DBusMessage *message, const char *name, const char *text) {
         if (dbus_message_get_no_reply(message))
@@ -127,6 +135,11 @@ static void reply_error(Manager *m, DBusMessage *message, const char *name, cons
 }
 
 static void reply_gerror(Manager *m, DBusMessage *message, const GError *error) {
+        if (error->domain == BUS_STANDARD_ERROR && error->code >= 0 &&
+            error->code < _BUS_STANDARD_ERROR_MAX) {
+                reply_error(m, message, standard_error_names[error->code], error->message);
+                return;
+        }
         int code = error->domain == TLSID_ERROR ? error->code : TLSID_ERROR_FAILED;
 
         reply_error(m, message, error_code_to_dbus_name(code), error->message);
@@ -238,6 +251,7 @@ Manager *manager_new(DBusConnection *connection, Store *store, const TlsidConfig
 
         m->connection = connection;
         m->store = store;
+        m->config = *config;
         m->certs = certs;
         m->policy = policy;
         m->default_policy = policy_new_default();

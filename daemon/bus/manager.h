@@ -17,8 +17,8 @@ typedef struct Manager Manager;
 
 /* A method handler: reads the arguments of @message (whose signature the dispatcher
  * has checked), validates, acts, emits signals and returns the reply in @ret_reply
- * (transfer full). Returns FALSE exactly when @error (TLSID_ERROR domain) is set; the
- * dispatcher turns it into the error reply. */
+ * (transfer full). Returns FALSE exactly when @error (TLSID_ERROR domain, or the standard
+ * errors of manager-private.h) is set; the dispatcher turns it into the error reply. */
 typedef gboolean (*ManagerMethodFn)(Manager *manager, DBusMessage *message,
                                     DBusMessage **ret_reply, GError **error);
 
@@ -34,7 +34,8 @@ const ManagerMethod *manager_get_methods(size_t *ret_n);
 /* The signals the daemon emits; @ret_n gets their number. */
 const SignalSpec *manager_get_signals(size_t *ret_n);
 
-/* A manager serving @store on @connection, with the caller limits of @config, saving
+/* A manager serving @store on @connection, with the caller limits of @config (copied; the
+ * one @store's limits came from, since the properties report them as in force), saving
  * remembered choices to @state_path, listing and parsing certificates with @certs
  * (nullable: NSS could not be initialised; there are no user certificates then, and
  * certificates passed by callers are refused with FAILED) and selecting by the

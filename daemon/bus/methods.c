@@ -669,6 +669,9 @@ const ManagerMethod manager_methods[_METHOD_MAX] = {
         M(GET_POLICY, method_get_policy),
         M(ANSWER_CHALLENGE, method_answer_challenge),
         M(GET_TOKEN_KEY, method_get_token_key),
+        M(GET, method_properties_get),
+        M(GET_ALL, method_properties_get_all),
+        M(SET, method_properties_set),
         M(INTROSPECT, method_introspect),
 #undef M
 };

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "build-config.h"
 #include "bus-glib.h"
 #include "check-main.h"
 #include "manager.h"
@@ -16,18 +17,24 @@
 
 /* --- the XML contract --- */
 
+#define NO_REPLY_ANNOTATION "org.freedesktop.DBus.Method.NoReply"
+
+typedef enum { XML_METHOD, XML_SIGNAL, XML_PROPERTY } XmlKind;
+
 typedef struct {
         char *interface;
         char *name;
-        gboolean is_signal;
-        GString *in;  /* method in-args, or signal args */
+        XmlKind kind;
+        GString *in;  /* method in-args, signal args, or a property's type */
         GString *out; /* method out-args */
+        char *access; /* properties */
+        gboolean no_reply; /* methods annotated NO_REPLY_ANNOTATION */
 } XmlMember;
 
 typedef struct {
         GPtrArray *members; /* XmlMember */
         char *interface;    /* current <interface> */
-        XmlMember *member;  /* current <method> or <signal> */
+        XmlMember *member;  /* current <method>, <signal> or <property> */
 } XmlParse;
 
 static void xml_member_free(XmlMember *x) {
@@ -35,6 +42,7 @@ static void xml_member_free(XmlMember *x) {
         g_free(x->name);
         g_string_free(x->in, TRUE);
         g_string_free(x->out, TRUE);
+        g_free(x->access);
         g_free(x);
 }
 
@@ -52,21 +60,31 @@ static void xml_start(GMarkupParseContext *ctx, const char *element, const char 
         if (strcmp(element, "interface") == 0) {
                 g_free(p->interface);
                 p->interface = g_strdup(attr(names, values, "name"));
-        } else if (strcmp(element, "method") == 0 || strcmp(element, "signal") == 0) {
+        } else if (strcmp(element, "method") == 0 || strcmp(element, "signal") == 0 ||
+                   strcmp(element, "property") == 0) {
                 XmlMember *x = g_new0(XmlMember, 1);
                 x->interface = g_strdup(p->interface);
                 x->name = g_strdup(attr(names, values, "name"));
-                x->is_signal = strcmp(element, "signal") == 0;
+                x->kind = element[0] == 'm' ? XML_METHOD : element[0] == 's' ? XML_SIGNAL
+                                                                             : XML_PROPERTY;
                 x->in = g_string_new(NULL);
                 x->out = g_string_new(NULL);
+                if (x->kind == XML_PROPERTY) {
+                        const char *type = attr(names, values, "type");
+                        g_string_append(x->in, type ? type : "?");
+                        x->access = g_strdup(attr(names, values, "access"));
+                }
                 g_ptr_array_add(p->members, x);
                 p->member = x;
         } else if (strcmp(element, "arg") == 0 && p->member) {
                 const char *type = attr(names, values, "type");
                 const char *direction = attr(names, values, "direction");
                 /* Method args are "in" unless said otherwise; signal args have none. */
-                gboolean out = !p->member->is_signal && g_strcmp0(direction, "out") == 0;
+                gboolean out = p->member->kind == XML_METHOD && g_strcmp0(direction, "out") == 0;
                 g_string_append(out ? p->member->out : p->member->in, type ? type : "?");
+        } else if (strcmp(element, "annotation") == 0 && p->member &&
+                   g_strcmp0(attr(names, values, "name"), NO_REPLY_ANNOTATION) == 0) {
+                p->member->no_reply = g_strcmp0(attr(names, values, "value"), "true") == 0;
         }
 }
 
@@ -74,7 +92,8 @@ static void xml_end(GMarkupParseContext *ctx, const char *element, gpointer user
                     GError **error) {
         XmlParse *p = user_data;
 
-        if (strcmp(element, "method") == 0 || strcmp(element, "signal") == 0)
+        if (strcmp(element, "method") == 0 || strcmp(element, "signal") == 0 ||
+            strcmp(element, "property") == 0)
                 p->member = NULL;
         else if (strcmp(element, "interface") == 0)
                 g_clear_pointer(&p->interface, g_free);
@@ -87,7 +106,7 @@ static char *xml_path(void) {
         return g_build_filename(src, "dbus", "org.tlsid.Manager1.xml", NULL);
 }
 
-/* Every method and signal of the XML file (transfer full). */
+/* Every method, signal and property of the XML file (transfer full). */
 static GPtrArray *xml_members(void) {
         static const GMarkupParser parser = { .start_element = xml_start, .end_element = xml_end };
         g_autofree char *path = xml_path();
@@ -110,10 +129,10 @@ static GPtrArray *xml_members(void) {
 }
 
 static XmlMember *xml_find(GPtrArray *members, const char *interface, const char *name,
-                           gboolean is_signal) {
+                           XmlKind kind) {
         for (guint i = 0; i < members->len; i++) {
                 XmlMember *x = g_ptr_array_index(members, i);
-                if (x->is_signal == is_signal && g_strcmp0(x->interface, interface) == 0 &&
+                if (x->kind == kind && g_strcmp0(x->interface, interface) == 0 &&
                     g_strcmp0(x->name, name) == 0)
                         return x;
         }
@@ -129,7 +148,7 @@ START_TEST(test_interface_xml_methods_in_table) {
         for (guint i = 0; i < members->len; i++) {
                 XmlMember *x = g_ptr_array_index(members, i);
                 /* libdbus answers org.freedesktop.DBus.Peer itself, before our handler. */
-                if (x->is_signal || g_strcmp0(x->interface, PEER_INTERFACE) == 0)
+                if (x->kind != XML_METHOD || g_strcmp0(x->interface, PEER_INTERFACE) == 0)
                         continue;
                 const ManagerMethod *found = NULL;
                 for (size_t j = 0; j < n; j++)
@@ -146,8 +165,8 @@ START_TEST(test_interface_xml_methods_in_table) {
                               found->spec->out_signature, x->out->str);
                 checked++;
         }
-        /* 17 org.tlsid.Manager1 methods and Introspect. */
-        ck_assert_uint_eq(checked, 18);
+        /* 17 org.tlsid.Manager1 methods, Properties' Get, GetAll and Set, and Introspect. */
+        ck_assert_uint_eq(checked, 21);
 }
 END_TEST
 
@@ -158,7 +177,7 @@ START_TEST(test_interface_table_methods_in_xml) {
 
         ck_assert_uint_gt(n, 0);
         for (size_t j = 0; j < n; j++) {
-                XmlMember *x = xml_find(members, methods[j].spec->interface, methods[j].spec->name, FALSE);
+                XmlMember *x = xml_find(members, methods[j].spec->interface, methods[j].spec->name, XML_METHOD);
                 ck_assert_msg(x != NULL, "%s.%s is in the method table but not in the XML",
                               methods[j].spec->interface, methods[j].spec->name);
                 ck_assert_str_eq(methods[j].spec->in_signature, x->in->str);
@@ -185,14 +204,15 @@ START_TEST(test_interface_signals_match_xml) {
         guint xml_signals = 0;
 
         for (size_t j = 0; j < n; j++) {
-                XmlMember *x = xml_find(members, signals[j].interface, signals[j].name, TRUE);
+                XmlMember *x = xml_find(members, signals[j].interface, signals[j].name,
+                                        XML_SIGNAL);
                 ck_assert_msg(x != NULL, "signal %s is emitted but not in the XML",
                               signals[j].name);
                 ck_assert_str_eq(signals[j].signature, x->in->str);
         }
         for (guint i = 0; i < members->len; i++) {
                 XmlMember *x = g_ptr_array_index(members, i);
-                if (!x->is_signal)
+                if (x->kind != XML_SIGNAL)
                         continue;
                 xml_signals++;
                 gboolean found = FALSE;
@@ -203,6 +223,63 @@ START_TEST(test_interface_signals_match_xml) {
         }
         ck_assert_uint_eq(xml_signals, n);
         ck_assert_uint_eq(n, 2);
+}
+END_TEST
+
+START_TEST(test_interface_properties_match_xml) {
+        g_autoptr(GPtrArray) members = xml_members();
+        guint xml_properties = 0;
+
+        for (guint i = 0; i < members->len; i++) {
+                XmlMember *x = g_ptr_array_index(members, i);
+                const PropertySpec *found = NULL;
+
+                if (x->kind != XML_PROPERTY)
+                        continue;
+                xml_properties++;
+                ck_assert_msg(g_strcmp0(x->access, "read") == 0, "%s: access \"%s\"", x->name,
+                              x->access);
+                for (size_t j = 0; j < _PROPERTY_MAX; j++)
+                        if (strcmp(interface_properties[j].interface, x->interface) == 0 &&
+                            strcmp(interface_properties[j].name, x->name) == 0)
+                                found = &interface_properties[j];
+                ck_assert_msg(found != NULL, "property %s is in the XML but not in the table",
+                              x->name);
+                ck_assert_str_eq(found->signature, x->in->str);
+                ck_assert_msg(dbus_signature_validate_single(found->signature, NULL) &&
+                              dbus_type_is_basic(found->signature[0]),
+                              "%s: type \"%s\" is not one basic type", x->name, found->signature);
+        }
+        for (size_t j = 0; j < _PROPERTY_MAX; j++)
+                ck_assert_msg(xml_find(members, interface_properties[j].interface,
+                                       interface_properties[j].name, XML_PROPERTY) != NULL,
+                              "property %s is in the table but not in the XML",
+                              interface_properties[j].name);
+        ck_assert_uint_eq(xml_properties, _PROPERTY_MAX);
+        /* Version and the eight limits of tlsidd.conf. */
+        ck_assert_uint_eq(xml_properties, 9);
+}
+END_TEST
+
+START_TEST(test_interface_no_reply_annotation) {
+        g_autoptr(GPtrArray) members = xml_members();
+        XmlMember *put = xml_find(members, TLSID_INTERFACE, "PutSession", XML_METHOD);
+        guint annotated = 0;
+
+        ck_assert_ptr_nonnull(put);
+        ck_assert_msg(put->no_reply, "PutSession lacks the %s annotation", NO_REPLY_ANNOTATION);
+        ck_assert(interface_methods[METHOD_PUT_SESSION].no_reply);
+        /* The table carries the annotation of every method, and only PutSession has it. */
+        for (size_t j = 0; j < _METHOD_MAX; j++) {
+                const MethodSpec *spec = &interface_methods[j];
+                XmlMember *x = xml_find(members, spec->interface, spec->name, XML_METHOD);
+
+                ck_assert_ptr_nonnull(x);
+                ck_assert_msg(spec->no_reply == x->no_reply, "%s: table no_reply %d, XML %d",
+                              spec->name, spec->no_reply, x->no_reply);
+                annotated += spec->no_reply;
+        }
+        ck_assert_uint_eq(annotated, 1);
 }
 END_TEST
 
@@ -231,6 +308,11 @@ typedef struct {
 } Fixture;
 
 static Fixture fx;
+/* The daemon's configuration, with limits other than the defaults so that the properties
+ * show they report it. */
+static TlsidConfig fx_config;
+#define FX_MAX_CONTEXTS 7
+#define FX_MAX_TOKEN_BYTES (G_GUINT64_CONSTANT(4) << 30) /* past 32 bits */
 
 static gboolean server_watch_cb(gint fd, GIOCondition condition, gpointer user_data) {
         dbus_watch_handle(user_data, DBUS_WATCH_READABLE);
@@ -267,17 +349,16 @@ static void new_connection_cb(DBusServer *server, DBusConnection *connection, vo
 
 static void setup(void) {
         g_auto(DBusError) error = DBUS_ERROR_INIT;
-        static TlsidConfig config;
-        StoreLimits limits;
         const guint8 nonce[16] = { 1, 2, 3 };
 
         memset(&fx, 0, sizeof fx);
-        config_init(&config);
-        store_limits_init(&limits);
-        fx.store = store_new(&limits, nonce);
+        config_init(&fx_config);
+        fx_config.limits.max_contexts = FX_MAX_CONTEXTS;
+        fx_config.limits.max_token_bytes = FX_MAX_TOKEN_BYTES;
+        fx.store = store_new(&fx_config.limits, nonce);
         fx.server = dbus_server_listen("unix:tmpdir=/tmp", &error);
         ck_assert_msg(fx.server != NULL, "%s", error.message);
-        dbus_server_set_new_connection_function(fx.server, new_connection_cb, &config, NULL);
+        dbus_server_set_new_connection_function(fx.server, new_connection_cb, &fx_config, NULL);
         ck_assert(dbus_server_set_watch_functions(fx.server, server_add_watch, server_remove_watch,
                                                   NULL, NULL, NULL));
         fx.address = dbus_server_get_address(fx.server);
@@ -726,6 +807,119 @@ START_TEST(test_interface_decisions_logged_private_contexts_not) {
 }
 END_TEST
 
+/* Properties.GetAll(@interface). */
+static DBusMessage *get_all(const char *interface) {
+        DBusMessage *m = new_call(DBUS_INTERFACE_PROPERTIES, "GetAll");
+
+        ck_assert(dbus_message_append_args(m, DBUS_TYPE_STRING, &interface, DBUS_TYPE_INVALID));
+        return call_sync(m);
+}
+
+/* Properties.Get(@interface, @name). */
+static DBusMessage *get_property(const char *interface, const char *name) {
+        DBusMessage *m = new_call(DBUS_INTERFACE_PROPERTIES, "Get");
+
+        ck_assert(dbus_message_append_args(m, DBUS_TYPE_STRING, &interface, DBUS_TYPE_STRING,
+                                           &name, DBUS_TYPE_INVALID));
+        return call_sync(m);
+}
+
+/* Checks the value in @variant of property @name against the fixture. */
+static void assert_property_value(const char *name, DBusMessageIter *variant) {
+        const char *text = NULL;
+        dbus_uint32_t u = 0;
+        dbus_uint64_t t = 0;
+
+        if (strcmp(name, "Version") == 0) {
+                dbus_message_iter_get_basic(variant, &text);
+                ck_assert_str_eq(text, PACKAGE_VERSION);
+        } else if (strcmp(name, "MaxContexts") == 0) {
+                dbus_message_iter_get_basic(variant, &u);
+                ck_assert_uint_eq(u, FX_MAX_CONTEXTS);
+        } else if (strcmp(name, "MaxTokenBytes") == 0) {
+                dbus_message_iter_get_basic(variant, &t);
+                ck_assert_uint_eq(t, FX_MAX_TOKEN_BYTES);
+        } else if (strcmp(name, "MaxSenders") == 0) {
+                dbus_message_iter_get_basic(variant, &u);
+                ck_assert_uint_eq(u, fx_config.max_senders);
+        }
+}
+
+START_TEST(test_interface_properties_have_values) {
+        g_autoptr(GPtrArray) members = xml_members();
+        const char *const interfaces[] = { TLSID_INTERFACE, "" };
+
+        for (size_t k = 0; k < G_N_ELEMENTS(interfaces); k++) {
+                DBusMessage *reply = get_all(interfaces[k]);
+                DBusMessageIter it, dict, entry, variant;
+                guint n = 0;
+
+                assert_return(reply);
+                ck_assert(dbus_message_has_signature(reply, "a{sv}"));
+                dbus_message_iter_init(reply, &it);
+                dbus_message_iter_recurse(&it, &dict);
+                for (; dbus_message_iter_get_arg_type(&dict) == DBUS_TYPE_DICT_ENTRY;
+                     dbus_message_iter_next(&dict)) {
+                        const char *name = NULL;
+
+                        dbus_message_iter_recurse(&dict, &entry);
+                        dbus_message_iter_get_basic(&entry, &name);
+                        dbus_message_iter_next(&entry);
+                        dbus_message_iter_recurse(&entry, &variant);
+                        XmlMember *x = xml_find(members, TLSID_INTERFACE, name, XML_PROPERTY);
+                        ck_assert_msg(x != NULL, "GetAll gave %s, not in the XML", name);
+                        g_autofree char *sig = dbus_message_iter_get_signature(&variant);
+                        ck_assert_str_eq(sig, x->in->str);
+                        assert_property_value(name, &variant);
+                        n++;
+                }
+                ck_assert_uint_eq(n, _PROPERTY_MAX);
+                dbus_message_unref(reply);
+        }
+
+        /* Get gives each XML property with its type and the same value. */
+        for (guint i = 0; i < members->len; i++) {
+                XmlMember *x = g_ptr_array_index(members, i);
+                DBusMessageIter it, variant;
+
+                if (x->kind != XML_PROPERTY)
+                        continue;
+                DBusMessage *reply = get_property(x->interface, x->name);
+                assert_return(reply);
+                ck_assert(dbus_message_has_signature(reply, "v"));
+                dbus_message_iter_init(reply, &it);
+                dbus_message_iter_recurse(&it, &variant);
+                g_autofree char *sig = dbus_message_iter_get_signature(&variant);
+                ck_assert_msg(strcmp(sig, x->in->str) == 0, "%s: Get gave type %s, XML %s",
+                              x->name, sig, x->in->str);
+                assert_property_value(x->name, &variant);
+                dbus_message_unref(reply);
+        }
+}
+END_TEST
+
+START_TEST(test_interface_properties_errors) {
+        DBusMessageIter it, dict;
+        DBusMessage *reply = get_all(DBUS_INTERFACE_INTROSPECTABLE);
+
+        /* The object's other interfaces have no properties... */
+        assert_return(reply);
+        dbus_message_iter_init(reply, &it);
+        dbus_message_iter_recurse(&it, &dict);
+        ck_assert_int_eq(dbus_message_iter_get_arg_type(&dict), DBUS_TYPE_INVALID);
+        dbus_message_unref(reply);
+        /* ...and one it does not have is unknown. */
+        assert_error(get_all("org.example.Other"), DBUS_ERROR_UNKNOWN_INTERFACE,
+                     "org.example.Other");
+        assert_error(get_property("org.example.Other", "Version"),
+                     DBUS_ERROR_UNKNOWN_INTERFACE, "org.example.Other");
+        assert_error(get_property(TLSID_INTERFACE, "Colour"), DBUS_ERROR_UNKNOWN_PROPERTY,
+                     "Colour");
+        assert_error(get_property(DBUS_INTERFACE_INTROSPECTABLE, "Version"),
+                     DBUS_ERROR_UNKNOWN_PROPERTY, "Version");
+}
+END_TEST
+
 static Suite *interface_suite(void) {
         Suite *s = suite_create("interface");
         TCase *tc = tcase_create("contract");
@@ -734,6 +928,8 @@ static Suite *interface_suite(void) {
         tcase_add_test(tc, test_interface_xml_methods_in_table);
         tcase_add_test(tc, test_interface_table_methods_in_xml);
         tcase_add_test(tc, test_interface_signals_match_xml);
+        tcase_add_test(tc, test_interface_properties_match_xml);
+        tcase_add_test(tc, test_interface_no_reply_annotation);
         tcase_add_test(tc, test_interface_embedded_xml_matches_file);
         suite_add_tcase(s, tc);
 
@@ -747,6 +943,8 @@ static Suite *interface_suite(void) {
         tcase_add_test(dispatch, test_interface_select_without_certificates);
         tcase_add_test(dispatch, test_interface_list_certificates_and_policy_defaults);
         tcase_add_test(dispatch, test_interface_decisions_logged_private_contexts_not);
+        tcase_add_test(dispatch, test_interface_properties_have_values);
+        tcase_add_test(dispatch, test_interface_properties_errors);
         suite_add_tcase(s, dispatch);
         return s;
 }
