@@ -9,6 +9,8 @@ struct PolicyWatch {
         char *path;
         GMainContext *ctx;
         GFileMonitor *monitor;   /* nullable: then only explicit reloads */
+        char *watched;           /* what @monitor watches: @path, or the nearest existing
+                                  * directory on the way to it */
         GSource *settle;         /* pending reread after file events */
         Policy *policy;
         char *policy_json;       /* policy_to_json(policy), to tell a real change */
@@ -45,10 +47,14 @@ static void reload(PolicyWatch *watch, gboolean always) {
                 watch->changed(watch->policy, NULL, watch->user_data);
 }
 
+static void arm(PolicyWatch *watch);
+
 static gboolean on_settled(gpointer user_data) {
         PolicyWatch *watch = user_data;
 
         g_clear_pointer(&watch->settle, g_source_unref);
+        /* A directory on the way appeared or went: watch what is there now. */
+        arm(watch);
         reload(watch, FALSE);
         return G_SOURCE_REMOVE;
 }
@@ -67,11 +73,65 @@ static void on_file_event(GFileMonitor *monitor, GFile *file, GFile *other,
         g_source_attach(watch->settle, watch->ctx);
 }
 
+/* The deepest existing directory on the way to @path's (transfer full); "/" at worst. */
+static char *nearest_directory(const char *path) {
+        char *dir = g_path_get_dirname(path);
+
+        while (!g_file_test(dir, G_FILE_TEST_IS_DIR) && strcmp(dir, "/") != 0 &&
+               strcmp(dir, ".") != 0) {
+                char *up = g_path_get_dirname(dir);
+
+                g_free(dir);
+                dir = up;
+        }
+        return dir;
+}
+
+static void disarm(PolicyWatch *watch) {
+        if (watch->monitor) {
+                g_signal_handlers_disconnect_by_data(watch->monitor, watch);
+                g_file_monitor_cancel(watch->monitor);
+                g_clear_object(&watch->monitor);
+        }
+        g_clear_pointer(&watch->watched, g_free);
+}
+
+/* Watches the file when its directory exists, else the nearest directory on the way to it
+ * (so that the directory's creation is seen): GIO would poll a path whose directory is
+ * missing, waking the daemon every few seconds for nothing. */
+static void arm(PolicyWatch *watch) {
+        g_autofree char *dir = g_path_get_dirname(watch->path);
+        g_autofree char *target = g_file_test(dir, G_FILE_TEST_IS_DIR)
+                                          ? g_strdup(watch->path)
+                                          : nearest_directory(watch->path);
+        g_autoptr(GFile) file = g_file_new_for_path(target);
+        g_autoptr(GError) error = NULL;
+
+        if (g_strcmp0(target, watch->watched) == 0)
+                return;
+        disarm(watch);
+        /* A file monitor delivers its events to the thread-default context of the thread
+         * that made it. It watches the directory entry, so renames onto the file and a
+         * file created later are seen. */
+        g_main_context_push_thread_default(watch->ctx);
+        watch->monitor = strcmp(target, watch->path) == 0
+                                 ? g_file_monitor_file(file, G_FILE_MONITOR_NONE, NULL, &error)
+                                 : g_file_monitor_directory(file, G_FILE_MONITOR_NONE, NULL,
+                                                            &error);
+        g_main_context_pop_thread_default(watch->ctx);
+        if (!watch->monitor)
+                return;
+        watch->watched = g_steal_pointer(&target);
+        g_signal_connect(watch->monitor, "changed", G_CALLBACK(on_file_event), watch);
+}
+
+const char *policy_watch_get_watched(PolicyWatch *watch) {
+        return watch->watched;
+}
+
 PolicyWatch *policy_watch_new(const char *path, GMainContext *ctx, PolicyChangedFn changed,
                               gpointer user_data) {
         PolicyWatch *watch = g_new0(PolicyWatch, 1);
-        g_autoptr(GFile) file = g_file_new_for_path(path);
-        g_autoptr(GError) error = NULL;
 
         watch->path = g_strdup(path);
         watch->ctx = g_main_context_ref(ctx ? ctx : g_main_context_default());
@@ -81,25 +141,14 @@ PolicyWatch *policy_watch_new(const char *path, GMainContext *ctx, PolicyChanged
         watch->changed = changed;
         watch->user_data = user_data;
 
-        /* A file monitor delivers its events to the thread-default context of the thread
-         * that made it. It watches the directory entry, so renames onto the file and a
-         * file created later are seen. */
-        g_main_context_push_thread_default(watch->ctx);
-        watch->monitor = g_file_monitor_file(file, G_FILE_MONITOR_NONE, NULL, &error);
-        g_main_context_pop_thread_default(watch->ctx);
-        if (watch->monitor)
-                g_signal_connect(watch->monitor, "changed", G_CALLBACK(on_file_event), watch);
+        arm(watch);
         return watch;
 }
 
 void policy_watch_free(PolicyWatch *watch) {
         if (!watch)
                 return;
-        if (watch->monitor) {
-                g_signal_handlers_disconnect_by_data(watch->monitor, watch);
-                g_file_monitor_cancel(watch->monitor);
-                g_object_unref(watch->monitor);
-        }
+        disarm(watch);
         if (watch->settle) {
                 g_source_destroy(watch->settle);
                 g_source_unref(watch->settle);

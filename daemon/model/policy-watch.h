@@ -36,3 +36,8 @@ void policy_watch_reload(PolicyWatch *watch);
 const Policy *policy_watch_get(PolicyWatch *watch);
 /* Why the last read failed, or NULL when the file in force is the file on disk. */
 const char *policy_watch_get_error(PolicyWatch *watch);
+
+/* What the watch's file monitor watches: the file, or while its directory is missing the
+ * nearest existing directory on the way to it (never a poll); NULL without a monitor. For
+ * tests. */
+const char *policy_watch_get_watched(PolicyWatch *watch);

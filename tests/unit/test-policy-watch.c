@@ -220,6 +220,32 @@ START_TEST(test_policy_watch_directory_created_later) {
 }
 END_TEST
 
+/* A new user has no ~/.config/tlsid yet: nothing polls. The nearest existing directory is
+ * watched, then each one on the way as it appears, then the file. */
+START_TEST(test_policy_watch_missing_directories_no_polling) {
+        g_autofree char *top = g_build_filename(tmpdir, "config", NULL);
+        g_autofree char *dir = g_build_filename(top, "tlsid", NULL);
+        g_autofree char *path = g_build_filename(dir, "policy.json", NULL);
+        g_autoptr(PolicyWatch) watch = policy_watch_new(path, ctx, on_changed, &calls);
+
+        /* An existing directory: GIO's inotify backend rescans a watched path whose
+         * directory is missing every 4 s (its "missing" list), waking the process for
+         * nothing; a directory that exists is one inotify watch and no timer. */
+        ck_assert_str_eq(policy_watch_get_watched(watch), tmpdir);
+        ck_assert(g_file_test(policy_watch_get_watched(watch), G_FILE_TEST_IS_DIR));
+
+        ck_assert_int_eq(g_mkdir(top, 0700), 0);
+        ck_assert_int_eq(g_mkdir(dir, 0700), 0);
+        ck_assert(g_file_set_contents(path, "{\"mode\": \"none\"}", -1, NULL));
+        ck_assert_msg(wait_for_calls(1), "no callback when the directories and file appeared");
+        ck_assert_int_eq(policy_mode_for(policy_watch_get(watch), "x"), POLICY_MODE_NONE);
+        ck_assert_str_eq(policy_watch_get_watched(watch), path);
+        g_unlink(path);
+        g_rmdir(dir);
+        g_rmdir(top);
+}
+END_TEST
+
 START_TEST(test_policy_watch_free_with_pending_reload) {
         PolicyWatch *watch;
         guint before;
@@ -253,6 +279,7 @@ static Suite *policy_watch_suite(void) {
         tcase_add_test(tc, test_policy_watch_bad_file_keeps_policy);
         tcase_add_test(tc, test_policy_watch_deleted_file_is_default);
         tcase_add_test(tc, test_policy_watch_directory_created_later);
+        tcase_add_test(tc, test_policy_watch_missing_directories_no_polling);
         tcase_add_test(tc, test_policy_watch_free_with_pending_reload);
         suite_add_tcase(s, tc);
         return s;
