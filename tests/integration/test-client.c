@@ -1147,6 +1147,38 @@ START_TEST(test_client_unreachable_bus) {
 }
 END_TEST
 
+/* --- a daemon that fails to start --- */
+
+/* Activation files whose Exec cannot start a daemon, and the error dbus-daemon answers. */
+static const struct {
+        const char *exec, *error;
+} failing_execs[] = {
+        { "/bin/false", "org.freedesktop.DBus.Error.Spawn.ChildExited" },
+        { "/nonexistent/tlsidd", "org.freedesktop.DBus.Error.Spawn.ExecFailed" },
+};
+
+/* The bus's answer, not the client's timeout: the call fails at once with -EHOSTDOWN and
+ * a message that names the bus's error. */
+START_TEST(test_client_daemon_fails_to_start) {
+        TlsidClient *client;
+        TlsidStatistics s;
+        long long start;
+
+        test_bus_start_with_exec(failing_execs[_i].exec);
+        client = client_new();
+        start = test_bus_now_ms();
+        ASSERT_ERRNO(tlsid_client_get_statistics(client, &s), EHOSTDOWN);
+        ck_assert_int_lt(test_bus_now_ms() - start, 3000);
+        ck_assert_msg(strstr(tlsid_error_message(), "could not start tlsidd") &&
+                      strstr(tlsid_error_message(), failing_execs[_i].error),
+                      "message: %s", tlsid_error_message());
+        /* And the next call again, not a timeout once the bus knows. */
+        ASSERT_ERRNO(tlsid_client_get_statistics(client, &s), EHOSTDOWN);
+        tlsid_client_unref(client);
+        test_bus_stop();
+}
+END_TEST
+
 /* --- threads --- */
 
 typedef struct {
@@ -1231,6 +1263,13 @@ static Suite *client_suite(void) {
         tcase_add_test(tc, test_client_daemon_exits_cleanly_on_sigterm);
         tcase_add_test(tc, test_client_unreachable_bus);
         tcase_add_test(tc, test_client_threads_share_a_client);
+        suite_add_tcase(s, tc);
+
+        /* Each on a bus of its own whose activation file fails. */
+        tc = tcase_create("activation");
+        tcase_set_timeout(tc, 60);
+        tcase_add_loop_test(tc, test_client_daemon_fails_to_start, 0,
+                            sizeof failing_execs / sizeof failing_execs[0]);
         suite_add_tcase(s, tc);
         return s;
 }
