@@ -144,7 +144,7 @@ static int fail(const char *command, int r) {
         if (r == -EHOSTDOWN)
                 /* The why is in the service's status and journal, not in the message. */
                 fprintf(stderr, "tlsidctl: %s: tlsidd failed to start (%s); see: systemctl --user "
-                        "status tlsid.service and journalctl --user -u tlsid\n", command,
+                        "status " TLSID_UNIT_NAME " and journalctl --user -u tlsid\n", command,
                         *message ? message : strerror(-r));
         else
                 fprintf(stderr, "tlsidctl: %s: %s\n", command, *message ? message : strerror(-r));

@@ -19,6 +19,7 @@
 #include <tlsid/tlsid.h>
 
 #include "check-main.h"
+#include "fake-systemd.h"
 #include "lib-asserts.h"
 #include "test-bus.h"
 
@@ -1179,6 +1180,49 @@ START_TEST(test_client_daemon_fails_to_start) {
 }
 END_TEST
 
+/* With org.freedesktop.systemd1 on the bus, the library starts tlsid.service itself and
+ * the job's result decides: a failed job is -EHOSTDOWN at once, and nothing else is tried
+ * (the bus's activation would start the build tree's tlsidd); a job that is done, or a
+ * unit systemd does not have, leaves it to the bus's activation. */
+static const struct {
+        const char *job_result;
+        int errnum;
+        const char *message;
+} job_rows[] = {
+        { "failed", EHOSTDOWN, "the start job of tlsid.service: failed, service result exit-code" },
+        { "dependency", EHOSTDOWN, "the start job of tlsid.service: dependency" },
+        { "done", 0, NULL },
+        { NULL, 0, NULL },
+};
+
+START_TEST(test_client_systemd_start_job) {
+        TlsidClient *client;
+        TlsidStatistics s;
+        long long start;
+        pid_t systemd;
+        int r;
+
+        test_bus_start();
+        systemd = fake_systemd_start(job_rows[_i].job_result);
+        client = client_new();
+        start = test_bus_now_ms();
+        r = tlsid_client_get_statistics(client, &s);
+        if (job_rows[_i].errnum) {
+                ASSERT_ERRNO(r, job_rows[_i].errnum);
+                ck_assert_int_lt(test_bus_now_ms() - start, 3000);
+                ck_assert_msg(strstr(tlsid_error_message(), job_rows[_i].message),
+                              "message: %s", tlsid_error_message());
+                ck_assert_int_eq(test_bus_daemon_pid(), 0);
+        } else {
+                ASSERT_OK(r);
+                ck_assert_int_gt(test_bus_daemon_pid(), 0);
+        }
+        tlsid_client_unref(client);
+        fake_systemd_stop(systemd);
+        test_bus_stop();
+}
+END_TEST
+
 /* --- threads --- */
 
 typedef struct {
@@ -1270,6 +1314,8 @@ static Suite *client_suite(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_loop_test(tc, test_client_daemon_fails_to_start, 0,
                             sizeof failing_execs / sizeof failing_execs[0]);
+        tcase_add_loop_test(tc, test_client_systemd_start_job, 0,
+                            sizeof job_rows / sizeof job_rows[0]);
         suite_add_tcase(s, tc);
         return s;
 }
