@@ -6,7 +6,9 @@
  * only that tlsidd did not answer. So where org.freedesktop.systemd1 is on the bus, the
  * first call to a daemon that is not running starts tlsid.service itself and waits for the
  * job's JobRemoved, which says "done" or why not. Without systemd1 the bus activates
- * tlsidd as before, and its Spawn.* errors say what failed. */
+ * tlsidd as before, and its Spawn.* errors say what failed. A call that times out or
+ * finds no daemon asks systemd1 whether the unit failed, for a client that did not see
+ * the daemon go. */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -50,13 +52,14 @@ static DBusMessage *call_systemd(DBusConnection *conn, DBusMessage *msg, int tim
         return dbus_connection_send_with_reply_and_block(conn, msg, timeout, e);
 }
 
-/* The service's Result ("exit-code", "timeout", ...) of the unit, for the message; NULL
- * when systemd does not say (transfer full). */
-static char *unit_service_result(DBusConnection *conn, int timeout) {
+/* The string property @property of @interface of the loaded unit tlsid.service; NULL when
+ * systemd does not say (transfer full). */
+static char *unit_property(DBusConnection *conn, int timeout, const char *interface,
+                           const char *property) {
         _cleanup_(dbus_error_free) DBusError e = DBUS_ERROR_INIT;
         _cleanup_(dbus_message_unrefp) DBusMessage *reply = NULL;
-        const char *unit = TLSID_UNIT_NAME, *path, *interface = SYSTEMD_NAME ".Service";
-        const char *property = "Result", *result;
+        const char *unit = TLSID_UNIT_NAME, *path, *value;
+        DBusMessage *msg;
         DBusMessageIter iter, variant;
 
         reply = call_systemd(conn, message_with_args(new_systemd_call(SYSTEMD_PATH,
@@ -67,21 +70,25 @@ static char *unit_service_result(DBusConnection *conn, int timeout) {
         if (!reply || !dbus_message_get_args(reply, NULL, DBUS_TYPE_OBJECT_PATH, &path,
                                              DBUS_TYPE_INVALID))
                 return NULL;
-        reply = call_systemd(conn, message_with_args(new_systemd_call(path,
-                                                                      DBUS_INTERFACE_PROPERTIES,
-                                                                      "Get"),
-                                                     DBUS_TYPE_STRING, &interface,
-                                                     DBUS_TYPE_STRING, &property,
-                                                     DBUS_TYPE_INVALID),
-                             timeout, &e);
+        /* @path points into the reply: keep it until the call is built. */
+        msg = message_with_args(new_systemd_call(path, DBUS_INTERFACE_PROPERTIES, "Get"),
+                                DBUS_TYPE_STRING, &interface, DBUS_TYPE_STRING, &property,
+                                DBUS_TYPE_INVALID);
+        dbus_message_unref(TAKE_PTR(reply));
+        reply = call_systemd(conn, msg, timeout, &e);
         if (!reply || !dbus_message_iter_init(reply, &iter) ||
             dbus_message_iter_get_arg_type(&iter) != DBUS_TYPE_VARIANT)
                 return NULL;
         dbus_message_iter_recurse(&iter, &variant);
         if (dbus_message_iter_get_arg_type(&variant) != DBUS_TYPE_STRING)
                 return NULL;
-        dbus_message_iter_get_basic(&variant, &result);
-        return strdup(result);
+        dbus_message_iter_get_basic(&variant, &value);
+        return strdup(value);
+}
+
+/* The service's Result ("exit-code", "timeout", ...), for the message. */
+static char *unit_service_result(DBusConnection *conn, int timeout) {
+        return unit_property(conn, timeout, SYSTEMD_NAME ".Service", "Result");
 }
 
 /* What the job's @result means for the call: 0 to go on (the daemon runs, or the bus may
@@ -186,4 +193,21 @@ int start_daemon_unit(TlsidClient *c, const char *method) {
         if (r < 0)
                 return 0;
         return job_result_to_errno(conn, timeout, result, method);
+}
+
+int check_daemon_unit_failed(DBusConnection *conn, int timeout, const char *method) {
+        _cleanup_(freep) char *active = NULL, *sub = NULL, *result = NULL;
+
+        active = unit_property(conn, timeout, SYSTEMD_NAME ".Unit", "ActiveState");
+        if (!active)
+                return 0;
+        /* Between a failed start and the next try of Restart=on-failure. */
+        if (strcmp(active, "failed") != 0) {
+                sub = unit_property(conn, timeout, SYSTEMD_NAME ".Unit", "SubState");
+                if (!streq_ptr(sub, "auto-restart"))
+                        return 0;
+        }
+        result = unit_service_result(conn, timeout);
+        return set_error(-EHOSTDOWN, "%s: %s %s, service result %s", method, TLSID_UNIT_NAME,
+                         sub ? sub : active, result ? result : "unknown");
 }

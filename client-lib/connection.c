@@ -305,6 +305,13 @@ int client_call(TlsidClient *c, DBusMessage *msg, const char *context,
                         retry = client_reopen_context(c, conn, context) >= 0;
                 /* After a failed reopen, report the call's own error, not the reopen's. */
                 r = set_error_from_dbus(&e, dbus_message_get_member(msg));
+                if (!retry && to_daemon && (r == -ETIMEDOUT || r == -ECONNREFUSED) &&
+                    dbus_connection_get_is_connected(conn)) {
+                        int failed = check_daemon_unit_failed(conn, timeout_ms(c),
+                                                              dbus_message_get_member(msg));
+
+                        return failed < 0 ? failed : r;
+                }
                 if (!retry)
                         return r;
                 /* A sent message is locked and has a serial: resend a copy. */

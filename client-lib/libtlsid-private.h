@@ -192,6 +192,10 @@ void client_handle_name_owner_changed(TlsidClient *c, DBusMessage *msg);
  * activate tlsidd itself (no systemd1, no such unit); -EHOSTDOWN when the job failed,
  * -ETIMEDOUT when it did not end in time, each with a message that names @method. */
 int start_daemon_unit(TlsidClient *c, const char *method);
+/* After a call to @method of the daemon timed out or found no daemon: -EHOSTDOWN, with a
+ * message, when systemd1 on @conn's bus says tlsid.service failed (or waits to restart
+ * after failing); else 0, the call's own error standing. */
+int check_daemon_unit_failed(DBusConnection *conn, int timeout, const char *method);
 
 /* ---- signals.c ---- */
 

@@ -68,9 +68,13 @@ static void answer(DBusConnection *conn, DBusMessage *call, const char *job_resu
                 send_and_unref(conn, reply);
         } else if (dbus_message_is_method_call(call, DBUS_INTERFACE_PROPERTIES, "Get") &&
                    strcmp(dbus_message_get_path(call), UNIT_PATH) == 0) {
-                const char *value = "exit-code";
+                const char *interface = "", *property = "", *value = "failed";
                 DBusMessageIter iter, variant;
 
+                dbus_message_get_args(call, NULL, DBUS_TYPE_STRING, &interface,
+                                      DBUS_TYPE_STRING, &property, DBUS_TYPE_INVALID);
+                if (strcmp(property, "Result") == 0)
+                        value = "exit-code";
                 reply = dbus_message_new_method_return(call);
                 dbus_message_iter_init_append(reply, &iter);
                 dbus_message_iter_open_container(&iter, DBUS_TYPE_VARIANT, "s", &variant);

@@ -4,8 +4,9 @@
  *
  * It answers Subscribe; StartUnit("tlsid.service", "replace") with a job, followed by that
  * job's JobRemoved signal with the chosen result (any other unit or mode is refused);
- * GetUnit, and Properties.Get of the unit's Service Result ("exit-code"). It starts
- * nothing: for result "done" the bus's own activation is what starts tlsidd. */
+ * GetUnit, and Properties.Get on the unit: Result "exit-code", any other property (its
+ * ActiveState, SubState) "failed". It starts nothing: for result "done" the bus's own
+ * activation is what starts tlsidd. */
 #pragma once
 
 #include <sys/types.h>

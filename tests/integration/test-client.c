@@ -1223,6 +1223,28 @@ START_TEST(test_client_systemd_start_job) {
 }
 END_TEST
 
+/* The bus's activation of tlsidd hangs (systemd has no such unit, the activation file
+ * runs a sleep) and the call times out: a unit that systemd1 says failed turns the
+ * timeout into -EHOSTDOWN, as for a client that did not see the daemon go. */
+START_TEST(test_client_timeout_of_a_failed_unit) {
+        TlsidClient *client;
+        TlsidStatistics s;
+        pid_t systemd;
+
+        test_bus_start_with_exec("/bin/sleep 60");
+        systemd = fake_systemd_start(NULL);
+        client = client_new();
+        ASSERT_OK(tlsid_client_set_timeout(client, 300u * 1000u));
+        ASSERT_ERRNO(tlsid_client_get_statistics(client, &s), EHOSTDOWN);
+        ck_assert_msg(strstr(tlsid_error_message(),
+                             "GetStatistics: tlsid.service failed, service result exit-code"),
+                      "message: %s", tlsid_error_message());
+        tlsid_client_unref(client);
+        fake_systemd_stop(systemd);
+        test_bus_stop();
+}
+END_TEST
+
 /* --- threads --- */
 
 typedef struct {
@@ -1316,6 +1338,7 @@ static Suite *client_suite(void) {
                             sizeof failing_execs / sizeof failing_execs[0]);
         tcase_add_loop_test(tc, test_client_systemd_start_job, 0,
                             sizeof job_rows / sizeof job_rows[0]);
+        tcase_add_test(tc, test_client_timeout_of_a_failed_unit);
         suite_add_tcase(s, tc);
         return s;
 }
