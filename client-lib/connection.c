@@ -99,8 +99,7 @@ void connection_drop(DBusConnection *conn) {
         dbus_connection_unref(conn);
 }
 
-/* A new private connection to the client's bus, registered. */
-static int bus_open(TlsidClient *c, DBusConnection **ret_conn) {
+int bus_open(TlsidClient *c, DBusConnection **ret_conn) {
         _cleanup_(dbus_error_free) DBusError e = DBUS_ERROR_INIT;
         DBusConnection *conn;
         int r;
@@ -143,6 +142,7 @@ static int connection_set_up(TlsidClient *c, DBusConnection *conn, char **ret_ow
         r = get_name_owner(conn, timeout, ret_owner);
         if (r < 0 && r != -ENOENT)
                 return r;
+        c->daemon_gone = r == -ENOENT;
 
         /* A context that cannot be reopened stays in the list: the next call on it retries. */
         for (TlsidContext *ctx = c->contexts; ctx; ctx = ctx->next)
@@ -235,6 +235,16 @@ static int client_reopen_context(TlsidClient *c, DBusConnection *conn, const cha
         return open_context_on(conn, timeout_ms(c), name, flags, label);
 }
 
+/* Whether the daemon's name had no owner when we last heard. */
+static bool daemon_gone(TlsidClient *c) {
+        bool gone;
+
+        pthread_mutex_lock(&c->lock);
+        gone = c->daemon_gone;
+        pthread_mutex_unlock(&c->lock);
+        return gone;
+}
+
 static void client_note_daemon(TlsidClient *c, DBusMessage *reply) {
         const char *sender = dbus_message_get_sender(reply);
 
@@ -244,6 +254,7 @@ static void client_note_daemon(TlsidClient *c, DBusMessage *reply) {
         /* Only the first one: a different one is a restart that NameOwnerChanged reports. */
         if (!c->daemon_owner)
                 c->daemon_owner = strdup(sender);
+        c->daemon_gone = false;
         pthread_mutex_unlock(&c->lock);
 }
 
@@ -258,11 +269,12 @@ int client_call(TlsidClient *c, DBusMessage *msg, const char *context,
                 DBusMessage **ret_reply) {
         _cleanup_(dbus_message_unrefp) DBusMessage *owned = msg;
         DBusMessage *to_send = msg, *reply;
-        bool retry;
+        bool retry, to_daemon;
         int r;
 
         if (!msg)
                 return set_oom();
+        to_daemon = streq_ptr(dbus_message_get_destination(msg), TLSID_BUS_NAME);
         for (int attempt = 0;; attempt++) {
                 _cleanup_(dbus_error_free) DBusError e = DBUS_ERROR_INIT;
                 _cleanup_(dbus_connection_unrefp) DBusConnection *conn = NULL;
@@ -270,12 +282,17 @@ int client_call(TlsidClient *c, DBusMessage *msg, const char *context,
                 r = client_get_connection(c, &conn);
                 if (r < 0)
                         return r;
+                if (attempt == 0 && to_daemon && daemon_gone(c)) {
+                        r = start_daemon_unit(c, dbus_message_get_member(msg));
+                        if (r < 0)
+                                return r;
+                }
                 reply = dbus_connection_send_with_reply_and_block(conn, to_send, timeout_ms(c),
                                                                    &e);
                 if (to_send != msg)
                         dbus_message_unref(to_send);
                 if (reply) {
-                        if (streq_ptr(dbus_message_get_destination(msg), TLSID_BUS_NAME))
+                        if (to_daemon)
                                 client_note_daemon(c, reply);
                         *ret_reply = reply;
                         return 0;
@@ -288,6 +305,13 @@ int client_call(TlsidClient *c, DBusMessage *msg, const char *context,
                         retry = client_reopen_context(c, conn, context) >= 0;
                 /* After a failed reopen, report the call's own error, not the reopen's. */
                 r = set_error_from_dbus(&e, dbus_message_get_member(msg));
+                if (!retry && to_daemon && (r == -ETIMEDOUT || r == -ECONNREFUSED) &&
+                    dbus_connection_get_is_connected(conn)) {
+                        int failed = check_daemon_unit_failed(conn, timeout_ms(c),
+                                                              dbus_message_get_member(msg));
+
+                        return failed < 0 ? failed : r;
+                }
                 if (!retry)
                         return r;
                 /* A sent message is locked and has a serial: resend a copy. */
@@ -383,10 +407,15 @@ void client_handle_name_owner_changed(TlsidClient *c, DBusMessage *msg) {
         if (!dbus_message_get_args(msg, NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_STRING,
                                    &old_owner, DBUS_TYPE_STRING, &new_owner, DBUS_TYPE_INVALID))
                 return;
-        if (strcmp(name, TLSID_BUS_NAME) != 0 || !*new_owner)
+        if (strcmp(name, TLSID_BUS_NAME) != 0)
                 return;
 
         pthread_mutex_lock(&c->lock);
+        c->daemon_gone = !*new_owner;
+        if (!*new_owner) {
+                pthread_mutex_unlock(&c->lock);
+                return;
+        }
         if (!c->daemon_owner)
                 c->daemon_owner = strdup(new_owner);
         else if (strcmp(c->daemon_owner, new_owner) != 0) {

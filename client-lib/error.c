@@ -38,6 +38,9 @@ int set_error_from_dbus(const DBusError *e, const char *method) {
                 return set_error(-ETIMEDOUT, "%s: tlsidd did not answer in time", method);
         case -ECONNREFUSED:
                 return set_error(-ECONNREFUSED, "%s: cannot reach tlsidd: %s", method, message);
+        case -EHOSTDOWN:
+                return set_error(-EHOSTDOWN, "%s: the bus could not start tlsidd: %s (%s)", method,
+                                 message, e->name);
         case -ENOMEM:
                 return set_oom();
         case -EINVAL:

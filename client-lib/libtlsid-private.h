@@ -75,6 +75,7 @@ struct TlsidClient {
         DBusConnection *conn;           /* NULL only when connecting failed */
         int conn_fd;                    /* the socket inside epoll_fd, or -1 */
         char *daemon_owner;             /* the unique name of the daemon we know, nullable */
+        bool daemon_gone;               /* its name had no owner when we last heard */
         bool restart_pending;           /* reconnected: report at the next dispatch */
         TlsidIdentityChangedFn identity_changed;
         void *identity_changed_userdata;
@@ -157,6 +158,11 @@ void wake_up(TlsidClient *c);
 int client_connect_locked(TlsidClient *c);
 /* Closes and drops @conn (nullable), which our filter no longer uses. */
 void connection_drop(DBusConnection *conn);
+static inline void connection_dropp(DBusConnection **conn) {
+        connection_drop(*conn);
+}
+/* A new private connection to the client's bus, registered (transfer full). */
+int bus_open(TlsidClient *c, DBusConnection **ret_conn);
 /* The current connection, (transfer full); reconnects when it is gone. */
 int client_get_connection(TlsidClient *c, DBusConnection **ret_conn);
 /* Calls the daemon. Reconnects first when the bus connection is gone. When the call names
@@ -178,6 +184,18 @@ int get_name_owner(DBusConnection *conn, int timeout, char **ret_owner);
 /* The daemon's name got a new owner (a NameOwnerChanged @msg): when it is a restart,
  * reopens our contexts, then reports it as a restart. */
 void client_handle_name_owner_changed(TlsidClient *c, DBusMessage *msg);
+
+/* ---- activation.c ---- */
+
+/* Starts tlsid.service through org.freedesktop.systemd1 when it is on the bus, and waits
+ * (up to the client's timeout) for the job: 0 when it is done or when the bus is to
+ * activate tlsidd itself (no systemd1, no such unit); -EHOSTDOWN when the job failed,
+ * -ETIMEDOUT when it did not end in time, each with a message that names @method. */
+int start_daemon_unit(TlsidClient *c, const char *method);
+/* After a call to @method of the daemon timed out or found no daemon: -EHOSTDOWN, with a
+ * message, when systemd1 on @conn's bus says tlsid.service failed (or waits to restart
+ * after failing); else 0, the call's own error standing. */
+int check_daemon_unit_failed(DBusConnection *conn, int timeout, const char *method);
 
 /* ---- signals.c ---- */
 

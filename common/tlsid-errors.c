@@ -40,6 +40,9 @@ int error_code_to_errno(int code) {
 /* Spelled out, not DBUS_ERROR_*: common/ does not use libdbus (tests/unit/test-errors.c
  * checks each name against libdbus's). */
 #define DBUS_ERROR_PREFIX "org.freedesktop.DBus.Error."
+/* systemd's (src/libsystemd/sd-bus/bus-common-errors.h), which dbus-daemon relays when
+ * systemd refuses to start the unit of an activation. */
+#define SYSTEMD_ERROR_PREFIX "org.freedesktop.systemd1."
 
 static const struct {
         const char *name;
@@ -49,23 +52,28 @@ static const struct {
         { DBUS_ERROR_PREFIX "NoReply",                  ETIMEDOUT },
         { DBUS_ERROR_PREFIX "Timeout",                  ETIMEDOUT },
         { DBUS_ERROR_PREFIX "TimedOut",                 ETIMEDOUT },
-        /* Neither the bus nor the daemon can be reached, or the daemon cannot be started. */
+        /* Neither the bus nor the daemon can be reached. */
         { DBUS_ERROR_PREFIX "ServiceUnknown",           ECONNREFUSED },
         { DBUS_ERROR_PREFIX "NameHasNoOwner",           ECONNREFUSED },
         { DBUS_ERROR_PREFIX "Disconnected",             ECONNREFUSED },
         { DBUS_ERROR_PREFIX "NoServer",                 ECONNREFUSED },
         { DBUS_ERROR_PREFIX "NoNetwork",                ECONNREFUSED },
         { DBUS_ERROR_PREFIX "FileNotFound",             ECONNREFUSED },
-        { DBUS_ERROR_PREFIX "Spawn.ServiceNotFound",    ECONNREFUSED },
-        { DBUS_ERROR_PREFIX "Spawn.ServiceNotValid",    ECONNREFUSED },
-        { DBUS_ERROR_PREFIX "Spawn.ExecFailed",         ECONNREFUSED },
-        { DBUS_ERROR_PREFIX "Spawn.ChildExited",        ECONNREFUSED },
-        { DBUS_ERROR_PREFIX "Spawn.ChildSignaled",      ECONNREFUSED },
-        { DBUS_ERROR_PREFIX "Spawn.Failed",             ECONNREFUSED },
-        { DBUS_ERROR_PREFIX "Spawn.FailedToSetup",      ECONNREFUSED },
-        { DBUS_ERROR_PREFIX "Spawn.PermissionsInvalid", ECONNREFUSED },
-        { DBUS_ERROR_PREFIX "Spawn.FileInvalid",        ECONNREFUSED },
-        { DBUS_ERROR_PREFIX "Spawn.NoMemory",           ECONNREFUSED },
+        /* The bus tried to start the daemon and failed: dbus-daemon's own activation
+         * (Spawn.*), or systemd's refusal of the unit, which the bus passes on. */
+        { DBUS_ERROR_PREFIX "Spawn.ServiceNotFound",    EHOSTDOWN },
+        { DBUS_ERROR_PREFIX "Spawn.ServiceNotValid",    EHOSTDOWN },
+        { DBUS_ERROR_PREFIX "Spawn.ExecFailed",         EHOSTDOWN },
+        { DBUS_ERROR_PREFIX "Spawn.ChildExited",        EHOSTDOWN },
+        { DBUS_ERROR_PREFIX "Spawn.ChildSignaled",      EHOSTDOWN },
+        { DBUS_ERROR_PREFIX "Spawn.Failed",             EHOSTDOWN },
+        { DBUS_ERROR_PREFIX "Spawn.FailedToSetup",      EHOSTDOWN },
+        { DBUS_ERROR_PREFIX "Spawn.PermissionsInvalid", EHOSTDOWN },
+        { DBUS_ERROR_PREFIX "Spawn.FileInvalid",        EHOSTDOWN },
+        { DBUS_ERROR_PREFIX "Spawn.NoMemory",           EHOSTDOWN },
+        { SYSTEMD_ERROR_PREFIX "NoSuchUnit",            EHOSTDOWN },
+        { SYSTEMD_ERROR_PREFIX "LoadFailed",            EHOSTDOWN },
+        { SYSTEMD_ERROR_PREFIX "UnitMasked",            EHOSTDOWN },
         { DBUS_ERROR_PREFIX "NoMemory",                 ENOMEM },
         { DBUS_ERROR_PREFIX "BadAddress",               EINVAL },
         { DBUS_ERROR_PREFIX "InvalidArgs",              EINVAL },

@@ -25,8 +25,9 @@ int error_code_from_dbus_name(const char *name);
 /* The negative errno a library call returns for @code (-EIO for unknown codes). */
 int error_code_to_errno(int code);
 
-/* The negative errno of the standard D-Bus error @name (org.freedesktop.DBus.Error.*) as
- * the library reports it: -ETIMEDOUT (no reply in time), -ECONNREFUSED (the bus or the
- * daemon cannot be reached or started), -ENOMEM, -EINVAL (a bad bus address or bad
- * arguments), -EACCES; 0 for any other name, NULL included. */
+/* The negative errno of the standard D-Bus error @name (org.freedesktop.DBus.Error.*, and
+ * the org.freedesktop.systemd1.* refusals a bus relays) as the library reports it:
+ * -ETIMEDOUT (no reply in time), -ECONNREFUSED (the bus or the daemon cannot be reached),
+ * -EHOSTDOWN (the bus could not start the daemon), -ENOMEM, -EINVAL (a bad bus address or
+ * bad arguments), -EACCES; 0 for any other name, NULL included. */
 int dbus_error_name_to_errno(const char *name);

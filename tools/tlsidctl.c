@@ -2,7 +2,8 @@
 /* tlsidctl: inspect and control tlsidd from the command line.
  *
  * Exit codes: 0 success, 1 the daemon refused the request (invalid argument, limit,
- * access), 2 usage error, 3 no such context, 4 daemon or bus unreachable or timed out.
+ * access), 2 usage error, 3 no such context, 4 daemon or bus unreachable or timed out, or
+ * tlsidd failed to start.
  * Errors are one line on stderr: "tlsidctl: COMMAND: MESSAGE". Token bytes are never
  * printed. */
 #include "build-config.h"
@@ -129,6 +130,7 @@ static int exit_code_from_errno(int r) {
                 return EXIT_NO_CONTEXT;
         case ETIMEDOUT:
         case ECONNREFUSED:
+        case EHOSTDOWN:
                 return EXIT_UNREACHABLE;
         default:
                 return EXIT_REFUSED;
@@ -139,7 +141,13 @@ static int exit_code_from_errno(int r) {
 static int fail(const char *command, int r) {
         const char *message = tlsid_error_message();
 
-        fprintf(stderr, "tlsidctl: %s: %s\n", command, *message ? message : strerror(-r));
+        if (r == -EHOSTDOWN)
+                /* The why is in the service's status and journal, not in the message. */
+                fprintf(stderr, "tlsidctl: %s: tlsidd failed to start (%s); see: systemctl --user "
+                        "status " TLSID_UNIT_NAME " and journalctl --user -u tlsid\n", command,
+                        *message ? message : strerror(-r));
+        else
+                fprintf(stderr, "tlsidctl: %s: %s\n", command, *message ? message : strerror(-r));
         return exit_code_from_errno(r);
 }
 
@@ -1151,7 +1159,8 @@ static void help(FILE *f) {
               "     choose named an unknown or ambiguous certificate\n"
               "  2  usage error\n"
               "  3  no such context\n"
-              "  4  the daemon or the bus is unreachable, or did not answer in time\n",
+              "  4  the daemon or the bus is unreachable, the daemon failed to start, or it\n"
+              "     did not answer in time\n",
               f);
 }
 

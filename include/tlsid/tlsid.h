@@ -9,7 +9,9 @@
  * Errors: -EINVAL (an argument is malformed; org.tlsid.Error.InvalidArgument),
  * -ENOENT (no such context), -ENOBUFS (a daemon limit), -EACCES (access denied),
  * -EIO (the daemon failed), -ETIMEDOUT (no reply in time), -ECONNREFUSED (neither the
- * bus nor the daemon could be reached), -ENOMEM.
+ * bus nor the daemon could be reached), -EHOSTDOWN (the daemon failed to start: the bus's
+ * activation failed, or systemd's start job of tlsid.service; the message says how),
+ * -ENOMEM.
  *
  * Thread safety: a TlsidClient and its contexts may be used from several threads at
  * once. Callbacks run in the thread that calls tlsid_client_dispatch().

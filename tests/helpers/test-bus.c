@@ -35,6 +35,7 @@ typedef struct {
         char *tmpdir;
         char *home, *state, *config, *runtime;
         char *address;
+        char *bus_config;    /* the bus's config: TEST_BUS_CONFIG or one in tmpdir */
         DBusConnection *control; /* NameOwnerChanged watcher used by the fixture */
         bool exit_handler;
 } TestBus;
@@ -135,7 +136,9 @@ static void free_paths(void) {
         free(bus.config);
         free(bus.runtime);
         free(bus.address);
+        free(bus.bus_config);
         bus.tmpdir = bus.home = bus.state = bus.config = bus.runtime = bus.address = NULL;
+        bus.bus_config = NULL;
 }
 
 /* The keeper: never returns. */
@@ -164,7 +167,7 @@ static void run_keeper(int address_fd, int lifeline_fd) {
                 signal(SIGPIPE, SIG_DFL);
                 fd = dup(address_fd); /* without O_CLOEXEC */
                 snprintf(arg, sizeof(arg), "--print-address=%d", fd);
-                execlp("dbus-daemon", "dbus-daemon", "--config-file", TEST_BUS_CONFIG,
+                execlp("dbus-daemon", "dbus-daemon", "--config-file", bus.bus_config,
                        "--nofork", "--nopidfile", arg, (char *) NULL);
                 fprintf(stderr, "test-bus: exec dbus-daemon: %s\n", strerror(errno));
                 _exit(127);
@@ -303,7 +306,47 @@ bool test_bus_wait_owner_change(DBusConnection *conn, const char *name, bool gon
         }
 }
 
-void test_bus_start(void) {
+/* TEST_BUS_CONFIG with its service directory replaced by @servicedir (transfer full). */
+static char *config_with_servicedir(const char *servicedir) {
+        static const char open_tag[] = "<servicedir>", close_tag[] = "</servicedir>";
+        char *contents = NULL, *result, *start, *end;
+        size_t len = 0;
+        FILE *f;
+
+        f = fopen(TEST_BUS_CONFIG, "re");
+        if (!f || getdelim(&contents, &len, '\0', f) < 0)
+                fail("read %s: %s", TEST_BUS_CONFIG, strerror(errno));
+        fclose(f);
+        start = strstr(contents, open_tag);
+        end = start ? strstr(start, close_tag) : NULL;
+        if (!end)
+                fail("%s has no <servicedir>", TEST_BUS_CONFIG);
+        result = test_xasprintf("%.*s%s%s%s", (int) (start - contents + strlen(open_tag)),
+                                contents, servicedir, close_tag, end + strlen(close_tag));
+        free(contents);
+        return result;
+}
+
+/* A service directory in the temporary directory whose activation file runs @exec, and a
+ * bus config that uses it. */
+static void make_activation_of(const char *exec) {
+        char *dir = test_xasprintf("%s/services", bus.tmpdir);
+        char *service = test_xasprintf("%s/" TEST_BUS_NAME ".service", dir);
+        char *contents = test_xasprintf("[D-BUS Service]\nName=" TEST_BUS_NAME "\nExec=%s\n",
+                                        exec);
+        char *config = config_with_servicedir(dir);
+
+        make_dir(dir);
+        write_file(service, contents);
+        bus.bus_config = test_xasprintf("%s/bus.conf", bus.tmpdir);
+        write_file(bus.bus_config, config);
+        free(config);
+        free(contents);
+        free(service);
+        free(dir);
+}
+
+static void start_bus(const char *exec) {
         char template[] = "/tmp/tlsid-test-XXXXXX";
         int fds[2], lifeline[2];
         pid_t pid;
@@ -326,6 +369,10 @@ void test_bus_start(void) {
         make_dir(bus.state);
         make_dir(bus.config);
         make_dir(bus.runtime);
+        if (exec)
+                make_activation_of(exec);
+        else
+                bus.bus_config = strdup(TEST_BUS_CONFIG);
         /* Set before the bus starts: activated services inherit the bus's environment. */
         setenv("HOME", bus.home, 1);
         setenv("XDG_STATE_HOME", bus.state, 1);
@@ -362,6 +409,14 @@ void test_bus_start(void) {
                 if (dbus_error_is_set(&error))
                         fail("AddMatch: %s", error.message);
         }
+}
+
+void test_bus_start(void) {
+        start_bus(NULL);
+}
+
+void test_bus_start_with_exec(const char *exec) {
+        start_bus(exec);
 }
 
 void test_bus_stop(void) {

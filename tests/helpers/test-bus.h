@@ -23,6 +23,9 @@
 
 /* Starts the bus (aborts the test on failure). tlsidd is activated by the first call. */
 void test_bus_start(void);
+/* Starts a bus like test_bus_start() whose activation file for the daemon's name runs
+ * @exec instead of tlsidd: a program that fails, or a path that does not exist. */
+void test_bus_start_with_exec(const char *exec);
 /* Stops tlsidd (SIGTERM, then waits for it), the bus and anything it spawned, and
  * removes the temporary directory. Safe to call when nothing runs. */
 void test_bus_stop(void);

@@ -19,6 +19,7 @@
 #include <tlsid/tlsid.h>
 
 #include "check-main.h"
+#include "fake-systemd.h"
 #include "lib-asserts.h"
 #include "test-bus.h"
 
@@ -1147,6 +1148,103 @@ START_TEST(test_client_unreachable_bus) {
 }
 END_TEST
 
+/* --- a daemon that fails to start --- */
+
+/* Activation files whose Exec cannot start a daemon, and the error dbus-daemon answers. */
+static const struct {
+        const char *exec, *error;
+} failing_execs[] = {
+        { "/bin/false", "org.freedesktop.DBus.Error.Spawn.ChildExited" },
+        { "/nonexistent/tlsidd", "org.freedesktop.DBus.Error.Spawn.ExecFailed" },
+};
+
+/* The bus's answer, not the client's timeout: the call fails at once with -EHOSTDOWN and
+ * a message that names the bus's error. */
+START_TEST(test_client_daemon_fails_to_start) {
+        TlsidClient *client;
+        TlsidStatistics s;
+        long long start;
+
+        test_bus_start_with_exec(failing_execs[_i].exec);
+        client = client_new();
+        start = test_bus_now_ms();
+        ASSERT_ERRNO(tlsid_client_get_statistics(client, &s), EHOSTDOWN);
+        ck_assert_int_lt(test_bus_now_ms() - start, 3000);
+        ck_assert_msg(strstr(tlsid_error_message(), "could not start tlsidd") &&
+                      strstr(tlsid_error_message(), failing_execs[_i].error),
+                      "message: %s", tlsid_error_message());
+        /* And the next call again, not a timeout once the bus knows. */
+        ASSERT_ERRNO(tlsid_client_get_statistics(client, &s), EHOSTDOWN);
+        tlsid_client_unref(client);
+        test_bus_stop();
+}
+END_TEST
+
+/* With org.freedesktop.systemd1 on the bus, the library starts tlsid.service itself and
+ * the job's result decides: a failed job is -EHOSTDOWN at once, and nothing else is tried
+ * (the bus's activation would start the build tree's tlsidd); a job that is done, or a
+ * unit systemd does not have, leaves it to the bus's activation. */
+static const struct {
+        const char *job_result;
+        int errnum;
+        const char *message;
+} job_rows[] = {
+        { "failed", EHOSTDOWN, "the start job of tlsid.service: failed, service result exit-code" },
+        { "dependency", EHOSTDOWN, "the start job of tlsid.service: dependency" },
+        { "done", 0, NULL },
+        { NULL, 0, NULL },
+};
+
+START_TEST(test_client_systemd_start_job) {
+        TlsidClient *client;
+        TlsidStatistics s;
+        long long start;
+        pid_t systemd;
+        int r;
+
+        test_bus_start();
+        systemd = fake_systemd_start(job_rows[_i].job_result);
+        client = client_new();
+        start = test_bus_now_ms();
+        r = tlsid_client_get_statistics(client, &s);
+        if (job_rows[_i].errnum) {
+                ASSERT_ERRNO(r, job_rows[_i].errnum);
+                ck_assert_int_lt(test_bus_now_ms() - start, 3000);
+                ck_assert_msg(strstr(tlsid_error_message(), job_rows[_i].message),
+                              "message: %s", tlsid_error_message());
+                ck_assert_int_eq(test_bus_daemon_pid(), 0);
+        } else {
+                ASSERT_OK(r);
+                ck_assert_int_gt(test_bus_daemon_pid(), 0);
+        }
+        tlsid_client_unref(client);
+        fake_systemd_stop(systemd);
+        test_bus_stop();
+}
+END_TEST
+
+/* The bus's activation of tlsidd hangs (systemd has no such unit, the activation file
+ * runs a sleep) and the call times out: a unit that systemd1 says failed turns the
+ * timeout into -EHOSTDOWN, as for a client that did not see the daemon go. */
+START_TEST(test_client_timeout_of_a_failed_unit) {
+        TlsidClient *client;
+        TlsidStatistics s;
+        pid_t systemd;
+
+        test_bus_start_with_exec("/bin/sleep 60");
+        systemd = fake_systemd_start(NULL);
+        client = client_new();
+        ASSERT_OK(tlsid_client_set_timeout(client, 300u * 1000u));
+        ASSERT_ERRNO(tlsid_client_get_statistics(client, &s), EHOSTDOWN);
+        ck_assert_msg(strstr(tlsid_error_message(),
+                             "GetStatistics: tlsid.service failed, service result exit-code"),
+                      "message: %s", tlsid_error_message());
+        tlsid_client_unref(client);
+        fake_systemd_stop(systemd);
+        test_bus_stop();
+}
+END_TEST
+
 /* --- threads --- */
 
 typedef struct {
@@ -1231,6 +1329,16 @@ static Suite *client_suite(void) {
         tcase_add_test(tc, test_client_daemon_exits_cleanly_on_sigterm);
         tcase_add_test(tc, test_client_unreachable_bus);
         tcase_add_test(tc, test_client_threads_share_a_client);
+        suite_add_tcase(s, tc);
+
+        /* Each on a bus of its own whose activation file fails. */
+        tc = tcase_create("activation");
+        tcase_set_timeout(tc, 60);
+        tcase_add_loop_test(tc, test_client_daemon_fails_to_start, 0,
+                            sizeof failing_execs / sizeof failing_execs[0]);
+        tcase_add_loop_test(tc, test_client_systemd_start_job, 0,
+                            sizeof job_rows / sizeof job_rows[0]);
+        tcase_add_test(tc, test_client_timeout_of_a_failed_unit);
         suite_add_tcase(s, tc);
         return s;
 }

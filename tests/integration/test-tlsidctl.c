@@ -597,6 +597,29 @@ START_TEST(test_tlsidctl_unreachable) {
 }
 END_TEST
 
+/* A daemon that fails to start: exit 4 at once, one line saying so and where to look. */
+START_TEST(test_tlsidctl_daemon_fails_to_start) {
+        long long start;
+
+        test_bus_start_with_exec("/bin/false");
+        start = test_bus_now_ms();
+        assert_run(4, "status");
+        ck_assert_int_lt(test_bus_now_ms() - start, 3000);
+        assert_one_line_error();
+        assert_err_has("tlsidctl: status: tlsidd failed to start (");
+        assert_err_has("Spawn.ChildExited");
+        assert_err_has("; see: systemctl --user status tlsid.service and "
+                       "journalctl --user -u tlsid\n");
+        ck_assert_str_eq(out, "");
+        assert_run(4, "contexts");
+        assert_err_has("tlsidd failed to start");
+        free(out);
+        free(err);
+        out = err = NULL;
+        test_bus_stop();
+}
+END_TEST
+
 START_TEST(test_tlsidctl_json_counts) {
         TlsidContext *one = open_context("app/one", 0, NULL);
 
@@ -804,6 +827,12 @@ static Suite *tlsidctl_suite(void) {
         tcase_add_test(tc, test_tlsidctl_command_help);
         tcase_add_test(tc, test_tlsidctl_no_legend);
         tcase_add_test(tc, test_tlsidctl_wide_labels_align);
+        suite_add_tcase(s, tc);
+
+        /* On a bus of its own whose activation file fails. */
+        tc = tcase_create("activation");
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_tlsidctl_daemon_fails_to_start);
         suite_add_tcase(s, tc);
         return s;
 }

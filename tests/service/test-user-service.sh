@@ -50,6 +50,8 @@ uid=$(id -u "$user")
 gid=$(id -g "$user")
 home=$(getent passwd "$user" | cut -d: -f6)
 rt=/run/user/$uid
+# A drop-in left by an earlier run that failed half-way would change the unit.
+rm -rf "$home/.config/systemd/user/tlsid.service.d"
 
 unit_dir=$(pkg-config --variable=systemduserunitdir systemd 2>/dev/null || echo /usr/lib/systemd/user)
 services_dir=$(pkg-config --variable=session_bus_services_dir dbus-1 2>/dev/null ||
@@ -329,6 +331,30 @@ user_systemctl stop tlsid.service
 [ "$(show ActiveState)" = inactive ] || fail "tlsid.service is $(show ActiveState) after stop"
 [ -e "/proc/$newpid" ] && fail "tlsidd $newpid still runs after stop"
 ok "inactive, tlsidd $newpid gone"
+
+step "a unit that fails to start: the client says so at once"
+dropin=$home/.config/systemd/user/tlsid.service.d
+as_user mkdir -p "$dropin"
+printf '[Service]\nExecStart=\nExecStart=/bin/false\n' | as_user tee "$dropin/fail.conf" >/dev/null
+user_systemctl daemon-reload
+start=$(date +%s%N)
+rc=0
+out=$(as_user tlsidctl status 2>&1) || rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+printf '%s\n' "$out"
+echo "exit $rc after $ms ms"
+[ "$rc" = 4 ] || fail "tlsidctl exited $rc, not 4"
+grep -q "failed to start" <<<"$out" || fail "the message does not say tlsidd failed to start"
+grep -q "systemctl --user status tlsid.service" <<<"$out" || fail "the message does not say where to look"
+grep -q "journalctl --user -u tlsid" <<<"$out" || fail "the message does not name the journal"
+[ "$ms" -lt 3000 ] || fail "it took $ms ms"
+ok "exit 4 with the cause in $ms ms"
+as_user rm -r "$dropin"
+user_systemctl daemon-reload
+user_systemctl reset-failed tlsid.service
+as_user tlsidctl status >/dev/null || fail "tlsidd does not start again without the drop-in"
+user_systemctl stop tlsid.service
+ok "starts again without the drop-in"
 
 step "tlsidd's journal"
 journal _SYSTEMD_USER_UNIT=tlsid.service -o short-monotonic | tail -n 30

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit tests of the error tables (common/tlsid-errors.c): the org.tlsid.Error.* names and
- * the errno of the standard D-Bus errors, each name checked against libdbus's. */
+ * the errno of the standard D-Bus errors, each name checked against libdbus's (systemd's,
+ * which libdbus lacks, spelled out). */
 #include <check.h>
 #include <dbus/dbus.h>
 #include <errno.h>
@@ -25,16 +26,20 @@ static const struct {
         { DBUS_ERROR_NO_SERVER, -ECONNREFUSED },
         { DBUS_ERROR_NO_NETWORK, -ECONNREFUSED },
         { DBUS_ERROR_FILE_NOT_FOUND, -ECONNREFUSED },
-        { DBUS_ERROR_SPAWN_SERVICE_NOT_FOUND, -ECONNREFUSED },
-        { DBUS_ERROR_SPAWN_SERVICE_INVALID, -ECONNREFUSED },
-        { DBUS_ERROR_SPAWN_EXEC_FAILED, -ECONNREFUSED },
-        { DBUS_ERROR_SPAWN_CHILD_EXITED, -ECONNREFUSED },
-        { DBUS_ERROR_SPAWN_CHILD_SIGNALED, -ECONNREFUSED },
-        { DBUS_ERROR_SPAWN_FAILED, -ECONNREFUSED },
-        { DBUS_ERROR_SPAWN_SETUP_FAILED, -ECONNREFUSED },
-        { DBUS_ERROR_SPAWN_PERMISSIONS_INVALID, -ECONNREFUSED },
-        { DBUS_ERROR_SPAWN_FILE_INVALID, -ECONNREFUSED },
-        { DBUS_ERROR_SPAWN_NO_MEMORY, -ECONNREFUSED },
+        { DBUS_ERROR_SPAWN_SERVICE_NOT_FOUND, -EHOSTDOWN },
+        { DBUS_ERROR_SPAWN_SERVICE_INVALID, -EHOSTDOWN },
+        { DBUS_ERROR_SPAWN_EXEC_FAILED, -EHOSTDOWN },
+        { DBUS_ERROR_SPAWN_CHILD_EXITED, -EHOSTDOWN },
+        { DBUS_ERROR_SPAWN_CHILD_SIGNALED, -EHOSTDOWN },
+        { DBUS_ERROR_SPAWN_FAILED, -EHOSTDOWN },
+        { DBUS_ERROR_SPAWN_SETUP_FAILED, -EHOSTDOWN },
+        { DBUS_ERROR_SPAWN_PERMISSIONS_INVALID, -EHOSTDOWN },
+        { DBUS_ERROR_SPAWN_FILE_INVALID, -EHOSTDOWN },
+        { DBUS_ERROR_SPAWN_NO_MEMORY, -EHOSTDOWN },
+        /* systemd's names, which libdbus does not define. */
+        { "org.freedesktop.systemd1.NoSuchUnit", -EHOSTDOWN },
+        { "org.freedesktop.systemd1.LoadFailed", -EHOSTDOWN },
+        { "org.freedesktop.systemd1.UnitMasked", -EHOSTDOWN },
         { DBUS_ERROR_NO_MEMORY, -ENOMEM },
         { DBUS_ERROR_BAD_ADDRESS, -EINVAL },
         { DBUS_ERROR_INVALID_ARGS, -EINVAL },
@@ -55,7 +60,7 @@ START_TEST(test_errors_dbus_name_unknown) {
                 DBUS_ERROR_FAILED, DBUS_ERROR_UNKNOWN_METHOD, DBUS_ERROR_LIMITS_EXCEEDED,
                 DBUS_ERROR_SPAWN_FORK_FAILED, "org.tlsid.Error.InvalidArgument",
                 "org.freedesktop.DBus.Error.noreply", "org.freedesktop.DBus.Error.NoReplyX",
-                "org.freedesktop.DBus.Error.", "",
+                "org.freedesktop.DBus.Error.", "org.freedesktop.systemd1.NoSuchJob", "",
         };
 
         for (size_t i = 0; i < N_ELEMENTS(names); i++)
