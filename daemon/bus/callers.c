@@ -19,6 +19,7 @@ typedef struct {
 
 struct Callers {
         DBusConnection *connection;
+        uid_t owner;         /* callers of another uid are refused and not kept */
         guint max_senders;
         guint max_pending;
         CallersRunFn run;
@@ -54,6 +55,10 @@ static void sender_lookup_done(DBusPendingCall *pending, void *user_data) {
                         c->run(message, uid, c->user_data);
                         dbus_message_unref(message);
                 }
+                /* Refused (run() answered AccessDenied): it keeps no slot the owner's
+                 * callers need; a next call looks it up again. */
+                if (uid != c->owner)
+                        g_hash_table_remove(c->senders, s->name);
                 return;
         }
 
@@ -91,11 +96,13 @@ static Sender *sender_new(Callers *c, const char *name) {
         return s;
 }
 
-Callers *callers_new(DBusConnection *connection, guint max_senders, guint max_pending,
-                     CallersRunFn run, CallersRefuseFn refuse, gpointer user_data) {
+Callers *callers_new(DBusConnection *connection, uid_t owner, guint max_senders,
+                     guint max_pending, CallersRunFn run, CallersRefuseFn refuse,
+                     gpointer user_data) {
         Callers *c = g_new0(Callers, 1);
 
         c->connection = connection;
+        c->owner = owner;
         c->max_senders = max_senders;
         c->max_pending = max_pending;
         c->run = run;

@@ -15,9 +15,12 @@ typedef void (*CallersRunFn)(DBusMessage *message, uid_t uid, gpointer user_data
 typedef void (*CallersRefuseFn)(DBusMessage *message, const GError *error, gpointer user_data);
 
 /* Tracks the callers of @connection (not owned): at most @max_senders whose uid is being
- * looked up or known, at most @max_pending calls waiting for each lookup. */
-Callers *callers_new(DBusConnection *connection, guint max_senders, guint max_pending,
-                     CallersRunFn run, CallersRefuseFn refuse, gpointer user_data);
+ * looked up or known, at most @max_pending calls waiting for each lookup. Only callers of
+ * uid @owner are kept once known: another uid's calls are run (to be refused) and the
+ * caller dropped, so that it cannot hold the slots the owner's callers need. */
+Callers *callers_new(DBusConnection *connection, uid_t owner, guint max_senders,
+                     guint max_pending, CallersRunFn run, CallersRefuseFn refuse,
+                     gpointer user_data);
 /* Cancels the lookups; waiting calls are dropped. Accepts NULL. */
 void callers_free(Callers *callers);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Callers, callers_free)

@@ -258,7 +258,7 @@ Manager *manager_new(DBusConnection *connection, Store *store, const TlsidConfig
         m->uid = getuid();
         m->started = g_get_monotonic_time();
         m->context = g_main_context_ref_thread_default();
-        m->callers = callers_new(connection, config->max_senders,
+        m->callers = callers_new(connection, m->uid, config->max_senders,
                                  config->max_pending_per_sender, process_call, refuse_call, m);
         m->retries = challenge_retries_new();
         m->offered = offered_certs_new();

@@ -782,6 +782,84 @@ START_TEST(test_bad_input_other_uid_is_denied) {
 }
 END_TEST
 
+/* Connections of another uid cannot take the caller slots the owner needs: the daemon
+ * keeps no slot for a caller it refused. With max_senders 4, six foreign connections that
+ * called and stay connected, then the owner's new connection: it is served. */
+static void setup_few_senders(void) {
+        test_bus_start();
+        test_bus_write_daemon_config("[daemon]\nmax_senders = 4\n");
+        conn = test_bus_connect();
+}
+
+START_TEST(test_bad_input_other_uid_cannot_take_the_owner_slots) {
+        int ready[2], done[2];
+        pid_t pid;
+        char byte;
+        int status;
+
+        if (geteuid() != 0) {
+                printf("test_bad_input_other_uid_cannot_take_the_owner_slots: skipped, needs "
+                       "root to switch to uid 65534\n");
+                return;
+        }
+        /* The daemon is running, with its limits, before the others connect. */
+        call_ok_unref(call_build("GetStatistics", ""));
+        ck_assert_int_eq(pipe(ready), 0);
+        ck_assert_int_eq(pipe(done), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                DBusConnection *c[6];
+
+                if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+                        _exit(10);
+                for (int i = 0; i < 6; i++) {
+                        DBusError error = DBUS_ERROR_INIT;
+                        DBusMessage *m, *reply;
+
+                        c[i] = dbus_connection_open_private(test_bus_address(), &error);
+                        if (!c[i] || !dbus_bus_register(c[i], &error))
+                                _exit(11);
+                        m = dbus_message_new_method_call(TEST_BUS_NAME, TEST_BUS_PATH,
+                                                         TEST_BUS_INTERFACE, "GetStatistics");
+                        reply = dbus_connection_send_with_reply_and_block(c[i], m,
+                                                                          CALL_TIMEOUT_MS,
+                                                                          &error);
+                        if (reply)
+                                _exit(12);
+                        dbus_error_free(&error);
+                        dbus_message_unref(m);
+                }
+                /* Connected, each having called: the owner goes now. */
+                if (write(ready[1], "r", 1) != 1 || read(done[0], &byte, 1) != 1)
+                        _exit(13);
+                _exit(0);
+        }
+        ck_assert_int_eq(read(ready[0], &byte, 1), 1);
+        {
+                DBusConnection *owner = test_bus_connect();
+                DBusMessage *m = dbus_message_new_method_call(TEST_BUS_NAME, TEST_BUS_PATH,
+                                                              TEST_BUS_INTERFACE,
+                                                              "GetStatistics");
+                DBusError error = DBUS_ERROR_INIT;
+                DBusMessage *reply = dbus_connection_send_with_reply_and_block(owner, m,
+                                                                               CALL_TIMEOUT_MS,
+                                                                               &error);
+
+                ck_assert_msg(reply, "the owner was refused: %s: %s", error.name,
+                              error.message);
+                dbus_message_unref(reply);
+                dbus_message_unref(m);
+                dbus_connection_close(owner);
+                dbus_connection_unref(owner);
+        }
+        ck_assert_int_eq(write(done[1], "d", 1), 1);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "the child as uid 65534 failed: status 0x%x", status);
+}
+END_TEST
+
 static Suite *bad_input_suite(void) {
         Suite *s = suite_create("bad-input");
         TCase *tc = tcase_create("bad-input");
@@ -800,6 +878,12 @@ static Suite *bad_input_suite(void) {
         tcase_add_test(tc, test_bad_input_put_without_reply);
         tcase_add_test(tc, test_bad_input_introspect_and_peer);
         tcase_add_test(tc, test_bad_input_other_uid_is_denied);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("few-senders");
+        tcase_add_checked_fixture(tc, setup_few_senders, teardown);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, test_bad_input_other_uid_cannot_take_the_owner_slots);
         suite_add_tcase(s, tc);
         return s;
 }
