@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* One group per choice: origins such as "[::1]:443" cannot be key names. */
 #define GROUP_PREFIX "choice "
@@ -98,6 +99,11 @@ static char *move_aside(const char *path, GError **error) {
         return g_steal_pointer(&target);
 }
 
+gsize state_file_max_size(Store *store) {
+        return (gsize) STATE_FILE_ENTRY_MAX * MAX(store_get_limits(store)->max_remembered, 1) +
+               4096;
+}
+
 gboolean state_file_load(Store *store, const char *path, char **ret_moved_to,
                          char **ret_problem, GError **error) {
         g_autoptr(GKeyFile) kf = g_key_file_new();
@@ -112,6 +118,13 @@ gboolean state_file_load(Store *store, const char *path, char **ret_moved_to,
                 *ret_moved_to = NULL;
         if (ret_problem)
                 *ret_problem = NULL;
+        GStatBuf st;
+        if (g_stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+            (guint64) st.st_size > state_file_max_size(store)) {
+                problem_add(&problems, "larger than %" G_GSIZE_FORMAT " bytes",
+                            state_file_max_size(store));
+                goto move;
+        }
         if (!g_file_get_contents(path, &contents, &len, &local)) {
                 if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
                         return TRUE;
@@ -129,6 +142,7 @@ gboolean state_file_load(Store *store, const char *path, char **ret_moved_to,
         if (problems.count == 0)
                 return TRUE;
 
+move:
         moved_to = move_aside(path, error);
         if (!moved_to) {
                 g_free(problems.first);

@@ -6,6 +6,14 @@
 
 #include "store.h"
 
+/* Bytes one remembered choice takes in the file at most: its group line and four keys
+ * with a 128-byte context, a 259-byte origin and a fingerprint come to about 520. */
+#define STATE_FILE_ENTRY_MAX 640
+
+/* Bytes of a choices file at most for @store: room for its max_remembered choices. A
+ * larger file (a log written over it, say) is moved aside unread, as a corrupt one is. */
+gsize state_file_max_size(Store *store);
+
 /* The default path: $XDG_STATE_HOME/tlsid/choices (transfer full). */
 char *state_file_default_path(void);
 
@@ -13,7 +21,8 @@ char *state_file_default_path(void);
  * that does not parse, or holds an invalid entry, is renamed to
  * "@path.corrupt-<unix time>" (valid entries are still loaded): then the new name is
  * in @ret_moved_to and the reason, naming the group and key, in @ret_problem (both
- * transfer full, NULL otherwise), so the caller logs once. Returns FALSE with @error only when the file cannot be read or moved. */
+ * transfer full, NULL otherwise), so the caller logs once. A file larger than
+ * state_file_max_size() is moved aside the same way, unread. Returns FALSE with @error only when the file cannot be read or moved. */
 gboolean state_file_load(Store *store, const char *path, char **ret_moved_to,
                          char **ret_problem, GError **error);
 

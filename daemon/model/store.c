@@ -561,6 +561,10 @@ guint store_drop_holder(Store *store, const char *holder) {
         return closed;
 }
 
+const StoreLimits *store_get_limits(Store *store) {
+        return &store->limits;
+}
+
 gboolean store_has_context(Store *store, const char *context) {
         return context && g_hash_table_contains(store->contexts, context);
 }

@@ -46,6 +46,8 @@ typedef struct Store Store;
 
 /* A new empty store; @nonce (16 bytes) goes into every peer id. */
 Store *store_new(const StoreLimits *limits, const guint8 nonce[16]);
+/* The limits @store was made with (owned by @store). */
+const StoreLimits *store_get_limits(Store *store);
 /* Zeroes every token and frees everything. Accepts NULL. */
 void store_free(Store *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Store, store_free)

@@ -322,6 +322,63 @@ START_TEST(test_state_file_limit_exceeded_is_a_problem) {
 }
 END_TEST
 
+/* A choices file far larger than any the daemon writes (a log written over it, say) is
+ * not read into memory: it is moved aside whole and reported, and the store starts
+ * empty. */
+START_TEST(test_state_file_too_large_moved_aside_unread) {
+        StoreLimits limits;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *path = g_build_filename(tmpdir, "choices", NULL);
+        g_autofree char *moved_to = NULL;
+        g_autofree char *problem = NULL;
+        g_autofree char *expected = NULL;
+        GString *big = g_string_new(NULL);
+        GStatBuf st;
+
+        store_limits_init(&limits);
+        limits.max_remembered = 100;
+        store = store_new(&limits, nonce);
+        expected = g_strdup_printf("larger than %" G_GSIZE_FORMAT " bytes",
+                                   state_file_max_size(store));
+        /* What the daemon itself writes for its limit, with the longest ids, fits. */
+        {
+                g_autoptr(Store) full = store_new(&limits, nonce);
+                g_autoptr(GBytes) data = NULL;
+                char context[TLSID_CONTEXT_MAX + 1], origin[TLSID_ORIGIN_MAX + 1];
+
+                for (guint i = 0; i < limits.max_remembered; i++) {
+                        memset(context, 'c', TLSID_CONTEXT_MAX);
+                        g_snprintf(context, sizeof context, "%03u", i);
+                        context[3] = 'c';
+                        context[TLSID_CONTEXT_MAX] = '\0';
+                        /* Four labels of 63, 63, 63 and 61 characters: 253. */
+                        g_snprintf(origin, sizeof origin, "%.63s.%.63s.%.63s.%.61s:65535",
+                                   context, context, context, context);
+                        ck_assert(store_open_context(full, context, FALSE, NULL, NULL, &error));
+                        set_choice(full, context, origin, TLSID_STATE_CERTIFICATE,
+                                   "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                                   TRUE);
+                }
+                data = state_file_serialize(full);
+                ck_assert_uint_le(g_bytes_get_size(data), state_file_max_size(full));
+        }
+        /* Valid groups all along: only its size is wrong. */
+        for (guint i = 0; big->len <= state_file_max_size(store); i++)
+                g_string_append_printf(big, "[choice %u]\ncontext=a\norigin=h%u.example:443\n"
+                                       "state=none\nidentity=\n", i, i);
+        ck_assert(g_file_set_contents(path, big->str, (gssize) big->len, NULL));
+        ck_assert(state_file_load(store, path, &moved_to, &problem, &error));
+        ck_assert_ptr_nonnull(moved_to);
+        ck_assert_msg(problem && strstr(problem, expected), "%s", problem);
+        ck_assert(!g_file_test(path, G_FILE_TEST_EXISTS));
+        ck_assert_int_eq(g_stat(moved_to, &st), 0);
+        ck_assert_uint_eq((gsize) st.st_size, big->len);
+        ck_assert(!store_has_context(store, "a"));
+        g_string_free(big, TRUE);
+}
+END_TEST
+
 START_TEST(test_state_file_unreadable) {
         g_autoptr(Store) store = store_new(NULL, nonce);
         g_autoptr(GError) error = NULL;
@@ -363,6 +420,7 @@ static Suite *state_file_suite(void) {
         tcase_add_test(tc, test_state_file_problems_name_group_and_key);
         tcase_add_test(tc, test_state_file_limit_exceeded_is_a_problem);
         tcase_add_test(tc, test_state_file_unreadable);
+        tcase_add_test(tc, test_state_file_too_large_moved_aside_unread);
         tcase_add_test(tc, test_state_file_write_fails_cleanly);
         suite_add_tcase(s, tc);
         return s;
