@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 
 #include "build-config.h"
@@ -204,6 +205,10 @@ int main(int argc, char **argv) {
         }
         if (verbose)
                 g_log_set_debug_enabled(TRUE);
+        /* No core dump and no ptrace by other processes of the user: the daemon holds the
+         * user's resumption tokens and the token key. */
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+                g_warning("Cannot make tlsidd non-dumpable: %s", g_strerror(errno));
         if (argc > 1) {
                 fprintf(stderr, "tlsidd: unexpected argument \"%s\"\n", argv[1]);
                 return 2;

@@ -2,6 +2,7 @@
 /* The method table of org.tlsid.Manager1 and its handlers: each reads its arguments,
  * validates what the model does not, calls the model, emits and builds the reply. */
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "args.h"
 #include "bus-glib.h"
@@ -339,6 +340,8 @@ static gboolean method_get_statistics(Manager *m, DBusMessage *message, DBusMess
         dict_append_uint64(&dict, "flushes", stats.counters.flushes);
         dict_append_uint64(&dict, "uptime",
                            (guint64) ((g_get_monotonic_time() - m->started) / G_USEC_PER_SEC));
+        /* Read from the kernel: 0 unless something made the daemon dumpable again. */
+        dict_append_uint32(&dict, "dumpable", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) > 0);
         close_container(&it, &dict);
         *ret_reply = reply;
         return TRUE;

@@ -733,6 +733,13 @@ END_TEST
 
 /* --- access --- */
 
+/* The daemon holds tokens and the token key: no core dump, no ptrace by the user's other
+ * processes. */
+START_TEST(test_bad_input_daemon_is_not_dumpable) {
+        ck_assert_uint_eq(statistic("dumpable"), 0);
+}
+END_TEST
+
 START_TEST(test_bad_input_other_uid_is_denied) {
         pid_t pid;
         int status;
@@ -876,6 +883,7 @@ static Suite *bad_input_suite(void) {
         tcase_add_test(tc, test_bad_input_unknown_contexts);
         tcase_add_test(tc, test_bad_input_limits);
         tcase_add_test(tc, test_bad_input_put_without_reply);
+        tcase_add_test(tc, test_bad_input_daemon_is_not_dumpable);
         tcase_add_test(tc, test_bad_input_introspect_and_peer);
         tcase_add_test(tc, test_bad_input_other_uid_is_denied);
         suite_add_tcase(s, tc);
