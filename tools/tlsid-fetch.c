@@ -686,12 +686,8 @@ static void on_sessions_flushed(const char *ctx, const char *origin, uint32_t dr
                 pooled.retire = "SessionsFlushed";
 }
 
-/* The hook's decision was "ask": the certificates the server allowed, and how to choose. */
-static int report_ask(const Connection *c, const char *origin) {
-        const TlsidCertificateInfo *eligible = NULL;
-        size_t n = 0;
-
-        (void) tlsid_nss_connection_get_eligible(c->tlsid, &eligible, &n);
+/* The user must choose: how, and the @n certificates @origin allows. Returns EXIT_ASK. */
+static int print_ask(const char *origin, const TlsidCertificateInfo *eligible, size_t n) {
         fprintf(stderr,
                 "tlsid-fetch: %s asks for a client certificate; choose one with: tlsidctl "
                 "choose %s %s FINGERPRINT\n", origin, arg_context, origin);
@@ -699,6 +695,15 @@ static int report_ask(const Connection *c, const char *origin) {
                 fprintf(stderr, "%s\t%s\t%s\n", eligible[i].identity, eligible[i].subject,
                         eligible[i].issuer);
         return EXIT_ASK;
+}
+
+/* The hook's decision was "ask": the certificates the server's request allowed. */
+static int report_ask(const Connection *c, const char *origin) {
+        const TlsidCertificateInfo *eligible = NULL;
+        size_t n = 0;
+
+        (void) tlsid_nss_connection_get_eligible(c->tlsid, &eligible, &n);
+        return print_ask(origin, eligible, n);
 }
 
 static int decision_of(const Connection *c) {
@@ -998,20 +1003,10 @@ static int fetch(const Url *start) {
                         answer = NULL;
                         response_free(&resp);
                         continue;
-                case TLSID_ANSWER_ASK: {
-                        const char *origin = *answer->origin ? answer->origin : c->origin;
-
-                        fprintf(stderr,
-                                "tlsid-fetch: %s asks for a client certificate; choose one "
-                                "with: tlsidctl choose %s %s FINGERPRINT\n",
-                                origin, arg_context, origin);
-                        for (size_t i = 0; i < answer->n_eligible; i++)
-                                fprintf(stderr, "%s\t%s\t%s\n", answer->eligible[i].identity,
-                                        answer->eligible[i].subject,
-                                        answer->eligible[i].issuer);
-                        e = EXIT_ASK;
+                case TLSID_ANSWER_ASK:
+                        e = print_ask(*answer->origin ? answer->origin : c->origin,
+                                      answer->eligible, answer->n_eligible);
                         goto out;
-                }
                 case TLSID_ANSWER_DECLINED:
                         if (!*answer->header || !header_value_ok(answer->header) ||
                             !header_value_ok(answer->authorization)) {
