@@ -79,10 +79,15 @@ const Policy *manager_policy(Manager *m) {
 void manager_log_at(Manager *m, GLogLevelFlags level, const char *file, const char *line,
                     const char *func, const char *context, const char *origin,
                     const char *format, ...) {
-        gboolean private = store_context_is_ephemeral(m->store, context);
         g_autofree char *text = NULL, *message = NULL;
+        gboolean private;
         va_list ap;
 
+        /* The decisions' debug lines sit on the handshake path: nothing is formatted for a
+         * line that would be dropped. */
+        if (g_log_writer_default_would_drop(level, G_LOG_DOMAIN))
+                return;
+        private = store_context_is_ephemeral(m->store, context);
         va_start(ap, format);
         text = g_strdup_vprintf(format, ap);
         va_end(ap);
