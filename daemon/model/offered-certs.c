@@ -59,10 +59,17 @@ void offered_certs_note(OfferedCerts *o, GPtrArray *candidates, const char *cont
                 OfferedCert *c;
 
                 if (link) {
-                        /* Seen again: newest first, with what it is called now. */
+                        /* Seen again (at every handshake that asks): newest first, and
+                         * copied again only when its name or application changed. */
+                        g_autofree char *by = application_of(context);
+
                         c = link->data;
                         g_queue_unlink(&o->order, link);
                         g_queue_push_head_link(&o->order, link);
+                        c->last_offered = now;
+                        if (g_strcmp0(c->info->nickname, leaf->nickname) == 0 &&
+                            strcmp(c->offered_by, by) == 0)
+                                continue;
                         /* Its key is the identity inside the info about to be replaced. */
                         g_hash_table_remove(o->by_identity, leaf->identity);
                         cert_info_free(c->info);
