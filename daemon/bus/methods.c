@@ -54,7 +54,7 @@ static gboolean method_close_context(Manager *m, DBusMessage *message, DBusMessa
         return TRUE;
 }
 
-static void list_context_cb(const StoreContextInfo *info, gpointer user_data) {
+static gboolean list_context_cb(const StoreContextInfo *info, gpointer user_data) {
         DBusMessageIter *array = user_data;
         DBusMessageIter entry, dict;
         dbus_bool_t ephemeral = info->ephemeral;
@@ -70,6 +70,7 @@ static void list_context_cb(const StoreContextInfo *info, gpointer user_data) {
         dict_append_uint32(&dict, "choices", info->choices);
         close_container(&entry, &dict);
         close_container(array, &entry);
+        return TRUE;
 }
 
 static gboolean method_list_contexts(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
@@ -79,7 +80,7 @@ static gboolean method_list_contexts(Manager *m, DBusMessage *message, DBusMessa
 
         dbus_message_iter_init_append(reply, &it);
         open_container(&it, DBUS_TYPE_ARRAY, "(sa{sv})", &array);
-        store_foreach_context(m->store, list_context_cb, &array);
+        store_list_contexts(m->store, NULL, list_context_cb, &array, NULL);
         close_container(&it, &array);
         *ret_reply = reply;
         return TRUE;
@@ -230,7 +231,7 @@ static gboolean method_flush_sessions(Manager *m, DBusMessage *message, DBusMess
         return TRUE;
 }
 
-static void list_session_cb(const StoreSessionInfo *info, gpointer user_data) {
+static gboolean list_session_cb(const StoreSessionInfo *info, gpointer user_data) {
         DBusMessageIter *array = user_data;
         DBusMessageIter entry;
         dbus_uint32_t generation = info->generation;
@@ -247,6 +248,7 @@ static void list_session_cb(const StoreSessionInfo *info, gpointer user_data) {
         append_basic(&entry, DBUS_TYPE_INT64, &earliest);
         append_basic(&entry, DBUS_TYPE_UINT64, &bytes);
         close_container(array, &entry);
+        return TRUE;
 }
 
 static gboolean method_list_sessions(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
@@ -259,7 +261,8 @@ static gboolean method_list_sessions(Manager *m, DBusMessage *message, DBusMessa
         g_autoptr(DBusMessage) reply = new_reply(message);
         dbus_message_iter_init_append(reply, &out);
         open_container(&out, DBUS_TYPE_ARRAY, "(sssuuxt)", &array);
-        if (!store_foreach_session(m->store, context, list_session_cb, &array, error)) {
+        if (!store_list_sessions(m->store, context, NULL, NULL, list_session_cb, &array, NULL,
+                                 NULL, error)) {
                 dbus_message_iter_abandon_container(&out, &array);
                 return FALSE;
         }
