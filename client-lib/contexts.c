@@ -240,40 +240,34 @@ static int read_context_info(DBusMessageIter *dict, TlsidContextInfo *info) {
         return 0;
 }
 
-/* Reads the n elements (s context, a{sv} properties) at @array into a new array. */
-static int read_context_infos(DBusMessageIter *array, size_t n, TlsidContextInfo **ret_infos) {
-        TlsidContextInfo *infos = NULL;
-        DBusMessageIter strct, dict;
-        int r = 0;
+/* Reads one (s context, a{sv} properties) of ListContexts at @strct into @item, a
+ * TlsidContextInfo. */
+static int read_context_entry(DBusMessageIter *strct, void *item) {
+        TlsidContextInfo *info = item;
+        DBusMessageIter dict;
+        const char *name;
 
-        if (n > 0 && !(infos = calloc(n, sizeof *infos)))
+        dbus_message_iter_get_basic(strct, &name);
+        if (!(info->context = strdup(name)))
                 return set_oom();
-        for (size_t i = 0; r >= 0 && i < n; i++, dbus_message_iter_next(array)) {
-                const char *name;
+        dbus_message_iter_next(strct);
+        dbus_message_iter_recurse(strct, &dict);
+        return read_context_info(&dict, info);
+}
 
-                dbus_message_iter_recurse(array, &strct);
-                dbus_message_iter_get_basic(&strct, &name);
-                if (!(infos[i].context = strdup(name))) {
-                        r = set_oom();
-                        break;
-                }
-                dbus_message_iter_next(&strct);
-                dbus_message_iter_recurse(&strct, &dict);
-                r = read_context_info(&dict, &infos[i]);
-        }
-        if (r < 0) {
-                tlsid_context_infos_free(infos, n);
-                return r;
-        }
-        *ret_infos = infos;
-        return 0;
+static void free_context_infos(void *items, size_t n) {
+        tlsid_context_infos_free(items, n);
 }
 
 _public_ int tlsid_client_list_contexts(TlsidClient *client, TlsidContextInfo **ret_infos,
                                         size_t *ret_n) {
-        _cleanup_(dbus_message_unrefp) DBusMessage *reply = NULL;
-        TlsidContextInfo *infos = NULL;
-        DBusMessageIter array;
+        ListCall call = {
+                .id = METHOD_LIST_CONTEXTS,
+                .item_size = sizeof(TlsidContextInfo),
+                .read_item = read_context_entry,
+                .free_items = free_context_infos,
+        };
+        void *infos = NULL;
         size_t n = 0;
         int r;
 
@@ -281,11 +275,7 @@ _public_ int tlsid_client_list_contexts(TlsidClient *client, TlsidContextInfo **
                 return set_error(-EINVAL, "client is NULL");
         if (!ret_infos || !ret_n)
                 return set_error(-EINVAL, "ret_infos and ret_n must not be NULL");
-        r = client_call_array(client, METHOD_LIST_CONTEXTS, new_call(METHOD_LIST_CONTEXTS), NULL,
-                              &reply, &array, &n);
-        if (r < 0)
-                return r;
-        r = read_context_infos(&array, n, &infos);
+        r = client_list_all(client, &call, &infos, &n);
         if (r < 0)
                 return r;
         *ret_infos = infos;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libtlsid's insides: the handles' structs, the cleanup helpers and the prototypes the
- * source files share (connection.c, message.c, error.c and one file per section of
- * tlsid.h). Nothing here is exported. */
+ * source files share (connection.c, message.c, pages.c, error.c and one file per section
+ * of tlsid.h). Nothing here is exported. */
 #pragma once
 
 #include <dbus/dbus.h>
@@ -184,6 +184,25 @@ int get_name_owner(DBusConnection *conn, int timeout, char **ret_owner);
 /* The daemon's name got a new owner (a NameOwnerChanged @msg): when it is a restart,
  * reopens our contexts, then reports it as a restart. */
 void client_handle_name_owner_changed(TlsidClient *c, DBusMessage *msg);
+
+/* ---- pages.c ---- */
+
+/* A paged list method (ListContexts, ListSessions) and how to read its entries. */
+typedef struct {
+        MethodId id;
+        const char *context; /* ListSessions' context ("": all); NULL for ListContexts */
+        size_t item_size;
+        /* Reads the struct at @strct into @item (zeroed); on failure @item is freed with
+         * the others by free_items. */
+        int (*read_item)(DBusMessageIter *strct, void *item);
+        void (*free_items)(void *items, size_t n);
+} ListCall;
+
+/* Calls @call's method page after page until the daemon says the list ended, and reads
+ * every entry into one new array of @ret_n items (transfer full: free with
+ * @call->free_items). Each page is one call, with the client's timeout; the pages are
+ * not one snapshot of the daemon's state. */
+int client_list_all(TlsidClient *c, const ListCall *call, void **ret_items, size_t *ret_n);
 
 /* ---- activation.c ---- */
 

@@ -205,8 +205,9 @@ _public_ void tlsid_session_infos_free(TlsidSessionInfo *infos, size_t n) {
         free(infos);
 }
 
-/* Reads one (sssuuxt) of ListSessions at @strct into @info. */
-static int read_session_info(DBusMessageIter *strct, TlsidSessionInfo *info) {
+/* Reads one (sssuuxt) of ListSessions at @strct into @item, a TlsidSessionInfo. */
+static int read_session_info(DBusMessageIter *strct, void *item) {
+        TlsidSessionInfo *info = item;
         const char *ctx, *origin, *identity;
         dbus_uint32_t generation, tokens;
         dbus_int64_t expiry;
@@ -238,12 +239,20 @@ static int read_session_info(DBusMessageIter *strct, TlsidSessionInfo *info) {
         return 0;
 }
 
+static void free_session_infos(void *items, size_t n) {
+        tlsid_session_infos_free(items, n);
+}
+
 _public_ int tlsid_client_list_sessions(TlsidClient *client, const char *context,
                                         TlsidSessionInfo **ret_infos, size_t *ret_n) {
-        _cleanup_(dbus_message_unrefp) DBusMessage *reply = NULL;
-        TlsidSessionInfo *infos = NULL;
-        DBusMessageIter array, strct;
-        DBusMessage *msg;
+        ListCall call = {
+                .id = METHOD_LIST_SESSIONS,
+                .context = context ? context : "",
+                .item_size = sizeof(TlsidSessionInfo),
+                .read_item = read_session_info,
+                .free_items = free_session_infos,
+        };
+        void *infos = NULL;
         size_t n = 0;
         int r;
 
@@ -253,23 +262,9 @@ _public_ int tlsid_client_list_sessions(TlsidClient *client, const char *context
                 return set_error(-EINVAL, "ret_infos and ret_n must not be NULL");
         if ((r = check_context_or_all(context)) < 0)
                 return r;
-        context = context ? context : "";
-        msg = message_with_args(new_call(METHOD_LIST_SESSIONS), DBUS_TYPE_STRING, &context,
-                                DBUS_TYPE_INVALID);
-        r = client_call_array(client, METHOD_LIST_SESSIONS, msg, *context ? context : NULL,
-                              &reply, &array, &n);
+        r = client_list_all(client, &call, &infos, &n);
         if (r < 0)
                 return r;
-        if (n > 0 && !(infos = calloc(n, sizeof *infos)))
-                return set_oom();
-        for (size_t i = 0; i < n; i++, dbus_message_iter_next(&array)) {
-                dbus_message_iter_recurse(&array, &strct);
-                r = read_session_info(&strct, &infos[i]);
-                if (r < 0) {
-                        tlsid_session_infos_free(infos, n);
-                        return r;
-                }
-        }
         *ret_infos = infos;
         *ret_n = n;
         return 0;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* What the object (manager.c) and its method handlers (methods.c, properties.c) share. */
+/* What the object (manager.c) and its method handlers (methods.c, lists.c, properties.c)
+ * share. */
 #pragma once
 
 #include "callers.h"
@@ -53,6 +54,12 @@ gboolean method_properties_get_all(Manager *manager, DBusMessage *message,
                                    DBusMessage **ret_reply, GError **error);
 gboolean method_properties_set(Manager *manager, DBusMessage *message, DBusMessage **ret_reply,
                                GError **error);
+
+/* ListContexts and ListSessions, a page per call (lists.c). */
+gboolean method_list_contexts(Manager *manager, DBusMessage *message, DBusMessage **ret_reply,
+                              GError **error);
+gboolean method_list_sessions(Manager *manager, DBusMessage *message, DBusMessage **ret_reply,
+                              GError **error);
 
 /* The selection policy in force: the watched file's, or the default one. */
 const Policy *manager_policy(Manager *manager);

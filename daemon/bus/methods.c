@@ -54,37 +54,6 @@ static gboolean method_close_context(Manager *m, DBusMessage *message, DBusMessa
         return TRUE;
 }
 
-static void list_context_cb(const StoreContextInfo *info, gpointer user_data) {
-        DBusMessageIter *array = user_data;
-        DBusMessageIter entry, dict;
-        dbus_bool_t ephemeral = info->ephemeral;
-
-        open_container(array, DBUS_TYPE_STRUCT, NULL, &entry);
-        append_basic(&entry, DBUS_TYPE_STRING, &info->context);
-        open_container(&entry, DBUS_TYPE_ARRAY, "{sv}", &dict);
-        dict_append(&dict, "label", DBUS_TYPE_STRING, &info->label);
-        dict_append(&dict, "ephemeral", DBUS_TYPE_BOOLEAN, &ephemeral);
-        dict_append_uint32(&dict, "partitions", info->partitions);
-        dict_append_uint32(&dict, "tokens", info->tokens);
-        dict_append_uint64(&dict, "bytes", info->bytes);
-        dict_append_uint32(&dict, "choices", info->choices);
-        close_container(&entry, &dict);
-        close_container(array, &entry);
-}
-
-static gboolean method_list_contexts(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
-                                     GError **error) {
-        DBusMessage *reply = new_reply(message);
-        DBusMessageIter it, array;
-
-        dbus_message_iter_init_append(reply, &it);
-        open_container(&it, DBUS_TYPE_ARRAY, "(sa{sv})", &array);
-        store_foreach_context(m->store, list_context_cb, &array);
-        close_container(&it, &array);
-        *ret_reply = reply;
-        return TRUE;
-}
-
 /* Appends (s state, s identity, u generation, s peer_id) of @partition. */
 static void append_partition(Manager *m, DBusMessage *reply, const char *context,
                              const char *origin, const StorePartition *partition) {
@@ -227,44 +196,6 @@ static gboolean method_flush_sessions(Manager *m, DBusMessage *message, DBusMess
                 return FALSE;
         manager_emit_sessions_flushed(m, context, origin, dropped);
         *ret_reply = new_reply_uint32(message, dropped);
-        return TRUE;
-}
-
-static void list_session_cb(const StoreSessionInfo *info, gpointer user_data) {
-        DBusMessageIter *array = user_data;
-        DBusMessageIter entry;
-        dbus_uint32_t generation = info->generation;
-        dbus_uint32_t tokens = info->tokens;
-        dbus_int64_t earliest = info->earliest_expiry;
-        dbus_uint64_t bytes = info->bytes;
-
-        open_container(array, DBUS_TYPE_STRUCT, NULL, &entry);
-        append_basic(&entry, DBUS_TYPE_STRING, &info->context);
-        append_basic(&entry, DBUS_TYPE_STRING, &info->origin);
-        append_basic(&entry, DBUS_TYPE_STRING, &info->identity);
-        append_basic(&entry, DBUS_TYPE_UINT32, &generation);
-        append_basic(&entry, DBUS_TYPE_UINT32, &tokens);
-        append_basic(&entry, DBUS_TYPE_INT64, &earliest);
-        append_basic(&entry, DBUS_TYPE_UINT64, &bytes);
-        close_container(array, &entry);
-}
-
-static gboolean method_list_sessions(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
-                                     GError **error) {
-        DBusMessageIter it, out, array;
-
-        dbus_message_iter_init(message, &it);
-        const char *context = iter_string(&it);
-
-        g_autoptr(DBusMessage) reply = new_reply(message);
-        dbus_message_iter_init_append(reply, &out);
-        open_container(&out, DBUS_TYPE_ARRAY, "(sssuuxt)", &array);
-        if (!store_foreach_session(m->store, context, list_session_cb, &array, error)) {
-                dbus_message_iter_abandon_container(&out, &array);
-                return FALSE;
-        }
-        close_container(&out, &array);
-        *ret_reply = g_steal_pointer(&reply);
         return TRUE;
 }
 

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "store-index.h"
 
 void (*store_zeroed_hook)(const guint8 *data, gsize len) = NULL;
 
@@ -58,6 +59,8 @@ struct Store {
         StoreLimits limits;
         guint8 nonce[16];
         GHashTable *contexts;   /* id -> Context* */
+        StoreIndex *context_index; /* every Context by (id, ""), for paged lists */
+        StoreIndex *entry_index;   /* every Entry by (context id, origin), likewise */
         GHashTable *holders;    /* unique name -> set of Context* (reverse index) */
         GHashTable *remembered; /* context id -> (origin -> Remembered*) */
         guint n_remembered;
@@ -247,6 +250,13 @@ static gboolean choice_differs(const Entry *entry, int state, const char *identi
         return entry->state != state || strcmp(entry->identity, identity) != 0;
 }
 
+/* Makes @entry one of @ctx's: looked up by origin, listed in order. */
+static void entry_insert(Store *store, Context *ctx, Entry *entry) {
+        g_hash_table_insert(ctx->entries, entry->origin, entry);
+        store_index_add(store->entry_index, ctx->id, entry->origin, entry);
+        store->n_entries++;
+}
+
 /* The entry of (@ctx, @origin), created at the context's base generation when missing;
  * NULL with LIMIT_EXCEEDED when the context holds max_origins_per_context already. */
 static Entry *entry_ensure(Store *store, Context *ctx, const char *origin, GError **error) {
@@ -269,8 +279,7 @@ static Entry *entry_ensure(Store *store, Context *ctx, const char *origin, GErro
         entry->identity = g_strdup("");
         entry->generation = ctx->base_generation;
         g_queue_init(&entry->tokens);
-        g_hash_table_insert(ctx->entries, entry->origin, entry);
-        store->n_entries++;
+        entry_insert(store, ctx, entry);
         return entry;
 }
 
@@ -390,9 +399,14 @@ static guint context_close(Store *store, Context *ctx) {
 
         context_remove_holders(store, ctx);
         g_hash_table_iter_init(&iter, ctx->entries);
-        while (g_hash_table_iter_next(&iter, NULL, &value))
-                dropped += entry_drop_tokens(store, value);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                Entry *entry = value;
+
+                dropped += entry_drop_tokens(store, entry);
+                store_index_remove(store->entry_index, ctx->id, entry->origin);
+        }
         store->n_entries -= g_hash_table_size(ctx->entries);
+        store_index_remove(store->context_index, ctx->id, "");
         g_hash_table_remove(store->contexts, ctx->id);
         return dropped;
 }
@@ -428,8 +442,7 @@ static void context_apply_remembered(Store *store, Context *ctx) {
                 entry->generation = ctx->base_generation;
                 entry->remembered = TRUE;
                 g_queue_init(&entry->tokens);
-                g_hash_table_insert(ctx->entries, entry->origin, entry);
-                store->n_entries++;
+                entry_insert(store, ctx, entry);
                 if (r->state != TLSID_STATE_UNDECIDED)
                         ctx->choices++;
         }
@@ -514,6 +527,7 @@ gboolean store_open_context(Store *store, const char *context, gboolean ephemera
         ctx->entries = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                              (GDestroyNotify) entry_free);
         g_hash_table_insert(store->contexts, ctx->id, ctx);
+        store_index_add(store->context_index, ctx->id, "", ctx);
         if (ephemeral) {
                 ctx->holders = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
                 /* Cannot fail: the holder is valid and the set is empty. */
@@ -587,25 +601,37 @@ static gpointer *sorted_keys(GHashTable *table, guint *ret_n) {
         return keys;
 }
 
-void store_foreach_context(Store *store, StoreContextFn fn, gpointer user_data) {
-        g_autofree gpointer *ids = NULL;
-        guint n;
+/* A paged list's callback, passed through the index's walk. */
+typedef struct {
+        StoreContextFn context_fn;
+        StoreSessionFn session_fn;
+        gpointer user_data;
+} ListWalk;
 
-        ids = sorted_keys(store->contexts, &n);
-        for (guint i = 0; i < n; i++) {
-                Context *ctx = g_hash_table_lookup(store->contexts, ids[i]);
-                StoreContextInfo info = {
-                        .context = ctx->id,
-                        .label = ctx->label,
-                        .ephemeral = ctx->ephemeral,
-                        .partitions = g_hash_table_size(ctx->entries),
-                        .tokens = ctx->tokens,
-                        .bytes = ctx->bytes,
-                        .choices = ctx->choices,
-                };
+static gboolean context_info_emit(gpointer item, gpointer user_data) {
+        const Context *ctx = item;
+        const ListWalk *walk = user_data;
+        StoreContextInfo info = {
+                .context = ctx->id,
+                .label = ctx->label,
+                .ephemeral = ctx->ephemeral,
+                .partitions = g_hash_table_size(ctx->entries),
+                .tokens = ctx->tokens,
+                .bytes = ctx->bytes,
+                .choices = ctx->choices,
+        };
 
-                fn(&info, user_data);
-        }
+        return walk->context_fn(&info, walk->user_data);
+}
+
+gboolean store_list_contexts(Store *store, const char *after, StoreContextFn fn,
+                             gpointer user_data, guint *ret_total) {
+        ListWalk walk = { .context_fn = fn, .user_data = user_data };
+
+        if (ret_total)
+                *ret_total = g_hash_table_size(store->contexts);
+        return store_index_walk(store->context_index, NULL, is_wildcard(after) ? NULL : after,
+                                "", context_info_emit, &walk);
 }
 
 /* --- partitions --- */
@@ -866,10 +892,11 @@ gboolean store_flush(Store *store, const char *context, const char *origin,
         return TRUE;
 }
 
-static void session_info_emit(Context *ctx, Entry *entry, StoreSessionFn fn,
-                              gpointer user_data) {
+static gboolean session_info_emit(gpointer item, gpointer user_data) {
+        const Entry *entry = item;
+        const ListWalk *walk = user_data;
         StoreSessionInfo info = {
-                .context = ctx->id,
+                .context = entry->context->id,
                 .origin = entry->origin,
                 .identity = entry->identity,
                 .state = entry->state,
@@ -885,36 +912,32 @@ static void session_info_emit(Context *ctx, Entry *entry, StoreSessionFn fn,
                 if (info.earliest_expiry == 0 || t->expires < info.earliest_expiry)
                         info.earliest_expiry = t->expires;
         }
-        fn(&info, user_data);
+        return walk->session_fn(&info, walk->user_data);
 }
 
-static void context_foreach_session(Context *ctx, StoreSessionFn fn, gpointer user_data) {
-        g_autofree gpointer *origins = NULL;
-        guint n;
-
-        origins = sorted_keys(ctx->entries, &n);
-        for (guint i = 0; i < n; i++)
-                session_info_emit(ctx, g_hash_table_lookup(ctx->entries, origins[i]), fn,
-                                  user_data);
-}
-
-gboolean store_foreach_session(Store *store, const char *context, StoreSessionFn fn,
-                               gpointer user_data, GError **error) {
-        g_autofree gpointer *ids = NULL;
-        guint n;
+gboolean store_list_sessions(Store *store, const char *context, const char *after_context,
+                             const char *after_origin, StoreSessionFn fn, gpointer user_data,
+                             gboolean *ret_more, guint *ret_total, GError **error) {
+        ListWalk walk = { .session_fn = fn, .user_data = user_data };
+        const char *only = NULL;
+        guint total = store->n_entries;
+        gboolean more;
 
         if (!is_wildcard(context)) {
                 Context *ctx = lookup_context(store, context, error);
 
                 if (!ctx)
                         return FALSE;
-                context_foreach_session(ctx, fn, user_data);
-                return TRUE;
+                only = ctx->id;
+                total = g_hash_table_size(ctx->entries);
         }
-        ids = sorted_keys(store->contexts, &n);
-        for (guint i = 0; i < n; i++)
-                context_foreach_session(g_hash_table_lookup(store->contexts, ids[i]), fn,
-                                        user_data);
+        more = store_index_walk(store->entry_index, only,
+                                is_wildcard(after_context) ? NULL : after_context, after_origin,
+                                session_info_emit, &walk);
+        if (ret_more)
+                *ret_more = more;
+        if (ret_total)
+                *ret_total = total;
         return TRUE;
 }
 
@@ -1198,6 +1221,8 @@ Store *store_new(const StoreLimits *limits, const guint8 nonce[16]) {
                                                (GDestroyNotify) g_hash_table_unref);
         store->remembered = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                   (GDestroyNotify) g_hash_table_unref);
+        store->context_index = store_index_new();
+        store->entry_index = store_index_new();
         g_queue_init(&store->lru);
         store->by_expiry = g_sequence_new(NULL);
         store->checksum = g_checksum_new(G_CHECKSUM_SHA256);
@@ -1216,6 +1241,9 @@ void store_free(Store *store) {
         while (store->lru.head)
                 token_drop(store, store->lru.head->data);
         g_hash_table_unref(store->holders);
+        /* The indexes borrow their keys from contexts and entries: gone first. */
+        store_index_free(store->entry_index);
+        store_index_free(store->context_index);
         g_hash_table_unref(store->contexts);
         g_hash_table_unref(store->remembered);
         g_sequence_free(store->by_expiry);

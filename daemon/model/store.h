@@ -85,9 +85,17 @@ typedef struct {
         guint choices;     /* entries whose state is not undecided */
 } StoreContextInfo;
 
-typedef void (*StoreContextFn)(const StoreContextInfo *info, gpointer user_data);
-/* Calls @fn for every open context, sorted by name. */
-void store_foreach_context(Store *store, StoreContextFn fn, gpointer user_data);
+/* Called for each context of a page, in order; returns FALSE to end the page before
+ * @info, which then comes first on the next page. @info is valid during the call. */
+typedef gboolean (*StoreContextFn)(const StoreContextInfo *info, gpointer user_data);
+/* A page of the open contexts, sorted by id (strcmp): calls @fn for each one whose id
+ * sorts after @after (NULL or "": from the first; it need not be open any more) until
+ * @fn refuses one. Costs O(log n) plus the contexts given, whatever the store holds; a
+ * context open from the first page to the last is given exactly once. @fn must not
+ * change the store. *@ret_total (nullable): the number of open contexts. Returns TRUE
+ * when @fn refused one (more follow), FALSE when the list ran out. */
+gboolean store_list_contexts(Store *store, const char *after, StoreContextFn fn,
+                             gpointer user_data, guint *ret_total);
 
 /* --- partitions --- */
 
@@ -147,11 +155,18 @@ typedef struct {
         guint64 bytes;
 } StoreSessionInfo;
 
-typedef void (*StoreSessionFn)(const StoreSessionInfo *info, gpointer user_data);
-/* Every (context, origin) entry of @context (NULL or "": all open contexts), sorted by
- * context then origin. */
-gboolean store_foreach_session(Store *store, const char *context, StoreSessionFn fn,
-                               gpointer user_data, GError **error);
+/* As StoreContextFn, for the (context, origin) entries of a page. */
+typedef gboolean (*StoreSessionFn)(const StoreSessionInfo *info, gpointer user_data);
+/* A page of the (context, origin) entries of @context (NULL or "": of every open
+ * context; NO_SUCH_CONTEXT for a named one that is not open), sorted by context then
+ * origin (strcmp): calls @fn for each one after (@after_context, @after_origin)
+ * (@after_context NULL or "": from the first; the entry need not exist any more) until
+ * @fn refuses one, as store_list_contexts() does and at the same cost. *@ret_more: TRUE
+ * when @fn refused one; *@ret_total: the entries of @context (of all contexts for "");
+ * both nullable. */
+gboolean store_list_sessions(Store *store, const char *context, const char *after_context,
+                             const char *after_origin, StoreSessionFn fn, gpointer user_data,
+                             gboolean *ret_more, guint *ret_total, GError **error);
 
 /* --- choices --- */
 

@@ -136,7 +136,10 @@ typedef struct {
         uint32_t choices;
 } TlsidContextInfo;
 
-/* @ret_infos: (transfer full) free with tlsid_context_infos_free(). */
+/* The open contexts, sorted by id. The daemon gives them a page at a time (ListContexts)
+ * and this call reads every page, so the array is not one snapshot: a context open from
+ * the first page to the last is in it exactly once, one opened or closed meanwhile may
+ * or may not be. @ret_infos: (transfer full) free with tlsid_context_infos_free(). */
 int tlsid_client_list_contexts(TlsidClient *client, TlsidContextInfo **ret_infos,
                                size_t *ret_n);
 void tlsid_context_infos_free(TlsidContextInfo *infos, size_t n);
@@ -187,7 +190,9 @@ typedef struct {
         uint64_t bytes;
 } TlsidSessionInfo;
 
-/* @context: nullable or "" for all. @ret_infos: free with tlsid_session_infos_free(). */
+/* The partitions of @context (nullable or "" for all), sorted by context then origin,
+ * read page after page as tlsid_client_list_contexts() does; -ENOENT when @context is
+ * closed meanwhile. @ret_infos: (transfer full) free with tlsid_session_infos_free(). */
 int tlsid_client_list_sessions(TlsidClient *client, const char *context,
                                TlsidSessionInfo **ret_infos, size_t *ret_n);
 void tlsid_session_infos_free(TlsidSessionInfo *infos, size_t n);

@@ -306,10 +306,9 @@ bool test_bus_wait_owner_change(DBusConnection *conn, const char *name, bool gon
         }
 }
 
-/* TEST_BUS_CONFIG with its service directory replaced by @servicedir (transfer full). */
-static char *config_with_servicedir(const char *servicedir) {
-        static const char open_tag[] = "<servicedir>", close_tag[] = "</servicedir>";
-        char *contents = NULL, *result, *start, *end;
+/* TEST_BUS_CONFIG's contents (transfer full). */
+static char *read_bus_config(void) {
+        char *contents = NULL;
         size_t len = 0;
         FILE *f;
 
@@ -317,36 +316,63 @@ static char *config_with_servicedir(const char *servicedir) {
         if (!f || getdelim(&contents, &len, '\0', f) < 0)
                 fail("read %s: %s", TEST_BUS_CONFIG, strerror(errno));
         fclose(f);
-        start = strstr(contents, open_tag);
+        return contents;
+}
+
+/* @config (transfer full) with the text between @open_tag and the next @close_tag
+ * replaced by @value (transfer full). */
+static char *config_replace(char *config, const char *open_tag, const char *close_tag,
+                            char *value) {
+        char *start = strstr(config, open_tag), *end, *result;
+
         end = start ? strstr(start, close_tag) : NULL;
         if (!end)
-                fail("%s has no <servicedir>", TEST_BUS_CONFIG);
-        result = test_xasprintf("%.*s%s%s%s", (int) (start - contents + strlen(open_tag)),
-                                contents, servicedir, close_tag, end + strlen(close_tag));
-        free(contents);
+                fail("%s has no %s...%s", TEST_BUS_CONFIG, open_tag, close_tag);
+        result = test_xasprintf("%.*s%s%s", (int) (start - config + strlen(open_tag)), config,
+                                value, end);
+        free(config);
+        free(value);
         return result;
 }
 
-/* A service directory in the temporary directory whose activation file runs @exec, and a
- * bus config that uses it. */
-static void make_activation_of(const char *exec) {
+/* A service directory in the temporary directory whose activation file runs @exec, used
+ * by @config (transfer full, returned). */
+static char *make_activation_of(const char *exec, char *config) {
         char *dir = test_xasprintf("%s/services", bus.tmpdir);
         char *service = test_xasprintf("%s/" TEST_BUS_NAME ".service", dir);
         char *contents = test_xasprintf("[D-BUS Service]\nName=" TEST_BUS_NAME "\nExec=%s\n",
                                         exec);
-        char *config = config_with_servicedir(dir);
 
         make_dir(dir);
         write_file(service, contents);
+        config = config_replace(config, "<servicedir>", "</servicedir>", dir);
+        free(contents);
+        free(service);
+        return config;
+}
+
+/* The bus's config: TEST_BUS_CONFIG itself, or a copy in the temporary directory that
+ * activates @exec (nullable) or has a max_message_size of @max_message_size (0: as it
+ * is). */
+static void make_bus_config(const char *exec, long max_message_size) {
+        char *config;
+
+        if (!exec && max_message_size <= 0) {
+                bus.bus_config = strdup(TEST_BUS_CONFIG);
+                return;
+        }
+        config = read_bus_config();
+        if (exec)
+                config = make_activation_of(exec, config);
+        if (max_message_size > 0)
+                config = config_replace(config, "<limit name=\"max_message_size\">", "</limit>",
+                                        test_xasprintf("%ld", max_message_size));
         bus.bus_config = test_xasprintf("%s/bus.conf", bus.tmpdir);
         write_file(bus.bus_config, config);
         free(config);
-        free(contents);
-        free(service);
-        free(dir);
 }
 
-static void start_bus(const char *exec) {
+static void start_bus(const char *exec, long max_message_size) {
         char template[] = "/tmp/tlsid-test-XXXXXX";
         int fds[2], lifeline[2];
         pid_t pid;
@@ -369,10 +395,7 @@ static void start_bus(const char *exec) {
         make_dir(bus.state);
         make_dir(bus.config);
         make_dir(bus.runtime);
-        if (exec)
-                make_activation_of(exec);
-        else
-                bus.bus_config = strdup(TEST_BUS_CONFIG);
+        make_bus_config(exec, max_message_size);
         /* Set before the bus starts: activated services inherit the bus's environment. */
         setenv("HOME", bus.home, 1);
         setenv("XDG_STATE_HOME", bus.state, 1);
@@ -412,11 +435,17 @@ static void start_bus(const char *exec) {
 }
 
 void test_bus_start(void) {
-        start_bus(NULL);
+        start_bus(NULL, 0);
 }
 
 void test_bus_start_with_exec(const char *exec) {
-        start_bus(exec);
+        start_bus(exec, 0);
+}
+
+void test_bus_start_with_max_message_size(long bytes) {
+        if (bytes <= 0)
+                fail("max_message_size %ld: must be positive", bytes);
+        start_bus(NULL, bytes);
 }
 
 void test_bus_stop(void) {

@@ -26,6 +26,10 @@ void test_bus_start(void);
 /* Starts a bus like test_bus_start() whose activation file for the daemon's name runs
  * @exec instead of tlsidd: a program that fails, or a path that does not exist. */
 void test_bus_start_with_exec(const char *exec);
+/* Starts a bus like test_bus_start() that refuses messages larger than @bytes (its
+ * max_message_size): a connection that sends one, the daemon's included, is dropped.
+ * Small, it lets a test reach the bound of a reply cheaply. */
+void test_bus_start_with_max_message_size(long bytes);
 /* Stops tlsidd (SIGTERM, then waits for it), the bus and anything it spawned, and
  * removes the temporary directory. Safe to call when nothing runs. */
 void test_bus_stop(void);

@@ -323,7 +323,9 @@ START_TEST(test_bad_input_wrong_signatures) {
         expect_error(call_build("OpenContext", "sDs", "a/b", 0, "extra"), ERR_SIGNATURE, NULL);
         expect_error(call_build("CloseContext", "u", 1), ERR_SIGNATURE, NULL);
         expect_error(call_build("CloseContext", "ss", KEEP_CONTEXT, "x"), ERR_SIGNATURE, NULL);
+        expect_error(call_build("ListContexts", ""), ERR_SIGNATURE, NULL);
         expect_error(call_build("ListContexts", "s", ""), ERR_SIGNATURE, NULL);
+        expect_error(call_build("ListContexts", "us", 0u, ""), ERR_SIGNATURE, NULL);
         expect_error(call_build("GetPartition", "s", KEEP_CONTEXT), ERR_SIGNATURE, NULL);
         expect_error(call_build("GetPartition", "su", KEEP_CONTEXT, 443), ERR_SIGNATURE, NULL);
         expect_error(call_build("PutSession", "sssuAx", KEEP_CONTEXT, ORIGIN, "", 1, "t",
@@ -343,6 +345,8 @@ START_TEST(test_bad_input_wrong_signatures) {
         expect_error(call_build("FlushSessions", "sb", "", 1), ERR_SIGNATURE, NULL);
         expect_error(call_build("ListSessions", ""), ERR_SIGNATURE, NULL);
         expect_error(call_build("ListSessions", "u", 0u), ERR_SIGNATURE, NULL);
+        expect_error(call_build("ListSessions", "s", ""), ERR_SIGNATURE, NULL);
+        expect_error(call_build("ListSessions", "ssi", "", "", 0), ERR_SIGNATURE, NULL);
         expect_error(call_build("SetChoice", "ssss", KEEP_CONTEXT, ORIGIN, "none", ""),
                      ERR_SIGNATURE, NULL);
         expect_error(call_build("SetChoice", "sssbD", KEEP_CONTEXT, ORIGIN, "none", 0, 0),
@@ -408,7 +412,8 @@ START_TEST(test_bad_input_bad_context_ids) {
                 if (*c) {
                         expect_error(call_build("FlushSessions", "ss", c, ""), ERR_INVALID,
                                      "context");
-                        expect_error(call_build("ListSessions", "s", c), ERR_INVALID, "context");
+                        expect_error(call_build("ListSessions", "ssu", c, "", 0u), ERR_INVALID,
+                                     "context");
                         expect_error(call_build("ForgetChoices", "ss", c, ""), ERR_INVALID,
                                      "context");
                 }
@@ -613,6 +618,39 @@ START_TEST(test_bad_input_unknown_and_mistyped_options) {
 }
 END_TEST
 
+/* --- list cursors --- */
+
+START_TEST(test_bad_input_list_cursors) {
+        static const char *const bad_session_cursors[] = {
+                "garbage", KEEP_CONTEXT, KEEP_CONTEXT " ", " " ORIGIN, "bad id " ORIGIN,
+                KEEP_CONTEXT " example.com", KEEP_CONTEXT " " ORIGIN " ",
+        };
+
+        for (size_t i = 0; i < sizeof(bad_session_cursors) / sizeof(bad_session_cursors[0]);
+             i++) {
+                current_case = bad_session_cursors[i];
+                expect_error(call_build("ListSessions", "ssu", "", bad_session_cursors[i], 0u),
+                             ERR_INVALID, "cursor");
+                expect_error(call_build("ListSessions", "ssu", KEEP_CONTEXT,
+                                        bad_session_cursors[i], 0u),
+                             ERR_INVALID, "cursor");
+        }
+        current_case = "";
+        /* Another context's cursor, and what is not a context id. */
+        expect_error(call_build("ListSessions", "ssu", KEEP_CONTEXT, "other/ctx " ORIGIN, 1u),
+                     ERR_INVALID, "another context");
+        expect_error(call_build("ListContexts", "su", "bad id", 0u), ERR_INVALID, "cursor");
+        expect_error(call_build("ListContexts", "su", KEEP_CONTEXT " " ORIGIN, 0u), ERR_INVALID,
+                     "cursor");
+        /* A well-formed cursor past everything, or naming what is gone, is a page. */
+        call_ok_unref(call_build("ListSessions", "ssu", "", "zzz " ORIGIN, 0u));
+        call_ok_unref(call_build("ListSessions", "ssu", KEEP_CONTEXT, KEEP_CONTEXT " a.b:1",
+                                 (unsigned) UINT32_MAX));
+        call_ok_unref(call_build("ListContexts", "su", "gone/ctx", 1u));
+        assert_intact();
+}
+END_TEST
+
 /* --- unknown contexts --- */
 
 START_TEST(test_bad_input_unknown_contexts) {
@@ -624,7 +662,7 @@ START_TEST(test_bad_input_unknown_contexts) {
         expect_error(call_build("TakeSession", "sssu", c, ORIGIN, "", 1), ERR_NO_CONTEXT, NULL);
         expect_error(call_build("FlushSessions", "ss", c, ""), ERR_NO_CONTEXT, NULL);
         expect_error(call_build("FlushSessions", "ss", c, ORIGIN), ERR_NO_CONTEXT, NULL);
-        expect_error(call_build("ListSessions", "s", c), ERR_NO_CONTEXT, NULL);
+        expect_error(call_build("ListSessions", "ssu", c, "", 0u), ERR_NO_CONTEXT, NULL);
         expect_error(call_build("SetChoice", "ssssD", c, ORIGIN, "none", "", 0), ERR_NO_CONTEXT,
                      NULL);
         expect_error(call_build("ForgetChoices", "ss", c, ""), ERR_NO_CONTEXT, NULL);
@@ -634,7 +672,7 @@ START_TEST(test_bad_input_unknown_contexts) {
         expect_error(call_build("GetPartition", "ss", "was/open", ORIGIN), ERR_NO_CONTEXT, NULL);
         /* The wildcards are not unknown contexts. */
         call_ok_unref(call_build("FlushSessions", "ss", "", "nothing.example:443"));
-        call_ok_unref(call_build("ListSessions", "s", ""));
+        call_ok_unref(call_build("ListSessions", "ssu", "", "", 0u));
         call_ok_unref(call_build("ForgetChoices", "ss", "", "nothing.example:443"));
         assert_intact();
 }
@@ -880,6 +918,7 @@ static Suite *bad_input_suite(void) {
         tcase_add_test(tc, test_bad_input_bad_identities_and_states);
         tcase_add_test(tc, test_bad_input_token_sizes);
         tcase_add_test(tc, test_bad_input_unknown_and_mistyped_options);
+        tcase_add_test(tc, test_bad_input_list_cursors);
         tcase_add_test(tc, test_bad_input_unknown_contexts);
         tcase_add_test(tc, test_bad_input_limits);
         tcase_add_test(tc, test_bad_input_put_without_reply);

@@ -186,15 +186,16 @@ START_TEST(test_store_label) {
 }
 END_TEST
 
-static void collect_context(const StoreContextInfo *info, gpointer user_data) {
+static gboolean collect_context(const StoreContextInfo *info, gpointer user_data) {
         GString *out = user_data;
 
         g_string_append_printf(out, "%s|%s|%d|%u|%u|%" G_GUINT64_FORMAT "|%u;", info->context,
                                info->label, info->ephemeral, info->partitions, info->tokens,
                                info->bytes, info->choices);
+        return TRUE;
 }
 
-START_TEST(test_store_foreach_context_sorted) {
+START_TEST(test_store_list_contexts_sorted) {
         g_autoptr(Store) store = new_store();
         g_autoptr(GError) error = NULL;
         g_autoptr(GString) out = g_string_new(NULL);
@@ -206,7 +207,7 @@ START_TEST(test_store_foreach_context_sorted) {
         ck_assert_int_eq(put_current(store, ORIGIN, 1, NOW + 100), STORE_PUT_STORED);
         set_choice(store, CTX, "other.example:443", TLSID_STATE_NONE, "", FALSE, NULL);
 
-        store_foreach_context(store, collect_context, out);
+        ck_assert(!store_list_contexts(store, NULL, collect_context, out, NULL));
         ck_assert_str_eq(out->str, "alpha||1|0|0|0|0;"
                                    CTX "||0|2|1|16|1;"
                                    "zeta|Zed|0|0|0|0|0;");
@@ -1377,7 +1378,8 @@ START_TEST(test_store_bad_ids) {
         assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "origin \"[::1]\"");
         ck_assert(!store_take_session(store, "nope", ORIGIN, "", 1, NOW, &token, &error));
         assert_error(error, TLSID_ERROR_NO_SUCH_CONTEXT, "\"nope\"");
-        ck_assert(!store_foreach_session(store, "nope", NULL, NULL, &error));
+        ck_assert(!store_list_sessions(store, "nope", NULL, NULL, NULL, NULL, NULL, NULL,
+                                       &error));
         assert_error(error, TLSID_ERROR_NO_SUCH_CONTEXT, "\"nope\"");
         ck_assert(!store_close_context(store, "bad id", NULL, &error));
         assert_error(error, TLSID_ERROR_INVALID_ARGUMENT, "context \"bad id\"");
@@ -1459,16 +1461,17 @@ END_TEST
 
 /* --- listing and statistics --- */
 
-static void collect_session(const StoreSessionInfo *info, gpointer user_data) {
+static gboolean collect_session(const StoreSessionInfo *info, gpointer user_data) {
         g_string_append_printf(user_data, "%s %s %.4s %d %u %u %" G_GINT64_FORMAT
                                " %" G_GUINT64_FORMAT ";",
                                info->context, info->origin, info->identity, info->state,
                                info->generation, info->tokens,
                                info->earliest_expiry ? info->earliest_expiry - NOW : 0,
                                info->bytes);
+        return TRUE;
 }
 
-START_TEST(test_store_foreach_session_sorted) {
+START_TEST(test_store_list_sessions_sorted) {
         g_autoptr(Store) store = new_store();
         g_autoptr(GError) error = NULL;
         g_autoptr(GString) all = g_string_new(NULL);
@@ -1494,10 +1497,401 @@ START_TEST(test_store_foreach_session_sorted) {
         want_all = g_strdup_printf("%sb m.example:443  0 %u 1 70 3;"
                                    "b z.example:443  0 %u 2 20 15;",
                                    want_one, bm, bz);
-        ck_assert(store_foreach_session(store, "", collect_session, all, &error));
+        ck_assert(store_list_sessions(store, "", NULL, NULL, collect_session, all, NULL, NULL,
+                                      &error));
         ck_assert_str_eq(all->str, want_all);
-        ck_assert(store_foreach_session(store, "a", collect_session, one, &error));
+        ck_assert(store_list_sessions(store, "a", NULL, NULL, collect_session, one, NULL, NULL,
+                                      &error));
         ck_assert_str_eq(one->str, want_one);
+}
+END_TEST
+
+/* --- paged lists --- */
+
+/* Gives (context, origin) an entry (a "none" choice) without a token. */
+static void touch(Store *store, const char *context, const char *origin) {
+        set_choice(store, context, origin, TLSID_STATE_NONE, "", FALSE, NULL);
+}
+
+/* Opens "a", "b" and "c", each with entries for the three origins. */
+static void open_abc(Store *store, const char *o1, const char *o2, const char *o3) {
+        static const char *const contexts[] = { "a", "b", "c" };
+
+        for (gsize i = 0; i < G_N_ELEMENTS(contexts); i++) {
+                open_ctx(store, contexts[i]);
+                touch(store, contexts[i], o1);
+                touch(store, contexts[i], o2);
+                touch(store, contexts[i], o3);
+        }
+}
+
+/* One page being collected: the "CONTEXT ORIGIN" (or context id) keys of at most @limit
+ * entries, and how often the store called back. */
+typedef struct {
+        GPtrArray *keys;
+        guint limit;
+        guint calls;
+} PageOut;
+
+static gboolean page_session(const StoreSessionInfo *info, gpointer user_data) {
+        PageOut *page = user_data;
+
+        page->calls++;
+        if (page->keys->len >= page->limit)
+                return FALSE;
+        g_ptr_array_add(page->keys, g_strconcat(info->context, " ", info->origin, NULL));
+        return TRUE;
+}
+
+static gboolean page_context(const StoreContextInfo *info, gpointer user_data) {
+        PageOut *page = user_data;
+
+        page->calls++;
+        if (page->keys->len >= page->limit)
+                return FALSE;
+        g_ptr_array_add(page->keys, g_strdup(info->context));
+        return TRUE;
+}
+
+/* Checks what a page returned, appends its keys to @all and returns the cursor of the
+ * next page: the last key, or NULL when the list ran out (transfer full). */
+static char *page_finish(PageOut *page, gboolean more, GPtrArray *all) {
+        /* The walk stops at the first entry refused: one call past a full page, and never
+         * at an entry taken. */
+        ck_assert_uint_eq(page->calls, page->keys->len + (more ? 1 : 0));
+        if (more)
+                ck_assert_uint_eq(page->keys->len, page->limit);
+        for (guint i = 0; i < page->keys->len; i++)
+                g_ptr_array_add(all, g_strdup(page->keys->pdata[i]));
+        return more && page->keys->len ? g_strdup(page->keys->pdata[page->keys->len - 1]) : NULL;
+}
+
+/* The page of the entries of @context after @cursor (NULL: the first), of at most
+ * @limit entries: its keys appended to @all, and the next cursor (as page_finish()). */
+static char *session_page(Store *store, const char *context, const char *cursor, guint limit,
+                          GPtrArray *all, guint *ret_total) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
+        g_autofree char *after_context = NULL;
+        const char *after_origin = NULL;
+        PageOut page = { keys, limit, 0 };
+        gboolean more = FALSE;
+
+        if (cursor) {
+                const char *space = strchr(cursor, ' ');
+
+                after_context = g_strndup(cursor, (gsize) (space - cursor));
+                after_origin = space + 1;
+        }
+        ck_assert_msg(store_list_sessions(store, context, after_context, after_origin,
+                                          page_session, &page, &more, ret_total, &error),
+                      "%s", error ? error->message : "");
+        return page_finish(&page, more, all);
+}
+
+static char *context_page(Store *store, const char *cursor, guint limit, GPtrArray *all,
+                          guint *ret_total) {
+        g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
+        PageOut page = { keys, limit, 0 };
+        gboolean more = store_list_contexts(store, cursor, page_context, &page, ret_total);
+
+        return page_finish(&page, more, all);
+}
+
+/* @keys joined with ";" (transfer full). */
+static char *joined(GPtrArray *keys) {
+        g_ptr_array_add(keys, NULL);
+        g_autofree char *s = g_strjoinv(";", (char **) keys->pdata);
+        g_ptr_array_set_size(keys, keys->len - 1);
+        return g_steal_pointer(&s);
+}
+
+#define assert_keys(keys, want)                                                  \
+        do {                                                                     \
+                g_autofree char *got_ = joined(keys);                            \
+                ck_assert_str_eq(got_, want);                                    \
+        } while (0)
+
+START_TEST(test_store_list_pages) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) once = g_ptr_array_new_with_free_func(g_free);
+        g_autofree char *c1 = NULL, *c2 = NULL, *c3 = NULL, *c4 = NULL, *whole = NULL;
+        guint total = 0;
+
+        /* Contexts and origins opened out of order; "b" has no entry. */
+        open_ctx(store, "c");
+        open_ctx(store, "b");
+        open_ctx(store, "a");
+        touch(store, "c", "y.example:443");
+        touch(store, "a", "z.example:443");
+        touch(store, "c", "x.example:443");
+        touch(store, "a", "m.example:443");
+        touch(store, "c", "z.example:443");
+        touch(store, "a", "a.example:443");
+        put_in(store, "c", "a.example:443", 1, 10, NOW + 50, 0x0304, NOW);
+
+        c1 = session_page(store, "", NULL, 2, all, &total);
+        ck_assert_uint_eq(total, 7);
+        ck_assert_str_eq(c1, "a m.example:443");
+        c2 = session_page(store, "", c1, 2, all, &total);
+        ck_assert_str_eq(c2, "c a.example:443");
+        c3 = session_page(store, "", c2, 2, all, &total);
+        c4 = session_page(store, "", c3, 2, all, &total);
+        ck_assert_ptr_null(c4);
+        ck_assert_uint_eq(total, 7);
+        assert_keys(all, "a a.example:443;a m.example:443;a z.example:443;c a.example:443;"
+                         "c x.example:443;c y.example:443;c z.example:443");
+
+        /* A page as large as the list is the last: no empty page after it. */
+        whole = session_page(store, NULL, NULL, 7, once, &total);
+        ck_assert_ptr_null(whole);
+        ck_assert_uint_eq(once->len, 7);
+}
+END_TEST
+
+START_TEST(test_store_list_pages_of_one_context) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GPtrArray) b = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) none = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GError) error = NULL;
+        g_autofree char *c1 = NULL, *c2 = NULL, *c3 = NULL, *c4 = NULL;
+        guint total = 0;
+
+        open_abc(store, "x.example:443", "y.example:443", "z.example:443");
+        c1 = session_page(store, "b", NULL, 2, b, &total);
+        ck_assert_uint_eq(total, 3);
+        c2 = session_page(store, "b", c1, 2, b, &total);
+        ck_assert_ptr_null(c2);
+        assert_keys(b, "b x.example:443;b y.example:443;b z.example:443");
+
+        /* A key before the context's starts at its first entry, one after it is past its
+         * end: no other context's entry leaks in. */
+        c3 = session_page(store, "b", "a z.example:443", 5, none, NULL);
+        ck_assert_ptr_null(c3);
+        ck_assert_uint_eq(none->len, 3);
+        c4 = session_page(store, "b", "b zz.example:443", 5, none, NULL);
+        ck_assert_ptr_null(c4);
+        ck_assert_uint_eq(none->len, 3);
+
+        /* The context closed between pages. */
+        ck_assert(store_close_context(store, "b", NULL, &error));
+        ck_assert(!store_list_sessions(store, "b", "b", "x.example:443", page_session, NULL,
+                                       NULL, NULL, &error));
+        assert_error(error, TLSID_ERROR_NO_SUCH_CONTEXT, "\"b\"");
+}
+END_TEST
+
+START_TEST(test_store_list_resume_after_changes) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GError) error = NULL;
+        g_autofree char *c1 = NULL, *c2 = NULL, *c3 = NULL;
+        guint total = 0;
+
+        open_abc(store, "o1.example:443", "o2.example:443", "o3.example:443");
+        c1 = session_page(store, "", NULL, 4, all, &total);
+        ck_assert_str_eq(c1, "b o1.example:443");
+        ck_assert_uint_eq(total, 9);
+
+        /* Behind the cursor: not listed; ahead of it: listed. */
+        touch(store, "a", "o4.example:443");
+        touch(store, "b", "o0.example:443");
+        touch(store, "b", "o5.example:443");
+        c2 = session_page(store, "", c1, 3, all, &total);
+        ck_assert_str_eq(c2, "b o5.example:443");
+        ck_assert_uint_eq(total, 12);
+
+        /* The cursor's entry and its context gone, another context opened ahead. */
+        ck_assert(store_close_context(store, "b", NULL, &error));
+        open_ctx(store, "d");
+        touch(store, "d", "o1.example:443");
+        c3 = session_page(store, "", c2, 100, all, &total);
+        ck_assert_ptr_null(c3);
+        ck_assert_uint_eq(total, 8);
+        assert_keys(all, "a o1.example:443;a o2.example:443;a o3.example:443;b o1.example:443;"
+                         "b o2.example:443;b o3.example:443;b o5.example:443;"
+                         "c o1.example:443;c o2.example:443;c o3.example:443;"
+                         "d o1.example:443");
+}
+END_TEST
+
+START_TEST(test_store_list_contexts_resume_after_changes) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GError) error = NULL;
+        g_autofree char *c1 = NULL, *c2 = NULL, *c3 = NULL;
+        guint total = 0;
+
+        open_ctx(store, "h");
+        open_ctx(store, "d");
+        open_ctx(store, "f");
+        open_ctx(store, "b");
+        c1 = context_page(store, NULL, 2, all, &total);
+        ck_assert_str_eq(c1, "d");
+        ck_assert_uint_eq(total, 4);
+
+        open_ctx(store, "a");
+        open_ctx(store, "e");
+        ck_assert(store_close_context(store, "d", NULL, &error));
+        c2 = context_page(store, c1, 2, all, &total);
+        ck_assert_str_eq(c2, "f");
+        ck_assert_uint_eq(total, 5);
+
+        /* What was left closed: an empty last page. */
+        ck_assert(store_close_context(store, "h", NULL, &error));
+        c3 = context_page(store, c2, 2, all, &total);
+        ck_assert_ptr_null(c3);
+        ck_assert_uint_eq(total, 4);
+        assert_keys(all, "b;d;e;f");
+}
+END_TEST
+
+/* strcmp on the context, then on the origin, of two "CONTEXT ORIGIN" keys. */
+static int compare_keys(const char *a, const char *b) {
+        gsize la = strcspn(a, " "), lb = strcspn(b, " ");
+        g_autofree char *ca = g_strndup(a, la), *cb = g_strndup(b, lb);
+        int c = strcmp(ca, cb);
+
+        return c != 0 ? c : strcmp(a + la + 1, b + lb + 1);
+}
+
+/* Walks the list of @context ("": all) with pages of random sizes while contexts open
+ * and close and entries appear between pages, and checks the walk against a model of
+ * the store: sorted, no key twice, every key present from the first page to the last
+ * listed. Returns the number of pages. */
+static guint random_walk(Store *store, GRand *rand, const char *context, GHashTable *present) {
+        g_autoptr(GHashTable) throughout = g_hash_table_new(g_str_hash, g_str_equal);
+        g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GHashTable) listed = g_hash_table_new(g_str_hash, g_str_equal);
+        g_autofree char *cursor = NULL;
+        GHashTableIter iter;
+        gpointer key;
+        guint pages = 0;
+
+        g_hash_table_iter_init(&iter, present);
+        while (g_hash_table_iter_next(&iter, &key, NULL))
+                g_hash_table_add(throughout, key);
+        do {
+                guint before = all->len;
+                char *next = session_page(store, context, cursor, g_rand_int_range(rand, 1, 6),
+                                          all, NULL);
+
+                g_free(cursor);
+                cursor = next;
+                pages++;
+                for (guint i = before; i < all->len; i++)
+                        ck_assert_msg(g_hash_table_contains(present, all->pdata[i]),
+                                      "%s listed but not in the store", (char *) all->pdata[i]);
+
+                /* Changes between pages: a few entries, a context closed or opened. */
+                for (int n = g_rand_int_range(rand, 0, 4); n > 0; n--) {
+                        char ctx[] = { 'c', (char) ('0' + g_rand_int_range(rand, 0, 6)), 0 };
+                        g_autofree char *origin =
+                                g_strdup_printf("h%02d.example:443", g_rand_int_range(rand, 0, 30));
+                        int what = g_rand_int_range(rand, 0, 10);
+
+                        if (what == 0 && store_has_context(store, ctx)) {
+                                g_autoptr(GError) error = NULL;
+                                g_autofree char *prefix = g_strconcat(ctx, " ", NULL);
+                                GHashTableIter it;
+
+                                ck_assert(store_close_context(store, ctx, NULL, &error));
+                                g_hash_table_iter_init(&it, present);
+                                while (g_hash_table_iter_next(&it, &key, NULL))
+                                        if (g_str_has_prefix(key, prefix)) {
+                                                g_hash_table_remove(throughout, key);
+                                                g_hash_table_iter_remove(&it);
+                                        }
+                        } else if (what == 1 && !store_has_context(store, ctx)) {
+                                open_ctx(store, ctx);
+                        } else if (store_has_context(store, ctx)) {
+                                g_autofree char *k = g_strconcat(ctx, " ", origin, NULL);
+
+                                touch(store, ctx, origin);
+                                /* Not replaced when there: @throughout points at it. */
+                                if (!g_hash_table_contains(present, k))
+                                        g_hash_table_add(present, g_steal_pointer(&k));
+                        }
+                }
+                /* The listed context itself may close: the walk ends there. */
+                if (*context && !store_has_context(store, context))
+                        break;
+        } while (cursor);
+
+        for (guint i = 0; i < all->len; i++) {
+                if (i > 0)
+                        ck_assert_msg(compare_keys(all->pdata[i - 1], all->pdata[i]) < 0,
+                                      "%s listed after %s", (char *) all->pdata[i],
+                                      (char *) all->pdata[i - 1]);
+                g_hash_table_add(listed, all->pdata[i]);
+        }
+        if (!*context || store_has_context(store, context)) {
+                g_autofree char *prefix = g_strconcat(context, " ", NULL);
+
+                g_hash_table_iter_init(&iter, throughout);
+                while (g_hash_table_iter_next(&iter, &key, NULL))
+                        if (!*context || g_str_has_prefix(key, prefix))
+                                ck_assert_msg(g_hash_table_contains(listed, key),
+                                              "%s was in the store throughout but not listed",
+                                              (char *) key);
+        }
+        return pages;
+}
+
+START_TEST(test_store_list_random_changes_between_pages) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GRand) rand = g_rand_new_with_seed(12);
+        g_autoptr(GHashTable) present = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                                              NULL);
+        guint pages = 0;
+
+        for (int i = 0; i < 6; i++) {
+                char ctx[] = { 'c', (char) ('0' + i), 0 };
+
+                open_ctx(store, ctx);
+                for (int j = 0; j < 30; j += 1 + i % 3) {
+                        g_autofree char *origin = g_strdup_printf("h%02d.example:443", j);
+
+                        touch(store, ctx, origin);
+                        g_hash_table_add(present, g_strconcat(ctx, " ", origin, NULL));
+                }
+        }
+        for (int round = 0; round < 200; round++) {
+                char ctx[] = { 'c', (char) ('0' + round % 6), 0 };
+
+                pages += random_walk(store, rand, "", present);
+                if (store_has_context(store, ctx))
+                        pages += random_walk(store, rand, ctx, present);
+        }
+        /* The walks crossed many page boundaries. */
+        ck_assert_uint_gt(pages, 800);
+}
+END_TEST
+
+START_TEST(test_store_list_remembered_entries) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) after = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GError) error = NULL;
+        g_autofree char *c1 = NULL, *c2 = NULL;
+
+        /* Entries made from remembered choices when a context opens are listed; those of
+         * a context closed, or of an ephemeral one whose last holder left, are not. */
+        ck_assert(store_add_remembered(store, "r", "x.example:443", TLSID_STATE_NONE, "",
+                                       &error));
+        open_ctx(store, "r");
+        ck_assert(store_open_context(store, "e", TRUE, NULL, ":1.1", &error));
+        touch(store, "e", "y.example:443");
+        c1 = session_page(store, "", NULL, 10, all, NULL);
+        assert_keys(all, "e y.example:443;r x.example:443");
+
+        ck_assert_uint_eq(store_drop_holder(store, ":1.1"), 1);
+        ck_assert(store_close_context(store, "r", NULL, &error));
+        c2 = session_page(store, "", NULL, 10, after, NULL);
+        ck_assert_uint_eq(after->len, 0);
+        ck_assert_ptr_null(c1);
+        ck_assert_ptr_null(c2);
 }
 END_TEST
 
@@ -1536,7 +1930,7 @@ static Suite *store_suite(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_store_open_close);
         tcase_add_test(tc, test_store_label);
-        tcase_add_test(tc, test_store_foreach_context_sorted);
+        tcase_add_test(tc, test_store_list_contexts_sorted);
         tcase_add_test(tc, test_store_get_partition_does_not_create);
         tcase_add_test(tc, test_store_put_take_roundtrip);
         tcase_add_test(tc, test_store_take_newest_first);
@@ -1574,7 +1968,13 @@ static Suite *store_suite(void) {
         tcase_add_test(tc, test_store_bad_token_size);
         tcase_add_test(tc, test_store_peer_id);
         tcase_add_test(tc, test_store_peer_id_known_value);
-        tcase_add_test(tc, test_store_foreach_session_sorted);
+        tcase_add_test(tc, test_store_list_sessions_sorted);
+        tcase_add_test(tc, test_store_list_pages);
+        tcase_add_test(tc, test_store_list_pages_of_one_context);
+        tcase_add_test(tc, test_store_list_resume_after_changes);
+        tcase_add_test(tc, test_store_list_contexts_resume_after_changes);
+        tcase_add_test(tc, test_store_list_random_changes_between_pages);
+        tcase_add_test(tc, test_store_list_remembered_entries);
         tcase_add_test(tc, test_store_statistics);
         tcase_add_test(tc, test_store_free_null);
         suite_add_tcase(s, tc);

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The store's ordered index: its items sorted by a two-part key, so that a list resumes
+ * after any key in O(log n) and costs O(log n + page), whatever the store holds.
+ *
+ * Private to the model: store.c keeps one for its contexts (keyed by (id, "")) and one for
+ * its (context, origin) entries, beside the hash tables it looks them up in. */
+#pragma once
+
+#include <glib.h>
+
+typedef struct StoreIndex StoreIndex;
+
+StoreIndex *store_index_new(void);
+/* Frees the index, not the items. Accepts NULL. */
+void store_index_free(StoreIndex *index);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreIndex, store_index_free)
+
+/* Adds @item under (@major, @minor), a key not in the index yet. The strings are
+ * borrowed: they must stay unchanged until the item is removed (an item's own). */
+void store_index_add(StoreIndex *index, const char *major, const char *minor, gpointer item);
+/* Removes the item under (@major, @minor), if any. */
+void store_index_remove(StoreIndex *index, const char *major, const char *minor);
+guint store_index_size(StoreIndex *index);
+
+/* Called with each item of a walk, in key order; returns FALSE to stop before @item. */
+typedef gboolean (*StoreIndexFn)(gpointer item, gpointer user_data);
+
+/* Calls @fn for each item whose key sorts after (@after_major, @after_minor) (strcmp on
+ * the major part, then on the minor; @after_major NULL: from the first item, whatever
+ * @after_minor), in order, until @fn returns FALSE. With @only_major, only items whose
+ * major part is @only_major. The key need not be in the index (an item removed since).
+ * @fn must not change the index. Returns TRUE when @fn stopped the walk, FALSE when it
+ * ran to the end. */
+gboolean store_index_walk(StoreIndex *index, const char *only_major, const char *after_major,
+                          const char *after_minor, StoreIndexFn fn, gpointer user_data);
