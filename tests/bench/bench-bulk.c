@@ -15,7 +15,6 @@
  * Usage: bench-bulk [--rounds N] */
 #include <dbus/dbus.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,10 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "raw-bus.h"
+#include "bench-calls.h"
 #include "test-bus.h"
 
-#define CALL_TIMEOUT_MS 60000
 #define TOKEN_SIZE 1024
 #define ORIGINS_PER_CONTEXT 1000
 #define TOKENS_PER_PARTITION 4
@@ -39,126 +37,22 @@
 #define MAX_SAMPLES 2000000
 
 static int rounds = 5;
-static atomic_int failures;
-
-static void failure(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void failure(const char *fmt, ...) {
-        va_list ap;
-
-        if (atomic_fetch_add(&failures, 1) >= 10)
-                return;
-        fprintf(stderr, "bench: ");
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-}
-
-static uint64_t now_ns(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
-
 /* --- calls --- */
-
-static DBusMessage *method(const char *name) {
-        DBusMessage *m = dbus_message_new_method_call(TEST_BUS_NAME, TEST_BUS_PATH,
-                                                      TEST_BUS_INTERFACE, name);
-
-        if (!m) {
-                fprintf(stderr, "bench: out of memory\n");
-                exit(1);
-        }
-        return m;
-}
 
 static DBusMessage *context_origin_message(const char *name, const char *context,
                                            const char *origin) {
-        DBusMessage *m = method(name);
+        DBusMessage *m = bench_method(name);
 
         dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING, &origin,
                                  DBUS_TYPE_INVALID);
         return m;
 }
 
-/* Sends @m (consumed), waits for the reply; NULL (a counted failure) on error. */
-static DBusMessage *round_trip(DBusConnection *conn, DBusMessage *m, uint64_t *ret_ns) {
-        DBusError error = DBUS_ERROR_INIT;
-        DBusMessage *reply;
-        uint64_t start = now_ns();
-        char name[32];
-
-        snprintf(name, sizeof(name), "%s", dbus_message_get_member(m));
-        reply = dbus_connection_send_with_reply_and_block(conn, m, CALL_TIMEOUT_MS, &error);
-        if (ret_ns)
-                *ret_ns = now_ns() - start;
-        dbus_message_unref(m);
-        if (!reply) {
-                failure("%s: %s: %s", name, error.name, error.message);
-                dbus_error_free(&error);
-        }
-        return reply;
-}
-
-static void call_or_die(DBusConnection *conn, DBusMessage *m) {
-        DBusMessage *reply = round_trip(conn, m, NULL);
-
-        if (!reply)
-                exit(1);
-        dbus_message_unref(reply);
-}
-
-static void open_context(DBusConnection *conn, const char *context) {
-        DBusMessage *m = method("OpenContext");
-        DBusMessageIter it, array;
-
-        dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_INVALID);
-        dbus_message_iter_init_append(m, &it);
-        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &array);
-        dbus_message_iter_close_container(&it, &array);
-        call_or_die(conn, m);
-}
-
-static dbus_uint32_t generation_of(DBusConnection *conn, const char *context,
-                                   const char *origin) {
-        DBusMessage *reply = round_trip(conn, context_origin_message("GetPartition", context,
-                                                                     origin), NULL);
-        const char *state, *identity, *peer_id;
-        dbus_uint32_t gen = 0;
-
-        if (!reply || !dbus_message_get_args(reply, NULL, DBUS_TYPE_STRING, &state,
-                                             DBUS_TYPE_STRING, &identity, DBUS_TYPE_UINT32, &gen,
-                                             DBUS_TYPE_STRING, &peer_id, DBUS_TYPE_INVALID))
-                exit(1);
-        dbus_message_unref(reply);
-        return gen;
-}
-
-/* PutSession without a reply (pipelined), meta {"tls_version": q 0x0304}. */
+/* PutSession without a reply (pipelined). */
 static void send_put(DBusConnection *conn, const char *context, const char *origin,
                      dbus_uint32_t gen, const unsigned char *token, size_t len) {
-        DBusMessage *m = method("PutSession");
-        const char *identity = "", *key = "tls_version";
-        dbus_int64_t expires = (dbus_int64_t) time(NULL) + 3600;
-        dbus_uint16_t version = 0x0304;
-        DBusMessageIter it, array, entry, variant;
+        DBusMessage *m = bench_put_message(context, origin, gen, token, len);
 
-        dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING, &origin,
-                                 DBUS_TYPE_STRING, &identity, DBUS_TYPE_UINT32, &gen,
-                                 DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE, &token, (int) len,
-                                 DBUS_TYPE_INT64, &expires, DBUS_TYPE_INVALID);
-        dbus_message_iter_init_append(m, &it);
-        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &array);
-        dbus_message_iter_open_container(&array, DBUS_TYPE_DICT_ENTRY, NULL, &entry);
-        dbus_message_iter_append_basic(&entry, DBUS_TYPE_STRING, &key);
-        dbus_message_iter_open_container(&entry, DBUS_TYPE_VARIANT, "q", &variant);
-        dbus_message_iter_append_basic(&variant, DBUS_TYPE_UINT16, &version);
-        dbus_message_iter_close_container(&entry, &variant);
-        dbus_message_iter_close_container(&array, &entry);
-        dbus_message_iter_close_container(&it, &array);
         dbus_message_set_no_reply(m, TRUE);
         if (!dbus_connection_send(conn, m, NULL)) {
                 fprintf(stderr, "bench: out of memory\n");
@@ -167,24 +61,12 @@ static void send_put(DBusConnection *conn, const char *context, const char *orig
         dbus_message_unref(m);
 }
 
-/* The u or t statistic @key; 0 when the daemon does not report it. */
-static uint64_t statistic(DBusConnection *conn, const char *key) {
-        DBusMessage *reply = round_trip(conn, method("GetStatistics"), NULL);
-        uint64_t value = 0;
-
-        if (!reply)
-                exit(1);
-        raw_bus_statistic(reply, key, &value);
-        dbus_message_unref(reply);
-        return value;
-}
-
 /* Stores @partitions x TOKENS_PER_PARTITION tokens of TOKEN_SIZE bytes in contexts
  * "bench/@prefix-N" of @per_context origins each, and checks the daemon holds them. */
 static void fill(DBusConnection *conn, const char *prefix, unsigned partitions,
                  unsigned per_context) {
         unsigned char token[TOKEN_SIZE];
-        uint64_t before = statistic(conn, "tokens");
+        uint64_t before = bench_statistic(conn, "tokens");
 
         memset(token, 0xb7, sizeof(token));
         for (unsigned p = 0; p < partitions; p++) {
@@ -194,8 +76,8 @@ static void fill(DBusConnection *conn, const char *prefix, unsigned partitions,
                 snprintf(context, sizeof(context), "bench/%s-%05u", prefix, p / per_context);
                 snprintf(origin, sizeof(origin), "o%05u.bulk.example:443", p % per_context);
                 if (p % per_context == 0)
-                        open_context(conn, context);
-                gen = generation_of(conn, context, origin);
+                        bench_open_context(conn, context);
+                gen = bench_generation_of(conn, context, origin);
                 for (unsigned i = 0; i < TOKENS_PER_PARTITION; i++) {
                         unsigned serial = p * TOKENS_PER_PARTITION + i;
 
@@ -203,9 +85,10 @@ static void fill(DBusConnection *conn, const char *prefix, unsigned partitions,
                         send_put(conn, context, origin, gen, token, sizeof(token));
                 }
         }
-        if (statistic(conn, "tokens") != before + (uint64_t) partitions * TOKENS_PER_PARTITION) {
+        if (bench_statistic(conn, "tokens") !=
+            before + (uint64_t) partitions * TOKENS_PER_PARTITION) {
                 fprintf(stderr, "bench: the daemon holds %llu tokens, expected %llu\n",
-                        (unsigned long long) statistic(conn, "tokens"),
+                        (unsigned long long) bench_statistic(conn, "tokens"),
                         (unsigned long long) (before +
                                               (uint64_t) partitions * TOKENS_PER_PARTITION));
                 exit(1);
@@ -215,17 +98,17 @@ static void fill(DBusConnection *conn, const char *prefix, unsigned partitions,
 /* Waits until the daemon has nothing of dropped tokens left to reclaim (a daemon that
  * frees at once reports no such statistic: then there is nothing to wait for). */
 static double wait_reclaimed(DBusConnection *conn) {
-        uint64_t start = now_ns();
+        uint64_t start = bench_now_ns();
 
-        while (statistic(conn, "reclaim_pending") > 0)
+        while (bench_statistic(conn, "reclaim_pending") > 0)
                 usleep(1000);
-        return (double) (now_ns() - start) / 1e6;
+        return (double) (bench_now_ns() - start) / 1e6;
 }
 
 static uint64_t flush_all(DBusConnection *conn, double *ret_ms) {
         uint64_t ns;
-        DBusMessage *reply = round_trip(conn, context_origin_message("FlushSessions", "", ""),
-                                        &ns);
+        DBusMessage *reply = bench_round_trip(
+                conn, context_origin_message("FlushSessions", "", ""), &ns);
         dbus_uint32_t dropped = 0;
 
         if (!reply || !dbus_message_get_args(reply, NULL, DBUS_TYPE_UINT32, &dropped,
@@ -276,22 +159,22 @@ static void *probe_run(void *data) {
         const char *context = "bench/probe", *origin = "probe.example:443", *identity = "";
 
         (void) data;
-        open_context(conn, context);
+        bench_open_context(conn, context);
         while (!atomic_load(&probe_stop)) {
                 uint64_t ns;
-                dbus_uint32_t gen = generation_of(conn, context, origin);
-                DBusMessage *reply = round_trip(
+                dbus_uint32_t gen = bench_generation_of(conn, context, origin);
+                DBusMessage *reply = bench_round_trip(
                         conn, context_origin_message("BeginConnection", context, origin), &ns);
                 DBusMessage *m;
 
                 if (reply)
                         dbus_message_unref(reply);
                 record(ns);
-                m = method("TakeSession");
+                m = bench_method("TakeSession");
                 dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING,
                                          &origin, DBUS_TYPE_STRING, &identity, DBUS_TYPE_UINT32,
                                          &gen, DBUS_TYPE_INVALID);
-                reply = round_trip(conn, m, &ns);
+                reply = bench_round_trip(conn, m, &ns);
                 if (reply)
                         dbus_message_unref(reply);
                 record(ns);
@@ -405,7 +288,8 @@ static void measure_latency(DBusConnection *conn) {
                 wait_reclaimed(conn);
                 atomic_store(&probe_recording, false);
                 if (dropped < (uint64_t) FLUSH_PARTITIONS * TOKENS_PER_PARTITION)
-                        failure("FlushSessions dropped %llu tokens", (unsigned long long) dropped);
+                        bench_failure("FlushSessions dropped %llu tokens",
+                                      (unsigned long long) dropped);
                 if (flush_ms > worst_flush_ms)
                         worst_flush_ms = flush_ms;
         }
@@ -419,7 +303,7 @@ static void measure_latency(DBusConnection *conn) {
                 probe_start_recording();
                 for (int r = 0; r < rounds * 4; r++) {
                         uint64_t ns;
-                        DBusMessage *m = method(lists[l]);
+                        DBusMessage *m = bench_method(lists[l]);
                         DBusMessage *reply;
 
                         if (l == 1) {
@@ -428,7 +312,7 @@ static void measure_latency(DBusConnection *conn) {
                                 dbus_message_append_args(m, DBUS_TYPE_STRING, &all,
                                                          DBUS_TYPE_INVALID);
                         }
-                        reply = round_trip(conn, m, &ns);
+                        reply = bench_round_trip(conn, m, &ns);
                         if (reply)
                                 dbus_message_unref(reply);
                         if ((double) ns / 1e6 > worst)
@@ -486,8 +370,8 @@ int main(int argc, char *argv[]) {
 
         test_bus_disconnect(conn);
         test_bus_stop();
-        if (atomic_load(&failures) > 0) {
-                fprintf(stderr, "bench: %d calls failed\n", atomic_load(&failures));
+        if (atomic_load(&bench_failures) > 0) {
+                fprintf(stderr, "bench: %d calls failed\n", atomic_load(&bench_failures));
                 return 1;
         }
         return 0;

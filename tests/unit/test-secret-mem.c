@@ -7,25 +7,14 @@
 
 #include "check-main.h"
 #include "secret-mem.h"
-
-static guint zeroed_count;
-static gboolean zeroed_all_zero;
-
-static void record_zeroed(const guint8 *data, gsize len) {
-        zeroed_count++;
-        for (gsize i = 0; i < len; i++)
-                if (data[i] != 0)
-                        zeroed_all_zero = FALSE;
-}
+#include "zeroed-hook.h"
 
 static void setup(void) {
-        zeroed_count = 0;
-        zeroed_all_zero = TRUE;
-        secret_mem_zeroed_hook = record_zeroed;
+        zeroed_hook_install();
 }
 
 static void teardown(void) {
-        secret_mem_zeroed_hook = NULL;
+        zeroed_hook_remove();
 }
 
 static SecretMemStatistics statistics(void) {

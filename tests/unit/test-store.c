@@ -6,6 +6,7 @@
 #include "check-main.h"
 #include "secret-mem.h"
 #include "store.h"
+#include "zeroed-hook.h"
 
 #define NOW G_GINT64_CONSTANT(1700000000)
 #define FP_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -15,26 +16,12 @@
 
 static const guint8 test_nonce[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
 
-/* --- zeroing hook --- */
-
-static guint zeroed_count;
-static gboolean zeroed_all_zero = TRUE;
-
-static void record_zeroed(const guint8 *data, gsize len) {
-        zeroed_count++;
-        for (gsize i = 0; i < len; i++)
-                if (data[i] != 0)
-                        zeroed_all_zero = FALSE;
-}
-
 static void setup(void) {
-        zeroed_count = 0;
-        zeroed_all_zero = TRUE;
-        secret_mem_zeroed_hook = record_zeroed;
+        zeroed_hook_install();
 }
 
 static void teardown(void) {
-        secret_mem_zeroed_hook = NULL;
+        zeroed_hook_remove();
 }
 
 /* --- helpers --- */
