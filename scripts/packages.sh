@@ -20,6 +20,7 @@ TLSID_PACKAGES=(
         openssl
         nginx
         apache2
+        gdb
 )
 
 # Installs the missing packages with apt-get when root; otherwise says which are missing.

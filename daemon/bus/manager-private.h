@@ -9,6 +9,7 @@
 #include "offered-certs.h"
 #include "state-saver.h"
 #include "store-expiry.h"
+#include "store-reclaim.h"
 #include "tlsid-limits.h"
 
 struct Manager {
@@ -27,9 +28,11 @@ struct Manager {
         Callers *callers;
         ChallengeRetries *retries; /* AnswerChallenge's loop guard */
         OfferedCerts *offered;     /* the certificates applications offered */
-        guint8 token_key[TLSID_TOKEN_KEY_LEN]; /* GetTokenKey's, drawn in manager_start() */
-        gboolean have_token_key;
+        /* GetTokenKey's TLSID_TOKEN_KEY_LEN bytes, drawn in manager_start(), in secret
+         * memory (never in a core dump); NULL before. */
+        guint8 *token_key;
         StoreExpiry *expiry;
+        StoreReclaimer *reclaimer;
         StateSaver *saver;
 };
 

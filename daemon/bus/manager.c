@@ -11,6 +11,7 @@
 
 #include "args.h"
 #include "bus-glib.h"
+#include "secret-mem.h"
 
 /* --- signals --- */
 
@@ -193,6 +194,7 @@ static void process_call(DBusMessage *message, uid_t uid, gpointer user_data) {
                 error = g_error_new(TLSID_ERROR, TLSID_ERROR_FAILED, "%s failed", spec->name);
         }
         state_saver_changed(m->saver);
+        store_reclaimer_kick(m->reclaimer);
         if (!ok)
                 reply_gerror(m, message, error);
         else if (reply && !dbus_message_get_no_reply(message) &&
@@ -234,6 +236,7 @@ static DBusHandlerResult filter_cb(DBusConnection *connection, DBusMessage *mess
                 callers_forget(m->callers, name);
                 store_drop_holder(m->store, name);
                 state_saver_changed(m->saver);
+                store_reclaimer_kick(m->reclaimer);
         }
         /* Other filters (the main program's) may want it too. */
         return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
@@ -266,8 +269,10 @@ Manager *manager_new(DBusConnection *connection, Store *store, const TlsidConfig
         m->callers = callers_new(connection, m->uid, config->max_senders,
                                  config->max_pending_per_sender, process_call, refuse_call, m);
         m->retries = challenge_retries_new();
+        challenge_retries_set_budget(m->retries, store_get_memory_budget(store));
         m->offered = offered_certs_new();
         m->expiry = store_expiry_new(store, m->context);
+        m->reclaimer = store_reclaimer_new(store, m->context);
         /* What was just loaded is on disk already. */
         m->saver = state_saver_new(store, state_path, m->context);
         return m;
@@ -298,12 +303,15 @@ static gboolean subscribe_name_owner_changed(Manager *m, GError **error) {
 }
 
 gboolean manager_start(Manager *m, GError **error) {
-        if (getrandom(m->token_key, sizeof m->token_key, 0) != (ssize_t) sizeof m->token_key) {
+        guint8 *key = secret_mem_alloc(TLSID_TOKEN_KEY_LEN);
+
+        if (getrandom(key, TLSID_TOKEN_KEY_LEN, 0) != (ssize_t) TLSID_TOKEN_KEY_LEN) {
+                secret_mem_free(key);
                 g_set_error(error, TLSID_ERROR, TLSID_ERROR_FAILED,
                             "cannot draw the token key: %s", g_strerror(errno));
                 return FALSE;
         }
-        m->have_token_key = TRUE;
+        m->token_key = key;
         g_auto(DBusError) derror = DBUS_ERROR_INIT;
 
         if (!dbus_connection_add_filter(m->connection, filter_cb, m, NULL))
@@ -338,8 +346,9 @@ void manager_free(Manager *m) {
         callers_free(m->callers);
         challenge_retries_free(m->retries);
         offered_certs_free(m->offered);
-        explicit_bzero(m->token_key, sizeof m->token_key);
+        secret_mem_free(m->token_key); /* zeroes it */
         store_expiry_free(m->expiry);
+        store_reclaimer_free(m->reclaimer);
         state_saver_free(m->saver);
         policy_free(m->default_policy);
         g_main_context_unref(m->context);

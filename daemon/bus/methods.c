@@ -10,6 +10,7 @@
 #include "error.h"
 #include "manager-private.h"
 #include "offered-certs.h"
+#include "secret-mem.h"
 #include "selection.h"
 
 /* --- contexts, sessions and choices --- */
@@ -155,9 +156,16 @@ static gboolean method_put_session(Manager *m, DBusMessage *message, DBusMessage
                             "meta.alpn: must be at most %d bytes", TLSID_ALPN_MAX);
                 return FALSE;
         }
-        if (!store_put_session(m->store, context, origin, identity, generation, token,
-                               (gsize) len, expires, tls_version,
-                               g_get_real_time() / G_USEC_PER_SEC, &result, error))
+        gboolean ok = store_put_session(m->store, context, origin, identity, generation,
+                                        token, (gsize) len, expires, tls_version,
+                                        g_get_real_time() / G_USEC_PER_SEC, &result, error);
+        /* The store holds its own copy now. The call's body is libdbus's copy, and nothing
+         * reads it after this handler: zero the token there too, so the body (freed, or
+         * kept in libdbus's message cache) does not keep it. libdbus's socket read buffer
+         * still held these bytes and cannot be reached. */
+        if (len > 0)
+                explicit_bzero((guint8 *) token, (gsize) len);
+        if (!ok)
                 return FALSE;
         store_expiry_rearm(m->expiry);
         *ret_reply = new_reply(message);
@@ -271,6 +279,13 @@ static gboolean method_get_statistics(Manager *m, DBusMessage *message, DBusMess
         dict_append_uint64(&dict, "flushes", stats.counters.flushes);
         dict_append_uint64(&dict, "uptime",
                            (guint64) ((g_get_monotonic_time() - m->started) / G_USEC_PER_SEC));
+        dict_append_uint32(&dict, "reclaim_pending", stats.reclaim_pending);
+        dict_append_uint64(&dict, "memory_used", stats.memory_used);
+        dict_append_uint64(&dict, "memory_cap", stats.memory_cap);
+        SecretMemStatistics secret;
+        secret_mem_get_statistics(&secret);
+        dict_append_uint64(&dict, "secret_locked", secret.locked);
+        dict_append_uint64(&dict, "secret_unlocked", secret.unlocked);
         /* Read from the kernel: 0 unless something made the daemon dumpable again. */
         dict_append_uint32(&dict, "dumpable", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) > 0);
         close_container(&it, &dict);
@@ -559,15 +574,16 @@ static gboolean method_get_token_key(Manager *m, DBusMessage *message, DBusMessa
                                      GError **error) {
         DBusMessageIter out;
 
-        if (!m->have_token_key) {
+        if (!m->token_key) {
                 g_set_error(error, TLSID_ERROR, TLSID_ERROR_FAILED, "no token key");
                 return FALSE;
         }
-        /* libdbus copies the bytes into the reply; it frees that buffer without zeroing
-         * it (as with TakeSession's tokens). */
+        /* libdbus copies the bytes into the reply's body; once written that buffer is freed
+         * or kept in libdbus's message cache without being zeroed (as with TakeSession's
+         * tokens). */
         DBusMessage *reply = new_reply(message);
         dbus_message_iter_init_append(reply, &out);
-        append_bytes(&out, m->token_key, sizeof m->token_key);
+        append_bytes(&out, m->token_key, TLSID_TOKEN_KEY_LEN);
         *ret_reply = reply;
         return TRUE;
 }

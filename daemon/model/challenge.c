@@ -209,15 +209,32 @@ typedef struct {
         guint32 generation;
         char identity[TLSID_IDENTITY_LEN + 1];
         char *subject; /* nullable */
+        guint64 cost;  /* charged to the budget */
 } RetryRecord;
 
 struct ChallengeRetries {
         GHashTable *records; /* "context\norigin" -> RetryRecord */
+        MemoryBudget *budget; /* nullable */
 };
 
 static void retry_record_free(RetryRecord *record) {
         g_free(record->subject);
         g_free(record);
+}
+
+void challenge_retries_set_budget(ChallengeRetries *r, MemoryBudget *budget) {
+        r->budget = budget;
+}
+
+/* Empties @r, giving back what it charged. */
+static void retries_clear(ChallengeRetries *r) {
+        GHashTableIter iter;
+        gpointer value;
+
+        g_hash_table_iter_init(&iter, r->records);
+        while (r->budget && g_hash_table_iter_next(&iter, NULL, &value))
+                memory_budget_release(r->budget, ((RetryRecord *) value)->cost);
+        g_hash_table_remove_all(r->records);
 }
 
 ChallengeRetries *challenge_retries_new(void) {
@@ -231,6 +248,7 @@ ChallengeRetries *challenge_retries_new(void) {
 void challenge_retries_free(ChallengeRetries *r) {
         if (!r)
                 return;
+        retries_clear(r);
         g_hash_table_destroy(r->records);
         g_free(r);
 }
@@ -244,14 +262,33 @@ void challenge_retries_remember(ChallengeRetries *r, const char *context, const 
                                 const char *subject) {
         char *key = retry_key(context, origin);
         RetryRecord *record = g_new0(RetryRecord, 1);
+        RetryRecord *old;
 
         if (g_hash_table_size(r->records) >= CHALLENGE_RETRIES_MAX &&
             !g_hash_table_contains(r->records, key))
-                g_hash_table_remove_all(r->records);
+                retries_clear(r);
         record->generation = generation;
         g_strlcpy(record->identity, identity, sizeof record->identity);
         if (subject)
                 record->subject = g_strndup(subject, RETRY_SUBJECT_MAX);
+        /* The record, its key and subject, their allocations and a slot of the table. */
+        record->cost = sizeof *record + strlen(key) + 1 +
+                       (record->subject ? strlen(record->subject) + 1 : 0) + 3 * 16 + 48;
+        if ((old = g_hash_table_lookup(r->records, key)) && r->budget)
+                memory_budget_release(r->budget, old->cost);
+        /* At max_memory the records go as past CHALLENGE_RETRIES_MAX; when even an empty
+         * guard has no room, this one is not kept (a lost record costs one retry). */
+        if (r->budget && !memory_budget_check(r->budget, record->cost, "a retry record", NULL)) {
+                g_hash_table_remove(r->records, key);
+                retries_clear(r);
+                if (!memory_budget_check(r->budget, record->cost, "a retry record", NULL)) {
+                        retry_record_free(record);
+                        g_free(key);
+                        return;
+                }
+        }
+        if (r->budget)
+                memory_budget_charge(r->budget, record->cost);
         g_hash_table_replace(r->records, key, record);
 }
 

@@ -55,6 +55,9 @@ typedef struct ChallengeRetries ChallengeRetries;
 #define CHALLENGE_RETRIES_MAX 4096
 
 ChallengeRetries *challenge_retries_new(void);
+/* Charges every record to @budget (nullable: none), the store's max_memory total; set it
+ * before the first record. */
+void challenge_retries_set_budget(ChallengeRetries *retries, MemoryBudget *budget);
 /* Accepts NULL. */
 void challenge_retries_free(ChallengeRetries *retries);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ChallengeRetries, challenge_retries_free)

@@ -40,6 +40,10 @@ static const Setting settings[] = {
           "connections keeping one ephemeral context open" },
         { "limits", "max_remembered", offsetof(TlsidConfig, limits.max_remembered), FALSE, 0,
           1048576, "remembered choices kept on disk" },
+        { "limits", "max_memory", offsetof(TlsidConfig, limits.max_memory), TRUE, 64 * KIB,
+          64 * GIB,
+          "bytes of all state together (suffix K, M or G): contexts, partitions, choices, "
+          "tokens, retry records; past it calls fail with LimitExceeded" },
         { "daemon", "max_pending_per_sender", offsetof(TlsidConfig, max_pending_per_sender),
           FALSE, 1, 4096, "calls queued per caller while its uid is looked up" },
         { "daemon", "max_senders", offsetof(TlsidConfig, max_senders), FALSE, 1, 1048576,

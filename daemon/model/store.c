@@ -4,24 +4,36 @@
 
 #include <string.h>
 
+#include "memory-budget.h"
+#include "secret-mem.h"
 #include "store-index.h"
-
-void (*store_zeroed_hook)(const guint8 *data, gsize len) = NULL;
 
 typedef struct Context Context;
 typedef struct Entry Entry;
 typedef struct Token Token;
+typedef struct TokenBatch TokenBatch;
 
 struct Token {
-        Entry *entry;
+        Entry *entry;      /* only while live: a doomed token's entry may be gone */
+        TokenBatch *batch; /* live while its batch is */
         GBytes *data;
+        gsize len;
         gint64 expires;
         guint64 serial;
-        /* Embedded links: removal from the entry's queue and the global LRU queue is
-         * O(1) and needs no allocation. */
-        GList entry_link;
+        /* Embedded links: removal from every queue is O(1) and needs no allocation. */
+        GList entry_link; /* in entry->tokens; left stale once doomed */
+        GList batch_link; /* in batch->tokens */
         GList lru_link;
         GSequenceIter *expiry_iter;
+};
+
+/* The tokens of one context stored since its last wildcard flush (or close): a flush dooms
+ * the whole batch at once, so the caller's path does not touch each token; the store's
+ * reclaimer zeroes and frees doomed batches later, in slices (store_reclaim). */
+struct TokenBatch {
+        GQueue tokens;     /* Token* */
+        gboolean doomed;   /* no token of it is reachable any more */
+        GList doomed_link; /* in store->doomed while doomed and not empty */
 };
 
 struct Entry {
@@ -34,6 +46,7 @@ struct Entry {
         gboolean remembered;
         GQueue tokens; /* Token*, oldest first; only the current partition has any */
         guint64 bytes;
+        guint epoch; /* the context's epoch it was last synced to, see entry_sync() */
 };
 
 struct Context {
@@ -45,8 +58,14 @@ struct Context {
         /* The generation of every origin without an entry: a wildcard flush bumps it,
          * so origins the store never saw move on too, and new entries start here. */
         guint32 base_generation;
+        /* Bumped by every wildcard flush, which moves every entry to base_generation and
+         * dooms its tokens: entries catch up when next looked at (entry_sync()). */
+        guint epoch;
+        TokenBatch *batch; /* where its new tokens go */
         guint tokens;
         guint64 bytes;
+        guint64 tokens_cost; /* of its tokens, see token_cost() */
+        guint64 charged;     /* against max_memory for it, its entries and holders */
         guint choices;
 };
 
@@ -65,43 +84,23 @@ struct Store {
         GHashTable *remembered; /* context id -> (origin -> Remembered*) */
         guint n_remembered;
         guint64 remembered_serial;
-        GQueue lru;             /* every Token, least recently stored first */
-        GSequence *by_expiry;   /* every Token, by (expires, serial) */
+        GQueue lru;             /* every Token, live or doomed, least recently stored first */
+        GSequence *by_expiry;   /* every Token, live or doomed, by (expires, serial) */
         guint64 token_serial;
         guint n_entries;
-        guint n_tokens;
-        guint64 bytes;
+        guint n_tokens;         /* live ones */
+        guint64 bytes;          /* of live tokens */
+        GQueue doomed;          /* TokenBatch*: what store_reclaim() has left to free */
+        TokenBatch *loose;      /* doomed tokens of single entries, always doomed */
+        guint n_doomed;
+        guint64 doomed_cost;    /* of doomed tokens, see token_cost() */
+        MemoryBudget budget;
         StoreCounters counters;
         guint32 last_generation; /* every generation ever handed out, see take_generation() */
         GChecksum *checksum;    /* reused by store_peer_id */
         StoreChoiceChangedFn changed_fn;
         gpointer changed_data;
 };
-
-/* --- secret bytes --- */
-
-typedef struct {
-        gsize len;
-        guint8 data[];
-} SecretBuffer;
-
-static void secret_buffer_free(gpointer p) {
-        SecretBuffer *s = p;
-
-        explicit_bzero(s->data, s->len);
-        if (store_zeroed_hook)
-                store_zeroed_hook(s->data, s->len);
-        g_free(s);
-}
-
-GBytes *secret_bytes_new(const guint8 *data, gsize len) {
-        SecretBuffer *s = g_malloc(sizeof *s + len);
-
-        s->len = len;
-        if (len > 0)
-                memcpy(s->data, data, len);
-        return g_bytes_new_with_free_func(s->data, len, secret_buffer_free, s);
-}
 
 /* --- errors --- */
 
@@ -166,7 +165,57 @@ void store_limits_init(StoreLimits *limits) {
                 .max_token_bytes = 32u * 1024 * 1024,
                 .max_holders_per_context = 64,
                 .max_remembered = 65536,
+                .max_memory = 256u * 1024 * 1024,
         };
+}
+
+/* --- memory costs --- */
+
+/* What each object counts against max_memory: its structure, about 16 bytes of allocator
+ * overhead per allocation, a slot of its hash table at the usual load (about 48 bytes),
+ * and its strings. An identity always counts its full 64 hex digits, so a change of choice
+ * never changes a cost. */
+#define ALLOC_OVERHEAD 16
+#define HASH_SLOT 48
+#define TABLE_BASE 128     /* an empty GHashTable */
+#define GBYTES_COST 48     /* a GBytes with its allocation */
+#define SEQUENCE_NODE 48   /* a node of by_expiry */
+#define INDEX_NODE 80      /* a node of the ordered index (store-index.c) with its key */
+
+/* A token: its structure and GBytes, its by_expiry node, and the secret chunk. */
+static guint64 token_cost(gsize len) {
+        return sizeof(Token) + ALLOC_OVERHEAD + GBYTES_COST + SEQUENCE_NODE +
+               secret_mem_chunk_size(len);
+}
+
+static guint64 entry_cost(const char *origin) {
+        return sizeof(Entry) + 3 * ALLOC_OVERHEAD + strlen(origin) + 1 + TLSID_IDENTITY_LEN +
+               1 + HASH_SLOT + INDEX_NODE;
+}
+
+/* A context with its tables and its token batch (the label is charged apart). */
+static guint64 context_cost(const char *id) {
+        return sizeof(Context) + sizeof(TokenBatch) + 5 * ALLOC_OVERHEAD + 2 * TABLE_BASE +
+               strlen(id) + 1 + HASH_SLOT + INDEX_NODE;
+}
+
+static guint64 label_cost(const char *label) {
+        return strlen(label) + 1;
+}
+
+/* One holder of one context: its name in the context's set and in the reverse index. */
+static guint64 holder_cost(const char *holder) {
+        return 2 * (strlen(holder) + 1 + ALLOC_OVERHEAD + HASH_SLOT) + TABLE_BASE / 2;
+}
+
+/* A remembered choice; @new_context adds the table of its context. */
+static guint64 remembered_cost(const char *context, const char *origin, gboolean new_context) {
+        guint64 cost = sizeof(Remembered) + 3 * ALLOC_OVERHEAD + strlen(origin) + 1 +
+                       TLSID_IDENTITY_LEN + 1 + HASH_SLOT;
+
+        if (new_context)
+                cost += TABLE_BASE + strlen(context) + 1 + ALLOC_OVERHEAD + HASH_SLOT;
+        return cost;
 }
 
 /* --- tokens --- */
@@ -181,39 +230,136 @@ static gint token_compare_expiry(gconstpointer a, gconstpointer b, gpointer user
         return 0;
 }
 
-/* Unlinks @token from every index and the counts; returns its data (transfer full). */
-static GBytes *token_unlink(Store *store, Token *token) {
+static TokenBatch *batch_new(void) {
+        TokenBatch *batch = g_new0(TokenBatch, 1);
+
+        g_queue_init(&batch->tokens);
+        batch->doomed_link.data = batch;
+        return batch;
+}
+
+/* Frees @token, in no entry or batch any more: its bytes are zeroed by the GBytes free
+ * func unless someone holds a reference. */
+static void token_free(Store *store, Token *token) {
+        g_sequence_remove(token->expiry_iter);
+        g_queue_unlink(&store->lru, &token->lru_link);
+        memory_budget_release(&store->budget, token_cost(token->len));
+        g_bytes_unref(token->data);
+        g_free(token);
+}
+
+/* Takes live @token out of its entry, its batch and the live counts. */
+static void token_detach(Store *store, Token *token) {
         Entry *entry = token->entry;
         Context *ctx = entry->context;
-        gsize len = g_bytes_get_size(token->data);
-        GBytes *data = token->data;
 
         g_queue_unlink(&entry->tokens, &token->entry_link);
-        g_queue_unlink(&store->lru, &token->lru_link);
-        g_sequence_remove(token->expiry_iter);
-        entry->bytes -= len;
+        g_queue_unlink(&token->batch->tokens, &token->batch_link);
+        entry->bytes -= token->len;
         ctx->tokens--;
-        ctx->bytes -= len;
+        ctx->bytes -= token->len;
+        ctx->tokens_cost -= token_cost(token->len);
         store->n_tokens--;
-        store->bytes -= len;
-        g_free(token);
+        store->bytes -= token->len;
+}
+
+/* Unlinks live @token from everything; returns its data (transfer full). */
+static GBytes *token_unlink(Store *store, Token *token) {
+        GBytes *data = g_bytes_ref(token->data);
+
+        token_detach(store, token);
+        token_free(store, token);
         return data;
 }
 
-/* Drops @token: its buffer is zeroed by the GBytes free func. */
+/* Drops live @token at once: taken, expired or evicted. */
 static void token_drop(Store *store, Token *token) {
-        g_bytes_unref(token_unlink(store, token));
+        token_detach(store, token);
+        token_free(store, token);
 }
 
-/* Drops every token of @entry; returns how many. */
-static guint entry_drop_tokens(Store *store, Entry *entry) {
-        guint n = 0;
+static void doomed_add(Store *store, TokenBatch *batch, guint n, guint64 cost) {
+        if (batch->tokens.length == n)
+                g_queue_push_tail_link(&store->doomed, &batch->doomed_link);
+        store->n_doomed += n;
+        store->doomed_cost += cost;
+}
 
-        while (entry->tokens.head) {
-                token_drop(store, entry->tokens.head->data);
-                n++;
-        }
+/* Makes live @token unreachable at once and leaves its freeing to store_reclaim(). */
+static void token_doom(Store *store, Token *token) {
+        token_detach(store, token);
+        token->entry = NULL;
+        token->batch = store->loose;
+        g_queue_push_tail_link(&store->loose->tokens, &token->batch_link);
+        doomed_add(store, store->loose, 1, token_cost(token->len));
+}
+
+/* Dooms every token of @entry; returns how many. */
+static guint entry_doom_tokens(Store *store, Entry *entry) {
+        guint n = entry->tokens.length;
+
+        while (entry->tokens.head)
+                token_doom(store, entry->tokens.head->data);
         return n;
+}
+
+/* Dooms every token of @ctx in O(1): its batch goes to the reclaimer whole, and its
+ * entries forget their tokens when next synced (the epoch moves on). Returns how many. */
+static guint context_doom_tokens(Store *store, Context *ctx) {
+        guint n = ctx->tokens;
+
+        if (ctx->batch->tokens.length > 0) {
+                ctx->batch->doomed = TRUE;
+                doomed_add(store, ctx->batch, ctx->batch->tokens.length, ctx->tokens_cost);
+                ctx->batch = batch_new();
+        }
+        store->n_tokens -= ctx->tokens;
+        store->bytes -= ctx->bytes;
+        ctx->tokens = 0;
+        ctx->bytes = 0;
+        ctx->tokens_cost = 0;
+        ctx->epoch++;
+        return n;
+}
+
+/* Frees doomed @token: zeroed and gone. */
+static void token_reclaim(Store *store, Token *token) {
+        TokenBatch *batch = token->batch;
+
+        g_queue_unlink(&batch->tokens, &token->batch_link);
+        if (batch->tokens.length == 0) {
+                g_queue_unlink(&store->doomed, &batch->doomed_link);
+                if (batch != store->loose)
+                        g_free(batch);
+        }
+        store->n_doomed--;
+        store->doomed_cost -= token_cost(token->len);
+        token_free(store, token);
+}
+
+static void reclaim_one(Store *store) {
+        TokenBatch *batch = store->doomed.head->data;
+
+        token_reclaim(store, batch->tokens.head->data);
+}
+
+/* Whether @bytes more fit under max_memory. Doomed tokens still count until freed, so
+ * when freeing some would make room, as many as needed are freed now: at most @bytes'
+ * worth, never the whole backlog. */
+static gboolean memory_room(Store *store, guint64 bytes, const char *what, GError **error) {
+        MemoryBudget *b = &store->budget;
+
+        if (memory_budget_check(b, bytes, what, NULL))
+                return TRUE;
+        if (b->cap > 0 && b->used - MIN(store->doomed_cost, b->used) + bytes <= b->cap)
+                while (store->doomed.head && !memory_budget_check(b, bytes, what, NULL))
+                        reclaim_one(store);
+        return memory_budget_check(b, bytes, what, error);
+}
+
+static void charge_context(Store *store, Context *ctx, guint64 bytes) {
+        memory_budget_charge(&store->budget, bytes);
+        ctx->charged += bytes;
 }
 
 /* --- entries --- */
@@ -257,10 +403,50 @@ static void entry_insert(Store *store, Context *ctx, Entry *entry) {
         store->n_entries++;
 }
 
-/* The entry of (@ctx, @origin), created at the context's base generation when missing;
- * NULL with LIMIT_EXCEEDED when the context holds max_origins_per_context already. */
-static Entry *entry_ensure(Store *store, Context *ctx, const char *origin, GError **error) {
+/* Brings @entry up to its context's last wildcard flush: the flush doomed its tokens with
+ * the context's batch and moved it to the base generation. Every read of an entry goes
+ * through here. */
+static Entry *entry_sync(Entry *entry) {
+        Context *ctx = entry->context;
+
+        if (entry->epoch != ctx->epoch) {
+                /* The links are stale: the doomed batch owns those tokens now. */
+                g_queue_init(&entry->tokens);
+                entry->bytes = 0;
+                entry->generation = ctx->base_generation;
+                entry->epoch = ctx->epoch;
+        }
+        return entry;
+}
+
+/* The entry of (@ctx, @origin), synced, or NULL. */
+static Entry *entry_lookup(Context *ctx, const char *origin) {
         Entry *entry = g_hash_table_lookup(ctx->entries, origin);
+
+        return entry ? entry_sync(entry) : NULL;
+}
+
+/* A new entry of @ctx for @origin at the base generation, charged to @ctx. */
+static Entry *entry_new(Store *store, Context *ctx, const char *origin) {
+        Entry *entry = g_new0(Entry, 1);
+
+        entry->context = ctx;
+        entry->origin = g_strdup(origin);
+        entry->state = TLSID_STATE_UNDECIDED;
+        entry->identity = g_strdup("");
+        entry->generation = ctx->base_generation;
+        entry->epoch = ctx->epoch;
+        g_queue_init(&entry->tokens);
+        entry_insert(store, ctx, entry);
+        charge_context(store, ctx, entry_cost(origin));
+        return entry;
+}
+
+/* The entry of (@ctx, @origin), created at the context's base generation when missing;
+ * NULL with LIMIT_EXCEEDED when the context holds max_origins_per_context already, or
+ * max_memory has no room for it. */
+static Entry *entry_ensure(Store *store, Context *ctx, const char *origin, GError **error) {
+        Entry *entry = entry_lookup(ctx, origin);
 
         if (entry)
                 return entry;
@@ -272,15 +458,9 @@ static Entry *entry_ensure(Store *store, Context *ctx, const char *origin, GErro
                             store->limits.max_origins_per_context);
                 return NULL;
         }
-        entry = g_new0(Entry, 1);
-        entry->context = ctx;
-        entry->origin = g_strdup(origin);
-        entry->state = TLSID_STATE_UNDECIDED;
-        entry->identity = g_strdup("");
-        entry->generation = ctx->base_generation;
-        g_queue_init(&entry->tokens);
-        entry_insert(store, ctx, entry);
-        return entry;
+        if (!memory_room(store, entry_cost(origin), "a partition", error))
+                return NULL;
+        return entry_new(store, ctx, origin);
 }
 
 /* Sets the choice of @entry; returns TRUE when it changed (then tokens are gone and the
@@ -289,7 +469,7 @@ static gboolean entry_set_choice(Store *store, Entry *entry, int state, const ch
                                  guint32 generation) {
         if (entry->state == state && strcmp(entry->identity, identity) == 0)
                 return FALSE;
-        entry_drop_tokens(store, entry);
+        entry_doom_tokens(store, entry);
         entry->generation = generation;
         if (entry->state == TLSID_STATE_UNDECIDED && state != TLSID_STATE_UNDECIDED)
                 entry->context->choices++;
@@ -331,6 +511,9 @@ static void remembered_put(Store *store, const char *context, const char *origin
                 origins = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                 (GDestroyNotify) remembered_free);
                 g_hash_table_insert(store->remembered, g_strdup(context), origins);
+                memory_budget_charge(&store->budget,
+                                     remembered_cost(context, origin, TRUE) -
+                                             remembered_cost(context, origin, FALSE));
         }
         r = g_hash_table_lookup(origins, origin);
         if (r) {
@@ -345,6 +528,7 @@ static void remembered_put(Store *store, const char *context, const char *origin
                 r->identity = g_strdup(identity);
                 g_hash_table_insert(origins, g_strdup(origin), r);
                 store->n_remembered++;
+                memory_budget_charge(&store->budget, remembered_cost(context, origin, FALSE));
         }
         store->remembered_serial++;
 }
@@ -354,21 +538,32 @@ static gboolean remembered_remove(Store *store, const char *context, const char 
 
         if (!origins || !g_hash_table_remove(origins, origin))
                 return FALSE;
-        if (g_hash_table_size(origins) == 0)
+        memory_budget_release(&store->budget, remembered_cost(context, origin, FALSE));
+        if (g_hash_table_size(origins) == 0) {
+                memory_budget_release(&store->budget,
+                                      remembered_cost(context, origin, TRUE) -
+                                              remembered_cost(context, origin, FALSE));
                 g_hash_table_remove(store->remembered, context);
+        }
         store->n_remembered--;
         store->remembered_serial++;
         return TRUE;
 }
 
+/* Whether a remembered choice for (@context, @origin) fits: max_remembered, max_memory. */
 static gboolean remembered_check_room(Store *store, const char *context, const char *origin,
                                       GError **error) {
-        if (remembered_lookup(store, context, origin) ||
-            store->n_remembered < store->limits.max_remembered)
+        if (remembered_lookup(store, context, origin))
                 return TRUE;
-        g_set_error(error, TLSID_ERROR, TLSID_ERROR_LIMIT_EXCEEDED,
-                    "max_remembered (%u) reached", store->limits.max_remembered);
-        return FALSE;
+        if (store->n_remembered >= store->limits.max_remembered) {
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_LIMIT_EXCEEDED,
+                            "max_remembered (%u) reached", store->limits.max_remembered);
+                return FALSE;
+        }
+        return memory_room(store,
+                           remembered_cost(context, origin,
+                                           !g_hash_table_contains(store->remembered, context)),
+                           "a remembered choice", error);
 }
 
 /* --- contexts --- */
@@ -391,33 +586,48 @@ static void context_remove_holders(Store *store, Context *ctx) {
         }
 }
 
-/* Removes @ctx from the store, dropping its tokens and entries; returns tokens dropped. */
+/* Removes @ctx from the store, dooming its tokens at once (the reclaimer frees them) and
+ * freeing its entries; returns tokens dropped. */
 static guint context_close(Store *store, Context *ctx) {
         GHashTableIter iter;
-        gpointer value;
-        guint dropped = 0;
+        gpointer key;
+        guint dropped;
 
         context_remove_holders(store, ctx);
+        dropped = context_doom_tokens(store, ctx);
         g_hash_table_iter_init(&iter, ctx->entries);
-        while (g_hash_table_iter_next(&iter, NULL, &value)) {
-                Entry *entry = value;
-
-                dropped += entry_drop_tokens(store, entry);
-                store_index_remove(store->entry_index, ctx->id, entry->origin);
-        }
+        while (g_hash_table_iter_next(&iter, &key, NULL))
+                store_index_remove(store->entry_index, ctx->id, key);
         store->n_entries -= g_hash_table_size(ctx->entries);
         store_index_remove(store->context_index, ctx->id, "");
+        memory_budget_release(&store->budget, ctx->charged);
         g_hash_table_remove(store->contexts, ctx->id);
         return dropped;
 }
 
 static void context_free(Context *ctx) {
+        g_free(ctx->batch); /* empty: its tokens were dropped or doomed first */
         g_hash_table_unref(ctx->entries);
         if (ctx->holders)
                 g_hash_table_unref(ctx->holders);
         g_free(ctx->label);
         g_free(ctx->id);
         g_free(ctx);
+}
+
+/* What the entries of the remembered choices of @context will cost once it opens. */
+static guint64 remembered_entries_cost(Store *store, const char *context) {
+        GHashTable *origins = g_hash_table_lookup(store->remembered, context);
+        GHashTableIter iter;
+        gpointer key;
+        guint64 cost = 0;
+
+        if (!origins)
+                return 0;
+        g_hash_table_iter_init(&iter, origins);
+        while (g_hash_table_iter_next(&iter, &key, NULL))
+                cost += entry_cost(key);
+        return cost;
 }
 
 /* Applies the remembered choices of a freshly opened context: no signal, the entries are
@@ -433,16 +643,12 @@ static void context_apply_remembered(Store *store, Context *ctx) {
         g_hash_table_iter_init(&iter, origins);
         while (g_hash_table_iter_next(&iter, &key, &value)) {
                 Remembered *r = value;
-                Entry *entry = g_new0(Entry, 1);
+                Entry *entry = entry_new(store, ctx, key);
 
-                entry->context = ctx;
-                entry->origin = g_strdup(key);
                 entry->state = r->state;
+                g_free(entry->identity);
                 entry->identity = g_strdup(r->identity);
-                entry->generation = ctx->base_generation;
                 entry->remembered = TRUE;
-                g_queue_init(&entry->tokens);
-                entry_insert(store, ctx, entry);
                 if (r->state != TLSID_STATE_UNDECIDED)
                         ctx->choices++;
         }
@@ -464,6 +670,9 @@ static gboolean holder_add(Store *store, Context *ctx, const char *holder, GErro
                             store->limits.max_holders_per_context);
                 return FALSE;
         }
+        if (!memory_room(store, holder_cost(holder), "a holder", error))
+                return FALSE;
+        charge_context(store, ctx, holder_cost(holder));
         g_hash_table_add(ctx->holders, g_strdup(holder));
         set = g_hash_table_lookup(store->holders, holder);
         if (!set) {
@@ -496,9 +705,16 @@ gboolean store_open_context(Store *store, const char *context, gboolean ephemera
                                     ctx->ephemeral ? "as ephemeral" : "as not ephemeral");
                         return FALSE;
                 }
+                if (label && label_cost(label) > label_cost(ctx->label) &&
+                    !memory_room(store, label_cost(label) - label_cost(ctx->label), "a label",
+                                 error))
+                        return FALSE;
                 if (ephemeral && !holder_add(store, ctx, holder, error))
                         return FALSE;
                 if (label) {
+                        memory_budget_release(&store->budget, label_cost(ctx->label));
+                        ctx->charged -= label_cost(ctx->label);
+                        charge_context(store, ctx, label_cost(label));
                         g_free(ctx->label);
                         ctx->label = g_strdup(label);
                 }
@@ -517,6 +733,14 @@ gboolean store_open_context(Store *store, const char *context, gboolean ephemera
                 return FALSE;
         }
 
+        {
+                guint64 cost = context_cost(context) + label_cost(label ? label : "") +
+                               (ephemeral ? holder_cost(holder)
+                                          : remembered_entries_cost(store, context));
+
+                if (!memory_room(store, cost, "a context", error))
+                        return FALSE;
+        }
         if (!take_generation(store, &base_generation, error))
                 return FALSE;
         ctx = g_new0(Context, 1);
@@ -524,6 +748,8 @@ gboolean store_open_context(Store *store, const char *context, gboolean ephemera
         ctx->label = g_strdup(label ? label : "");
         ctx->ephemeral = ephemeral;
         ctx->base_generation = base_generation;
+        ctx->batch = batch_new();
+        charge_context(store, ctx, context_cost(context) + label_cost(ctx->label));
         ctx->entries = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                              (GDestroyNotify) entry_free);
         g_hash_table_insert(store->contexts, ctx->id, ctx);
@@ -567,6 +793,8 @@ guint store_drop_holder(Store *store, const char *holder) {
                 Context *ctx = contexts[i];
 
                 g_hash_table_remove(ctx->holders, holder);
+                memory_budget_release(&store->budget, holder_cost(holder));
+                ctx->charged -= holder_cost(holder);
                 if (g_hash_table_size(ctx->holders) == 0) {
                         context_close(store, ctx);
                         closed++;
@@ -646,7 +874,7 @@ gboolean store_get_partition(Store *store, const char *context, const char *orig
         ctx = lookup_context(store, context, error);
         if (!ctx)
                 return FALSE;
-        entry = g_hash_table_lookup(ctx->entries, origin);
+        entry = entry_lookup(ctx, origin);
         if (entry)
                 *ret = (StorePartition) {
                         .state = entry->state,
@@ -694,10 +922,22 @@ static gboolean check_token(const guint8 *token, gsize len, GError **error) {
         return TRUE;
 }
 
-/* Evicts least recently stored tokens until the byte bound holds. */
+/* Evicts least recently stored tokens until the byte bound holds. Doomed tokens met on
+ * the way are freed (they would be anyway); past a slice of them the bound waits for the
+ * reclaimer, which calls this again, so no call walks a large flush's backlog. */
 static void enforce_byte_bound(Store *store) {
+        guint doomed = 0;
+
         while (store->bytes > store->limits.max_token_bytes && store->lru.head) {
-                token_drop(store, store->lru.head->data);
+                Token *t = store->lru.head->data;
+
+                if (t->batch->doomed) {
+                        if (doomed++ >= STORE_RECLAIM_SLICE)
+                                return;
+                        token_reclaim(store, t);
+                        continue;
+                }
+                token_drop(store, t);
                 store->counters.evictions++;
         }
 }
@@ -721,7 +961,7 @@ gboolean store_put_session(Store *store, const char *context, const char *origin
                 return FALSE;
 
         store->counters.puts++;
-        entry = g_hash_table_lookup(ctx->entries, origin);
+        entry = entry_lookup(ctx, origin);
         current_identity = entry ? entry->identity : "";
         current_generation = entry ? entry->generation : ctx->base_generation;
         if (generation != current_generation || strcmp(identity, current_identity) != 0) {
@@ -745,6 +985,19 @@ gboolean store_put_session(Store *store, const char *context, const char *origin
                 return TRUE;
         }
 
+        {
+                g_autofree char *what = g_strdup_printf("a token of %" G_GSIZE_FORMAT " bytes",
+                                                        len);
+                guint64 need = token_cost(len) + (entry ? 0 : entry_cost(origin));
+                guint64 freed = 0;
+
+                /* A full partition pushes out its oldest token for this one. */
+                if (entry && entry->tokens.length >= store->limits.max_tokens_per_partition &&
+                    entry->tokens.head)
+                        freed = token_cost(((Token *) entry->tokens.head->data)->len);
+                if (need > freed && !memory_room(store, need - freed, what, error))
+                        return FALSE;
+        }
         entry = entry_ensure(store, ctx, origin, error);
         if (!entry)
                 return FALSE;
@@ -757,20 +1010,26 @@ gboolean store_put_session(Store *store, const char *context, const char *origin
 
         t = g_new0(Token, 1);
         t->entry = entry;
+        t->batch = ctx->batch;
         t->data = secret_bytes_new(token, len);
+        t->len = len;
         t->expires = expires;
         t->serial = ++store->token_serial;
         t->entry_link.data = t;
+        t->batch_link.data = t;
         t->lru_link.data = t;
         g_queue_push_tail_link(&entry->tokens, &t->entry_link);
+        g_queue_push_tail_link(&ctx->batch->tokens, &t->batch_link);
         g_queue_push_tail_link(&store->lru, &t->lru_link);
         t->expiry_iter = g_sequence_insert_sorted(store->by_expiry, t, token_compare_expiry,
                                                   NULL);
         entry->bytes += len;
         ctx->tokens++;
         ctx->bytes += len;
+        ctx->tokens_cost += token_cost(len);
         store->n_tokens++;
         store->bytes += len;
+        memory_budget_charge(&store->budget, token_cost(len));
 
         enforce_byte_bound(store);
         if (ret_result)
@@ -792,7 +1051,7 @@ gboolean store_take_session(Store *store, const char *context, const char *origi
                 return FALSE;
 
         store->counters.takes++;
-        entry = g_hash_table_lookup(ctx->entries, origin);
+        entry = entry_lookup(ctx, origin);
         if (entry && entry->generation == generation && strcmp(entry->identity, identity) == 0) {
                 while (entry->tokens.tail) {
                         Token *newest = entry->tokens.tail->data;
@@ -811,33 +1070,23 @@ gboolean store_take_session(Store *store, const char *context, const char *origi
         return TRUE;
 }
 
-/* Flushes one entry: tokens dropped, generation bumped; returns tokens dropped. */
-static guint entry_flush(Store *store, Entry *entry, guint32 generation) {
-        guint n = entry_drop_tokens(store, entry);
-
-        entry->generation = generation;
-        return n;
-}
-
 /* Flushes @ctx: a named @origin gets an entry if it had none, so its generation moves on
  * from the one GetPartition reported; a wildcard bumps every entry and the base of the
- * origins without one. */
+ * origins without one. Either way in O(1) (plus the named entry's few tokens): tokens are
+ * doomed here, unreachable at once and no longer counted, and freed by store_reclaim();
+ * a wildcard moves the entries on lazily (entry_sync()). */
 static gboolean context_flush(Store *store, Context *ctx, const char *origin,
                               guint32 generation, guint *dropped, GError **error) {
-        GHashTableIter iter;
-        gpointer value;
-
         if (!is_wildcard(origin)) {
                 Entry *entry = entry_ensure(store, ctx, origin, error);
 
                 if (!entry)
                         return FALSE;
-                *dropped += entry_flush(store, entry, generation);
+                *dropped += entry_doom_tokens(store, entry);
+                entry->generation = generation;
                 return TRUE;
         }
-        g_hash_table_iter_init(&iter, ctx->entries);
-        while (g_hash_table_iter_next(&iter, NULL, &value))
-                *dropped += entry_flush(store, value, generation);
+        *dropped += context_doom_tokens(store, ctx);
         ctx->base_generation = generation;
         return TRUE;
 }
@@ -893,7 +1142,7 @@ gboolean store_flush(Store *store, const char *context, const char *origin,
 }
 
 static gboolean session_info_emit(gpointer item, gpointer user_data) {
-        const Entry *entry = item;
+        Entry *entry = entry_sync(item);
         const ListWalk *walk = user_data;
         StoreSessionInfo info = {
                 .context = entry->context->id,
@@ -990,7 +1239,7 @@ gboolean store_set_choice(Store *store, const char *context, const char *origin,
         if (remember && !remembered_check_room(store, context, origin, error))
                 return FALSE;
 
-        entry = g_hash_table_lookup(ctx->entries, origin);
+        entry = entry_lookup(ctx, origin);
         if (choice_differs(entry, state, identity)) {
                 if (!take_generation(store, &generation, error) ||
                     !(entry = entry_ensure(store, ctx, origin, error)))
@@ -1035,14 +1284,14 @@ static guint context_forget(Store *store, Context *ctx, const char *origin,
         guint n, forgotten = 0;
 
         if (!is_wildcard(origin)) {
-                Entry *entry = g_hash_table_lookup(ctx->entries, origin);
+                Entry *entry = entry_lookup(ctx, origin);
 
                 return entry && entry_forget(store, entry, generation, changed) ? 1 : 0;
         }
         /* Sorted, so the callbacks come in a stable order. */
         origins = sorted_keys(ctx->entries, &n);
         for (guint i = 0; i < n; i++)
-                if (entry_forget(store, g_hash_table_lookup(ctx->entries, origins[i]),
+                if (entry_forget(store, entry_lookup(ctx, origins[i]),
                                  generation, changed))
                         forgotten++;
         return forgotten;
@@ -1148,7 +1397,7 @@ gboolean store_add_remembered(Store *store, const char *context, const char *ori
 
         ctx = g_hash_table_lookup(store->contexts, context);
         if (ctx && !ctx->ephemeral) {
-                Entry *entry = g_hash_table_lookup(ctx->entries, origin);
+                Entry *entry = entry_lookup(ctx, origin);
                 guint32 generation = 0;
 
                 /* A changed choice still moves the generation on: old partitions must
@@ -1171,6 +1420,8 @@ guint64 store_remembered_serial(Store *store) {
 
 /* --- expiry and statistics --- */
 
+#define STORE_NEXT_EXPIRY_RECLAIM 64
+
 guint store_expire(Store *store, gint64 now) {
         guint n = 0;
 
@@ -1179,6 +1430,11 @@ guint store_expire(Store *store, gint64 now) {
 
                 if (t->expires > now)
                         break;
+                /* A doomed one was already counted as gone when it was flushed. */
+                if (t->batch->doomed) {
+                        token_reclaim(store, t);
+                        continue;
+                }
                 token_drop(store, t);
                 store->counters.expirations++;
                 n++;
@@ -1187,12 +1443,18 @@ guint store_expire(Store *store, gint64 now) {
 }
 
 gint64 store_next_expiry(Store *store) {
-        Token *t;
+        guint doomed = 0;
 
-        if (g_sequence_is_empty(store->by_expiry))
-                return 0;
-        t = g_sequence_get(g_sequence_get_begin_iter(store->by_expiry));
-        return t->expires;
+        /* Dropped tokens met first are freed, a few at most: this runs after every put and
+         * take, and past them the answer is early, which only wakes the timer once more. */
+        while (!g_sequence_is_empty(store->by_expiry)) {
+                Token *t = g_sequence_get(g_sequence_get_begin_iter(store->by_expiry));
+
+                if (!t->batch->doomed || doomed++ >= STORE_NEXT_EXPIRY_RECLAIM)
+                        return t->expires;
+                token_reclaim(store, t);
+        }
+        return 0;
 }
 
 void store_get_statistics(Store *store, StoreStatistics *ret) {
@@ -1201,8 +1463,34 @@ void store_get_statistics(Store *store, StoreStatistics *ret) {
                 .partitions = store->n_entries,
                 .tokens = store->n_tokens,
                 .bytes = store->bytes,
+                .reclaim_pending = store->n_doomed,
+                .memory_used = store->budget.used,
+                .memory_cap = store->budget.cap,
                 .counters = store->counters,
         };
+}
+
+MemoryBudget *store_get_memory_budget(Store *store) {
+        return &store->budget;
+}
+
+/* --- reclamation --- */
+
+guint store_reclaim(Store *store, guint max_tokens) {
+        guint n = 0;
+
+        while (n < max_tokens && store->doomed.head) {
+                reclaim_one(store);
+                n++;
+        }
+        /* Live tokens past the byte bound that doomed ones hid at the head of the LRU. */
+        if (n > 0)
+                enforce_byte_bound(store);
+        return n;
+}
+
+guint store_reclaim_pending(Store *store) {
+        return store->n_doomed;
 }
 
 /* --- life cycle --- */
@@ -1224,6 +1512,10 @@ Store *store_new(const StoreLimits *limits, const guint8 nonce[16]) {
         store->context_index = store_index_new();
         store->entry_index = store_index_new();
         g_queue_init(&store->lru);
+        g_queue_init(&store->doomed);
+        store->loose = batch_new();
+        store->loose->doomed = TRUE;
+        store->budget.cap = store->limits.max_memory;
         store->by_expiry = g_sequence_new(NULL);
         store->checksum = g_checksum_new(G_CHECKSUM_SHA256);
         return store;
@@ -1237,9 +1529,12 @@ void store_set_choice_changed_fn(Store *store, StoreChoiceChangedFn fn, gpointer
 void store_free(Store *store) {
         if (!store)
                 return;
-        /* Every token through token_drop, so each buffer is zeroed. */
+        /* Every token through token_reclaim or token_drop, so each buffer is zeroed. */
+        while (store->doomed.head)
+                reclaim_one(store);
         while (store->lru.head)
                 token_drop(store, store->lru.head->data);
+        g_free(store->loose);
         g_hash_table_unref(store->holders);
         /* The indexes borrow their keys from contexts and entries: gone first. */
         store_index_free(store->entry_index);

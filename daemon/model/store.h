@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "memory-budget.h"
 #include "tlsid-ids.h"
 
 #define TLSID_TOKEN_LIFETIME_TLS13 (7 * 24 * 3600)
@@ -23,6 +24,7 @@ typedef struct {
         guint64 max_token_bytes;        /* all tokens together, default 32 MiB */
         guint max_holders_per_context;  /* connections holding one ephemeral context, 64 */
         guint max_remembered;           /* remembered choices, default 65536 */
+        guint64 max_memory;             /* accounted bytes of all state, default 256 MiB */
 } StoreLimits;
 
 /* The defaults above. */
@@ -64,8 +66,8 @@ void store_set_choice_changed_fn(Store *store, StoreChoiceChangedFn fn, gpointer
  * crosses into an ephemeral context. */
 gboolean store_open_context(Store *store, const char *context, gboolean ephemeral,
                             const char *label, const char *holder, GError **error);
-/* Closes @context: drops its tokens and unremembered choices. TLSID_ERROR_NO_SUCH_CONTEXT
- * when not open. */
+/* Closes @context: drops its tokens (at once unreachable and uncounted; freed by
+ * store_reclaim()) and unremembered choices. TLSID_ERROR_NO_SUCH_CONTEXT when not open. */
 gboolean store_close_context(Store *store, const char *context, guint *ret_dropped,
                              GError **error);
 /* @holder disconnected: every ephemeral context it was the last holder of is closed.
@@ -137,10 +139,12 @@ gboolean store_take_session(Store *store, const char *context, const char *origi
                             GBytes **ret_token, GError **error);
 
 /* Drops tokens and bumps the generation of each matched (context, origin); NULL or ""
- * matches all. NO_SUCH_CONTEXT for a named context that is not open. A named origin
- * without an entry gets one (LIMIT_EXCEEDED as for a put), and a wildcard origin also
- * moves on the generation every origin without an entry starts from, so in-process
- * sessions keyed by a generation GetPartition reported become unreachable too. */
+ * matches all. O(contexts matched): the tokens are unreachable and uncounted at once, and
+ * zeroed and freed later by store_reclaim(). NO_SUCH_CONTEXT for a named context that is
+ * not open. A named origin without an entry gets one (LIMIT_EXCEEDED as for a put), and a
+ * wildcard origin also moves on the generation every origin without an entry starts from,
+ * so in-process sessions keyed by a generation GetPartition reported become unreachable
+ * too. */
 gboolean store_flush(Store *store, const char *context, const char *origin,
                      guint *ret_dropped, GError **error);
 
@@ -202,21 +206,32 @@ guint64 store_remembered_serial(Store *store);
 
 /* Drops every token expired at @now; returns how many. */
 guint store_expire(Store *store, gint64 now);
-/* The earliest expiry of any token, or 0 when none. */
+/* The earliest expiry of any token, or 0 when none. Frees the few dropped tokens it meets
+ * first (past them the answer may be early, never late). */
 gint64 store_next_expiry(Store *store);
 
 typedef struct {
         guint contexts, partitions, tokens;
         guint64 bytes;
+        guint reclaim_pending; /* dropped tokens not yet zeroed and freed */
+        guint64 memory_used, memory_cap; /* accounted bytes, max_memory (0: none) */
         StoreCounters counters;
 } StoreStatistics;
 
 void store_get_statistics(Store *store, StoreStatistics *ret);
 
-/* A GBytes holding a copy of @data whose buffer is zeroed when the last reference goes:
- * every token lives in one of these, so g_bytes_unref() is all a holder needs. */
-GBytes *secret_bytes_new(const guint8 *data, gsize len);
+/* The accounted total behind max_memory (owned by @store): other holders of state a
+ * client can grow (the challenge retry records) charge it too. */
+MemoryBudget *store_get_memory_budget(Store *store);
 
-/* Test hook: called with each token buffer after it was zeroed, just before it is
- * freed. NULL in production. */
-extern void (*store_zeroed_hook)(const guint8 *data, gsize len);
+/* --- reclamation --- */
+
+/* Tokens one reclamation slice frees at most (also the most any call frees of dropped
+ * tokens on its way, see the byte bound). */
+#define STORE_RECLAIM_SLICE 512
+
+/* Zeroes and frees up to @max_tokens of the tokens flushes and closes dropped; returns
+ * how many. */
+guint store_reclaim(Store *store, guint max_tokens);
+/* The dropped tokens left to reclaim. */
+guint store_reclaim_pending(Store *store);

@@ -18,7 +18,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,14 +29,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "raw-bus.h"
+#include "bench-calls.h"
 #include "test-bus.h"
 
 #define ECHO_NAME "org.tlsid.BenchEcho"
 #define ECHO_PATH "/org/tlsid/BenchEcho"
 #define ECHO_INTERFACE "org.tlsid.BenchEcho"
 
-#define CALL_TIMEOUT_MS 30000
 #define WARMUP_ITERATIONS 300
 #define FILL_ORIGINS_PER_CONTEXT 1000 /* below the default 4096 origins per context */
 #define TOKENS_PER_PARTITION 4       /* the daemon's default cap */
@@ -48,77 +46,10 @@ static const char *const op_names[N_OPS] = { "Echo", "PutSession", "TakeSession"
 
 static int iterations = 5000;
 static size_t payload_size = 512;
-static atomic_int failures;
-
-static void failure(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void failure(const char *fmt, ...) {
-        va_list ap;
-
-        /* Only the first few: one broken call per iteration would flood the output. */
-        if (atomic_fetch_add(&failures, 1) >= 10)
-                return;
-        fprintf(stderr, "bench: ");
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-}
-
-static uint64_t now_ns(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
-
 /* --- calls --- */
 
-static DBusMessage *method(const char *name) {
-        DBusMessage *m = dbus_message_new_method_call(TEST_BUS_NAME, TEST_BUS_PATH,
-                                                      TEST_BUS_INTERFACE, name);
-
-        if (!m) {
-                fprintf(stderr, "bench: out of memory\n");
-                exit(1);
-        }
-        return m;
-}
-
-static void append_empty_dict(DBusMessageIter *it) {
-        DBusMessageIter array;
-
-        dbus_message_iter_open_container(it, DBUS_TYPE_ARRAY, "{sv}", &array);
-        dbus_message_iter_close_container(it, &array);
-}
-
-/* PutSession with meta {"tls_version": q 0x0304}. */
-static DBusMessage *put_message(const char *context, const char *origin, dbus_uint32_t gen,
-                                const unsigned char *token, size_t len) {
-        DBusMessage *m = method("PutSession");
-        const char *identity = "", *key = "tls_version";
-        dbus_int64_t expires = (dbus_int64_t) time(NULL) + 3600;
-        dbus_uint16_t version = 0x0304;
-        DBusMessageIter it, array, entry, variant;
-
-        dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING, &origin,
-                                 DBUS_TYPE_STRING, &identity, DBUS_TYPE_UINT32, &gen,
-                                 DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE, &token, (int) len,
-                                 DBUS_TYPE_INT64, &expires, DBUS_TYPE_INVALID);
-        dbus_message_iter_init_append(m, &it);
-        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &array);
-        dbus_message_iter_open_container(&array, DBUS_TYPE_DICT_ENTRY, NULL, &entry);
-        dbus_message_iter_append_basic(&entry, DBUS_TYPE_STRING, &key);
-        dbus_message_iter_open_container(&entry, DBUS_TYPE_VARIANT, "q", &variant);
-        dbus_message_iter_append_basic(&variant, DBUS_TYPE_UINT16, &version);
-        dbus_message_iter_close_container(&entry, &variant);
-        dbus_message_iter_close_container(&array, &entry);
-        dbus_message_iter_close_container(&it, &array);
-        return m;
-}
-
 static DBusMessage *take_message(const char *context, const char *origin, dbus_uint32_t gen) {
-        DBusMessage *m = method("TakeSession");
+        DBusMessage *m = bench_method("TakeSession");
         const char *identity = "";
 
         dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING, &origin,
@@ -136,27 +67,6 @@ static DBusMessage *echo_message(const unsigned char *data, size_t len) {
         return m;
 }
 
-/* Sends @m (consumed) and waits for its reply; NULL (and a counted failure) on error.
- * @ret_ns: the round trip time. */
-static DBusMessage *round_trip(DBusConnection *conn, DBusMessage *m, uint64_t *ret_ns) {
-        DBusError error = DBUS_ERROR_INIT;
-        DBusMessage *reply;
-        uint64_t start;
-        char name[32];
-
-        snprintf(name, sizeof(name), "%s", dbus_message_get_member(m));
-        start = now_ns();
-        reply = dbus_connection_send_with_reply_and_block(conn, m, CALL_TIMEOUT_MS, &error);
-        if (ret_ns)
-                *ret_ns = now_ns() - start;
-        dbus_message_unref(m);
-        if (!reply) {
-                failure("%s: %s: %s", name, error.name, error.message);
-                dbus_error_free(&error);
-        }
-        return reply;
-}
-
 /* Whether @reply carries exactly (ay) @data. */
 static bool reply_has_bytes(DBusMessage *reply, const unsigned char *data, size_t len) {
         const unsigned char *got = NULL;
@@ -165,53 +75,6 @@ static bool reply_has_bytes(DBusMessage *reply, const unsigned char *data, size_
         return dbus_message_get_args(reply, NULL, DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE, &got, &n,
                                      DBUS_TYPE_INVALID) &&
                (size_t) n == len && memcmp(got, data, len) == 0;
-}
-
-static void call_or_die(DBusConnection *conn, DBusMessage *m) {
-        DBusMessage *reply = round_trip(conn, m, NULL);
-
-        if (!reply)
-                exit(1);
-        dbus_message_unref(reply);
-}
-
-static void open_context(DBusConnection *conn, const char *context) {
-        DBusMessage *m = method("OpenContext");
-        DBusMessageIter it;
-
-        dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_INVALID);
-        dbus_message_iter_init_append(m, &it);
-        append_empty_dict(&it);
-        call_or_die(conn, m);
-}
-
-static dbus_uint32_t generation_of(DBusConnection *conn, const char *context,
-                                   const char *origin) {
-        DBusMessage *m = method("GetPartition"), *reply;
-        const char *state, *identity, *peer_id;
-        dbus_uint32_t gen = 0;
-
-        dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING, &origin,
-                                 DBUS_TYPE_INVALID);
-        reply = round_trip(conn, m, NULL);
-        if (!reply || !dbus_message_get_args(reply, NULL, DBUS_TYPE_STRING, &state,
-                                             DBUS_TYPE_STRING, &identity, DBUS_TYPE_UINT32, &gen,
-                                             DBUS_TYPE_STRING, &peer_id, DBUS_TYPE_INVALID))
-                exit(1);
-        dbus_message_unref(reply);
-        return gen;
-}
-
-/* The u or t statistic @key; 0 when the daemon does not report it. */
-static uint64_t statistic(DBusConnection *conn, const char *key) {
-        DBusMessage *reply = round_trip(conn, method("GetStatistics"), NULL);
-        uint64_t value = 0;
-
-        if (!reply)
-                exit(1);
-        raw_bus_statistic(reply, key, &value);
-        dbus_message_unref(reply);
-        return value;
 }
 
 /* --- filling the store --- */
@@ -234,14 +97,14 @@ static void fill_to(DBusConnection *conn, uint64_t target, uint64_t *filled) {
                          (unsigned long long) (partition % FILL_ORIGINS_PER_CONTEXT));
                 if (partition % FILL_ORIGINS_PER_CONTEXT == 0 &&
                     *filled % TOKENS_PER_PARTITION == 0)
-                        open_context(conn, context);
+                        bench_open_context(conn, context);
                 /* Generations need not start equal: ask for each partition. */
-                gen = generation_of(conn, context, origin);
+                gen = bench_generation_of(conn, context, origin);
                 for (int i = 0; i < TOKENS_PER_PARTITION && *filled < target; i++) {
                         DBusMessage *m;
 
                         memcpy(token, filled, sizeof(*filled)); /* distinct tokens */
-                        m = put_message(context, origin, gen, token, payload_size);
+                        m = bench_put_message(context, origin, gen, token, payload_size);
                         dbus_message_set_no_reply(m, TRUE);
                         if (!dbus_connection_send(conn, m, NULL)) {
                                 fprintf(stderr, "bench: out of memory\n");
@@ -251,13 +114,13 @@ static void fill_to(DBusConnection *conn, uint64_t target, uint64_t *filled) {
                         (*filled)++;
                 }
         }
-        if (statistic(conn, "tokens") != target) {
+        if (bench_statistic(conn, "tokens") != target) {
                 fprintf(stderr, "bench: the daemon holds %llu tokens, expected %llu "
                         "(stale puts %llu, evictions %llu)\n",
-                        (unsigned long long) statistic(conn, "tokens"),
+                        (unsigned long long) bench_statistic(conn, "tokens"),
                         (unsigned long long) target,
-                        (unsigned long long) statistic(conn, "stale_puts"),
-                        (unsigned long long) statistic(conn, "evictions"));
+                        (unsigned long long) bench_statistic(conn, "stale_puts"),
+                        (unsigned long long) bench_statistic(conn, "evictions"));
                 exit(1);
         }
 }
@@ -281,8 +144,8 @@ static void *worker_run(void *data) {
         uint64_t start = 0;
 
         snprintf(context, sizeof(context), "bench/thread-%d", w->index);
-        open_context(conn, context);
-        gen = generation_of(conn, context, origin);
+        bench_open_context(conn, context);
+        gen = bench_generation_of(conn, context, origin);
         for (size_t i = 0; i < payload_size; i++)
                 payload[i] = (unsigned char) (i * 31 + (size_t) w->index);
 
@@ -292,24 +155,24 @@ static void *worker_run(void *data) {
 
                 if (i == 0) {
                         pthread_barrier_wait(w->barrier);
-                        start = now_ns();
+                        start = bench_now_ns();
                 }
                 memcpy(payload, &i, sizeof(i)); /* each token differs */
 
-                reply = round_trip(conn, echo_message(payload, payload_size), &ns[OP_ECHO]);
+                reply = bench_round_trip(conn, echo_message(payload, payload_size), &ns[OP_ECHO]);
                 if (reply && !reply_has_bytes(reply, payload, payload_size))
-                        failure("Echo returned other bytes");
+                        bench_failure("Echo returned other bytes");
                 if (reply)
                         dbus_message_unref(reply);
 
-                reply = round_trip(conn, put_message(context, origin, gen, payload,
+                reply = bench_round_trip(conn, bench_put_message(context, origin, gen, payload,
                                                      payload_size), &ns[OP_PUT]);
                 if (reply)
                         dbus_message_unref(reply);
 
-                reply = round_trip(conn, take_message(context, origin, gen), &ns[OP_TAKE]);
+                reply = bench_round_trip(conn, take_message(context, origin, gen), &ns[OP_TAKE]);
                 if (reply && !reply_has_bytes(reply, payload, payload_size))
-                        failure("TakeSession did not return the token just put");
+                        bench_failure("TakeSession did not return the token just put");
                 if (reply)
                         dbus_message_unref(reply);
 
@@ -317,15 +180,15 @@ static void *worker_run(void *data) {
                         for (int op = 0; op < N_OPS; op++)
                                 w->ns[op][i] = ns[op];
         }
-        w->wall_ns = now_ns() - start;
+        w->wall_ns = bench_now_ns() - start;
 
         /* Leave nothing behind: the stored count must stay what the fill made it. */
         {
-                DBusMessage *m = method("CloseContext");
+                DBusMessage *m = bench_method("CloseContext");
                 const char *c = context;
 
                 dbus_message_append_args(m, DBUS_TYPE_STRING, &c, DBUS_TYPE_INVALID);
-                call_or_die(conn, m);
+                bench_call_or_die(conn, m);
         }
         free(payload);
         test_bus_disconnect(conn);
@@ -435,7 +298,7 @@ static pid_t start_echo_service(const char *path) {
                 struct pollfd p = { .fd = fds[0], .events = POLLIN };
                 ssize_t n;
 
-                if (poll(&p, 1, CALL_TIMEOUT_MS) <= 0)
+                if (poll(&p, 1, BENCH_CALL_TIMEOUT_MS) <= 0)
                         break;
                 n = read(fds[0], buf + len, sizeof(buf) - 1 - len);
                 if (n <= 0)
@@ -532,17 +395,17 @@ int main(int argc, char *argv[]) {
         fflush(stdout);
 
         for (size_t l = 0; l < sizeof(levels) / sizeof(levels[0]); l++) {
-                uint64_t t0 = now_ns();
+                uint64_t t0 = bench_now_ns();
 
                 fill_to(conn, levels[l], &filled);
                 printf("stored %llu tokens in %.1f s\n", (unsigned long long) levels[l],
-                       (double) (now_ns() - t0) / 1e9);
+                       (double) (bench_now_ns() - t0) / 1e9);
                 fflush(stdout);
                 for (size_t t = 0; t < sizeof(thread_counts) / sizeof(thread_counts[0]); t++) {
                         runs[n_runs++] = measure(levels[l], thread_counts[t]);
-                        if (statistic(conn, "tokens") != levels[l]) {
-                                failure("stored tokens changed during the run: %llu",
-                                        (unsigned long long) statistic(conn, "tokens"));
+                        if (bench_statistic(conn, "tokens") != levels[l]) {
+                                bench_failure("stored tokens changed during the run: %llu",
+                                        (unsigned long long) bench_statistic(conn, "tokens"));
                         }
                 }
         }
@@ -554,17 +417,17 @@ int main(int argc, char *argv[]) {
         printf("Target: the daemon adds at most 15%% to the echo round trip at p50, and its cost "
                "does not grow with the stored tokens.\n");
         printf("Daemon counters: puts %llu, takes %llu, hits %llu, evictions %llu\n",
-               (unsigned long long) statistic(conn, "puts"),
-               (unsigned long long) statistic(conn, "takes"),
-               (unsigned long long) statistic(conn, "hits"),
-               (unsigned long long) statistic(conn, "evictions"));
+               (unsigned long long) bench_statistic(conn, "puts"),
+               (unsigned long long) bench_statistic(conn, "takes"),
+               (unsigned long long) bench_statistic(conn, "hits"),
+               (unsigned long long) bench_statistic(conn, "evictions"));
 
         test_bus_disconnect(conn);
         kill(echo, SIGTERM);
         waitpid(echo, NULL, 0);
         test_bus_stop();
-        if (atomic_load(&failures) > 0) {
-                fprintf(stderr, "bench: %d calls failed\n", atomic_load(&failures));
+        if (atomic_load(&bench_failures) > 0) {
+                fprintf(stderr, "bench: %d calls failed\n", atomic_load(&bench_failures));
                 return 1;
         }
         return 0;

@@ -703,6 +703,89 @@ START_TEST(test_bad_input_limits) {
 }
 END_TEST
 
+/* The global memory cap: past max_memory a call is refused with LimitExceeded naming it,
+ * the daemon keeps serving what it holds, and room made by a flush is usable again. */
+START_TEST(test_bad_input_memory_cap) {
+        static char token[16384];
+        unsigned stored = 0;
+        DBusMessage *refused = NULL;
+
+        test_bus_write_daemon_config("[limits]\nmax_memory=256K\nmax_token_bytes=64M\n");
+        test_bus_restart_daemon();
+        ck_assert_uint_eq(statistic("memory_cap"), 256 * 1024);
+        call_ok_unref(call_build("OpenContext", "sD", KEEP_CONTEXT, 0));
+        call_ok_unref(put_call(KEEP_CONTEXT, ORIGIN, "", generation_of(KEEP_CONTEXT, ORIGIN),
+                               KEEP_TOKEN, strlen(KEEP_TOKEN)));
+        keep_generation = generation_of(KEEP_CONTEXT, ORIGIN);
+        memset(token, 0x5a, sizeof(token));
+        /* 16 KiB tokens in partitions of their own until one is refused: under the
+         * default cap all of them (within max_token_bytes) would be stored. */
+        for (; stored < 64; stored++) {
+                char origin[64];
+                DBusMessage *m, *reply;
+                DBusError error = DBUS_ERROR_INIT;
+
+                snprintf(origin, sizeof(origin), "o%u.cap.example:443", stored);
+                m = put_call(KEEP_CONTEXT, origin, "", generation_of(KEEP_CONTEXT, origin),
+                             token, sizeof(token));
+                reply = dbus_connection_send_with_reply_and_block(conn, m, CALL_TIMEOUT_MS,
+                                                                  &error);
+                if (!reply) {
+                        ck_assert_str_eq(error.name, ERR_LIMIT);
+                        ck_assert_msg(strstr(error.message, "max_memory"),
+                                      "\"%s\" does not name max_memory", error.message);
+                        dbus_error_free(&error);
+                        refused = m;
+                        break;
+                }
+                dbus_message_unref(reply);
+                dbus_message_unref(m);
+        }
+        ck_assert_msg(refused, "64 tokens of 16 KiB stored under max_memory=256K");
+        dbus_message_unref(refused);
+        ck_assert_uint_ge(stored, 8);
+        ck_assert_uint_le(statistic("memory_used"), 256 * 1024);
+        ck_assert_uint_eq(statistic("tokens"), stored + 1);
+        /* Other kinds of state are refused the same way: contexts until one is. */
+        for (unsigned i = 0;; i++) {
+                char context[64];
+                DBusMessage *m, *reply;
+                DBusError error = DBUS_ERROR_INIT;
+
+                ck_assert_uint_lt(i, 1000);
+                snprintf(context, sizeof(context), "cap/%u", i);
+                m = call_build("OpenContext", "sD", context, 0);
+                reply = dbus_connection_send_with_reply_and_block(conn, m, CALL_TIMEOUT_MS,
+                                                                  &error);
+                dbus_message_unref(m);
+                if (reply) {
+                        dbus_message_unref(reply);
+                        continue;
+                }
+                ck_assert_str_eq(error.name, ERR_LIMIT);
+                ck_assert_msg(strstr(error.message, "max_memory"), "%s", error.message);
+                dbus_error_free(&error);
+                break;
+        }
+        ck_assert_uint_le(statistic("memory_used"), 256 * 1024);
+
+        /* What it holds is intact; a flush makes room again. */
+        ck_assert_uint_eq(generation_of(KEEP_CONTEXT, ORIGIN), keep_generation);
+        {
+                char buf[64];
+                int len = take(KEEP_CONTEXT, ORIGIN, "", keep_generation, buf, sizeof(buf));
+
+                ck_assert_int_eq(len, (int) strlen(KEEP_TOKEN));
+                ck_assert(memcmp(buf, KEEP_TOKEN, (size_t) len) == 0);
+        }
+        call_ok_unref(call_build("FlushSessions", "ss", KEEP_CONTEXT, ""));
+        call_ok_unref(put_call(KEEP_CONTEXT, "after.cap.example:443", "",
+                               generation_of(KEEP_CONTEXT, "after.cap.example:443"), token,
+                               sizeof(token)));
+        ck_assert_uint_eq(statistic("tokens"), 1);
+}
+END_TEST
+
 /* --- delivery modes and standard interfaces --- */
 
 START_TEST(test_bad_input_put_without_reply) {
@@ -921,6 +1004,7 @@ static Suite *bad_input_suite(void) {
         tcase_add_test(tc, test_bad_input_list_cursors);
         tcase_add_test(tc, test_bad_input_unknown_contexts);
         tcase_add_test(tc, test_bad_input_limits);
+        tcase_add_test(tc, test_bad_input_memory_cap);
         tcase_add_test(tc, test_bad_input_put_without_reply);
         tcase_add_test(tc, test_bad_input_daemon_is_not_dumpable);
         tcase_add_test(tc, test_bad_input_introspect_and_peer);

@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "check-main.h"
+#include "secret-mem.h"
 #include "store.h"
+#include "zeroed-hook.h"
 
 #define NOW G_GINT64_CONSTANT(1700000000)
 #define FP_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -14,26 +16,12 @@
 
 static const guint8 test_nonce[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
 
-/* --- zeroing hook --- */
-
-static guint zeroed_count;
-static gboolean zeroed_all_zero = TRUE;
-
-static void record_zeroed(const guint8 *data, gsize len) {
-        zeroed_count++;
-        for (gsize i = 0; i < len; i++)
-                if (data[i] != 0)
-                        zeroed_all_zero = FALSE;
-}
-
 static void setup(void) {
-        zeroed_count = 0;
-        zeroed_all_zero = TRUE;
-        store_zeroed_hook = record_zeroed;
+        zeroed_hook_install();
 }
 
 static void teardown(void) {
-        store_zeroed_hook = NULL;
+        zeroed_hook_remove();
 }
 
 /* --- helpers --- */
@@ -670,6 +658,9 @@ START_TEST(test_store_generation_bumps_on_change_only) {
         ck_assert_uint_gt(p.generation, gen);
         gen = p.generation;
         ck_assert_uint_eq(stats(store).tokens, 0); /* the change dropped the token */
+        ck_assert_uint_eq(zeroed_count, 0); /* dropped at once, freed by the reclaimer */
+        ck_assert_uint_eq(stats(store).reclaim_pending, 1);
+        ck_assert_uint_eq(store_reclaim(store, STORE_RECLAIM_SLICE), 1);
         ck_assert_uint_eq(zeroed_count, 1);
         ck_assert_uint_eq(log.calls, 1);
         ck_assert_str_eq(log.context, CTX);
@@ -711,6 +702,7 @@ START_TEST(test_store_generation_bumps_on_change_only) {
         ck_assert_uint_gt(p.generation, gen);
         ck_assert_uint_eq(log.calls, 3);
         ck_assert_uint_eq(log.generation, p.generation);
+        ck_assert_uint_eq(store_reclaim(store, STORE_RECLAIM_SLICE), 2);
         ck_assert_uint_eq(zeroed_count, 3);
         changed_log_clear(&log);
 }
@@ -927,6 +919,9 @@ START_TEST(test_store_flush_wildcards) {
         ck_assert_uint_gt(generation_of(store, "a", "never.example:443"), an);
         ck_assert_uint_eq(stats(store).tokens, 0);
         ck_assert_uint_eq(stats(store).counters.flushes, 3);
+        ck_assert_uint_eq(zeroed_count, 0); /* dropped at once, freed by the reclaimer */
+        ck_assert_uint_eq(stats(store).reclaim_pending, 3);
+        ck_assert_uint_eq(store_reclaim(store, STORE_RECLAIM_SLICE), 3);
         ck_assert_uint_eq(zeroed_count, 3);
 
         /* A new entry starts where GetPartition said, and only moves forward. */
@@ -1132,6 +1127,9 @@ START_TEST(test_store_forget) {
         ck_assert_uint_eq(p.generation, log.generation);
         ax = p.generation;
         ck_assert_uint_eq(stats(store).tokens, 0);
+        ck_assert_uint_eq(zeroed_count, 0); /* dropped at once, freed by the reclaimer */
+        ck_assert_uint_eq(stats(store).reclaim_pending, 1);
+        ck_assert_uint_eq(store_reclaim(store, STORE_RECLAIM_SLICE), 1);
         ck_assert_uint_eq(zeroed_count, 1);
         ck_assert_uint_gt(store_remembered_serial(store), serial);
 
@@ -1197,6 +1195,9 @@ START_TEST(test_store_ephemeral_lifetime) {
         ck_assert(store_has_context(store, "private"));
         ck_assert(!store_has_context(store, "other-private"));
         ck_assert_uint_eq(stats(store).tokens, 1);
+        ck_assert_uint_eq(zeroed_count, 0); /* dropped at once, freed by the reclaimer */
+        ck_assert_uint_eq(stats(store).reclaim_pending, 1);
+        ck_assert_uint_eq(store_reclaim(store, STORE_RECLAIM_SLICE), 1);
         ck_assert_uint_eq(zeroed_count, 1);
         ck_assert_uint_eq(store_drop_holder(store, ":1.1"), 0);
 
@@ -1204,6 +1205,9 @@ START_TEST(test_store_ephemeral_lifetime) {
         ck_assert(!store_has_context(store, "private"));
         ck_assert_uint_eq(stats(store).tokens, 0);
         ck_assert_uint_eq(stats(store).contexts, 0);
+        ck_assert_uint_eq(zeroed_count, 1); /* dropped at once, freed by the reclaimer */
+        ck_assert_uint_eq(stats(store).reclaim_pending, 1);
+        ck_assert_uint_eq(store_reclaim(store, STORE_RECLAIM_SLICE), 1);
         ck_assert_uint_eq(zeroed_count, 2);
         ck_assert(zeroed_all_zero);
         ck_assert_uint_eq(store_drop_holder(store, ":1.2"), 0);
@@ -1311,6 +1315,12 @@ START_TEST(test_store_zeroing_every_drop) {
         stored++;
         ck_assert(store_close_context(store, "closing", NULL, &error));
         ck_assert_uint_gt(stats(store).tokens, 0);
+        {
+                guint before = zeroed_count;
+
+                ck_assert_uint_eq(store_reclaim(store, STORE_RECLAIM_SLICE),
+                                  stored - stats(store).tokens - before);
+        }
         ck_assert_uint_eq(zeroed_count, stored - stats(store).tokens);
 
         store_free(store);
@@ -1319,19 +1329,211 @@ START_TEST(test_store_zeroing_every_drop) {
 }
 END_TEST
 
-START_TEST(test_store_secret_bytes) {
-        const guint8 data[] = { 9, 8, 7 };
-        GBytes *b = secret_bytes_new(data, sizeof data);
-        GBytes *ref;
+/* --- deferred reclamation --- */
 
-        ck_assert_ptr_ne(g_bytes_get_data(b, NULL), data);
-        ck_assert_mem_eq(g_bytes_get_data(b, NULL), data, sizeof data);
-        ref = g_bytes_ref(b);
-        g_bytes_unref(b);
+static gboolean count_session(const StoreSessionInfo *info, gpointer user_data) {
+        guint *tokens = user_data;
+
+        *tokens += info->tokens;
+        return TRUE;
+}
+
+START_TEST(test_store_flush_deferred_reclaim) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) token = NULL;
+        guint32 old_gen[8];
+        guint dropped = 0, listed = 0;
+
+        open_ctx(store, CTX);
+        open_ctx(store, "other");
+        for (guint i = 0; i < 8; i++) {
+                g_autofree char *origin = g_strdup_printf("o%u.example:443", i);
+
+                old_gen[i] = generation_of(store, CTX, origin);
+                for (guint j = 0; j < 4; j++)
+                        ck_assert_int_eq(put_in(store, CTX, origin, 0x40 + j, 100, NOW + 99,
+                                                0x0304, NOW), STORE_PUT_STORED);
+        }
+        ck_assert_int_eq(put_in(store, "other", ORIGIN, 0x77, 100, NOW + 99, 0x0304, NOW),
+                         STORE_PUT_STORED);
+
+        ck_assert(store_flush(store, "", "", &dropped, &error));
+        ck_assert_uint_eq(dropped, 33);
+        /* Gone at once for every reader, though nothing was freed yet. */
         ck_assert_uint_eq(zeroed_count, 0);
-        g_bytes_unref(ref);
-        ck_assert_uint_eq(zeroed_count, 1);
+        ck_assert_uint_eq(stats(store).tokens, 0);
+        ck_assert_uint_eq(stats(store).bytes, 0);
+        ck_assert_uint_eq(stats(store).reclaim_pending, 33);
+        ck_assert(store_list_sessions(store, "", NULL, NULL, count_session, &listed, NULL, NULL,
+                                      &error));
+        ck_assert_uint_eq(listed, 0);
+        for (guint i = 0; i < 8; i++) {
+                g_autofree char *origin = g_strdup_printf("o%u.example:443", i);
+
+                ck_assert_uint_gt(generation_of(store, CTX, origin), old_gen[i]);
+                /* Neither under the old generation nor under the new one. */
+                ck_assert(store_take_session(store, CTX, origin, "", old_gen[i], NOW, &token,
+                                             &error));
+                ck_assert_ptr_null(token);
+                ck_assert_int_eq(take_current(store, origin), -1);
+        }
+
+        /* New tokens are not the reclaimer's: it frees exactly the dropped ones, in the
+         * slices asked for. */
+        ck_assert_int_eq(put_in(store, CTX, "o1.example:443", 0x99, 100, NOW + 200, 0x0304,
+                                NOW), STORE_PUT_STORED);
+        ck_assert_uint_eq(store_reclaim(store, 5), 5);
+        ck_assert_uint_eq(zeroed_count, 5);
+        ck_assert_uint_eq(store_reclaim_pending(store), 28);
+        /* The timer is armed for live tokens only: dropped ones that expire earlier are
+         * freed on the way. */
+        ck_assert_int_eq(store_next_expiry(store), NOW + 200);
+        ck_assert_uint_eq(store_reclaim(store, STORE_RECLAIM_SLICE), 0);
+        ck_assert_uint_eq(zeroed_count, 33);
         ck_assert(zeroed_all_zero);
+        ck_assert_uint_eq(stats(store).tokens, 1);
+        ck_assert_int_eq(take_current(store, "o1.example:443"), 0x99);
+}
+END_TEST
+
+START_TEST(test_store_close_deferred_reclaim) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+        guint dropped = 0;
+
+        open_ctx(store, CTX);
+        for (guint i = 0; i < 3; i++)
+                ck_assert_int_eq(put_current(store, ORIGIN, (guint8) i, NOW + 99),
+                                 STORE_PUT_STORED);
+        ck_assert(store_close_context(store, CTX, &dropped, &error));
+        ck_assert_uint_eq(dropped, 3);
+        ck_assert_uint_eq(stats(store).tokens, 0);
+        ck_assert_uint_eq(zeroed_count, 0);
+        /* Reopened, the context has nothing of its previous life, and the reclaimer frees
+         * the old tokens only. */
+        open_ctx(store, CTX);
+        ck_assert_int_eq(put_current(store, ORIGIN, 0x55, NOW + 99), STORE_PUT_STORED);
+        ck_assert_uint_eq(store_reclaim(store, STORE_RECLAIM_SLICE), 3);
+        ck_assert_uint_eq(zeroed_count, 3);
+        ck_assert_int_eq(take_current(store, ORIGIN), 0x55);
+        ck_assert_int_eq(take_current(store, ORIGIN), -1);
+}
+END_TEST
+
+/* A byte bound with dropped tokens ahead in the LRU still evicts live ones once the
+ * reclaimer has gone through. */
+START_TEST(test_store_byte_bound_after_flush) {
+        StoreLimits limits;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GError) error = NULL;
+
+        store_limits_init(&limits);
+        limits.max_token_bytes = 1000;
+        store = new_store_with(&limits);
+        open_ctx(store, CTX);
+        open_ctx(store, "other");
+        for (guint i = 0; i < 9; i++) {
+                g_autofree char *origin = g_strdup_printf("o%u.example:443", i);
+
+                ck_assert_int_eq(put_in(store, "other", origin, 1, 100, NOW + 99, 0x0304, NOW),
+                                 STORE_PUT_STORED);
+        }
+        ck_assert(store_flush(store, "other", "", NULL, &error));
+        for (guint i = 0; i < 12; i++) {
+                g_autofree char *origin = g_strdup_printf("n%u.example:443", i);
+
+                ck_assert_int_eq(put_in(store, CTX, origin, 2, 100, NOW + 99, 0x0304, NOW),
+                                 STORE_PUT_STORED);
+        }
+        store_reclaim(store, G_MAXUINT);
+        ck_assert_uint_le(stats(store).bytes, 1000);
+        ck_assert_uint_eq(stats(store).counters.evictions, 2);
+}
+END_TEST
+
+/* --- the memory cap --- */
+
+START_TEST(test_store_memory_cap) {
+        StoreLimits limits;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree guint8 *big = g_malloc0(4096);
+        guint64 used;
+        guint stored = 0;
+
+        store_limits_init(&limits);
+        limits.max_memory = 64 * 1024;
+        store = new_store_with(&limits);
+        ck_assert_uint_eq(stats(store).memory_cap, 64 * 1024);
+        ck_assert_uint_eq(stats(store).memory_used, 0);
+        open_ctx(store, CTX);
+        ck_assert_uint_gt(stats(store).memory_used, 0);
+
+        /* Tokens of 4 KiB in partitions of their own, until the cap refuses one. */
+        for (;;) {
+                g_autofree char *origin = g_strdup_printf("o%u.example:443", stored);
+                StorePartition p = partition(store, CTX, origin);
+                StorePutResult result;
+
+                used = stats(store).memory_used;
+                if (!store_put_session(store, CTX, origin, "", p.generation, big, 4096,
+                                       NOW + 99, 0x0304, NOW, &result, &error))
+                        break;
+                ck_assert_uint_le(stats(store).memory_used, 64 * 1024);
+                stored++;
+                ck_assert_uint_lt(stored, 16);
+        }
+        assert_error(error, TLSID_ERROR_LIMIT_EXCEEDED, "max_memory");
+        g_clear_error(&error);
+        /* Refused whole: no partition was left behind, nothing counted. */
+        ck_assert_uint_ge(stored, 10);
+        ck_assert_uint_eq(stats(store).tokens, stored);
+        ck_assert_uint_eq(stats(store).partitions, stored);
+        ck_assert_uint_eq(stats(store).memory_used, used);
+        /* Every kind of state is refused the same way. */
+        ck_assert(!store_open_context(store, "another", FALSE, NULL, NULL, &error) ||
+                  stats(store).memory_used <= 64 * 1024);
+        g_clear_error(&error);
+
+        /* Dropped tokens still count until freed, but a call that needs room frees as
+         * many as it needs. */
+        ck_assert(store_flush(store, CTX, "", NULL, &error));
+        ck_assert_uint_eq(stats(store).reclaim_pending, stored);
+        ck_assert_int_eq(put_in(store, CTX, "o0.example:443", 1, 4096, NOW + 99, 0x0304, NOW),
+                         STORE_PUT_STORED);
+        ck_assert_uint_lt(stats(store).reclaim_pending, stored);
+        ck_assert_uint_gt(stats(store).reclaim_pending, 0);
+}
+END_TEST
+
+/* Charges and releases balance: whatever was made and undone, nothing stays counted. */
+START_TEST(test_store_memory_accounting_balances) {
+        g_autoptr(Store) store = new_store();
+        g_autoptr(GError) error = NULL;
+
+        ck_assert_uint_eq(stats(store).memory_cap, 256 * 1024 * 1024);
+        open_ctx(store, CTX);
+        ck_assert(store_open_context(store, CTX, FALSE, "a label", NULL, &error));
+        ck_assert(store_open_context(store, "private", TRUE, NULL, ":1.1", &error));
+        ck_assert(store_open_context(store, "private", TRUE, NULL, ":1.2", &error));
+        ck_assert_int_eq(put_current(store, ORIGIN, 1, NOW + 99), STORE_PUT_STORED);
+        ck_assert_int_eq(put_in(store, "private", ORIGIN, 2, 3000, NOW + 99, 0x0304, NOW),
+                         STORE_PUT_STORED);
+        set_choice(store, CTX, "kept.example:443", TLSID_STATE_CERTIFICATE, FP_A, TRUE, NULL);
+        set_choice(store, CTX, "other.example:443", TLSID_STATE_NONE, "", FALSE, NULL);
+        ck_assert(store_add_remembered(store, "closed", ORIGIN, TLSID_STATE_NONE, "", &error));
+        ck_assert_int_eq(take_current(store, ORIGIN), 1);
+        ck_assert_int_eq(put_current(store, ORIGIN, 3, NOW + 99), STORE_PUT_STORED);
+        ck_assert_uint_gt(stats(store).memory_used, 3000);
+
+        ck_assert_uint_eq(store_drop_holder(store, ":1.1"), 0);
+        ck_assert_uint_eq(store_drop_holder(store, ":1.2"), 1);
+        ck_assert(store_close_context(store, CTX, NULL, &error));
+        ck_assert(store_forget_choices(store, "", "", NULL, &error));
+        ck_assert_uint_gt(stats(store).memory_used, 0); /* the dropped tokens */
+        store_reclaim(store, G_MAXUINT);
+        ck_assert_uint_eq(stats(store).memory_used, 0);
 }
 END_TEST
 
@@ -1963,7 +2165,11 @@ static Suite *store_suite(void) {
         tcase_add_test(tc, test_store_ephemeral_flag_mismatch);
         tcase_add_test(tc, test_store_limit_holders);
         tcase_add_test(tc, test_store_zeroing_every_drop);
-        tcase_add_test(tc, test_store_secret_bytes);
+        tcase_add_test(tc, test_store_flush_deferred_reclaim);
+        tcase_add_test(tc, test_store_close_deferred_reclaim);
+        tcase_add_test(tc, test_store_byte_bound_after_flush);
+        tcase_add_test(tc, test_store_memory_cap);
+        tcase_add_test(tc, test_store_memory_accounting_balances);
         tcase_add_test(tc, test_store_bad_ids);
         tcase_add_test(tc, test_store_bad_token_size);
         tcase_add_test(tc, test_store_peer_id);

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The benchmarks' calls to tlsidd. */
+#include "bench-calls.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "raw-bus.h"
+#include "test-bus.h"
+
+atomic_int bench_failures;
+
+void bench_failure(const char *fmt, ...) {
+        va_list ap;
+
+        /* Only the first few: one broken call per iteration would flood the output. */
+        if (atomic_fetch_add(&bench_failures, 1) >= 10)
+                return;
+        fprintf(stderr, "bench: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+uint64_t bench_now_ns(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+DBusMessage *bench_method(const char *name) {
+        DBusMessage *m = dbus_message_new_method_call(TEST_BUS_NAME, TEST_BUS_PATH,
+                                                      TEST_BUS_INTERFACE, name);
+
+        if (!m) {
+                fprintf(stderr, "bench: out of memory\n");
+                exit(1);
+        }
+        return m;
+}
+
+DBusMessage *bench_put_message(const char *context, const char *origin, dbus_uint32_t gen,
+                               const unsigned char *token, size_t len) {
+        DBusMessage *m = bench_method("PutSession");
+        const char *identity = "", *key = "tls_version";
+        dbus_int64_t expires = (dbus_int64_t) time(NULL) + 3600;
+        dbus_uint16_t version = 0x0304;
+        DBusMessageIter it, array, entry, variant;
+
+        dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING, &origin,
+                                 DBUS_TYPE_STRING, &identity, DBUS_TYPE_UINT32, &gen,
+                                 DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE, &token, (int) len,
+                                 DBUS_TYPE_INT64, &expires, DBUS_TYPE_INVALID);
+        dbus_message_iter_init_append(m, &it);
+        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &array);
+        dbus_message_iter_open_container(&array, DBUS_TYPE_DICT_ENTRY, NULL, &entry);
+        dbus_message_iter_append_basic(&entry, DBUS_TYPE_STRING, &key);
+        dbus_message_iter_open_container(&entry, DBUS_TYPE_VARIANT, "q", &variant);
+        dbus_message_iter_append_basic(&variant, DBUS_TYPE_UINT16, &version);
+        dbus_message_iter_close_container(&entry, &variant);
+        dbus_message_iter_close_container(&array, &entry);
+        dbus_message_iter_close_container(&it, &array);
+        return m;
+}
+
+DBusMessage *bench_round_trip(DBusConnection *conn, DBusMessage *m, uint64_t *ret_ns) {
+        DBusError error = DBUS_ERROR_INIT;
+        DBusMessage *reply;
+        uint64_t start;
+        char name[32];
+
+        snprintf(name, sizeof(name), "%s", dbus_message_get_member(m));
+        start = bench_now_ns();
+        reply = dbus_connection_send_with_reply_and_block(conn, m, BENCH_CALL_TIMEOUT_MS,
+                                                          &error);
+        if (ret_ns)
+                *ret_ns = bench_now_ns() - start;
+        dbus_message_unref(m);
+        if (!reply) {
+                bench_failure("%s: %s: %s", name, error.name, error.message);
+                dbus_error_free(&error);
+        }
+        return reply;
+}
+
+void bench_call_or_die(DBusConnection *conn, DBusMessage *m) {
+        DBusMessage *reply = bench_round_trip(conn, m, NULL);
+
+        if (!reply)
+                exit(1);
+        dbus_message_unref(reply);
+}
+
+void bench_open_context(DBusConnection *conn, const char *context) {
+        DBusMessage *m = bench_method("OpenContext");
+        DBusMessageIter it, array;
+
+        dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_INVALID);
+        dbus_message_iter_init_append(m, &it);
+        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &array);
+        dbus_message_iter_close_container(&it, &array);
+        bench_call_or_die(conn, m);
+}
+
+dbus_uint32_t bench_generation_of(DBusConnection *conn, const char *context,
+                                  const char *origin) {
+        DBusMessage *m = bench_method("GetPartition"), *reply;
+        const char *state, *identity, *peer_id;
+        dbus_uint32_t gen = 0;
+
+        dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING, &origin,
+                                 DBUS_TYPE_INVALID);
+        reply = bench_round_trip(conn, m, NULL);
+        if (!reply || !dbus_message_get_args(reply, NULL, DBUS_TYPE_STRING, &state,
+                                             DBUS_TYPE_STRING, &identity, DBUS_TYPE_UINT32, &gen,
+                                             DBUS_TYPE_STRING, &peer_id, DBUS_TYPE_INVALID))
+                exit(1);
+        dbus_message_unref(reply);
+        return gen;
+}
+
+uint64_t bench_statistic(DBusConnection *conn, const char *key) {
+        DBusMessage *reply = bench_round_trip(conn, bench_method("GetStatistics"), NULL);
+        uint64_t value = 0;
+
+        if (!reply)
+                exit(1);
+        raw_bus_statistic(reply, key, &value);
+        dbus_message_unref(reply);
+        return value;
+}
