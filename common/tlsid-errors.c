@@ -14,6 +14,8 @@ static const struct {
         [TLSID_ERROR_NO_SUCH_CONTEXT]  = { "org.tlsid.Error.NoSuchContext",   ENOENT },
         [TLSID_ERROR_LIMIT_EXCEEDED]   = { "org.tlsid.Error.LimitExceeded",   ENOBUFS },
         [TLSID_ERROR_ACCESS_DENIED]    = { "org.tlsid.Error.AccessDenied",    EACCES },
+        /* The daemon's disk failed it: neither the caller's I/O nor the bus's. */
+        [TLSID_ERROR_NOT_SAVED]        = { "org.tlsid.Error.NotSaved",        EREMOTEIO },
 };
 
 const char *error_code_to_dbus_name(int code) {

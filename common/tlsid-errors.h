@@ -13,6 +13,7 @@ typedef enum {
         TLSID_ERROR_NO_SUCH_CONTEXT,
         TLSID_ERROR_LIMIT_EXCEEDED,
         TLSID_ERROR_ACCESS_DENIED,
+        TLSID_ERROR_NOT_SAVED, /* a remembered choice is in force but not on disk */
         _TLSID_ERROR_MAX,
 } TlsidErrorCode;
 

@@ -160,19 +160,6 @@ static gboolean reload_policy_on_signal(gpointer user_data) {
         return G_SOURCE_CONTINUE;
 }
 
-static void load_state(Store *store, const char *path) {
-        g_autoptr(GError) error = NULL;
-        g_autofree char *moved_to = NULL;
-        g_autofree char *problem = NULL;
-
-        if (!state_file_load(store, path, &moved_to, &problem, &error))
-                g_warning("Cannot load remembered choices from %s: %s; starting without them",
-                          path, error->message);
-        else if (problem)
-                g_warning("Remembered choices in %s are corrupt (%s); moved the file to %s",
-                          path, problem, moved_to ? moved_to : "(nowhere)");
-}
-
 int main(int argc, char **argv) {
         gboolean version = FALSE, replace = FALSE, verbose = FALSE;
         g_autofree char *bus_address = NULL;
@@ -243,7 +230,6 @@ int main(int argc, char **argv) {
         explicit_bzero(nonce, sizeof nonce);
 
         g_autofree char *state_path = state_file_default_path();
-        load_state(store, state_path);
 
         DBusConnection *connection = bus_connect(bus_address, &error);
         if (!connection) {
@@ -282,6 +268,8 @@ int main(int argc, char **argv) {
                           error->message);
                 g_clear_error(&error);
         }
+        /* The replies to remembers that final write answered. */
+        dbus_connection_flush(connection);
         manager_free(manager);
         g_clear_pointer(&policy, policy_watch_free);
         g_clear_pointer(&certs, cert_db_free);

@@ -50,6 +50,16 @@ typedef enum {
         _BUS_STANDARD_ERROR_MAX,
 } BusStandardErrorCode;
 
+/* Sends the error reply for @error to @message, as the dispatcher does for a handler's
+ * error: for a reply sent later than the handler returned. */
+void manager_reply_error(Manager *manager, DBusMessage *message, const GError *error);
+
+/* SetChoice with remember: sets *@ret_reply when the store's remembered choices are on
+ * disk already, else holds @message and replies once they are, or with the error of the
+ * write that failed (remember-reply.c). */
+void manager_reply_when_saved(Manager *manager, DBusMessage *message,
+                              DBusMessage **ret_reply);
+
 /* The org.freedesktop.DBus.Properties handlers (properties.c). */
 gboolean method_properties_get(Manager *manager, DBusMessage *message, DBusMessage **ret_reply,
                                GError **error);

@@ -151,6 +151,10 @@ static void reply_gerror(Manager *m, DBusMessage *message, const GError *error) 
         reply_error(m, message, error_code_to_dbus_name(code), error->message);
 }
 
+void manager_reply_error(Manager *m, DBusMessage *message, const GError *error) {
+        reply_gerror(m, message, error);
+}
+
 static void refuse_call(DBusMessage *message, const GError *error, gpointer user_data) {
         reply_gerror(user_data, message, error);
 }
@@ -273,8 +277,8 @@ Manager *manager_new(DBusConnection *connection, Store *store, const TlsidConfig
         m->offered = offered_certs_new();
         m->expiry = store_expiry_new(store, m->context);
         m->reclaimer = store_reclaimer_new(store, m->context);
-        /* What was just loaded is on disk already. */
         m->saver = state_saver_new(store, state_path, m->context);
+        state_saver_load(m->saver);
         return m;
 }
 

@@ -35,8 +35,8 @@ const ManagerMethod *manager_get_methods(size_t *ret_n);
 const SignalSpec *manager_get_signals(size_t *ret_n);
 
 /* A manager serving @store on @connection, with the caller limits of @config (copied; the
- * one @store's limits came from, since the properties report them as in force), saving
- * remembered choices to @state_path, listing and parsing certificates with @certs
+ * one @store's limits came from, since the properties report them as in force), loading
+ * the remembered choices of @state_path into @store now and saving them there, listing and parsing certificates with @certs
  * (nullable: NSS could not be initialised; there are no user certificates then, and
  * certificates passed by callers are refused with FAILED) and selecting by the
  * policy of @policy (nullable: the default policy). None of them is owned; all must
@@ -49,7 +49,8 @@ Manager *manager_new(DBusConnection *connection, Store *store, const TlsidConfig
 gboolean manager_start(Manager *manager, GError **error);
 
 /* Writes the remembered choices now if they changed since the last save, waiting for a
- * save running in the worker thread first. For shutdown, after the loop stopped. */
+ * save running in the worker thread first, and queues the replies of the remembers that
+ * waited. For shutdown, after the loop stopped. */
 gboolean manager_flush_save(Manager *manager, GError **error);
 
 /* Unregisters everything and frees @manager; queued calls are dropped. Accepts NULL. */

@@ -236,10 +236,33 @@ static gboolean method_set_choice(Manager *m, DBusMessage *message, DBusMessage 
                 if (known)
                         not_after = known->leaf->not_after;
         }
+        /* A remember that cannot be saved (the choices file cannot be read) still sets the
+         * choice for this session, which the error then says. */
+        g_autoptr(GError) not_saved = NULL;
+        if (state == TLSID_STATE_UNDECIDED)
+                remember = FALSE;
+        /* (An ephemeral context's remember is the store's InvalidArgument.) */
+        if (remember && !store_context_is_ephemeral(m->store, context) &&
+            !state_saver_check_remember(m->saver, &not_saved)) {
+                if (!g_error_matches(not_saved, TLSID_ERROR, TLSID_ERROR_NOT_SAVED)) {
+                        g_propagate_error(error, g_steal_pointer(&not_saved));
+                        return FALSE;
+                }
+                remember = FALSE;
+        }
         /* IdentityChanged is emitted by the store's choice-changed callback. */
         if (!store_set_choice(m->store, context, origin, state, identity, not_after, remember,
                               NULL, error))
                 return FALSE;
+        if (not_saved) {
+                g_propagate_error(error, g_steal_pointer(&not_saved));
+                return FALSE;
+        }
+        /* The reply says the choice is on disk. */
+        if (remember) {
+                manager_reply_when_saved(m, message, ret_reply);
+                return TRUE;
+        }
         *ret_reply = new_reply(message);
         return TRUE;
 }
@@ -286,6 +309,11 @@ static gboolean method_get_statistics(Manager *m, DBusMessage *message, DBusMess
         secret_mem_get_statistics(&secret);
         dict_append_uint64(&dict, "secret_locked", secret.locked);
         dict_append_uint64(&dict, "secret_unlocked", secret.unlocked);
+        StateSaverStatistics saves;
+        state_saver_get_statistics(m->saver, &saves);
+        dict_append_uint64(&dict, "saves", saves.saves);
+        dict_append_uint64(&dict, "save_failures", saves.save_failures);
+        dict_append_text(&dict, "last_save_error", saves.last_error);
         /* Read from the kernel: 0 unless something made the daemon dumpable again. */
         dict_append_uint32(&dict, "dumpable", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) > 0);
         close_container(&it, &dict);

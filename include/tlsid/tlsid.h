@@ -8,7 +8,8 @@
  *
  * Errors: -EINVAL (an argument is malformed; org.tlsid.Error.InvalidArgument),
  * -ENOENT (no such context), -ENOBUFS (a daemon limit), -EACCES (access denied),
- * -EIO (the daemon failed), -ETIMEDOUT (no reply in time), -ECONNREFUSED (neither the
+ * -EIO (the daemon failed), -EREMOTEIO (a remembered choice is in force but could not be
+ * saved; org.tlsid.Error.NotSaved), -ETIMEDOUT (no reply in time), -ECONNREFUSED (neither the
  * bus nor the daemon could be reached), -EHOSTDOWN (the daemon failed to start: the bus's
  * activation failed, or systemd's start job of tlsid.service; the message says how),
  * -ENOMEM.
@@ -210,7 +211,9 @@ int tlsid_client_get_token_key(TlsidClient *client, void **ret_key, size_t *ret_
 #define TLSID_CHOICE_REMEMBER (1u << 0)
 
 /* Sets the choice of @origin. @identity: the SHA-256 fingerprint (64 lower-case hex)
- * for TLSID_CHOICE_CERTIFICATE, otherwise NULL or "". @flags: TLSID_CHOICE_REMEMBER. */
+ * for TLSID_CHOICE_CERTIFICATE, otherwise NULL or "". @flags: TLSID_CHOICE_REMEMBER,
+ * which returns once the choice is on disk, or -EREMOTEIO when it cannot be saved (the
+ * choice is in force all the same). */
 int tlsid_context_set_choice(TlsidContext *context, const char *origin, TlsidChoice state,
                              const char *identity, unsigned flags);
 

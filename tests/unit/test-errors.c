@@ -82,6 +82,7 @@ START_TEST(test_errors_tlsid_codes) {
                 { TLSID_ERROR_NO_SUCH_CONTEXT, "org.tlsid.Error.NoSuchContext", -ENOENT },
                 { TLSID_ERROR_LIMIT_EXCEEDED, "org.tlsid.Error.LimitExceeded", -ENOBUFS },
                 { TLSID_ERROR_ACCESS_DENIED, "org.tlsid.Error.AccessDenied", -EACCES },
+                { TLSID_ERROR_NOT_SAVED, "org.tlsid.Error.NotSaved", -EREMOTEIO },
         };
 
         ck_assert_uint_eq(N_ELEMENTS(rows), _TLSID_ERROR_MAX);

@@ -4,8 +4,10 @@
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "check-main.h"
+#include "no-dac.h"
 #include "state-file.h"
 #include "tmp-dir.h"
 
@@ -66,6 +68,11 @@ static void set_choice(Store *store, const char *context, const char *origin, in
         ck_assert_msg(store_set_choice(store, context, origin, state, identity, 0, remember, NULL,
                                        &error),
                       "%s", error ? error->message : "");
+}
+
+static void count_change(const char *context, const char *origin, int state,
+                         const char *identity, guint32 generation, gpointer user_data) {
+        (*(guint *) user_data)++;
 }
 
 START_TEST(test_state_file_default_path) {
@@ -242,8 +249,8 @@ START_TEST(test_state_file_invalid_entry_keeps_valid_ones) {
 
         ck_assert(state_file_load(store, path, &moved_to, &problem, &error));
         ck_assert_ptr_nonnull(moved_to);
-        ck_assert_msg(g_str_has_prefix(problem, "[choice 2] origin \"Bad.Example:443\""), "%s",
-                      problem);
+        ck_assert_msg(g_str_has_prefix(problem, "line 6: [choice 2] origin \"Bad.Example:443\""),
+                      "%s", problem);
         ck_assert(!g_file_test(path, G_FILE_TEST_EXISTS));
         ck_assert(g_file_test(moved_to, G_FILE_TEST_IS_REGULAR));
         list = remembered(store);
@@ -275,6 +282,21 @@ static char *problem_of(const char *text) {
                               (needle));                                                     \
         } while (0)
 
+/* Loads @text as the state file into @store, which must succeed and move it aside;
+ * returns the problem reported (transfer full). */
+static char *load_bad(Store *store, const char *text) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *path = write_file("choices", text);
+        g_autofree char *moved_to = NULL;
+        char *problem = NULL;
+
+        ck_assert_msg(state_file_load(store, path, &moved_to, &problem, &error), "%s",
+                      error ? error->message : "");
+        ck_assert_ptr_nonnull(moved_to);
+        ck_assert_ptr_nonnull(problem);
+        return problem;
+}
+
 START_TEST(test_state_file_problems_name_group_and_key) {
         assert_problem("[choice 1]\norigin=a.example:443\nstate=none\n", "[choice 1] context");
         assert_problem("[choice 7]\ncontext=a\nstate=none\n", "[choice 7] origin");
@@ -295,6 +317,209 @@ START_TEST(test_state_file_problems_name_group_and_key) {
         assert_problem("[choice 1]\ncontext=a\n[choice 2]\ncontext=b\n",
                        "[choice 1] origin");
         assert_problem("[choice 1]\ncontext=a\n[choice 2]\ncontext=b\n", "(and 3 more)");
+}
+END_TEST
+
+/* A hand-edited file with the same (context, origin) twice: the first entry stays, the
+ * second is a bad entry named by its line, and the file is moved aside. GKeyFile alone
+ * would keep both groups and the store the last one. */
+START_TEST(test_state_file_duplicate_choice_is_a_problem) {
+        g_autoptr(Store) store = store_new(NULL, nonce);
+        g_autofree char *problem = load_bad(store, "[choice 1]\n"
+                                                   "context=a\n"
+                                                   "origin=x.example:443\n"
+                                                   "state=none\n"
+                                                   "\n"
+                                                   "[choice 2]\n"
+                                                   "context=a\n"
+                                                   "origin=x.example:443\n"
+                                                   "state=certificate\n"
+                                                   "identity=" FP_A "\n"
+                                                   "[choice 3]\n"
+                                                   "context=b\n"
+                                                   "origin=x.example:443\n"
+                                                   "state=none\n");
+        g_autofree char *list = remembered(store);
+
+        ck_assert_str_eq(problem, "line 6: [choice 2]: context \"a\", origin \"x.example:443\" "
+                                  "again (first at line 1)");
+        ck_assert_str_eq(list, "a|x.example:443|none|;b|x.example:443|none|;");
+}
+END_TEST
+
+/* The same group name twice: GKeyFile would merge the two into one group whose later
+ * keys win. Each is read on its own; the first stays. */
+START_TEST(test_state_file_group_given_twice_is_a_problem) {
+        g_autoptr(Store) store = store_new(NULL, nonce);
+        g_autofree char *problem = load_bad(store, "# edited by hand\n"
+                                                   "[choice 1]\n"
+                                                   "context=a\n"
+                                                   "origin=x.example:443\n"
+                                                   "state=none\n"
+                                                   "[choice 1]\n"
+                                                   "context=a\n"
+                                                   "origin=y.example:443\n"
+                                                   "state=none\n");
+        g_autofree char *list = remembered(store);
+
+        ck_assert_str_eq(problem, "line 6: [choice 1]: the group of line 2 again");
+        ck_assert_str_eq(list, "a|x.example:443|none|;");
+}
+END_TEST
+
+START_TEST(test_state_file_key_given_twice_is_a_problem) {
+        assert_problem("[choice 1]\ncontext=a\norigin=x.example:443\norigin=y.example:443\n"
+                       "state=none\n",
+                       "line 1: [choice 1] origin: given 2 times");
+        assert_problem("[choice 1]\ncontext=a\norigin=x.example:443\nstate=none\n"
+                       "state=certificate\nidentity=" FP_A "\n",
+                       "[choice 1] state: given 2 times");
+}
+END_TEST
+
+/* Each problem names its line; a broken group costs that group only. */
+START_TEST(test_state_file_problems_have_lines) {
+        g_autoptr(Store) store = store_new(NULL, nonce);
+        g_autofree char *problem = load_bad(store, "[choice 1]\n"
+                                                   "context=a\n"
+                                                   "origin=x.example:443\n"
+                                                   "state=none\n"
+                                                   "[choice 2\n"
+                                                   "context=a\n"
+                                                   "[choice 3]\n"
+                                                   "context=a\n"
+                                                   "origin=z.example:443\n"
+                                                   "state=none\n");
+        g_autofree char *list = remembered(store);
+
+        ck_assert_msg(g_str_has_prefix(problem, "line 5: does not parse: "), "%s", problem);
+        ck_assert_str_eq(list, "a|x.example:443|none|;a|z.example:443|none|;");
+        assert_problem("x=1\n", "line 1: does not parse");
+        assert_problem("# a comment\n\n[choice 1]\ncontext=a\nstate=none\n\n"
+                       "[choice 2]\ncontext=a\norigin=Y:443\nstate=none\n",
+                       "line 3: [choice 1] origin");
+        assert_problem("[choice 1]\ncontext=a\nstate=none\n\n"
+                       "[choice 2]\ncontext=a\norigin=Y:443\nstate=none\n",
+                       "(and 1 more)");
+}
+END_TEST
+
+/* A file that exists but cannot be read is an error naming it and the errno; nothing
+ * is loaded, and the file is neither moved nor changed. */
+START_TEST(test_state_file_unreadable_names_file_and_errno) {
+        g_autoptr(Store) store = store_new(NULL, nonce);
+        g_autoptr(GError) error = NULL;
+        g_autofree char *path = write_file("choices", "[choice 1]\ncontext=a\n"
+                                                      "origin=x.example:443\nstate=none\n");
+        g_autofree char *moved_to = NULL;
+        g_autofree char *problem = NULL;
+        g_autofree char *contents = NULL;
+        g_autofree char *list = NULL;
+
+        if (!no_dac_override_here()) {
+                printf("test_state_file_unreadable_names_file_and_errno: skipped, cannot drop "
+                       "CAP_DAC_OVERRIDE\n");
+                return;
+        }
+        ck_assert_int_eq(chmod(path, 0), 0);
+        ck_assert(!state_file_load(store, path, &moved_to, &problem, &error));
+        ck_assert_ptr_nonnull(error);
+        ck_assert_msg(strstr(error->message, path) && strstr(error->message, "(EACCES)"), "%s",
+                      error->message);
+        ck_assert_ptr_null(moved_to);
+        ck_assert_ptr_null(problem);
+        ck_assert_ptr_null(find_corrupt());
+        list = remembered(store);
+        ck_assert_str_eq(list, "");
+        ck_assert_int_eq(chmod(path, 0600), 0);
+        ck_assert(g_file_get_contents(path, &contents, NULL, NULL));
+        ck_assert(g_str_has_prefix(contents, "[choice 1]\ncontext=a\n"));
+}
+END_TEST
+
+/* Loading into a store in use (a file readable again) leaves what the session decided:
+ * a choice it remembers, and the choice of an open context's entry. An undecided entry
+ * of an open context gets the remembered choice as SetChoice would: with a signal. */
+START_TEST(test_state_file_load_keeps_what_the_store_holds) {
+        g_autoptr(Store) store = store_new(NULL, nonce);
+        g_autoptr(GError) error = NULL;
+        g_autofree char *path = write_file("choices",
+                                           "[choice 1]\ncontext=open\norigin=set.example:443\n"
+                                           "state=none\n"
+                                           "[choice 2]\ncontext=open\norigin=new.example:443\n"
+                                           "state=certificate\nidentity=" FP_A "\n"
+                                           "[choice 3]\ncontext=closed\norigin=r.example:443\n"
+                                           "state=none\n"
+                                           "[choice 4]\ncontext=closed\norigin=c.example:443\n"
+                                           "state=none\n");
+        g_autofree char *moved_to = NULL;
+        g_autofree char *problem = NULL;
+        g_autofree char *list = NULL;
+        guint changes = 0;
+        StorePartition p;
+
+        ck_assert(store_open_context(store, "open", FALSE, NULL, NULL, &error));
+        set_choice(store, "open", "set.example:443", TLSID_STATE_CERTIFICATE, FP_A, FALSE);
+        ck_assert(store_add_remembered(store, "closed", "r.example:443",
+                                       TLSID_STATE_CERTIFICATE, FP_A, &error));
+        store_set_choice_changed_fn(store, count_change, &changes);
+
+        ck_assert(state_file_load(store, path, &moved_to, &problem, &error));
+        ck_assert_ptr_null(problem);
+        ck_assert(store_get_partition(store, "open", "set.example:443", &p, &error));
+        ck_assert_int_eq(p.state, TLSID_STATE_CERTIFICATE);
+        ck_assert(store_get_partition(store, "open", "new.example:443", &p, &error));
+        ck_assert_int_eq(p.state, TLSID_STATE_CERTIFICATE);
+        ck_assert(p.remembered);
+        ck_assert_uint_eq(changes, 1);
+        list = remembered(store);
+        ck_assert_str_eq(list, "closed|c.example:443|none|;"
+                               "closed|r.example:443|certificate|" FP_A ";"
+                               "open|new.example:443|certificate|" FP_A ";");
+}
+END_TEST
+
+/* Durable writes: no temporary file stays, and an interrupted save's temporary files
+ * (and only they) are removed at start. */
+START_TEST(test_state_file_stale_temps_removed) {
+        g_autoptr(Store) store = store_new(NULL, nonce);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) data = state_file_serialize(store);
+        g_autofree char *path = g_build_filename(tmpdir, "choices", NULL);
+        static const char *const stale[] = { "choices.tmp-a1B2c3", "choices.tmp-ZZZZZZ" };
+        static const char *const kept[] = {
+                "choices.tmp-a1B2c", "choices.tmp-a1B2c3d", "choices.tmp-a1B2c.", "choices.backup",
+                "choices.corrupt-1700000000", "other.tmp-a1B2c3", "choices.AbC123",
+        };
+        g_autoptr(GDir) dir = NULL;
+        const char *name;
+
+        ck_assert(state_file_write(path, data, &error));
+        dir = g_dir_open(tmpdir, 0, NULL);
+        while ((name = g_dir_read_name(dir)))
+                ck_assert_str_eq(name, "choices");
+        for (gsize i = 0; i < G_N_ELEMENTS(stale); i++)
+                g_free(write_file(stale[i], "x"));
+        for (gsize i = 0; i < G_N_ELEMENTS(kept); i++)
+                g_free(write_file(kept[i], "x"));
+        {
+                g_autofree char *subdir = g_build_filename(tmpdir, "choices.tmp-d1r3ct", NULL);
+
+                ck_assert_int_eq(g_mkdir(subdir, 0700), 0);
+                ck_assert_uint_eq(state_file_remove_stale_temps(path), G_N_ELEMENTS(stale));
+                ck_assert(g_file_test(subdir, G_FILE_TEST_IS_DIR));
+        }
+        for (gsize i = 0; i < G_N_ELEMENTS(stale); i++) {
+                g_autofree char *file = g_build_filename(tmpdir, stale[i], NULL);
+
+                ck_assert_msg(!g_file_test(file, G_FILE_TEST_EXISTS), "%s", stale[i]);
+        }
+        for (gsize i = 0; i < G_N_ELEMENTS(kept); i++) {
+                g_autofree char *file = g_build_filename(tmpdir, kept[i], NULL);
+
+                ck_assert_msg(g_file_test(file, G_FILE_TEST_EXISTS), "%s", kept[i]);
+        }
+        ck_assert(g_file_test(path, G_FILE_TEST_IS_REGULAR));
 }
 END_TEST
 
@@ -388,6 +613,7 @@ START_TEST(test_state_file_unreadable) {
         /* A directory where the file should be: a real error, nothing moved. */
         ck_assert(!state_file_load(store, tmpdir, &moved_to, &problem, &error));
         ck_assert_ptr_nonnull(error);
+        ck_assert_msg(strstr(error->message, "(EISDIR)"), "%s", error->message);
         ck_assert_ptr_null(moved_to);
         ck_assert_ptr_null(problem);
         ck_assert(g_file_test(tmpdir, G_FILE_TEST_IS_DIR));
@@ -403,6 +629,8 @@ START_TEST(test_state_file_write_fails_cleanly) {
         /* The directory cannot be made: a file is in the way. */
         ck_assert(!state_file_write(path, data, &error));
         ck_assert_ptr_nonnull(error);
+        ck_assert_msg(strstr(error->message, blocker) && strstr(error->message, "(ENOTDIR)"),
+                      "%s", error->message);
 }
 END_TEST
 
@@ -418,6 +646,13 @@ static Suite *state_file_suite(void) {
         tcase_add_test(tc, test_state_file_unparsable_moved_aside);
         tcase_add_test(tc, test_state_file_invalid_entry_keeps_valid_ones);
         tcase_add_test(tc, test_state_file_problems_name_group_and_key);
+        tcase_add_test(tc, test_state_file_duplicate_choice_is_a_problem);
+        tcase_add_test(tc, test_state_file_group_given_twice_is_a_problem);
+        tcase_add_test(tc, test_state_file_key_given_twice_is_a_problem);
+        tcase_add_test(tc, test_state_file_problems_have_lines);
+        tcase_add_test(tc, test_state_file_unreadable_names_file_and_errno);
+        tcase_add_test(tc, test_state_file_load_keeps_what_the_store_holds);
+        tcase_add_test(tc, test_state_file_stale_temps_removed);
         tcase_add_test(tc, test_state_file_limit_exceeded_is_a_problem);
         tcase_add_test(tc, test_state_file_unreadable);
         tcase_add_test(tc, test_state_file_too_large_moved_aside_unread);
