@@ -857,7 +857,7 @@ static gboolean parse_auto_select(Policy *policy, JsonNode *node, GError **error
         return TRUE;
 }
 
-static Policy *policy_parse(const char *text, gsize len, const char *file, GError **error) {
+Policy *policy_parse(const char *text, gsize len, const char *file, GError **error) {
         static const char *const known[] = { "mode", "auto_select", "contexts", NULL };
         g_autoptr(JsonParser) parser = json_parser_new_immutable();
         g_autoptr(Policy) policy = policy_new_default();
