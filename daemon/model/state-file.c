@@ -104,62 +104,66 @@ gsize state_file_max_size(Store *store) {
                4096;
 }
 
+gboolean state_file_parse(Store *store, const char *data, gsize len, char **ret_problem) {
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GError) error = NULL;
+        Problems problems = { 0 };
+
+        *ret_problem = NULL;
+        if (!g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &error)) {
+                problem_add(&problems, "does not parse: %s", error->message);
+        } else {
+                g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+
+                for (gsize i = 0; groups[i]; i++)
+                        load_group(store, kf, groups[i], &problems);
+        }
+        if (problems.count == 0)
+                return TRUE;
+        if (problems.count > 1)
+                *ret_problem = g_strdup_printf("%s (and %u more)", problems.first,
+                                               problems.count - 1);
+        else
+                *ret_problem = g_steal_pointer(&problems.first);
+        g_free(problems.first);
+        return FALSE;
+}
+
 gboolean state_file_load(Store *store, const char *path, char **ret_moved_to,
                          char **ret_problem, GError **error) {
-        g_autoptr(GKeyFile) kf = g_key_file_new();
         g_autoptr(GError) local = NULL;
         g_autofree char *contents = NULL;
         g_autofree char *moved_to = NULL;
-        g_auto(GStrv) groups = NULL;
-        Problems problems = { 0 };
+        g_autofree char *problem = NULL;
+        GStatBuf st;
         gsize len;
 
         if (ret_moved_to)
                 *ret_moved_to = NULL;
         if (ret_problem)
                 *ret_problem = NULL;
-        GStatBuf st;
         if (g_stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
             (guint64) st.st_size > state_file_max_size(store)) {
-                problem_add(&problems, "larger than %" G_GSIZE_FORMAT " bytes",
-                            state_file_max_size(store));
-                goto move;
-        }
-        if (!g_file_get_contents(path, &contents, &len, &local)) {
-                if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-                        return TRUE;
-                g_propagate_error(error, g_steal_pointer(&local));
-                return FALSE;
-        }
-
-        if (!g_key_file_load_from_data(kf, contents, len, G_KEY_FILE_NONE, &local)) {
-                problem_add(&problems, "does not parse: %s", local->message);
+                problem = g_strdup_printf("larger than %" G_GSIZE_FORMAT " bytes",
+                                          state_file_max_size(store));
         } else {
-                groups = g_key_file_get_groups(kf, NULL);
-                for (gsize i = 0; groups[i]; i++)
-                        load_group(store, kf, groups[i], &problems);
+                if (!g_file_get_contents(path, &contents, &len, &local)) {
+                        if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+                                return TRUE;
+                        g_propagate_error(error, g_steal_pointer(&local));
+                        return FALSE;
+                }
+                if (state_file_parse(store, contents, len, &problem))
+                        return TRUE;
         }
-        if (problems.count == 0)
-                return TRUE;
 
-move:
         moved_to = move_aside(path, error);
-        if (!moved_to) {
-                g_free(problems.first);
+        if (!moved_to)
                 return FALSE;
-        }
-        if (problems.count > 1) {
-                char *more = g_strdup_printf("%s (and %u more)", problems.first,
-                                             problems.count - 1);
-
-                g_free(problems.first);
-                problems.first = more;
-        }
         if (ret_moved_to)
                 *ret_moved_to = g_steal_pointer(&moved_to);
         if (ret_problem)
-                *ret_problem = g_steal_pointer(&problems.first);
-        g_free(problems.first);
+                *ret_problem = g_steal_pointer(&problem);
         return TRUE;
 }
 
