@@ -155,6 +155,20 @@ static DBusMessage *open_context(const char *context, const char *label, int eph
         return m;
 }
 
+/* OpenContext("tab-3", {@key: <@value>}), the entry @times over. */
+static DBusMessage *open_with_option(const char *key, int type, const void *value, int times) {
+        DBusMessage *m = call("OpenContext");
+        DBusMessageIter it, dict;
+
+        dbus_message_iter_init_append(m, &it);
+        add_string(&it, "tab-3");
+        open_dict(&it, &dict);
+        for (int i = 0; i < times; i++)
+                add_entry(&dict, key, type, value);
+        close_dict(&it, &dict);
+        return m;
+}
+
 static DBusMessage *put_session(const char *context, const char *origin, const char *identity,
                                 dbus_uint32_t generation, const char *token, dbus_int64_t expires,
                                 dbus_uint16_t tls_version, const char *alpn) {
@@ -393,7 +407,8 @@ static DBusMessage *no_reply(DBusMessage *m) {
 }
 
 int main(int argc, char **argv) {
-        const char *origin = "example.com:443";
+        const char *origin = "example.com:443", *text = "x";
+        dbus_uint32_t one = 1;
         static const char *const transport[] = {
                 "Transport mode=\"tls-client-certificate\", realm=\"intranet\", "
                 "ca-names=\"MBYxFDASBgNVBAMMC0V4YW1wbGUgQ0E=\", key-types=\"ec, rsa\"",
@@ -420,32 +435,9 @@ int main(int argc, char **argv) {
         seed("open-ephemeral", open_context("private/tab-2", NULL, 1), NULL);
         seed("open-errors", open_context("", NULL, -1), open_context("fuzz", NULL, 1),
              open_context("a b", NULL, -1), NULL);
-        {
-                DBusMessage *m = call("OpenContext");
-                DBusMessageIter it, dict;
-                dbus_uint32_t u = 1;
-                const char *s = "x";
-
-                dbus_message_iter_init_append(m, &it);
-                add_string(&it, "tab-3");
-                open_dict(&it, &dict);
-                add_entry(&dict, "label", DBUS_TYPE_STRING, &s);
-                add_entry(&dict, "label", DBUS_TYPE_STRING, &s);
-                close_dict(&it, &dict);
-                DBusMessage *m2 = call("OpenContext");
-                dbus_message_iter_init_append(m2, &it);
-                add_string(&it, "tab-3");
-                open_dict(&it, &dict);
-                add_entry(&dict, "ephemeral", DBUS_TYPE_UINT32, &u);
-                close_dict(&it, &dict);
-                DBusMessage *m3 = call("OpenContext");
-                dbus_message_iter_init_append(m3, &it);
-                add_string(&it, "tab-3");
-                open_dict(&it, &dict);
-                add_entry(&dict, "colour", DBUS_TYPE_STRING, &s);
-                close_dict(&it, &dict);
-                seed("open-bad-options", m, m2, m3, NULL);
-        }
+        seed("open-bad-options", open_with_option("label", DBUS_TYPE_STRING, &text, 2),
+             open_with_option("ephemeral", DBUS_TYPE_UINT32, &one, 1),
+             open_with_option("colour", DBUS_TYPE_STRING, &text, 1), NULL);
         seed("sessions", call_context_origin("GetPartition", "fuzz", origin),
              put_session("fuzz", origin, "", 1, "token one", G_MAXINT64, 0x0304, "h2"),
              put_session("fuzz", origin, "", 1, "token two", 4102444800, 0x0303, NULL),

@@ -12,17 +12,7 @@
 #include <string.h>
 
 #include "config.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define REQUIRE(cond)                                                                        \
-        do {                                                                                 \
-                if (!(cond)) {                                                               \
-                        fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, \
-                                #cond);                                                      \
-                        abort();                                                             \
-                }                                                                            \
-        } while (0)
+#include "fuzz.h"
 
 #define FIELD(f) offsetof(TlsidConfig, f), sizeof(((TlsidConfig *) NULL)->f)
 

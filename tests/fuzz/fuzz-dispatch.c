@@ -37,19 +37,9 @@
 #include "bus-glib.h"
 #include "certs.h"
 #include "config.h"
+#include "fuzz.h"
 #include "manager.h"
 #include "store.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define REQUIRE(cond)                                                                        \
-        do {                                                                                 \
-                if (!(cond)) {                                                               \
-                        fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, \
-                                #cond);                                                      \
-                        abort();                                                             \
-                }                                                                            \
-        } while (0)
 
 #define MESSAGES_MAX 16
 #define GUARD_MS 10000

@@ -14,18 +14,8 @@
 #include <string.h>
 
 #include "error.h"
+#include "fuzz.h"
 #include "policy.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define REQUIRE(cond)                                                                        \
-        do {                                                                                 \
-                if (!(cond)) {                                                               \
-                        fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, \
-                                #cond);                                                      \
-                        abort();                                                             \
-                }                                                                            \
-        } while (0)
 
 #define PARSER_STACK (256 * 1024)
 

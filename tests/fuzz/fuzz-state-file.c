@@ -13,19 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "state-file.h"
 #include "store.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define REQUIRE(cond)                                                                        \
-        do {                                                                                 \
-                if (!(cond)) {                                                               \
-                        fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, \
-                                #cond);                                                      \
-                        abort();                                                             \
-                }                                                                            \
-        } while (0)
 
 /* Small, so that a few KiB of input reach the limit. */
 #define REMEMBERED_MAX 16
