@@ -123,8 +123,10 @@ void callers_free(Callers *c) {
 gboolean callers_submit(Callers *c, DBusMessage *message, GError **error) {
         const char *sender = dbus_message_get_sender(message);
 
-        if (!sender) {
-                /* A peer-to-peer connection: the peer is whoever is on the socket. */
+        /* A peer-to-peer connection (no unique name of our own: no bus) has no driver to
+         * ask, and the sender of a message is whatever the peer wrote there: the caller
+         * is whoever is on the socket. */
+        if (!dbus_bus_get_unique_name(c->connection)) {
                 unsigned long uid;
                 if (!dbus_connection_get_unix_user(c->connection, &uid))
                         uid = (unsigned long) -1;

@@ -25,10 +25,11 @@ Callers *callers_new(DBusConnection *connection, uid_t owner, guint max_senders,
 void callers_free(Callers *callers);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Callers, callers_free)
 
-/* Runs the method call @message now when its caller's uid is known (or, on a
- * peer-to-peer connection, from the socket), else queues it behind the lookup, started
- * now when there is none. Returns FALSE with LIMIT_EXCEEDED or FAILED in @error when it
- * can neither run nor queue it; the caller replies with it. */
+/* Runs the method call @message now when its caller's uid is known (on a peer-to-peer
+ * connection: the uid of the socket's peer, whatever sender the message names), else
+ * queues it behind the lookup, started now when there is none. Returns FALSE with
+ * LIMIT_EXCEEDED or FAILED in @error when it can neither run nor queue it; the caller
+ * replies with it. */
 gboolean callers_submit(Callers *callers, DBusMessage *message, GError **error);
 
 /* Forgets the caller @name (its unique name left the bus). */

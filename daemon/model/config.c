@@ -217,25 +217,14 @@ static void load_setting(TlsidConfig *config, GKeyFile *kf, const Setting *s,
         setting_set(config, s, value);
 }
 
-gboolean config_load(TlsidConfig *config, const char *path, GPtrArray **ret_warnings,
-                           GError **error) {
-        g_autoptr(GKeyFile) kf = g_key_file_new();
+/* Reads the settings of @kf, loaded from @path, over the defaults in @config: what
+ * config_load() and config_load_data() share once GLib has parsed the key file. */
+static void config_read_key_file(TlsidConfig *config, GKeyFile *kf, const char *path,
+                                 GPtrArray **ret_warnings) {
         g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
         g_autofree char *file = g_path_get_basename(path);
-        g_auto(GStrv) groups = NULL;
-        g_autoptr(GError) local = NULL;
+        g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
 
-        config_init(config);
-        if (ret_warnings)
-                *ret_warnings = NULL;
-        if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
-                if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-                        return TRUE;
-                g_propagate_prefixed_error(error, g_steal_pointer(&local), "%s: ", path);
-                return FALSE;
-        }
-
-        groups = g_key_file_get_groups(kf, NULL);
         for (gsize g = 0; groups[g]; g++) {
                 g_auto(GStrv) keys = NULL;
 
@@ -266,6 +255,39 @@ gboolean config_load(TlsidConfig *config, const char *path, GPtrArray **ret_warn
         }
         if (ret_warnings && warnings->len > 0)
                 *ret_warnings = g_steal_pointer(&warnings);
+}
+
+gboolean config_load(TlsidConfig *config, const char *path, GPtrArray **ret_warnings,
+                           GError **error) {
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GError) local = NULL;
+
+        config_init(config);
+        if (ret_warnings)
+                *ret_warnings = NULL;
+        if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
+                if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+                        return TRUE;
+                g_propagate_prefixed_error(error, g_steal_pointer(&local), "%s: ", path);
+                return FALSE;
+        }
+        config_read_key_file(config, kf, path, ret_warnings);
+        return TRUE;
+}
+
+gboolean config_load_data(TlsidConfig *config, const char *data, gsize len, const char *path,
+                          GPtrArray **ret_warnings, GError **error) {
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GError) local = NULL;
+
+        config_init(config);
+        if (ret_warnings)
+                *ret_warnings = NULL;
+        if (!g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &local)) {
+                g_propagate_prefixed_error(error, g_steal_pointer(&local), "%s: ", path);
+                return FALSE;
+        }
+        config_read_key_file(config, kf, path, ret_warnings);
         return TRUE;
 }
 

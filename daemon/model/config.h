@@ -31,6 +31,11 @@ char *config_default_path(void);
  * a key file at all; then @config holds the defaults. */
 gboolean config_load(TlsidConfig *config, const char *path, GPtrArray **ret_warnings,
                            GError **error);
+/* Loads the text of a tlsidd.conf: @len bytes at @data, as if read from @path (named in
+ * the error; its base name in the warnings). The settings are read as config_load() reads
+ * them; GLib's one key-file parser reads the text in both. */
+gboolean config_load_data(TlsidConfig *config, const char *data, gsize len, const char *path,
+                          GPtrArray **ret_warnings, GError **error);
 
 /* The text of `tlsidd --help` describing every setting, its group and its default
  * (transfer full). */

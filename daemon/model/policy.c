@@ -589,14 +589,19 @@ static char *strip_trailing_commas(const char *text) {
         return g_string_free(out, FALSE);
 }
 
-/* Whether the JSON @text (@len bytes) nests arrays and objects at most POLICY_DEPTH_MAX
- * deep; when not, the line and column (from 1, in bytes) of the first bracket past it.
- * Brackets in strings do not count. */
-static gboolean depth_ok(const char *text, gsize len, guint *ret_line, guint *ret_column) {
+/* Why json-glib must not parse the JSON @text (@len bytes), or NULL; then the line and
+ * column (from 1, in bytes) of the character at fault: an array or object past
+ * POLICY_DEPTH_MAX levels, or one of json-glib's extensions, a single-quoted string or a
+ * comment. Those are refused because a '"' inside them would hide the brackets after it
+ * from this count: json-glib would see them and recurse. Brackets in strings do not
+ * count. */
+static const char *nesting_problem(const char *text, gsize len, guint *ret_line,
+                                   guint *ret_column) {
         gboolean in_string = FALSE, escaped = FALSE;
+        const char *why = NULL;
         guint depth = 0, line = 1, column = 0;
 
-        for (gsize i = 0; i < len && text[i]; i++) {
+        for (gsize i = 0; i < len && text[i] && !why; i++) {
                 char c = text[i];
 
                 column++;
@@ -613,16 +618,20 @@ static gboolean depth_ok(const char *text, gsize len, guint *ret_line, guint *re
                 } else if (c == '"') {
                         in_string = TRUE;
                 } else if (c == '[' || c == '{') {
-                        if (++depth > POLICY_DEPTH_MAX) {
-                                *ret_line = line;
-                                *ret_column = column;
-                                return FALSE;
-                        }
+                        if (++depth > POLICY_DEPTH_MAX)
+                                why = "nested deeper than " G_STRINGIFY(POLICY_DEPTH_MAX)
+                                      " levels";
                 } else if ((c == ']' || c == '}') && depth > 0) {
                         depth--;
+                } else if (c == '\'') {
+                        why = "a single-quoted string, which JSON does not have";
+                } else if (c == '/') {
+                        why = "a comment, which JSON does not have";
                 }
         }
-        return TRUE;
+        *ret_line = line;
+        *ret_column = column;
+        return why;
 }
 
 static AutoSelectEntry *parse_entry(const char *text, const char *path, GError **error) {
@@ -636,9 +645,10 @@ static AutoSelectEntry *parse_entry(const char *text, const char *path, GError *
         Pattern check;
         AutoSelectEntry *entry;
         guint line, column;
+        const char *why = nesting_problem(text, strlen(text), &line, &column);
 
-        if (!depth_ok(text, strlen(text), &line, &column)) {
-                fail(error, path, "nested deeper than %d levels", POLICY_DEPTH_MAX);
+        if (why) {
+                fail(error, path, "%s", why);
                 return NULL;
         }
         if (!json_parser_load_from_data(parser, text, -1, &local)) {
@@ -847,7 +857,7 @@ static gboolean parse_auto_select(Policy *policy, JsonNode *node, GError **error
         return TRUE;
 }
 
-static Policy *policy_parse(const char *text, gsize len, const char *file, GError **error) {
+Policy *policy_parse(const char *text, gsize len, const char *file, GError **error) {
         static const char *const known[] = { "mode", "auto_select", "contexts", NULL };
         g_autoptr(JsonParser) parser = json_parser_new_immutable();
         g_autoptr(Policy) policy = policy_new_default();
@@ -855,11 +865,11 @@ static Policy *policy_parse(const char *text, gsize len, const char *file, GErro
         JsonObject *object;
         JsonNode *root, *member;
         guint line, column;
+        const char *why = nesting_problem(text, len, &line, &column);
 
-        if (!depth_ok(text, len, &line, &column)) {
-                g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
-                            "%s:%u:%u: nested deeper than %d levels", file, line, column,
-                            POLICY_DEPTH_MAX);
+        if (why) {
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT, "%s:%u:%u: %s",
+                            file, line, column, why);
                 return NULL;
         }
         if (!json_parser_load_from_data(parser, text, (gssize) len, &local)) {

@@ -20,6 +20,10 @@ Policy *policy_new_default(void);
  * INVALID_ARGUMENT with "policy.json:LINE:COLUMN: reason" (or naming the member, e.g.
  * "auto_select[2].pattern: ..."). */
 Policy *policy_load(const char *path, GError **error);
+/* Parses the text of a policy file that exists: @len bytes at @text (no NUL needed; one
+ * inside is an error), named @file in errors ("policy.json"), by the rules and with the
+ * errors of policy_load(), which reads the file and calls this. */
+Policy *policy_parse(const char *text, gsize len, const char *file, GError **error);
 void policy_free(Policy *policy);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Policy, policy_free)
 

@@ -326,11 +326,34 @@ static gboolean read_file(const char *path, gsize max, char **ret_contents, gsiz
         return TRUE;
 }
 
+gboolean state_file_parse(Store *store, const char *data, gsize len, char **ret_problem) {
+        Load load = { .store = store };
+
+        *ret_problem = NULL;
+        load.groups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        load.choices = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        load.in_use = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        store_foreach_remembered(store, note_in_use, load.in_use);
+        load_contents(&load, data, len);
+        g_hash_table_unref(load.groups);
+        g_hash_table_unref(load.choices);
+        g_hash_table_unref(load.in_use);
+        if (load.problems.count == 0)
+                return TRUE;
+        if (load.problems.count > 1)
+                *ret_problem = g_strdup_printf("%s (and %u more)", load.problems.first,
+                                               load.problems.count - 1);
+        else
+                *ret_problem = g_steal_pointer(&load.problems.first);
+        g_free(load.problems.first);
+        return FALSE;
+}
+
 gboolean state_file_load(Store *store, const char *path, char **ret_moved_to,
                          char **ret_problem, GError **error) {
         g_autofree char *contents = NULL;
         g_autofree char *moved_to = NULL;
-        Load load = { .store = store };
+        g_autofree char *problem = NULL;
         gboolean too_large;
         gsize len;
 
@@ -340,39 +363,19 @@ gboolean state_file_load(Store *store, const char *path, char **ret_moved_to,
                 *ret_problem = NULL;
         if (!read_file(path, state_file_max_size(store), &contents, &len, &too_large, error))
                 return FALSE;
-        if (too_large) {
-                problem_add(&load.problems, "larger than %" G_GSIZE_FORMAT " bytes",
-                            state_file_max_size(store));
-        } else if (contents) {
-                load.groups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-                load.choices = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-                load.in_use = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-                store_foreach_remembered(store, note_in_use, load.in_use);
-                load_contents(&load, contents, len);
-                g_hash_table_unref(load.groups);
-                g_hash_table_unref(load.choices);
-                g_hash_table_unref(load.in_use);
-        }
-        if (load.problems.count == 0)
+        if (too_large)
+                problem = g_strdup_printf("larger than %" G_GSIZE_FORMAT " bytes",
+                                          state_file_max_size(store));
+        else if (!contents || state_file_parse(store, contents, len, &problem))
                 return TRUE;
 
         moved_to = move_aside(path, error);
-        if (!moved_to) {
-                g_free(load.problems.first);
+        if (!moved_to)
                 return FALSE;
-        }
-        if (load.problems.count > 1) {
-                char *more = g_strdup_printf("%s (and %u more)", load.problems.first,
-                                             load.problems.count - 1);
-
-                g_free(load.problems.first);
-                load.problems.first = more;
-        }
         if (ret_moved_to)
                 *ret_moved_to = g_steal_pointer(&moved_to);
         if (ret_problem)
-                *ret_problem = g_steal_pointer(&load.problems.first);
-        g_free(load.problems.first);
+                *ret_problem = g_steal_pointer(&problem);
         return TRUE;
 }
 

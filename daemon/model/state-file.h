@@ -40,6 +40,11 @@ char *state_file_default_path(void);
  * loaded): such a file must not be replaced. */
 gboolean state_file_load(Store *store, const char *path, char **ret_moved_to,
                          char **ret_problem, GError **error);
+/* Loads the remembered choices of a choices file's text, @len bytes at @data, into @store:
+ * every valid entry is added. FALSE when the text does not parse or holds an invalid
+ * entry; then @ret_problem (transfer full) gives the first reason, naming the group and
+ * key, and how many more there are. What state_file_load() runs on the file it read. */
+gboolean state_file_parse(Store *store, const char *data, gsize len, char **ret_problem);
 
 /* Serialises the remembered choices of @store (transfer full), in the main thread. */
 GBytes *state_file_serialize(Store *store);

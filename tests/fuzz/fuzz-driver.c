@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 /* The inputs libFuzzer itself would take: -max_len defaults to 4096, the corpus is small. */
 #define INPUT_MAX (1024 * 1024)

@@ -544,6 +544,19 @@ START_TEST(test_interface_dispatch_unknown_method) {
 }
 END_TEST
 
+/* On a peer-to-peer connection the sender field is the peer's own writing: the call runs
+ * as the socket's uid, and the daemon asks the peer nothing (it used to ask it for the
+ * uid of the name, which a peer could answer as it pleased). */
+START_TEST(test_interface_peer_sender_not_trusted) {
+        DBusMessage *m = new_call(TLSID_INTERFACE, "CloseContext");
+        const char *context = "a/b";
+
+        ck_assert(dbus_message_set_sender(m, ":1.42"));
+        ck_assert(dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_INVALID));
+        assert_error(call_sync(m), "org.tlsid.Error.NoSuchContext", "a/b");
+}
+END_TEST
+
 START_TEST(test_interface_options_checked) {
         const char *text = "yes";
         dbus_bool_t yes = TRUE;
@@ -936,6 +949,7 @@ static Suite *interface_suite(void) {
         tcase_add_checked_fixture(dispatch, setup, teardown);
         tcase_add_test(dispatch, test_interface_dispatch_checks_signature);
         tcase_add_test(dispatch, test_interface_dispatch_unknown_method);
+        tcase_add_test(dispatch, test_interface_peer_sender_not_trusted);
         tcase_add_test(dispatch, test_interface_options_checked);
         tcase_add_test(dispatch, test_interface_introspect_returns_contract);
         tcase_add_test(dispatch, test_interface_put_without_reply_then_take);

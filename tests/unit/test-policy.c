@@ -630,6 +630,37 @@ START_TEST(test_policy_nesting_is_bounded) {
 }
 END_TEST
 
+/* json-glib also reads single-quoted strings and comments: a '"' inside one of them must
+ * not hide the brackets after it from the nesting bound. Neither is JSON: both are
+ * refused, with where. */
+START_TEST(test_policy_nesting_not_hidden_by_extensions) {
+        static const struct {
+                const char *head, *tail, *message;
+        } cases[] = {
+                { "{\"x\": /* \" */ ", "}",
+                  "policy.json:1:7: a comment, which JSON does not have" },
+                { "{\"x\": ['\"', ", "}",
+                  "policy.json:1:8: a single-quoted string, which JSON does not have" },
+                { "{\"auto_select\": [\"{'\\\"': ", "}\"]}",
+                  "auto_select[0]: a single-quoted string, which JSON does not have" },
+        };
+        gsize depth = 200000;
+
+        for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *text = g_malloc(depth + 64);
+                g_autoptr(GError) error = NULL;
+                g_autoptr(Policy) policy = NULL;
+                gsize n = (gsize) g_snprintf(text, 32, "%s", cases[i].head);
+
+                memset(text + n, '[', depth);
+                strcpy(text + n + depth, cases[i].tail);
+                policy = load_text(text, &error);
+                ck_assert_ptr_null(policy);
+                ck_assert_str_eq(error->message, cases[i].message);
+        }
+}
+END_TEST
+
 START_TEST(test_policy_example_file) {
         g_autofree char *path = g_build_filename(g_getenv("TLSID_SOURCE_DIR"), "docs",
                                                  "examples", "policy.json", NULL);
@@ -673,6 +704,7 @@ static Suite *policy_suite(void) {
         tcase_add_test(tc, test_policy_not_a_regular_file);
         tcase_add_test(tc, test_policy_too_large);
         tcase_add_test(tc, test_policy_nesting_is_bounded);
+        tcase_add_test(tc, test_policy_nesting_not_hidden_by_extensions);
         tcase_add_test(tc, test_policy_example_file);
         tcase_add_test(tc, test_policy_default_path);
         suite_add_tcase(s, tc);
