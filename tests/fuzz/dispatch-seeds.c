@@ -130,6 +130,20 @@ static DBusMessage *call_context_origin(const char *method, const char *context,
         return m;
 }
 
+/* ListContexts(cursor, limit), or ListSessions(context, cursor, limit) with a context. */
+static DBusMessage *list_page(const char *method, const char *context, const char *cursor,
+                              dbus_uint32_t limit) {
+        DBusMessage *m = call(method);
+        DBusMessageIter it;
+
+        dbus_message_iter_init_append(m, &it);
+        if (context)
+                add_string(&it, context);
+        add_string(&it, cursor);
+        check(dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT32, &limit));
+        return m;
+}
+
 static DBusMessage *call_string(const char *method, const char *s) {
         DBusMessage *m = call(method);
         DBusMessageIter it;
@@ -430,7 +444,7 @@ int main(int argc, char **argv) {
         seed("introspect-root", call_on("/", DBUS_INTERFACE_INTROSPECTABLE, "Introspect"),
              call_on("/org/tlsid", DBUS_INTERFACE_INTROSPECTABLE, "Introspect"), NULL);
         seed("contexts", open_context("tab-1", "Tab 1", 0), open_context("tab-1", "again", -1),
-             call("ListContexts"), call_string("CloseContext", "tab-1"),
+             list_page("ListContexts", NULL, "", 0), call_string("CloseContext", "tab-1"),
              call_string("CloseContext", "tab-1"), NULL);
         seed("open-ephemeral", open_context("private/tab-2", NULL, 1), NULL);
         seed("open-errors", open_context("", NULL, -1), open_context("fuzz", NULL, 1),
@@ -443,7 +457,7 @@ int main(int argc, char **argv) {
              put_session("fuzz", origin, "", 1, "token two", 4102444800, 0x0303, NULL),
              call_context_origin("BeginConnection", "fuzz", origin),
              take_session("fuzz", origin, "", 1), take_session("fuzz", origin, "", 1),
-             call_string("ListSessions", ""), call_string("ListSessions", "fuzz"),
+             list_page("ListSessions", "", "", 0), list_page("ListSessions", "fuzz", "", 1),
              call("GetStatistics"), NULL);
         seed("session-errors", put_session("fuzz", origin, "", 7, "stale", G_MAXINT64, 0, NULL),
              put_session("fuzz", origin, "", 1, "expired", 1, 0x0304, NULL),
@@ -451,11 +465,19 @@ int main(int argc, char **argv) {
              put_session("fuzz", origin, IDENTITY, 1, "x", G_MAXINT64, 0, NULL),
              put_session("nope", origin, "", 1, "x", G_MAXINT64, 0, NULL),
              put_session("fuzz", "Example.com:443", "", 1, "x", G_MAXINT64, 0, NULL),
-             take_session("fuzz", origin, "xyz", 1), call_string("ListSessions", "nope"),
+             take_session("fuzz", origin, "xyz", 1), list_page("ListSessions", "nope", "", 0),
              call_context_origin("GetPartition", "fuzz", "[::1]:0"), NULL);
         seed("put-no-reply",
              no_reply(put_session("fuzz", "[::1]:8443", "", 1, "t", G_MAXINT64, 0x0304, NULL)),
-             no_reply(call("ListContexts")), NULL);
+             no_reply(list_page("ListContexts", NULL, "", 0)), NULL);
+        seed("list-pages", open_context("tab-1", NULL, 0), open_context("tab-2", NULL, 0),
+             list_page("ListContexts", NULL, "", 1), list_page("ListContexts", NULL, "fuzz", 1),
+             list_page("ListContexts", NULL, "zz", 5000),
+             put_session("fuzz", origin, "", 1, "t", G_MAXINT64, 0x0304, NULL),
+             list_page("ListSessions", "", "fuzz example.com:443", 1),
+             list_page("ListSessions", "fuzz", "no-space", 1),
+             list_page("ListSessions", "tab-1", "fuzz example.com:443", 1),
+             call_string("ListSessions", ""), NULL);
         seed("flush", put_session("fuzz", origin, "", 1, "t", G_MAXINT64, 0x0304, NULL),
              call_context_origin("FlushSessions", "fuzz", origin),
              call_context_origin("FlushSessions", "", ""),
