@@ -278,7 +278,9 @@ static int take(const char *context, const char *origin, const char *identity,
         ck_assert(dbus_message_get_args(reply, NULL, DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE, &data,
                                         &len, DBUS_TYPE_INVALID));
         ck_assert_uint_le((size_t) len, size);
-        memcpy(buf, data, (size_t) len);
+        /* An empty array comes back as NULL, which memcpy() must not be given. */
+        if (len > 0)
+                memcpy(buf, data, (size_t) len);
         dbus_message_unref(reply);
         return len;
 }
