@@ -268,17 +268,22 @@ static bool error_is_forgotten_context(const DBusError *e) {
 int client_call(TlsidClient *c, DBusMessage *msg, const char *context,
                 DBusMessage **ret_reply) {
         _cleanup_(dbus_message_unrefp) DBusMessage *owned = msg;
-        DBusMessage *to_send = msg, *reply;
+        DBusMessage *reply;
         bool retry, to_daemon;
         int r;
 
-        if (!msg)
+        if (!owned)
                 return set_oom();
         to_daemon = streq_ptr(dbus_message_get_destination(msg), TLSID_BUS_NAME);
         for (int attempt = 0;; attempt++) {
                 _cleanup_(dbus_error_free) DBusError e = DBUS_ERROR_INIT;
                 _cleanup_(dbus_connection_unrefp) DBusConnection *conn = NULL;
+                /* A sent message is locked and has a serial: a retry sends a copy, dropped
+                 * however this attempt ends. */
+                _cleanup_(dbus_message_unrefp) DBusMessage *copy = NULL;
 
+                if (attempt > 0 && !(copy = dbus_message_copy(msg)))
+                        return set_oom();
                 r = client_get_connection(c, &conn);
                 if (r < 0)
                         return r;
@@ -287,10 +292,8 @@ int client_call(TlsidClient *c, DBusMessage *msg, const char *context,
                         if (r < 0)
                                 return r;
                 }
-                reply = dbus_connection_send_with_reply_and_block(conn, to_send, timeout_ms(c),
-                                                                   &e);
-                if (to_send != msg)
-                        dbus_message_unref(to_send);
+                reply = dbus_connection_send_with_reply_and_block(conn, copy ? copy : msg,
+                                                                   timeout_ms(c), &e);
                 if (reply) {
                         if (to_daemon)
                                 client_note_daemon(c, reply);
@@ -314,10 +317,6 @@ int client_call(TlsidClient *c, DBusMessage *msg, const char *context,
                 }
                 if (!retry)
                         return r;
-                /* A sent message is locked and has a serial: resend a copy. */
-                to_send = dbus_message_copy(msg);
-                if (!to_send)
-                        return set_oom();
         }
 }
 

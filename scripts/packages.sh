@@ -22,12 +22,18 @@ TLSID_PACKAGES=(
         apache2
         gdb
 )
+# What the sanitized run adds (scripts/test-sanitized): clang, whose sanitizer runtime
+# writes every report to a file.
+TLSID_SANITIZED_PACKAGES=(
+        clang
+)
 
-# Installs the missing packages with apt-get when root; otherwise says which are missing.
+# Installs the missing packages of TLSID_PACKAGES and of the arguments with apt-get when
+# root; otherwise says which are missing.
 ensure_packages() {
         local missing=()
         local p
-        for p in "${TLSID_PACKAGES[@]}"; do
+        for p in "${TLSID_PACKAGES[@]}" "$@"; do
                 dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
                         missing+=("$p")
         done

@@ -350,7 +350,8 @@ static int reader_fill(Reader *r, size_t limit) {
  * of the stream or past @limit bytes. */
 static char *reader_line(Reader *r, size_t limit, int *ret_error) {
         for (;;) {
-                char *start = r->buf + r->pos;
+                /* No buffer before the first read: NULL + 0 is undefined too. */
+                char *start = r->buf ? r->buf + r->pos : NULL;
                 char *nl = r->len > r->pos ? memchr(start, '\n', r->len - r->pos) : NULL;
                 int k;
 

@@ -158,10 +158,18 @@ static int fail_unref(const char *command, int r, TlsidClient *client) {
         return r;
 }
 
+/* Each call's timeout. libtlsid's 1 s default is meant for a handshake path; a command at
+ * a prompt rather waits for a daemon that starts slowly (a loaded machine, valgrind) than
+ * fails, as long as systemctl does. */
+#define CALL_TIMEOUT_USEC (25u * 1000u * 1000u)
+
 static int connect_client(const char *command, TlsidClient **ret) {
         int r = tlsid_client_new(arg_bus_address, ret);
 
-        return r < 0 ? fail(command, r) : EXIT_OK;
+        if (r < 0)
+                return fail(command, r);
+        (void) tlsid_client_set_timeout(*ret, CALL_TIMEOUT_USEC);
+        return EXIT_OK;
 }
 
 /* ---- Output helpers ---- */

@@ -278,7 +278,9 @@ static int take(const char *context, const char *origin, const char *identity,
         ck_assert(dbus_message_get_args(reply, NULL, DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE, &data,
                                         &len, DBUS_TYPE_INVALID));
         ck_assert_uint_le((size_t) len, size);
-        memcpy(buf, data, (size_t) len);
+        /* An empty array comes back as NULL, which memcpy() must not be given. */
+        if (len > 0)
+                memcpy(buf, data, (size_t) len);
         dbus_message_unref(reply);
         return len;
 }
@@ -391,8 +393,8 @@ static const char *const bad_contexts[] = {
         "quote\"",
         "caf\xc3\xa9",            /* valid UTF-8, not in the alphabet */
         /* 129 bytes, one past the longest */
-        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        ("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
 };
 
 START_TEST(test_bad_input_bad_context_ids) {
@@ -488,8 +490,8 @@ static const char *const bad_identities[] = {
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",  /* 63 */
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", /* 65 */
         "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
-        "aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:"
-        "aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa",                  /* tlsidctl's form */
+        ("aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:"
+         "aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa:aa"),                /* tlsidctl's form */
         "none",
 };
 

@@ -1130,6 +1130,21 @@ START_TEST(test_client_daemon_exits_cleanly_on_sigterm) {
 }
 END_TEST
 
+/* The bus goes away under a connected client: the call's retry cannot reconnect and the
+ * call fails, leaving nothing behind (the retry's copy of the message, which the sanitized
+ * run's LeakSanitizer would report). */
+START_TEST(test_client_call_fails_when_the_bus_is_gone) {
+        TlsidClient *client = client_new();
+        TlsidStatistics s;
+
+        ck_assert_uint_eq(statistics(client).tokens, 0);
+        test_bus_stop();
+        ASSERT_ERRNO(tlsid_client_get_statistics(client, &s), ECONNREFUSED);
+        ck_assert_str_ne(tlsid_error_message(), "");
+        tlsid_client_unref(client);
+}
+END_TEST
+
 START_TEST(test_client_unreachable_bus) {
         TlsidClient *client = NULL;
         int r;
@@ -1328,6 +1343,7 @@ static Suite *client_suite(void) {
         tcase_add_test(tc, test_client_corrupt_state_file_moved_aside);
         tcase_add_test(tc, test_client_daemon_exits_cleanly_on_sigterm);
         tcase_add_test(tc, test_client_unreachable_bus);
+        tcase_add_test(tc, test_client_call_fails_when_the_bus_is_gone);
         tcase_add_test(tc, test_client_threads_share_a_client);
         suite_add_tcase(s, tc);
 

@@ -74,7 +74,7 @@ complete_line() {
         for want in "$@"; do
                 if [ "$want" = - ]; then
                         [ -z "$reply" ] && continue
-                elif printf '%s\n' "$reply" | grep -qxF -- "$want"; then
+                elif grep -qxF -- "$want" <<<"$reply"; then
                         continue
                 fi
                 echo "FAIL: '$line' (${prelude:-plain}): want '$want', got: $(echo $reply)"

@@ -620,6 +620,22 @@ START_TEST(test_tlsidctl_daemon_fails_to_start) {
 }
 END_TEST
 
+/* A daemon that takes longer to start than libtlsid's default call timeout (1 s), as under
+ * valgrind or on a loaded machine: tlsidctl waits for it. */
+START_TEST(test_tlsidctl_waits_for_a_slow_start) {
+        char *exec = test_xasprintf("/bin/sh -c \"sleep 2 && exec %s\"", test_bus_tlsidd_path());
+
+        test_bus_start_with_exec(exec);
+        assert_run(0, "status");
+        assert_out_has("Daemon:       :");
+        free(exec);
+        free(out);
+        free(err);
+        out = err = NULL;
+        test_bus_stop();
+}
+END_TEST
+
 START_TEST(test_tlsidctl_json_counts) {
         TlsidContext *one = open_context("app/one", 0, NULL);
 
@@ -833,6 +849,7 @@ static Suite *tlsidctl_suite(void) {
         tc = tcase_create("activation");
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_tlsidctl_daemon_fails_to_start);
+        tcase_add_test(tc, test_tlsidctl_waits_for_a_slow_start);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -522,6 +522,12 @@ static void assert_return(DBusMessage *reply) {
                       "error reply %s", dbus_message_get_error_name(reply));
 }
 
+/* assert_return() for a reply nothing else reads: consumes it, as assert_error() does. */
+static void assert_return_unref(DBusMessage *reply) {
+        assert_return(reply);
+        dbus_message_unref(reply);
+}
+
 START_TEST(test_interface_dispatch_checks_signature) {
         DBusMessage *m = new_call(TLSID_INTERFACE, "OpenContext");
         const char *context = "a/b";
@@ -566,7 +572,7 @@ START_TEST(test_interface_options_checked) {
                      "options.ephemeral: expected type b, got s");
         assert_error(open_context("a/b", "colour", DBUS_TYPE_BOOLEAN, &yes),
                      "org.tlsid.Error.InvalidArgument", "options.colour: unknown key");
-        assert_return(open_context("a/b", "label", DBUS_TYPE_STRING, &text));
+        assert_return_unref(open_context("a/b", "label", DBUS_TYPE_STRING, &text));
 }
 END_TEST
 
@@ -595,7 +601,7 @@ START_TEST(test_interface_put_without_reply_then_take) {
         const guint8 *got = NULL;
         int len = 0;
 
-        assert_return(open_context(context, NULL, 0, NULL));
+        assert_return_unref(open_context(context, NULL, 0, NULL));
         ck_assert_ptr_null(put_session(context, origin, generation, token, sizeof token, TRUE));
 
         m = new_call(TLSID_INTERFACE, "TakeSession");
@@ -627,7 +633,7 @@ START_TEST(test_interface_set_choice_signals_before_reply) {
         const char *sig_context, *sig_origin, *sig_state, *sig_identity;
         dbus_uint32_t generation = 0;
 
-        assert_return(open_context(context, NULL, 0, NULL));
+        assert_return_unref(open_context(context, NULL, 0, NULL));
         DBusMessage *reply = set_choice(context, origin, "none", "");
         assert_return(reply);
         dbus_message_unref(reply);
@@ -698,7 +704,7 @@ START_TEST(test_interface_select_without_certificates) {
         /* The context must be open. */
         assert_error(select_certificate(context, NULL, 0, NULL, 0),
                      "org.tlsid.Error.NoSuchContext", "a/b");
-        assert_return(open_context(context, NULL, 0, NULL));
+        assert_return_unref(open_context(context, NULL, 0, NULL));
         /* No database, no candidates: nothing is eligible, so nobody is asked. */
         reply = select_certificate(context, "tls_version", DBUS_TYPE_UINT16, &version, 0);
         assert_return(reply);
@@ -796,8 +802,8 @@ START_TEST(test_interface_decisions_logged_private_contexts_not) {
         installed = TRUE;
         g_log_set_debug_enabled(TRUE);
 
-        assert_return(open_context("a/b", NULL, 0, NULL));
-        assert_return(select_certificate("a/b", NULL, 0, NULL, 0));
+        assert_return_unref(open_context("a/b", NULL, 0, NULL));
+        assert_return_unref(select_certificate("a/b", NULL, 0, NULL, 0));
         const char *r = logged_record("SelectCertificate");
         ck_assert_msg(strstr(r, "MESSAGE=a/b example.com:443: SelectCertificate: none "
                                 "(nothing-eligible), generation 1, 0 eligible of 0\n") &&
@@ -810,7 +816,7 @@ START_TEST(test_interface_decisions_logged_private_contexts_not) {
         /* An ephemeral context (private browsing): the decision is logged without it. */
         g_ptr_array_set_size(logged, 0);
         ck_assert(store_open_context(fx.store, "private/tab-1", TRUE, NULL, ":1.99", &error));
-        assert_return(select_certificate("private/tab-1", NULL, 0, NULL, 0));
+        assert_return_unref(select_certificate("private/tab-1", NULL, 0, NULL, 0));
         r = logged_record("SelectCertificate");
         ck_assert_msg(strstr(r, "MESSAGE=a private context: SelectCertificate: none") &&
                       !strstr(r, "private/tab-1") && !strstr(r, "example.com") &&
