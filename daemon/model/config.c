@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "file-read.h"
+
 typedef struct {
         const char *group;
         const char *key;
@@ -20,6 +22,8 @@ typedef struct {
 #define GIB (MIB * 1024)
 
 /* The one setting that is not a number. */
+/* tlsidd.conf is a few hundred bytes; anything past this is not read at all. */
+#define CONFIG_FILE_MAX (64 * 1024)
 #define NSS_DB_GROUP "certificates"
 #define NSS_DB_KEY "nss_db"
 
@@ -258,21 +262,33 @@ static void config_read_key_file(TlsidConfig *config, GKeyFile *kf, const char *
 }
 
 gboolean config_load(TlsidConfig *config, const char *path, GPtrArray **ret_warnings,
-                           GError **error) {
-        g_autoptr(GKeyFile) kf = g_key_file_new();
-        g_autoptr(GError) local = NULL;
+                     GError **error) {
+        g_autofree char *text = NULL;
+        gsize len;
+        int err;
 
         config_init(config);
         if (ret_warnings)
                 *ret_warnings = NULL;
-        if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
-                if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-                        return TRUE;
-                g_propagate_prefixed_error(error, g_steal_pointer(&local), "%s: ", path);
+        switch (file_read_bounded(path, CONFIG_FILE_MAX, &text, &len, &err)) {
+        case FILE_READ_OK:
+                return config_load_data(config, text, len, path, ret_warnings, error);
+        case FILE_READ_MISSING:
+                return TRUE;
+        case FILE_READ_TOO_LARGE:
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                            "%s: larger than %d bytes", path, CONFIG_FILE_MAX);
+                return FALSE;
+        case FILE_READ_NOT_REGULAR:
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s: not a regular file",
+                            path);
+                return FALSE;
+        case FILE_READ_FAILED:
+        default:
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err), "%s: %s", path,
+                            g_strerror(err));
                 return FALSE;
         }
-        config_read_key_file(config, kf, path, ret_warnings);
-        return TRUE;
 }
 
 gboolean config_load_data(TlsidConfig *config, const char *data, gsize len, const char *path,

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "file-read.h"
 #include "tlsid-ids.h"
 
 /* An admin file, not client input; the cap only keeps a mistake (a log file written
@@ -909,79 +910,31 @@ Policy *policy_parse(const char *text, gsize len, const char *file, GError **err
         return g_steal_pointer(&policy);
 }
 
-/* Reads @path, at most POLICY_FILE_MAX bytes. FALSE with *@ret_missing when it does not
- * exist. */
-static gboolean read_file(const char *path, const char *file, char **ret_text, gsize *ret_len,
-                          gboolean *ret_missing, GError **error) {
-        g_autofree char *text = NULL;
-        struct stat st;
-        gsize got = 0;
-        int fd;
-
-        *ret_missing = FALSE;
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) {
-                int e = errno;
-
-                if (e == ENOENT) {
-                        *ret_missing = TRUE;
-                        return FALSE;
-                }
-                g_set_error(error, TLSID_ERROR, TLSID_ERROR_FAILED, "%s: %s", path,
-                            g_strerror(e));
-                return FALSE;
-        }
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                close(fd);
-                g_set_error(error, TLSID_ERROR, TLSID_ERROR_FAILED, "%s: not a regular file",
-                            path);
-                return FALSE;
-        }
-        text = g_malloc(POLICY_FILE_MAX + 1);
-        for (;;) {
-                ssize_t n = read(fd, text + got, POLICY_FILE_MAX + 1 - got);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        int e = errno;
-
-                        close(fd);
-                        g_set_error(error, TLSID_ERROR, TLSID_ERROR_FAILED, "%s: %s", path,
-                                    g_strerror(e));
-                        return FALSE;
-                }
-                if (n == 0)
-                        break;
-                got += (gsize) n;
-                if (got > POLICY_FILE_MAX) {
-                        close(fd);
-                        g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
-                                    "%s: larger than %d bytes", file, POLICY_FILE_MAX);
-                        return FALSE;
-                }
-        }
-        close(fd);
-        text[got] = 0;
-        *ret_text = g_steal_pointer(&text);
-        *ret_len = got;
-        return TRUE;
-}
-
 Policy *policy_load(const char *path, GError **error) {
         g_autofree char *file = g_path_get_basename(path);
         g_autofree char *text = NULL;
-        g_autoptr(GError) local = NULL;
-        gboolean missing;
         gsize len;
+        int err;
 
-        if (!read_file(path, file, &text, &len, &missing, &local)) {
-                if (missing)
-                        return policy_new_default();
-                g_propagate_error(error, g_steal_pointer(&local));
+        switch (file_read_bounded(path, POLICY_FILE_MAX, &text, &len, &err)) {
+        case FILE_READ_OK:
+                return policy_parse(text, len, file, error);
+        case FILE_READ_MISSING:
+                return policy_new_default();
+        case FILE_READ_TOO_LARGE:
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                            "%s: larger than %d bytes", file, POLICY_FILE_MAX);
+                return NULL;
+        case FILE_READ_NOT_REGULAR:
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_FAILED, "%s: not a regular file",
+                            path);
+                return NULL;
+        case FILE_READ_FAILED:
+        default:
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_FAILED, "%s: %s", path,
+                            g_strerror(err));
                 return NULL;
         }
-        return policy_parse(text, len, file, error);
 }
 
 /* --- queries --- */

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file-read.h"
+
 /* One group per choice: origins such as "[::1]:443" cannot be key names. */
 #define GROUP_PREFIX "choice "
 /* The keys of a group; each may be given once. */
@@ -262,70 +264,6 @@ gsize state_file_max_size(Store *store) {
                4096;
 }
 
-/* Reads @path into @ret_contents (transfer full), at most @max bytes. FALSE with @error
- * when it cannot be read; TRUE with NULL contents when it does not exist, and with
- * *@ret_too_large set when it holds more than @max bytes. */
-static gboolean read_file(const char *path, gsize max, char **ret_contents, gsize *ret_len,
-                          gboolean *ret_too_large, GError **error) {
-        g_autofree char *buf = NULL;
-        gsize len = 0;
-        struct stat st;
-        int fd, err;
-
-        *ret_contents = NULL;
-        *ret_len = 0;
-        *ret_too_large = FALSE;
-        /* Non-blocking: a FIFO put there must not hang the daemon. */
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-        if (fd < 0) {
-                err = errno;
-                /* ENOTDIR: a file where the directory should be; there is no file. */
-                if (err == ENOENT || err == ENOTDIR)
-                        return TRUE;
-                return set_errno_error(error, err, "cannot read %s", path);
-        }
-        if (fstat(fd, &st) < 0) {
-                err = errno;
-                close(fd);
-                return set_errno_error(error, err, "cannot read %s", path);
-        }
-        if (!S_ISREG(st.st_mode)) {
-                close(fd);
-                return set_errno_error(error, S_ISDIR(st.st_mode) ? EISDIR : EINVAL,
-                                       "cannot read %s: not a regular file", path);
-        }
-        if ((guint64) st.st_size > max) {
-                close(fd);
-                *ret_too_large = TRUE;
-                return TRUE;
-        }
-        /* One byte more than allowed tells a file that grew meanwhile. */
-        buf = g_malloc((gsize) st.st_size + 2);
-        for (;;) {
-                ssize_t n = read(fd, buf + len, (gsize) st.st_size + 1 - len);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        err = errno;
-                        close(fd);
-                        return set_errno_error(error, err, "cannot read %s", path);
-                }
-                len += (gsize) n;
-                if (n == 0 || len > (gsize) st.st_size)
-                        break;
-        }
-        close(fd);
-        if (len > max) {
-                *ret_too_large = TRUE;
-                return TRUE;
-        }
-        buf[len] = '\0';
-        *ret_contents = g_steal_pointer(&buf);
-        *ret_len = len;
-        return TRUE;
-}
-
 gboolean state_file_parse(Store *store, const char *data, gsize len, char **ret_problem) {
         Load load = { .store = store };
 
@@ -354,20 +292,30 @@ gboolean state_file_load(Store *store, const char *path, char **ret_moved_to,
         g_autofree char *contents = NULL;
         g_autofree char *moved_to = NULL;
         g_autofree char *problem = NULL;
-        gboolean too_large;
         gsize len;
+        int err;
 
         if (ret_moved_to)
                 *ret_moved_to = NULL;
         if (ret_problem)
                 *ret_problem = NULL;
-        if (!read_file(path, state_file_max_size(store), &contents, &len, &too_large, error))
-                return FALSE;
-        if (too_large)
+        switch (file_read_bounded(path, state_file_max_size(store), &contents, &len, &err)) {
+        case FILE_READ_OK:
+                if (state_file_parse(store, contents, len, &problem))
+                        return TRUE;
+                break;
+        case FILE_READ_MISSING:
+                return TRUE;
+        case FILE_READ_TOO_LARGE:
                 problem = g_strdup_printf("larger than %" G_GSIZE_FORMAT " bytes",
                                           state_file_max_size(store));
-        else if (!contents || state_file_parse(store, contents, len, &problem))
-                return TRUE;
+                break;
+        case FILE_READ_NOT_REGULAR:
+                return set_errno_error(error, err, "cannot read %s: not a regular file", path);
+        case FILE_READ_FAILED:
+        default:
+                return set_errno_error(error, err, "cannot read %s", path);
+        }
 
         moved_to = move_aside(path, error);
         if (!moved_to)

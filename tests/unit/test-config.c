@@ -3,6 +3,8 @@
 #include <check.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check-main.h"
 #include "config.h"
@@ -214,6 +216,41 @@ START_TEST(test_config_not_a_key_file) {
 }
 END_TEST
 
+/* A file past the cap is refused unread: even its valid settings are not taken. */
+START_TEST(test_config_too_large_not_read) {
+        g_autoptr(GString) text = g_string_new("[limits]\nmax_contexts=5\n");
+        g_autofree char *path = NULL;
+        g_autoptr(GPtrArray) warnings = NULL;
+        g_autoptr(GError) error = NULL;
+        TlsidConfig c;
+
+        while (text->len <= 64 * 1024)
+                g_string_append(text, "# a comment that pads the file past its size cap\n");
+        path = write_conf(text->str);
+        memset(&c, 0, sizeof c);
+        ck_assert(!config_load(&c, path, &warnings, &error));
+        ck_assert_ptr_nonnull(strstr(error->message, path));
+        ck_assert_ptr_nonnull(strstr(error->message, "larger than 65536 bytes"));
+        ck_assert_ptr_null(warnings);
+        assert_defaults(&c);
+}
+END_TEST
+
+/* A FIFO where the file should be is an error at once, not a daemon blocked in open(). */
+START_TEST(test_config_fifo_is_not_read) {
+        g_autofree char *path = g_build_filename(tmpdir, "tlsidd.conf", NULL);
+        g_autoptr(GError) error = NULL;
+        TlsidConfig c;
+
+        ck_assert_int_eq(mkfifo(path, 0600), 0);
+        alarm(10); /* before the fix, open() blocked here for good */
+        ck_assert(!config_load(&c, path, NULL, &error));
+        alarm(0);
+        ck_assert_ptr_nonnull(strstr(error->message, "not a regular file"));
+        assert_defaults(&c);
+}
+END_TEST
+
 START_TEST(test_config_nss_db) {
         g_autoptr(GPtrArray) warnings = NULL;
         g_autoptr(GError) error = NULL;
@@ -327,6 +364,8 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_config_size_overflow);
         tcase_add_test(tc, test_config_control_characters_escaped);
         tcase_add_test(tc, test_config_not_a_key_file);
+        tcase_add_test(tc, test_config_too_large_not_read);
+        tcase_add_test(tc, test_config_fifo_is_not_read);
         tcase_add_test(tc, test_config_nss_db);
         tcase_add_test(tc, test_config_describe);
         tcase_add_test(tc, test_config_example_file);
