@@ -18,9 +18,21 @@ static void disarm(StoreExpiry *e) {
 
 static gboolean expiry_cb(gpointer data) {
         StoreExpiry *e = data;
+        gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+        gint64 next;
 
         g_clear_pointer(&e->source, g_source_unref);
-        store_expire(e->store, g_get_real_time() / G_USEC_PER_SEC);
+        store_expire(e->store, now, STORE_EXPIRY_SLICE);
+        next = store_next_expiry(e->store);
+        if (next != 0 && next <= now) {
+                /* More are due: the next slice after whatever else is waiting. */
+                e->at = now;
+                e->source = g_idle_source_new();
+                g_source_set_name(e->source, "tlsid-expiry-slice");
+                g_source_set_callback(e->source, expiry_cb, e, NULL);
+                g_source_attach(e->source, e->context);
+                return G_SOURCE_REMOVE;
+        }
         store_expiry_rearm(e);
         return G_SOURCE_REMOVE;
 }

@@ -12,6 +12,9 @@ typedef struct StoreExpiry StoreExpiry;
  * re-arms then), whatever the store answers. */
 #define STORE_EXPIRY_MIN_DELAY_S 1
 #define STORE_EXPIRY_MAX_DELAY_S (24 * 3600)
+/* Tokens expired per turn of the main loop: when more are due (many tokens put in the same
+ * second), the rest follow from an idle source, so no caller waits behind all of them. */
+#define STORE_EXPIRY_SLICE 512
 
 /* A timer for @store on @context (the thread default when NULL), not armed. @store is not
  * owned and must outlive it. */

@@ -1422,10 +1422,10 @@ guint64 store_remembered_serial(Store *store) {
 
 #define STORE_NEXT_EXPIRY_RECLAIM 64
 
-guint store_expire(Store *store, gint64 now) {
-        guint n = 0;
+guint store_expire(Store *store, gint64 now, guint max) {
+        guint n = 0, reclaimed = 0;
 
-        while (!g_sequence_is_empty(store->by_expiry)) {
+        while (n < max && reclaimed < max && !g_sequence_is_empty(store->by_expiry)) {
                 Token *t = g_sequence_get(g_sequence_get_begin_iter(store->by_expiry));
 
                 if (t->expires > now)
@@ -1433,6 +1433,7 @@ guint store_expire(Store *store, gint64 now) {
                 /* A doomed one was already counted as gone when it was flushed. */
                 if (t->batch->doomed) {
                         token_reclaim(store, t);
+                        reclaimed++;
                         continue;
                 }
                 token_drop(store, t);

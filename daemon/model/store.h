@@ -204,8 +204,9 @@ guint64 store_remembered_serial(Store *store);
 
 /* --- expiry and statistics --- */
 
-/* Drops every token expired at @now; returns how many. */
-guint store_expire(Store *store, gint64 now);
+/* Drops tokens expired at @now, at most @max of them (the rest wait for the next call,
+ * and a take never returns one meanwhile); returns how many. */
+guint store_expire(Store *store, gint64 now, guint max);
 /* The earliest expiry of any token, or 0 when none. Frees the few dropped tokens it meets
  * first (past them the answer may be early, never late). */
 gint64 store_next_expiry(Store *store);

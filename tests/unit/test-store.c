@@ -435,27 +435,63 @@ START_TEST(test_store_expire_coalesced) {
 
         open_ctx(store, CTX);
         ck_assert_int_eq(store_next_expiry(store), 0);
-        ck_assert_uint_eq(store_expire(store, NOW), 0);
+        ck_assert_uint_eq(store_expire(store, NOW, G_MAXUINT), 0);
         put_current(store, "a.example:443", 1, NOW + 30);
         put_current(store, "b.example:443", 2, NOW + 10);
         put_current(store, "c.example:443", 3, NOW + 20);
         put_current(store, "a.example:443", 4, NOW + 10);
         ck_assert_int_eq(store_next_expiry(store), NOW + 10);
 
-        ck_assert_uint_eq(store_expire(store, NOW + 9), 0);
-        ck_assert_uint_eq(store_expire(store, NOW + 10), 2);
+        ck_assert_uint_eq(store_expire(store, NOW + 9, G_MAXUINT), 0);
+        ck_assert_uint_eq(store_expire(store, NOW + 10, G_MAXUINT), 2);
         ck_assert_int_eq(store_next_expiry(store), NOW + 20);
         ck_assert_uint_eq(stats(store).tokens, 2);
         ck_assert_uint_eq(stats(store).counters.expirations, 2);
         ck_assert_int_eq(take_current(store, "b.example:443"), -1);
         ck_assert_int_eq(take_current(store, "a.example:443"), 1);
 
-        ck_assert_uint_eq(store_expire(store, NOW + 1000), 1);
+        ck_assert_uint_eq(store_expire(store, NOW + 1000, G_MAXUINT), 1);
         ck_assert_int_eq(store_next_expiry(store), 0);
         ck_assert_uint_eq(stats(store).tokens, 0);
         ck_assert_uint_eq(stats(store).bytes, 0);
         ck_assert_uint_eq(zeroed_count, 4); /* the taken one is zeroed by its unref too */
         ck_assert_uint_eq(stats(store).counters.expirations, 3);
+}
+END_TEST
+
+/* Many tokens due at once expire a slice at a time; one left for a later slice is never
+ * taken meanwhile (a take drops it itself). */
+START_TEST(test_store_expire_in_slices) {
+        g_autoptr(Store) store = new_store();
+
+        open_ctx(store, CTX);
+        for (guint i = 0; i < 10; i++) {
+                g_autofree char *origin = g_strdup_printf("o%u.example:443", i);
+
+                ck_assert_int_eq(put_in(store, CTX, origin, 0x40 + i, 100, NOW + 10, 0x0304,
+                                        NOW),
+                                 STORE_PUT_STORED);
+        }
+        ck_assert_uint_eq(stats(store).tokens, 10);
+        ck_assert_uint_eq(store_expire(store, NOW + 10, 4), 4);
+        ck_assert_uint_eq(stats(store).tokens, 6);
+        ck_assert_int_eq(store_next_expiry(store), NOW + 10);
+        ck_assert_uint_eq(store_expire(store, NOW + 10, 4), 4);
+        ck_assert_uint_eq(stats(store).tokens, 2);
+        for (guint i = 0; i < 10; i++) {
+                g_autofree char *origin = g_strdup_printf("o%u.example:443", i);
+                g_autoptr(GBytes) token = NULL;
+                g_autoptr(GError) error = NULL;
+
+                ck_assert(store_take_session(store, CTX, origin, "",
+                                             generation_of(store, CTX, origin), NOW + 10,
+                                             &token, &error));
+                ck_assert_ptr_null(token);
+        }
+        ck_assert_uint_eq(store_expire(store, NOW + 10, 4), 0);
+        ck_assert_uint_eq(stats(store).tokens, 0);
+        ck_assert_uint_eq(stats(store).counters.expirations, 10);
+        ck_assert_int_eq(store_next_expiry(store), 0);
 }
 END_TEST
 
@@ -1296,7 +1332,7 @@ START_TEST(test_store_zeroing_every_drop) {
                          STORE_PUT_STORED);
         stored++;
         ck_assert_uint_eq(stats(store).counters.evictions, 6);
-        ck_assert_uint_eq(store_expire(store, NOW + 5), 1);
+        ck_assert_uint_eq(store_expire(store, NOW + 5, G_MAXUINT), 1);
         ck_assert(store_take_session(store, CTX, ORIGIN, "", generation_of(store, CTX, ORIGIN),
                                      NOW, &taken, &error));
         ck_assert_ptr_nonnull(taken);
@@ -2143,6 +2179,7 @@ static Suite *store_suite(void) {
         tcase_add_test(tc, test_store_expired_put_dropped);
         tcase_add_test(tc, test_store_take_drops_expired_lazily);
         tcase_add_test(tc, test_store_expire_coalesced);
+        tcase_add_test(tc, test_store_expire_in_slices);
         tcase_add_test(tc, test_store_partition_cap);
         tcase_add_test(tc, test_store_partition_cap_configured);
         tcase_add_test(tc, test_store_byte_bound_lru);
