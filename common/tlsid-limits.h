@@ -37,3 +37,14 @@
  * whatever the store holds. */
 #define TLSID_LIST_PAGE_MAX 1024
 #define TLSID_LIST_PAGE_BYTES (128 * 1024)
+
+/* A certificate's description (ListCertificates, "eligible"): its subject, issuer and
+ * nickname are at most TLSID_CERT_TEXT_MAX bytes each; a longer one is cut at a character
+ * boundary and ends in "...". They are for people to recognise it by; the identity is
+ * what names it. */
+#define TLSID_CERT_TEXT_MAX 1024
+/* SelectCertificate's and AnswerChallenge's "eligible": the best TLSID_ELIGIBLE_MAX (as
+ * many as a caller may offer), with the number of all; the descriptions of that many stay
+ * within TLSID_ELIGIBLE_BYTES on the wire (the daemon asserts it at build time). */
+#define TLSID_ELIGIBLE_MAX TLSID_CANDIDATES_MAX
+#define TLSID_ELIGIBLE_BYTES (256 * 1024)

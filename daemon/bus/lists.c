@@ -8,17 +8,7 @@
 #include "error.h"
 #include "manager-private.h"
 #include "tlsid-ids.h"
-
-/* Upper bounds of what values take in a message body, every alignment padding at its
- * worst, so the sum of an entry's bounds never undercounts it. */
-#define WIRE_STRUCT 7                 /* a struct's or a dict entry's padding to 8 */
-#define WIRE_STRING(len) ((len) + 8)  /* padding to 4, length, bytes, NUL */
-#define WIRE_U32 7                    /* padding to 4, 4 bytes (b and u alike) */
-#define WIRE_U64 15                   /* padding to 8, 8 bytes (t and x alike) */
-#define WIRE_VARIANT 3                /* a one-letter signature: length, letter, NUL */
-#define WIRE_DICT 14                  /* an a{sv}'s padding, length, padding to 8 */
-#define WIRE_DICT_ENTRY(key, value) (WIRE_STRUCT + WIRE_STRING(sizeof(key) - 1) + \
-                                     WIRE_VARIANT + (value))
+#include "wire-size.h"
 
 /* A session entry: (s context, s origin, s identity, u, u, x, t). */
 #define SESSION_ENTRY_FIXED (WIRE_STRUCT + 3 * WIRE_STRING(0) + 2 * WIRE_U32 + 2 * WIRE_U64)

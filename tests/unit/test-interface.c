@@ -689,7 +689,7 @@ START_TEST(test_interface_select_without_certificates) {
         /* No database, no candidates: nothing is eligible, so nobody is asked. */
         reply = select_certificate(context, "tls_version", DBUS_TYPE_UINT16, &version, 0);
         assert_return(reply);
-        ck_assert(dbus_message_has_signature(reply, "ssuaa{sv}"));
+        ck_assert(dbus_message_has_signature(reply, "ssuaa{sv}u"));
         dbus_message_iter_init(reply, &it);
         dbus_message_iter_get_basic(&it, &decision);
         dbus_message_iter_next(&it);
