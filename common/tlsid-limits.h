@@ -30,11 +30,11 @@
 #define TLSID_OID_MAX 255                 /* bytes of one filter's OID */
 #define TLSID_OID_VALUE_MAX 65535         /* bytes of one filter's values */
 
-/* ListContexts and ListSessions: one reply is one page of at most TLSID_LIST_PAGE_MAX
- * entries, and the daemon stops adding entries before the page's entries could take
- * more than TLSID_LIST_PAGE_BYTES on the wire, so a reply stays far under any bus's
- * message size limit (dbus-daemon's default is 32 MiB, the protocol allows 128 MiB)
- * whatever the store holds. */
+/* ListContexts, ListSessions and ListCertificates: one reply is one page of at most
+ * TLSID_LIST_PAGE_MAX entries, and the daemon stops adding entries before the page's
+ * entries could take more than TLSID_LIST_PAGE_BYTES on the wire, so a reply stays far
+ * under any bus's message size limit (dbus-daemon's default is 32 MiB, the protocol
+ * allows 128 MiB) whatever the store or the NSS database holds. */
 #define TLSID_LIST_PAGE_MAX 1024
 #define TLSID_LIST_PAGE_BYTES (128 * 1024)
 

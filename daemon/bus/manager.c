@@ -338,6 +338,7 @@ void manager_free(Manager *m) {
         callers_free(m->callers);
         challenge_retries_free(m->retries);
         offered_certs_free(m->offered);
+        g_clear_pointer(&m->listed_database, g_ptr_array_unref);
         explicit_bzero(m->token_key, sizeof m->token_key);
         store_expiry_free(m->expiry);
         state_saver_free(m->saver);

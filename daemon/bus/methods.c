@@ -338,39 +338,6 @@ static gboolean method_select_certificate(Manager *m, DBusMessage *message,
         return TRUE;
 }
 
-static gboolean method_list_certificates(Manager *m, DBusMessage *message,
-                                         DBusMessage **ret_reply, GError **error) {
-        g_autoptr(GPtrArray) certs = NULL;
-        g_autoptr(GPtrArray) offered = offered_certs_list(m->offered);
-        g_autoptr(GHashTable) listed = g_hash_table_new(g_str_hash, g_str_equal);
-        DBusMessageIter out, array;
-
-        if (m->certs) {
-                certs = cert_db_list_user(m->certs, error);
-                if (!certs)
-                        return FALSE;
-        }
-        DBusMessage *reply = new_reply(message);
-        dbus_message_iter_init_append(reply, &out);
-        open_container(&out, DBUS_TYPE_ARRAY, "a{sv}", &array);
-        for (guint i = 0; certs && i < certs->len; i++) {
-                const CertInfo *info = ((Candidate *) certs->pdata[i])->leaf;
-
-                g_hash_table_add(listed, (gpointer) info->identity);
-                append_cert_info(&array, info, "database", NULL);
-        }
-        /* Then what applications offered from databases of their own. */
-        for (guint i = 0; i < offered->len; i++) {
-                const OfferedCert *c = offered->pdata[i];
-
-                if (!g_hash_table_contains(listed, c->info->identity))
-                        append_cert_info(&array, c->info, "application", c->offered_by);
-        }
-        close_container(&out, &array);
-        *ret_reply = reply;
-        return TRUE;
-}
-
 static gboolean method_get_policy(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
                                   GError **error) {
         g_autofree char *json = policy_to_json(manager_policy(m));

@@ -245,8 +245,10 @@ typedef struct {
 void tlsid_certificate_infos_free(TlsidCertificateInfo *infos, size_t n);
 
 /* The user's certificates with a private key in the daemon's NSS database (none when
- * it has no database), sorted by nickname, then those applications offered as
- * candidates from databases of their own, the most recent first. @ret_infos: (transfer
+ * it has no database), then those applications offered as candidates from databases of
+ * their own, each part sorted by nickname (certificates without one last), then by
+ * identity. Read page by page (ListCertificates), so the list has no bound but memory;
+ * it is not one snapshot when the certificates change meanwhile. @ret_infos: (transfer
  * full) free with tlsid_certificate_infos_free(). */
 int tlsid_client_list_certificates(TlsidClient *client, TlsidCertificateInfo **ret_infos,
                                    size_t *ret_n);
