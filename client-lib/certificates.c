@@ -3,6 +3,7 @@
  * SelectCertificate (the server's CertificateRequest and the candidates as a message). */
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "libtlsid-private.h"
@@ -103,11 +104,40 @@ int read_certificate_infos(DBusMessageIter *array, size_t n, TlsidCertificateInf
         return 0;
 }
 
+static int read_certificate_entry(DBusMessageIter *dict, void *item) {
+        return read_certificate_info(dict, item);
+}
+
+static void free_certificate_infos(void *items, size_t n) {
+        tlsid_certificate_infos_free(items, n);
+}
+
+/* The order tlsid_client_list_certificates() promises: the database's certificates
+ * first, each part by nickname (none last), then by identity. */
+static int certificate_compare(const void *a, const void *b) {
+        const TlsidCertificateInfo *x = a, *y = b;
+        bool x_app = x->source && strcmp(x->source, "application") == 0;
+        bool y_app = y->source && strcmp(y->source, "application") == 0;
+        int c;
+
+        if (x_app != y_app)
+                return x_app ? 1 : -1;
+        if (!x->nickname != !y->nickname)
+                return x->nickname ? -1 : 1;
+        if (x->nickname && (c = strcmp(x->nickname, y->nickname)) != 0)
+                return c;
+        return strcmp(x->identity, y->identity);
+}
+
 _public_ int tlsid_client_list_certificates(TlsidClient *client,
                                             TlsidCertificateInfo **ret_infos, size_t *ret_n) {
-        _cleanup_(dbus_message_unrefp) DBusMessage *reply = NULL;
-        TlsidCertificateInfo *infos = NULL;
-        DBusMessageIter array;
+        ListCall call = {
+                .id = METHOD_LIST_CERTIFICATES,
+                .item_size = sizeof(TlsidCertificateInfo),
+                .read_item = read_certificate_entry,
+                .free_items = free_certificate_infos,
+        };
+        void *infos = NULL;
         size_t n = 0;
         int r;
 
@@ -115,13 +145,11 @@ _public_ int tlsid_client_list_certificates(TlsidClient *client,
                 return set_error(-EINVAL, "client is NULL");
         if (!ret_infos || !ret_n)
                 return set_error(-EINVAL, "ret_infos and ret_n must not be NULL");
-        r = client_call_array(client, METHOD_LIST_CERTIFICATES,
-                              new_call(METHOD_LIST_CERTIFICATES), NULL, &reply, &array, &n);
+        r = client_list_all(client, &call, &infos, &n);
         if (r < 0)
                 return r;
-        r = read_certificate_infos(&array, n, &infos);
-        if (r < 0)
-                return r;
+        if (n > 1)
+                qsort(infos, n, sizeof(TlsidCertificateInfo), certificate_compare);
         *ret_infos = infos;
         *ret_n = n;
         return 0;

@@ -167,6 +167,11 @@ static int read_answer_detail(const char *key, const char *sig, DBusMessageIter 
                 if (r < 0)
                         return r;
                 a->n_eligible = n;
+        } else if (strcmp(sig, "u") == 0 && strcmp(key, "eligible_total") == 0) {
+                dbus_uint32_t total;
+
+                dbus_message_iter_get_basic(variant, &total);
+                a->eligible_total = total;
         }
         return 0;
 }
@@ -201,6 +206,9 @@ static int read_answer_details(DBusMessageIter *dict, TlsidChallengeAnswer *a) {
         }
         if (!a->schemes && !(a->schemes = calloc(1, sizeof *a->schemes)))
                 return set_oom();
+        /* A daemon that does not say lists them all. */
+        if (a->eligible_total < a->n_eligible)
+                a->eligible_total = a->n_eligible;
         return 0;
 }
 

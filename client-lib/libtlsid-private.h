@@ -187,14 +187,16 @@ void client_handle_name_owner_changed(TlsidClient *c, DBusMessage *msg);
 
 /* ---- pages.c ---- */
 
-/* A paged list method (ListContexts, ListSessions) and how to read its entries. */
+/* A paged list method (ListContexts, ListSessions, ListCertificates) and how to read its
+ * entries. */
 typedef struct {
         MethodId id;
-        const char *context; /* ListSessions' context ("": all); NULL for ListContexts */
+        const char *context; /* ListSessions' context ("": all); NULL for the others */
         size_t item_size;
-        /* Reads the struct at @strct into @item (zeroed); on failure @item is freed with
-         * the others by free_items. */
-        int (*read_item)(DBusMessageIter *strct, void *item);
+        /* Reads the contents of one entry (a struct's fields, a dictionary's entries) at
+         * @element into @item (zeroed); on failure @item is freed with the others by
+         * free_items. */
+        int (*read_item)(DBusMessageIter *element, void *item);
         void (*free_items)(void *items, size_t n);
 } ListCall;
 

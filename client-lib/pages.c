@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* libtlsid's paged lists: ListContexts and ListSessions called page after page, their
- * entries read into one array, so a caller gets the whole list in one call while the
- * daemon never builds a reply larger than a page. */
+/* libtlsid's paged lists: ListContexts, ListSessions and ListCertificates called page
+ * after page, their entries read into one array, so a caller gets the whole list in one
+ * call while the daemon never builds a reply larger than a page. */
 #include <errno.h>
 #include <string.h>
 
@@ -43,7 +43,7 @@ static int grow(void **items, size_t *capacity, size_t n, size_t size) {
  * (owned by @reply); @ret_n_page counts the entries of this page. */
 static int read_page(const ListCall *call, DBusMessage *reply, void **items, size_t *capacity,
                      size_t *n, size_t *ret_n_page, const char **ret_next) {
-        DBusMessageIter iter, array, strct;
+        DBusMessageIter iter, array, element;
         size_t before = *n;
         int r;
 
@@ -51,13 +51,13 @@ static int read_page(const ListCall *call, DBusMessage *reply, void **items, siz
                 return -EIO;
         dbus_message_iter_init(reply, &iter);
         for (dbus_message_iter_recurse(&iter, &array);
-             dbus_message_iter_get_arg_type(&array) == DBUS_TYPE_STRUCT;
+             dbus_message_iter_get_arg_type(&array) != DBUS_TYPE_INVALID;
              dbus_message_iter_next(&array)) {
                 if ((r = grow(items, capacity, *n, call->item_size)) < 0)
                         return r;
-                dbus_message_iter_recurse(&array, &strct);
+                dbus_message_iter_recurse(&array, &element);
                 /* Counted before reading: a half-read item is freed with the rest. */
-                r = call->read_item(&strct, (char *) *items + (*n)++ * call->item_size);
+                r = call->read_item(&element, (char *) *items + (*n)++ * call->item_size);
                 if (r < 0)
                         return r;
         }

@@ -30,10 +30,21 @@
 #define TLSID_OID_MAX 255                 /* bytes of one filter's OID */
 #define TLSID_OID_VALUE_MAX 65535         /* bytes of one filter's values */
 
-/* ListContexts and ListSessions: one reply is one page of at most TLSID_LIST_PAGE_MAX
- * entries, and the daemon stops adding entries before the page's entries could take
- * more than TLSID_LIST_PAGE_BYTES on the wire, so a reply stays far under any bus's
- * message size limit (dbus-daemon's default is 32 MiB, the protocol allows 128 MiB)
- * whatever the store holds. */
+/* ListContexts, ListSessions and ListCertificates: one reply is one page of at most
+ * TLSID_LIST_PAGE_MAX entries, and the daemon stops adding entries before the page's
+ * entries could take more than TLSID_LIST_PAGE_BYTES on the wire, so a reply stays far
+ * under any bus's message size limit (dbus-daemon's default is 32 MiB, the protocol
+ * allows 128 MiB) whatever the store or the NSS database holds. */
 #define TLSID_LIST_PAGE_MAX 1024
 #define TLSID_LIST_PAGE_BYTES (128 * 1024)
+
+/* A certificate's description (ListCertificates, "eligible"): its subject, issuer and
+ * nickname are at most TLSID_CERT_TEXT_MAX bytes each; a longer one is cut at a character
+ * boundary and ends in "...". They are for people to recognise it by; the identity is
+ * what names it. */
+#define TLSID_CERT_TEXT_MAX 1024
+/* SelectCertificate's and AnswerChallenge's "eligible": the best TLSID_ELIGIBLE_MAX (as
+ * many as a caller may offer), with the number of all; the descriptions of that many stay
+ * within TLSID_ELIGIBLE_BYTES on the wire (the daemon asserts it at build time). */
+#define TLSID_ELIGIBLE_MAX TLSID_CANDIDATES_MAX
+#define TLSID_ELIGIBLE_BYTES (256 * 1024)

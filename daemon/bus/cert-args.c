@@ -29,6 +29,11 @@ static const char *key_type_name(CertKeyType type) {
         }
 }
 
+/* Even the largest description leaves room for many on a list's page, and the eligible
+ * list at its longest stays within its bound. */
+G_STATIC_ASSERT(CERT_INFO_WIRE_MAX <= TLSID_LIST_PAGE_BYTES / 32);
+G_STATIC_ASSERT(WIRE_DICT + TLSID_ELIGIBLE_MAX * CERT_INFO_WIRE_MAX <= TLSID_ELIGIBLE_BYTES);
+
 /* One certificate as SelectCertificate's eligible and ListCertificates describe it. */
 void append_cert_info(DBusMessageIter *array, const CertInfo *info, const char *source,
                       const char *offered_by) {
@@ -36,21 +41,46 @@ void append_cert_info(DBusMessageIter *array, const CertInfo *info, const char *
         const char *identity = info->identity;
         const char *key_type = key_type_name(info->key_type);
         dbus_int64_t not_before = info->not_before, not_after = info->not_after;
+        g_autofree char *subject = cert_text(info->subject);
+        g_autofree char *issuer = cert_text(info->issuer);
+        g_autofree char *nickname = info->nickname ? cert_text(info->nickname) : NULL;
 
         open_container(array, DBUS_TYPE_ARRAY, "{sv}", &dict);
         dict_append(&dict, "identity", DBUS_TYPE_STRING, &identity);
-        dict_append_text(&dict, "subject", info->subject);
-        dict_append_text(&dict, "issuer", info->issuer);
+        dict_append(&dict, "subject", DBUS_TYPE_STRING, &subject);
+        dict_append(&dict, "issuer", DBUS_TYPE_STRING, &issuer);
         dict_append(&dict, "not_before", DBUS_TYPE_INT64, &not_before);
         dict_append(&dict, "not_after", DBUS_TYPE_INT64, &not_after);
         dict_append(&dict, "key_type", DBUS_TYPE_STRING, &key_type);
-        if (info->nickname)
-                dict_append_text(&dict, "nickname", info->nickname);
+        if (nickname)
+                dict_append(&dict, "nickname", DBUS_TYPE_STRING, &nickname);
         if (source)
                 dict_append(&dict, "source", DBUS_TYPE_STRING, &source);
         if (offered_by)
                 dict_append_text(&dict, "offered_by", offered_by);
         close_container(array, &dict);
+}
+
+/* cert_text()'s length for @text: each byte that is not UTF-8 becomes 3. */
+static gsize text_bound(const char *text) {
+        return text ? MIN(3 * strlen(text), (gsize) TLSID_CERT_TEXT_MAX) : 0;
+}
+
+gsize cert_info_wire_bound(const CertInfo *info, const char *source, const char *offered_by) {
+        /* offered_by is the first part of a context id: ASCII, at most TLSID_CONTEXT_MAX. */
+        return CERT_INFO_WIRE_FIXED + text_bound(info->subject) + text_bound(info->issuer) +
+               text_bound(info->nickname) + (offered_by ? strlen(offered_by) : 0);
+}
+
+guint append_eligible(DBusMessageIter *it, GPtrArray *eligible) {
+        DBusMessageIter array;
+        guint n = eligible ? eligible->len : 0;
+
+        open_container(it, DBUS_TYPE_ARRAY, "a{sv}", &array);
+        for (guint i = 0; i < n && i < TLSID_ELIGIBLE_MAX; i++)
+                append_cert_info(&array, eligible->pdata[i], NULL, NULL);
+        close_container(it, &array);
+        return n;
 }
 
 /* FAILED: without NSS no certificate can be parsed. */

@@ -1,24 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* ListContexts and ListSessions: one page per call, cut by count and by its size on the
- * wire, and the cursors that resume them. */
+/* ListContexts, ListSessions and ListCertificates: one page per call, cut by count and by
+ * its size on the wire, and the cursors that resume them. */
 #include <string.h>
 
 #include "args.h"
 #include "bus-glib.h"
+#include "cert-args.h"
+#include "cert-listing.h"
 #include "error.h"
 #include "manager-private.h"
 #include "tlsid-ids.h"
-
-/* Upper bounds of what values take in a message body, every alignment padding at its
- * worst, so the sum of an entry's bounds never undercounts it. */
-#define WIRE_STRUCT 7                 /* a struct's or a dict entry's padding to 8 */
-#define WIRE_STRING(len) ((len) + 8)  /* padding to 4, length, bytes, NUL */
-#define WIRE_U32 7                    /* padding to 4, 4 bytes (b and u alike) */
-#define WIRE_U64 15                   /* padding to 8, 8 bytes (t and x alike) */
-#define WIRE_VARIANT 3                /* a one-letter signature: length, letter, NUL */
-#define WIRE_DICT 14                  /* an a{sv}'s padding, length, padding to 8 */
-#define WIRE_DICT_ENTRY(key, value) (WIRE_STRUCT + WIRE_STRING(sizeof(key) - 1) + \
-                                     WIRE_VARIANT + (value))
+#include "wire-size.h"
 
 /* A session entry: (s context, s origin, s identity, u, u, x, t). */
 #define SESSION_ENTRY_FIXED (WIRE_STRUCT + 3 * WIRE_STRING(0) + 2 * WIRE_U32 + 2 * WIRE_U64)
@@ -198,5 +190,90 @@ gboolean method_list_sessions(Manager *m, DBusMessage *message, DBusMessage **re
                 next_cursor = g_strconcat(page.last_major, " ", page.last_minor, NULL);
         page_finish(reply, &out, &array, more ? next_cursor : "", total);
         *ret_reply = g_steal_pointer(&reply);
+        return TRUE;
+}
+
+/* --- ListCertificates: the cursor is the last entry's "SOURCE:IDENTITY" --- */
+
+static gboolean parse_certificate_cursor(const char *cursor, CertSource *ret_source,
+                                         const char **ret_identity, GError **error) {
+        const char *colon = strchr(cursor, ':');
+        g_autofree char *source = NULL;
+
+        if (!colon)
+                return bad_cursor(error, cursor, "not one ListCertificates returned");
+        source = g_strndup(cursor, (gsize) (colon - cursor));
+        if (!cert_source_from_string(source, ret_source) || id_fingerprint_check(colon + 1))
+                return bad_cursor(error, cursor, "not one ListCertificates returned");
+        *ret_identity = colon + 1;
+        return TRUE;
+}
+
+/* How long the database read for a page stays in use for the next page of the walk:
+ * reading it costs about a millisecond per certificate, which every page would pay. */
+#define LISTED_DATABASE_REUSE_USEC (5 * G_USEC_PER_SEC)
+
+/* The database's user certificates for a page: read again for a first page, or when the
+ * walk paused, else the read the page before used. NULL exactly on error (borrowed). */
+static GPtrArray *listed_database(Manager *m, gboolean first_page, GError **error) {
+        gint64 now = g_get_monotonic_time();
+
+        if (first_page || !m->listed_database ||
+            now - m->listed_at >= LISTED_DATABASE_REUSE_USEC) {
+                g_clear_pointer(&m->listed_database, g_ptr_array_unref);
+                m->listed_database = cert_db_list_user(m->certs, error);
+                if (!m->listed_database)
+                        return NULL;
+        }
+        m->listed_at = now;
+        return m->listed_database;
+}
+
+gboolean method_list_certificates(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
+                                  GError **error) {
+        DBusMessageIter it, out, array;
+        GPtrArray *database = NULL;
+        g_autoptr(GPtrArray) offered = NULL;
+        g_autoptr(GArray) listing = NULL;
+        g_autofree char *next_cursor = NULL;
+        CertSource after_source = CERT_SOURCE_DATABASE;
+        const char *after_identity = NULL;
+        guint i = 0;
+
+        dbus_message_iter_init(message, &it);
+        const char *cursor = iter_string(&it);
+        Page page = { .array = &array, .limit = page_limit(iter_uint32(&it)) };
+        if (*cursor && !parse_certificate_cursor(cursor, &after_source, &after_identity, error))
+                return FALSE;
+        if (m->certs && !(database = listed_database(m, !*cursor, error)))
+                return FALSE;
+        offered = offered_certs_list(m->offered);
+        listing = cert_listing_new(database, offered);
+        if (after_identity)
+                i = cert_listing_after(listing, after_source, after_identity);
+
+        DBusMessage *reply = new_reply(message);
+        dbus_message_iter_init_append(reply, &out);
+        open_container(&out, DBUS_TYPE_ARRAY, "a{sv}", &array);
+        for (; i < listing->len; i++) {
+                const CertListEntry *e = &g_array_index(listing, CertListEntry, i);
+                const char *source = cert_source_to_string(e->source);
+
+                if (!page_take(&page, cert_info_wire_bound(e->info, source, e->offered_by)))
+                        break;
+                append_cert_info(&array, e->info, source, e->offered_by);
+        }
+        /* The first entry always fits: a page that is not the last holds one. */
+        if (i < listing->len) {
+                const CertListEntry *last = &g_array_index(listing, CertListEntry, i - 1);
+
+                next_cursor = g_strconcat(cert_source_to_string(last->source), ":",
+                                          last->info->identity, NULL);
+        }
+        *ret_reply = page_finish(reply, &out, &array, next_cursor ? next_cursor : "",
+                                 listing->len);
+        /* The walk is over: nothing to keep for it. */
+        if (!next_cursor)
+                g_clear_pointer(&m->listed_database, g_ptr_array_unref);
         return TRUE;
 }

@@ -28,6 +28,10 @@ struct Manager {
         Callers *callers;
         ChallengeRetries *retries; /* AnswerChallenge's loop guard */
         OfferedCerts *offered;     /* the certificates applications offered */
+        /* ListCertificates' read of the database (Candidate*), kept between the pages of
+         * a walk (lists.c); NULL when none is under way. */
+        GPtrArray *listed_database;
+        gint64 listed_at;          /* monotonic, when a page last used it */
         /* GetTokenKey's TLSID_TOKEN_KEY_LEN bytes, drawn in manager_start(), in secret
          * memory (never in a core dump); NULL before. */
         guint8 *token_key;
@@ -68,11 +72,13 @@ gboolean method_properties_get_all(Manager *manager, DBusMessage *message,
 gboolean method_properties_set(Manager *manager, DBusMessage *message, DBusMessage **ret_reply,
                                GError **error);
 
-/* ListContexts and ListSessions, a page per call (lists.c). */
+/* ListContexts, ListSessions and ListCertificates, a page per call (lists.c). */
 gboolean method_list_contexts(Manager *manager, DBusMessage *message, DBusMessage **ret_reply,
                               GError **error);
 gboolean method_list_sessions(Manager *manager, DBusMessage *message, DBusMessage **ret_reply,
                               GError **error);
+gboolean method_list_certificates(Manager *manager, DBusMessage *message,
+                                  DBusMessage **ret_reply, GError **error);
 
 /* The selection policy in force: the watched file's, or the default one. */
 const Policy *manager_policy(Manager *manager);

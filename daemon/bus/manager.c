@@ -350,6 +350,7 @@ void manager_free(Manager *m) {
         callers_free(m->callers);
         challenge_retries_free(m->retries);
         offered_certs_free(m->offered);
+        g_clear_pointer(&m->listed_database, g_ptr_array_unref);
         secret_mem_free(m->token_key); /* zeroes it */
         store_expiry_free(m->expiry);
         store_reclaimer_free(m->reclaimer);

@@ -333,15 +333,6 @@ static GPtrArray *user_candidates(Manager *m, GPtrArray *given, GError **error) 
         return g_ptr_array_new_with_free_func((GDestroyNotify) candidate_free);
 }
 
-static void append_eligible(DBusMessageIter *out, GPtrArray *eligible) {
-        DBusMessageIter array;
-
-        open_container(out, DBUS_TYPE_ARRAY, "a{sv}", &array);
-        for (guint i = 0; eligible && i < eligible->len; i++)
-                append_cert_info(&array, eligible->pdata[i], NULL, NULL);
-        close_container(out, &array);
-}
-
 static gboolean method_select_certificate(Manager *m, DBusMessage *message,
                                           DBusMessage **ret_reply, GError **error) {
         DBusMessageIter it, out;
@@ -384,40 +375,8 @@ static gboolean method_select_certificate(Manager *m, DBusMessage *message,
         append_basic(&out, DBUS_TYPE_STRING, &decision);
         append_basic(&out, DBUS_TYPE_STRING, &identity);
         append_basic(&out, DBUS_TYPE_UINT32, &generation);
-        append_eligible(&out, answer.eligible);
-        *ret_reply = reply;
-        return TRUE;
-}
-
-static gboolean method_list_certificates(Manager *m, DBusMessage *message,
-                                         DBusMessage **ret_reply, GError **error) {
-        g_autoptr(GPtrArray) certs = NULL;
-        g_autoptr(GPtrArray) offered = offered_certs_list(m->offered);
-        g_autoptr(GHashTable) listed = g_hash_table_new(g_str_hash, g_str_equal);
-        DBusMessageIter out, array;
-
-        if (m->certs) {
-                certs = cert_db_list_user(m->certs, error);
-                if (!certs)
-                        return FALSE;
-        }
-        DBusMessage *reply = new_reply(message);
-        dbus_message_iter_init_append(reply, &out);
-        open_container(&out, DBUS_TYPE_ARRAY, "a{sv}", &array);
-        for (guint i = 0; certs && i < certs->len; i++) {
-                const CertInfo *info = ((Candidate *) certs->pdata[i])->leaf;
-
-                g_hash_table_add(listed, (gpointer) info->identity);
-                append_cert_info(&array, info, "database", NULL);
-        }
-        /* Then what applications offered from databases of their own. */
-        for (guint i = 0; i < offered->len; i++) {
-                const OfferedCert *c = offered->pdata[i];
-
-                if (!g_hash_table_contains(listed, c->info->identity))
-                        append_cert_info(&array, c->info, "application", c->offered_by);
-        }
-        close_container(&out, &array);
+        dbus_uint32_t eligible_total = append_eligible(&out, answer.eligible);
+        append_basic(&out, DBUS_TYPE_UINT32, &eligible_total);
         *ret_reply = reply;
         return TRUE;
 }
@@ -505,12 +464,10 @@ static DBusMessage *answer_reply(DBusMessage *message, const char *context,
                 key = "eligible";
                 append_basic(&entry, DBUS_TYPE_STRING, &key);
                 open_container(&entry, DBUS_TYPE_VARIANT, "aa{sv}", &variant);
-                open_container(&variant, DBUS_TYPE_ARRAY, "a{sv}", &array);
-                for (guint i = 0; i < a->eligible->len; i++)
-                        append_cert_info(&array, a->eligible->pdata[i], NULL, NULL);
-                close_container(&variant, &array);
+                guint eligible_total = append_eligible(&variant, a->eligible);
                 close_container(&entry, &variant);
                 close_container(&dict, &entry);
+                dict_append_uint32(&dict, "eligible_total", eligible_total);
         }
         close_container(&out, &dict);
         return reply;

@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* CertInfo and Candidate: freeing, and the dotted form of OIDs. */
+/* CertInfo and Candidate: freeing, the dotted form of OIDs, and the bounded text of a
+ * certificate's names. */
 #include "cert-info.h"
+
+#include <string.h>
+
+#include "tlsid-limits.h"
 
 char *cert_oid_to_dotted(const guint8 *oid, gsize len) {
         g_autoptr(GString) out = NULL;
@@ -33,6 +38,20 @@ char *cert_oid_to_dotted(const guint8 *oid, gsize len) {
                 arc = 0;
         }
         return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+char *cert_text(const char *text) {
+        static const char ellipsis[] = "...";
+        char *valid = g_utf8_make_valid(text ? text : "", -1);
+        gsize len = strlen(valid);
+        const char *end;
+
+        if (len <= TLSID_CERT_TEXT_MAX)
+                return valid;
+        /* The last whole character that leaves room for the ellipsis. */
+        end = g_utf8_find_prev_char(valid, valid + TLSID_CERT_TEXT_MAX - strlen(ellipsis) + 1);
+        memcpy((char *) end, ellipsis, sizeof ellipsis);
+        return valid;
 }
 
 static void cert_name_clear(CertName *name) {

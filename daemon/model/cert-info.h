@@ -85,6 +85,11 @@ typedef struct {
  * NULL when they are not a well-formed OID (transfer full). */
 char *cert_oid_to_dotted(const guint8 *oid, gsize len);
 
+/* @text (nullable: "") as valid UTF-8 of at most TLSID_CERT_TEXT_MAX bytes: bytes that
+ * are not UTF-8 become U+FFFD, and a longer text is cut at a character boundary and ends
+ * in "..." (transfer full). What a certificate's subject, issuer or nickname shows as. */
+char *cert_text(const char *text);
+
 /* Frees @info; accepts NULL. */
 void cert_info_free(CertInfo *info);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CertInfo, cert_info_free)

@@ -31,14 +31,15 @@ void offered_certs_free(OfferedCerts *o) {
         g_free(o);
 }
 
-/* What a person recognises a certificate by, and nothing else. */
+/* What a person recognises a certificate by, and nothing else: the names as they are
+ * shown, so that 256 of them stay small whatever the certificates hold. */
 static CertInfo *summary_of(const CertInfo *leaf) {
         CertInfo *info = g_new0(CertInfo, 1);
 
         memcpy(info->identity, leaf->identity, sizeof info->identity);
-        info->subject = g_strdup(leaf->subject);
-        info->issuer = g_strdup(leaf->issuer);
-        info->nickname = g_strdup(leaf->nickname);
+        info->subject = cert_text(leaf->subject);
+        info->issuer = cert_text(leaf->issuer);
+        info->nickname = leaf->nickname ? cert_text(leaf->nickname) : NULL;
         info->not_before = leaf->not_before;
         info->not_after = leaf->not_after;
         info->key_type = leaf->key_type;

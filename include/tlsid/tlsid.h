@@ -229,7 +229,9 @@ int tlsid_client_forget_choices(TlsidClient *client, const char *context, const 
 /* Client certificates and their selection. */
 
 /* A certificate as the daemon describes it. Every string is owned by the array it is in
- * (free the array with tlsid_certificate_infos_free()). */
+ * (free the array with tlsid_certificate_infos_free()). The subject, issuer and nickname
+ * are at most 1024 bytes: a longer one is cut and ends in "..."; the identity names the
+ * certificate. */
 typedef struct {
         char *identity;     /* SHA-256 of the DER, 64 lower-case hex characters */
         char *subject;      /* RFC 4514 */
@@ -246,8 +248,10 @@ typedef struct {
 void tlsid_certificate_infos_free(TlsidCertificateInfo *infos, size_t n);
 
 /* The user's certificates with a private key in the daemon's NSS database (none when
- * it has no database), sorted by nickname, then those applications offered as
- * candidates from databases of their own, the most recent first. @ret_infos: (transfer
+ * it has no database), then those applications offered as candidates from databases of
+ * their own, each part sorted by nickname (certificates without one last), then by
+ * identity. Read page by page (ListCertificates), so the list has no bound but memory;
+ * it is not one snapshot when the certificates change meanwhile. @ret_infos: (transfer
  * full) free with tlsid_certificate_infos_free(). */
 int tlsid_client_list_certificates(TlsidClient *client, TlsidCertificateInfo **ret_infos,
                                    size_t *ret_n);
@@ -328,7 +332,10 @@ typedef enum {
  * TLSID_DECISION_CERTIFICATE, else "". @ret_generation: (nullable) the generation of the
  * partition the connection belongs to now. @ret_eligible, @ret_n_eligible: (nullable,
  * both or neither) (transfer full) the certificates @request allows, best first; free
- * with tlsid_certificate_infos_free(). */
+ * with tlsid_certificate_infos_free(). At most the 64 best: with @candidates that is
+ * every eligible one; from the daemon's database it may be fewer than are eligible. The
+ * decision is made among all of them, so any eligible certificate can be chosen
+ * (tlsid_context_set_choice() with an identity tlsid_client_list_certificates() gives). */
 int tlsid_context_select_certificate(TlsidContext *context, const char *origin,
                                      const TlsidCertRequest *request,
                                      const TlsidCandidate *candidates, size_t n,
@@ -369,8 +376,12 @@ typedef struct {
         char *header;                   /* DECLINED: "Authorization" or "Proxy-Authorization" */
         char *authorization;            /* DECLINED: the field value to send */
         char *status;                   /* DECLINED: "declined" or "unavailable" */
-        TlsidCertificateInfo *eligible; /* ASK: the certificates to choose from, best first */
+        TlsidCertificateInfo *eligible; /* ASK: the certificates to choose from, best first,
+                                         * at most the 64 best */
         size_t n_eligible;
+        size_t eligible_total;          /* ASK: how many are eligible; more than n_eligible
+                                         * only when the list was cut at 64 (any of them can
+                                         * still be chosen by identity) */
 } TlsidChallengeAnswer;
 
 /* Flags for tlsid_context_answer_challenge(). */

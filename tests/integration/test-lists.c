@@ -3,12 +3,9 @@
  * read through libtlsid, tlsidctl and ListContexts/ListSessions pages, with the daemon
  * still there and holding all its state afterwards. */
 #include <check.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 
 #include <tlsid/tlsid.h>
@@ -16,9 +13,8 @@
 #include "check-main.h"
 #include "lib-asserts.h"
 #include "test-bus.h"
+#include "tlsidctl-run.h"
 #include "tlsid-limits.h"
-
-extern char **environ;
 
 /* The test bus refuses larger messages, so a small store reaches the bound. */
 #define MAX_MESSAGE (512 * 1024)
@@ -122,45 +118,6 @@ static void fill_contexts(TlsidClient *client) {
         }
         ck_assert_msg(unpaged > MAX_MESSAGE, "an unpaged reply (%zu bytes) would fit", unpaged);
         ck_assert_uint_eq(statistic(client, "contexts"), N_LABELLED);
-}
-
-/* --- tlsidctl --- */
-
-/* Runs tlsidctl with @args (NULL-terminated) and returns its standard output; it must
- * exit 0 (transfer full). */
-static char *run_tlsidctl(const char *const *args) {
-        const char *path = getenv("TLSIDCTL");
-        char *out_path = test_xasprintf("%s/tlsidctl.out", test_bus_tmpdir());
-        const char *argv[8] = { "tlsidctl" };
-        posix_spawn_file_actions_t actions;
-        char *contents = NULL;
-        size_t len = 0, n = 1;
-        int status = 0;
-        FILE *f;
-        pid_t pid;
-
-        ck_assert_msg(path && *path, "TLSIDCTL is not set");
-        for (; args[n - 1]; n++) {
-                ck_assert_uint_lt(n, 7);
-                argv[n] = args[n - 1];
-        }
-        argv[n] = NULL;
-        ck_assert_int_eq(posix_spawn_file_actions_init(&actions), 0);
-        ck_assert_int_eq(posix_spawn_file_actions_addopen(&actions, 1, out_path,
-                                                          O_WRONLY | O_CREAT | O_TRUNC, 0600),
-                         0);
-        ck_assert_int_eq(posix_spawn(&pid, path, &actions, NULL, (char *const *) argv, environ),
-                         0);
-        posix_spawn_file_actions_destroy(&actions);
-        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                      "tlsidctl %s exited with status 0x%x", args[0], status);
-        f = fopen(out_path, "re");
-        ck_assert_ptr_nonnull(f);
-        ck_assert_int_ge(getdelim(&contents, &len, '\0', f), 0);
-        fclose(f);
-        free(out_path);
-        return contents;
 }
 
 /* Checks that the lines of @table start with the columns @want(0), @want(1)... in order,
@@ -303,7 +260,7 @@ START_TEST(test_lists_sessions_beyond_bus_limit) {
                 ck_assert_str_eq(infos[i].context, one);
         tlsid_session_infos_free(infos, n);
 
-        out = run_tlsidctl((const char *[]) { "sessions", "--no-legend", NULL });
+        out = tlsidctl_run((const char *[]) { "sessions", "--no-legend", NULL });
         assert_table(out, N_CONTEXTS * N_ORIGINS, want_session);
         ck_assert(!walk_raw_pages("", N_CONTEXTS * N_ORIGINS));
 
@@ -336,7 +293,7 @@ START_TEST(test_lists_contexts_beyond_bus_limit) {
         }
         tlsid_context_infos_free(infos, n);
 
-        out = run_tlsidctl((const char *[]) { "contexts", "--no-legend", NULL });
+        out = tlsidctl_run((const char *[]) { "contexts", "--no-legend", NULL });
         assert_table(out, N_LABELLED, want_context);
         /* Entries this large fill the byte budget before the count. */
         ck_assert(walk_raw_pages(NULL, N_LABELLED));

@@ -708,7 +708,7 @@ START_TEST(test_interface_select_without_certificates) {
         /* No database, no candidates: nothing is eligible, so nobody is asked. */
         reply = select_certificate(context, "tls_version", DBUS_TYPE_UINT16, &version, 0);
         assert_return(reply);
-        ck_assert(dbus_message_has_signature(reply, "ssuaa{sv}"));
+        ck_assert(dbus_message_has_signature(reply, "ssuaa{sv}u"));
         dbus_message_iter_init(reply, &it);
         dbus_message_iter_get_basic(&it, &decision);
         dbus_message_iter_next(&it);
@@ -739,17 +739,41 @@ START_TEST(test_interface_select_without_certificates) {
 }
 END_TEST
 
+/* ListCertificates(@cursor, 0). */
+static DBusMessage *list_certificates(const char *cursor) {
+        DBusMessage *m = new_call(TLSID_INTERFACE, "ListCertificates");
+        dbus_uint32_t limit = 0;
+
+        ck_assert(dbus_message_append_args(m, DBUS_TYPE_STRING, &cursor, DBUS_TYPE_UINT32,
+                                           &limit, DBUS_TYPE_INVALID));
+        return call_sync(m);
+}
+
 START_TEST(test_interface_list_certificates_and_policy_defaults) {
         DBusMessageIter it, array;
-        const char *json = NULL, *problem = NULL;
-        DBusMessage *reply = call_sync(new_call(TLSID_INTERFACE, "ListCertificates"));
+        const char *json = NULL, *problem = NULL, *next = NULL;
+        dbus_uint32_t total = 1;
+        DBusMessage *reply = list_certificates("");
 
+        /* No database, nothing offered: one empty page. */
         assert_return(reply);
-        ck_assert(dbus_message_has_signature(reply, "aa{sv}"));
+        ck_assert(dbus_message_has_signature(reply, "aa{sv}su"));
         dbus_message_iter_init(reply, &it);
         dbus_message_iter_recurse(&it, &array);
         ck_assert_int_eq(dbus_message_iter_get_arg_type(&array), DBUS_TYPE_INVALID);
+        dbus_message_iter_next(&it);
+        dbus_message_iter_get_basic(&it, &next);
+        ck_assert_str_eq(next, "");
+        dbus_message_iter_next(&it);
+        dbus_message_iter_get_basic(&it, &total);
+        ck_assert_uint_eq(total, 0);
         dbus_message_unref(reply);
+        /* A cursor the daemon could not have given is refused, quoted. */
+        assert_error(list_certificates("database:0123"), "org.tlsid.Error.InvalidArgument",
+                     "cursor \"database:0123\": not one ListCertificates returned");
+        assert_error(list_certificates("elsewhere:" "0123456789abcdef0123456789abcdef"
+                                       "0123456789abcdef0123456789abcdef"),
+                     "org.tlsid.Error.InvalidArgument", "not one ListCertificates returned");
 
         reply = call_sync(new_call(TLSID_INTERFACE, "GetPolicy"));
         assert_return(reply);
