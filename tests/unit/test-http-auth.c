@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "asan.h"
 #include "check-main.h"
 #include "http-auth.h"
 
@@ -571,15 +572,6 @@ END_TEST
 
 /* Allocation failure injection for test_http_auth_out_of_memory: the parser allocates only
  * with malloc and realloc. Not with a sanitizer, which owns malloc itself. */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HAVE_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define HAVE_ASAN 1
-#endif
-
 #ifndef HAVE_ASAN
 void *__libc_malloc(size_t size);
 void *__libc_realloc(void *p, size_t size);
