@@ -20,6 +20,7 @@ TLSID_PACKAGES=(
         openssl
         nginx
         apache2
+        iproute2        # ip and tc: the handshake benchmark's 1 ms round-trip variant
 )
 
 # Installs the missing packages with apt-get when root; otherwise says which are missing.
