@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libtlsid-nss's insides: the connection state and what its files share
- * (libtlsid-nss.c attaches, nss-tokens.c stores and uses resumption tokens,
+ * (libtlsid-nss.c attaches, nss-tokens.c hands resumption tokens to NSS and takes new
+ * ones from it, nss-outbox.c queues new tokens for the daemon and serves them first,
  * nss-client-auth.c answers CertificateRequests, nss-report.c reports outages). */
 #pragma once
 
@@ -16,11 +17,15 @@
 
 #define _public_ __attribute__((visibility("default")))
 
+/* Bytes of a partition's peer id as the adapter keeps it (the daemon's are 71). */
+#define PEER_ID_MAX 127
+
 struct TlsidNssConnection {
         TlsidContext *context;          /* borrowed: the caller keeps it alive */
         char origin[TLSID_ORIGIN_MAX + 1];
         char identity[TLSID_IDENTITY_LEN + 1];          /* the partition's: "" or a fingerprint */
         uint32_t generation;
+        char peer_id[PEER_ID_MAX + 1];  /* the partition's, or "" when it is not known */
         bool degraded;
         bool server_asked;
         int decision;                   /* TlsidDecision, or -1 */
@@ -28,6 +33,9 @@ struct TlsidNssConnection {
         void *used_token;               /* the daemon's token NSS accepted, until the handshake */
         size_t used_len;
         bool got_token;                 /* NSS handed out a new token on this connection */
+        void *new_token;                /* a new token NSS dates only once the handshake is done */
+        size_t new_len;
+        bool in_handshake;              /* counted in the outbox's handshakes running */
         bool stale;                     /* the daemon said its partition moved on */
         unsigned handshakes;            /* completed: the first, then renegotiations */
         unsigned reauthentications;     /* mid-connection requests answered with a cert */
@@ -51,17 +59,65 @@ static inline bool is_caller_error(int r) {
 
 /* ---- nss-tokens.c ---- */
 
-/* Queues @token (taking it, @len bytes) for the connection's partition. */
-void put_token(TlsidNssConnection *c, PRFileDesc *fd, void *token, size_t len);
 /* NSS's resumption token callback, installed on sockets whose partition has no identity. */
 SECStatus on_resumption_token(PRFileDesc *fd, const PRUint8 *token, unsigned int len,
                               void *userdata);
-/* NSS's handshake callback: counts the handshakes, gives a reused TLS 1.2 ticket back. */
+/* NSS's handshake callback: counts the handshakes, queues a new TLS 1.2 token, gives a
+ * reused TLS 1.2 ticket back. */
 void on_handshake_done(PRFileDesc *fd, void *userdata);
-/* Gives NSS the daemon's token of the partition; takes @token. */
+/* Gives NSS a token of the partition; takes @token. */
 void use_token(TlsidNssConnection *c, PRFileDesc *fd, void *token, size_t len);
-/* Drops the token NSS was given, once the handshake no longer needs it. */
-void drop_used_token(TlsidNssConnection *c);
+/* Drops what the connection still holds of tokens (the one NSS was given, a new one not
+ * yet queued) and ends its handshake for the outbox: the connection is freed. */
+void release_tokens(TlsidNssConnection *c);
+
+/* ---- nss-outbox.c ---- */
+
+/* A new token queued for the daemon, with the partition it was made under. */
+typedef struct Put {
+        struct Put *next;
+        TlsidContext *context;          /* a reference */
+        char origin[TLSID_ORIGIN_MAX + 1];
+        char identity[TLSID_IDENTITY_LEN + 1];
+        uint32_t generation;
+        char peer_id[PEER_ID_MAX + 1];  /* "": never served from the outbox */
+        int64_t expires;                /* Unix seconds, as NSS dated the session */
+        uint16_t version;
+        char alpn[TLSID_ALPN_MAX + 1];  /* "" when none was negotiated */
+        uint64_t queued_usec;           /* CLOCK_MONOTONIC */
+        uint64_t serial;
+        void *token;                    /* zeroed when freed */
+        size_t len;
+} Put;
+
+/* Queues @token (taking it, @len bytes) made on @c, expiring at @expires (Unix seconds;
+ * a token without one is dropped), negotiated as @version with @alpn (nullable). */
+void outbox_put(TlsidNssConnection *c, void *token, size_t len, int64_t expires,
+                uint16_t version, const char *alpn);
+/* Removes and returns the newest queued token of (@context's client and name, @origin),
+ * before the daemon is asked: the caller uses it (put_serves() tells whether it may) or
+ * frees it. With none queued but one being sent, waits (bounded) until it is written, so
+ * that the caller's next call reaches the daemon after it. NULL when none. */
+Put *outbox_claim(TlsidContext *context, const char *origin);
+/* Once the daemon said the partition's @peer_id: drops the queued tokens of (@context,
+ * @origin) made under another one or expired, and removes and returns the newest made
+ * under @peer_id (@ret_len bytes, to free with tlsid_secret_free()), or NULL. */
+void *outbox_take(TlsidContext *context, const char *origin, const char *peer_id,
+                  size_t *ret_len);
+/* Whether @put may serve a connection of the partition @peer_id ("" when unknown): made
+ * under it, with no identity, not expired. */
+bool put_serves(const Put *put, const char *peer_id);
+/* Takes @put's token (@ret_len bytes) out of it. */
+void *put_steal_token(Put *put, size_t *ret_len);
+/* Frees @put and wipes its token; accepts NULL. */
+void put_free(Put *put);
+/* A connection's first handshake starts and ends: queued tokens wait for the handshakes
+ * running (bounded) before they are sent. */
+void outbox_handshake_begin(void);
+void outbox_handshake_end(void);
+/* For tests: while @hold, the worker sends nothing (tlsid_nss_flush() times out), as a
+ * worker that a busy machine does not schedule. */
+void outbox_hold(bool hold);
 
 /* ---- nss-client-auth.c ---- */
 

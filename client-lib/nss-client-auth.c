@@ -266,6 +266,7 @@ static bool selection_result(TlsidNssConnection *c, Selection *sel, PRFileDesc *
                 }
                 snprintf(c->identity, sizeof c->identity, "%s", sel->identity);
                 c->generation = sel->generation;
+                c->peer_id[0] = '\0';  /* the daemon did not say the new one */
                 /* As for a connection attached with a certificate: no tokens, NSS's own
                  * cache (a token callback left on a session that sends a certificate
                  * keeps its key alive past NSS_Shutdown under TLS 1.3). */

@@ -21,6 +21,7 @@ TLSID_PACKAGES=(
         nginx
         apache2
         gdb
+        iproute2        # ip and tc: the handshake benchmark's 1 ms round-trip variant
 )
 # What the sanitized run adds (scripts/test-sanitized): clang, whose sanitizer runtime
 # writes every report to a file.

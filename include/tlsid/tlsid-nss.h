@@ -5,10 +5,16 @@
  *  - sets SSL_SetSockPeerID to the partition's peer_id, so NSS's in-process session cache
  *    is partitioned by (context, identity, generation);
  *  - asks the daemon for the partition and, when its identity is "" (no client
- *    certificate), its newest resumption token, in one round trip (BeginConnection;
- *    SSL_SetResumptionToken; one NSS refuses is dropped), and stores new ones
- *    (SSL_SetResumptionTokenCallback) from a worker thread, off the handshake path
- *    (tlsid_nss_flush() waits for them);
+ *    certificate), gives NSS a resumption token in the same round trip
+ *    (SSL_SetResumptionToken; one NSS refuses is dropped): the newest one this process
+ *    made for the origin and has not sent yet, when the daemon's answer (GetPartition)
+ *    says it was made under the partition current now (then it is used once and never
+ *    sent), otherwise the daemon's newest (BeginConnection). So connections opened back
+ *    to back resume from their predecessor's token. New tokens
+ *    (SSL_SetResumptionTokenCallback), dated from the session without decoding them, are
+ *    sent by a worker thread, off the handshake path: a few milliseconds after they
+ *    arrive, later while handshakes of the process run (at most 50 ms), at once in
+ *    tlsid_nss_flush();
  *    when a certificate is chosen, leaves tokens alone and lets NSS's own cache resume
  *    within the process (NSS exports no token for a session that sent a certificate);
  *  - installs a client-auth hook that runs only when the server asks, calls
@@ -155,8 +161,9 @@ int tlsid_nss_connection_answer_challenge(TlsidNssConnection *connection, PRFile
                                           const char *const *field_values, size_t n,
                                           unsigned flags, TlsidChallengeAnswer **ret_answer);
 
-/* New resumption tokens are stored by a worker thread, off the handshake path. Waits up
- * to @usec microseconds until every token queued so far has been sent to the daemon;
+/* New resumption tokens are stored by a worker thread, off the handshake path. Has it send
+ * them now and waits up to @usec microseconds until every token queued so far has been
+ * sent to the daemon;
  * returns 0, or -ETIMEDOUT. A program about to exit calls it (before NSS_Shutdown(),
  * which drops what is still queued) so that its last tokens serve the user's next
  * process. */

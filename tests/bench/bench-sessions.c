@@ -5,10 +5,13 @@
  * fills tlsidd with 100 and then 100,000 stored tokens, and times, from 1 and from 4
  * client threads (one connection each), PutSession (with a reply), TakeSession and Echo
  * round trips carrying the same payload. The three calls are interleaved in each
- * iteration so that the daemon and the baseline share the same machine conditions.
+ * iteration, in an order drawn anew each time (a call that always went first would always
+ * meet processes gone idle since the last iteration), so that the daemon and the baseline
+ * share the same machine conditions. One token stays stored across iterations, so that
+ * TakeSession has one to take also when it goes before PutSession.
  * Speed is only printed; the exit status is non-zero when any call fails.
  *
- * Usage: bench-sessions [--iterations N] [--payload BYTES]
+ * Usage: bench-sessions [--iterations N] [--payload BYTES] [--seed N]
  * Environment: BENCH_ECHO_SERVICE, the path of echo-service (default: next to this
  * program). */
 #include <dbus/dbus.h>
@@ -46,6 +49,8 @@ static const char *const op_names[N_OPS] = { "Echo", "PutSession", "TakeSession"
 
 static int iterations = 5000;
 static size_t payload_size = 512;
+static uint64_t seed;           /* of each thread's order of the calls */
+
 /* --- calls --- */
 
 static DBusMessage *take_message(const char *context, const char *origin, dbus_uint32_t gen) {
@@ -127,6 +132,33 @@ static void fill_to(DBusConnection *conn, uint64_t target, uint64_t *filled) {
 
 /* --- the measured loop --- */
 
+/* xorshift64*: the order of the calls, reproducible from --seed. */
+static uint64_t next_random(uint64_t *state) {
+        *state ^= *state >> 12;
+        *state ^= *state << 25;
+        *state ^= *state >> 27;
+        return *state * 0x2545F4914F6CDD1DULL;
+}
+
+/* The three calls in a random order. */
+static void shuffle_ops(int order[N_OPS], uint64_t *state) {
+        for (int op = 0; op < N_OPS; op++)
+                order[op] = op;
+        for (int k = N_OPS - 1; k > 0; k--) {
+                int j = (int) (next_random(state) % (uint64_t) (k + 1)), t = order[k];
+
+                order[k] = order[j];
+                order[j] = t;
+        }
+}
+
+/* The payload of iteration @i: the worker's bytes, @i in front. */
+static void payload_of(unsigned char *payload, int index, int i) {
+        for (size_t k = 0; k < payload_size; k++)
+                payload[k] = (unsigned char) (k * 31 + (size_t) index);
+        memcpy(payload, &i, sizeof(i));
+}
+
 typedef struct {
         int index;
         pthread_barrier_t *barrier;
@@ -137,44 +169,62 @@ typedef struct {
 static void *worker_run(void *data) {
         Worker *w = data;
         DBusConnection *conn = test_bus_connect();
-        unsigned char *payload = malloc(payload_size);
+        unsigned char *payload = malloc(payload_size), *expected = malloc(payload_size);
         char context[64];
         const char *origin = "measure.example:443";
         dbus_uint32_t gen;
-        uint64_t start = 0;
+        uint64_t start = 0, state = seed + (uint64_t) w->index * 0x9E3779B97F4A7C15ULL + 1;
+        /* The iterations whose tokens the daemon holds, oldest first (at most two). */
+        int stored[2], n_stored = 0;
+        DBusMessage *reply;
 
         snprintf(context, sizeof(context), "bench/thread-%d", w->index);
         bench_open_context(conn, context);
         gen = bench_generation_of(conn, context, origin);
-        for (size_t i = 0; i < payload_size; i++)
-                payload[i] = (unsigned char) (i * 31 + (size_t) w->index);
+        /* The token in stock, for a TakeSession that goes first. */
+        payload_of(payload, w->index, -WARMUP_ITERATIONS - 1);
+        reply = bench_round_trip(conn, bench_put_message(context, origin, gen, payload, payload_size),
+                           NULL);
+        if (reply)
+                dbus_message_unref(reply);
+        stored[n_stored++] = -WARMUP_ITERATIONS - 1;
 
         for (int i = -WARMUP_ITERATIONS; i < iterations; i++) {
                 uint64_t ns[N_OPS] = { 0 };
-                DBusMessage *reply;
+                int order[N_OPS];
 
                 if (i == 0) {
                         pthread_barrier_wait(w->barrier);
                         start = bench_now_ns();
                 }
-                memcpy(payload, &i, sizeof(i)); /* each token differs */
-
-                reply = bench_round_trip(conn, echo_message(payload, payload_size), &ns[OP_ECHO]);
-                if (reply && !reply_has_bytes(reply, payload, payload_size))
-                        bench_failure("Echo returned other bytes");
-                if (reply)
-                        dbus_message_unref(reply);
-
-                reply = bench_round_trip(conn, bench_put_message(context, origin, gen, payload,
-                                                     payload_size), &ns[OP_PUT]);
-                if (reply)
-                        dbus_message_unref(reply);
-
-                reply = bench_round_trip(conn, take_message(context, origin, gen), &ns[OP_TAKE]);
-                if (reply && !reply_has_bytes(reply, payload, payload_size))
-                        bench_failure("TakeSession did not return the token just put");
-                if (reply)
-                        dbus_message_unref(reply);
+                payload_of(payload, w->index, i); /* each token differs */
+                shuffle_ops(order, &state);
+                for (int k = 0; k < N_OPS; k++) {
+                        switch (order[k]) {
+                        case OP_ECHO:
+                                reply = bench_round_trip(conn, echo_message(payload, payload_size),
+                                                   &ns[OP_ECHO]);
+                                if (reply && !reply_has_bytes(reply, payload, payload_size))
+                                        bench_failure("Echo returned other bytes");
+                                break;
+                        case OP_PUT:
+                                reply = bench_round_trip(conn, bench_put_message(context, origin, gen,
+                                                                     payload, payload_size),
+                                                   &ns[OP_PUT]);
+                                stored[n_stored++] = i;
+                                break;
+                        default:
+                                reply = bench_round_trip(conn, take_message(context, origin, gen),
+                                                   &ns[OP_TAKE]);
+                                /* The newest: this iteration's once put, else the stock. */
+                                payload_of(expected, w->index, stored[--n_stored]);
+                                if (reply && !reply_has_bytes(reply, expected, payload_size))
+                                        bench_failure("TakeSession did not return the newest token");
+                                break;
+                        }
+                        if (reply)
+                                dbus_message_unref(reply);
+                }
 
                 if (i >= 0)
                         for (int op = 0; op < N_OPS; op++)
@@ -191,6 +241,7 @@ static void *worker_run(void *data) {
                 bench_call_or_die(conn, m);
         }
         free(payload);
+        free(expected);
         test_bus_disconnect(conn);
         return NULL;
 }
@@ -368,9 +419,11 @@ int main(int argc, char *argv[]) {
                         iterations = atoi(argv[++i]);
                 else if (strcmp(argv[i], "--payload") == 0 && i + 1 < argc)
                         payload_size = (size_t) atol(argv[++i]);
+                else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
+                        seed = strtoull(argv[++i], NULL, 10);
                 else {
-                        fprintf(stderr, "Usage: %s [--iterations N] [--payload BYTES]\n",
-                                argv[0]);
+                        fprintf(stderr, "Usage: %s [--iterations N] [--payload BYTES] "
+                                "[--seed N]\n", argv[0]);
                         return 2;
                 }
         }
@@ -378,6 +431,8 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "bench: need --iterations >= 1 and --payload 8..4096\n");
                 return 2;
         }
+        if (seed == 0)
+                seed = (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 32);
         dbus_threads_init_default();
 
         test_bus_start();
@@ -391,7 +446,8 @@ int main(int argc, char *argv[]) {
         printf("tlsid benchmark: %zu-byte payloads, %d timed iterations per thread "
                "(after %d warm-up), one private dbus-daemon\n"
                "Each iteration: Echo(ay) to a bare libdbus service, PutSession (with a reply), "
-               "TakeSession.\n", payload_size, iterations, WARMUP_ITERATIONS);
+               "TakeSession, in a random order (--seed %llu).\n", payload_size, iterations,
+               WARMUP_ITERATIONS, (unsigned long long) seed);
         fflush(stdout);
 
         for (size_t l = 0; l < sizeof(levels) / sizeof(levels[0]); l++) {
