@@ -252,6 +252,15 @@ static DBusConnection *connect_or_fail(void) {
         return conn;
 }
 
+DBusMessage *test_bus_method(const char *name) {
+        DBusMessage *m = dbus_message_new_method_call(TEST_BUS_NAME, TEST_BUS_PATH,
+                                                      TEST_BUS_INTERFACE, name);
+
+        if (!m)
+                fail("out of memory for a %s call", name);
+        return m;
+}
+
 DBusConnection *test_bus_connect(void) {
         return connect_or_fail();
 }

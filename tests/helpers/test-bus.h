@@ -70,6 +70,8 @@ pid_t test_bus_spawn_daemon(void);
  * be released, and returns its wait status. */
 int test_bus_stop_spawned_daemon(int sig);
 
+/* A call of the daemon's method @name, no arguments yet. */
+DBusMessage *test_bus_method(const char *name);
 /* A new private connection, registered on the bus (transfer full: close and unref). */
 DBusConnection *test_bus_connect(void);
 /* Like test_bus_connect(), subscribed to the bus's NameOwnerChanged signals. */

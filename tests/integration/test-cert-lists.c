@@ -232,14 +232,6 @@ static DBusMessage *call_within(DBusConnection *conn, DBusMessage *call, size_t 
         return reply;
 }
 
-static DBusMessage *method(const char *name) {
-        DBusMessage *m = dbus_message_new_method_call(TEST_BUS_NAME, TEST_BUS_PATH,
-                                                      TEST_BUS_INTERFACE, name);
-
-        ck_assert_ptr_nonnull(m);
-        return m;
-}
-
 static unsigned array_length(DBusMessageIter *it) {
         DBusMessageIter array;
         unsigned n = 0;
@@ -283,7 +275,7 @@ static unsigned walk_pages(dbus_uint32_t limit, unsigned want) {
         bool applications = false;
 
         while (cursor) {
-                DBusMessage *call = method("ListCertificates");
+                DBusMessage *call = test_bus_method("ListCertificates");
                 DBusMessageIter it, array, dict;
                 dbus_uint32_t total = 0;
                 const char *next;
@@ -389,7 +381,7 @@ START_TEST(test_cert_lists_database_eligible_capped) {
         /* On the wire: the 64 best, within the eligible list's byte bound, and the count
          * of all. */
         DBusConnection *conn = test_bus_connect();
-        DBusMessage *call = method("SelectCertificate");
+        DBusMessage *call = test_bus_method("SelectCertificate");
         DBusMessageIter it, sub;
         const char *context_name = "db/tab-1", *origin = ORIGIN;
         dbus_uint32_t total = 0;

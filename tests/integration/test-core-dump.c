@@ -43,16 +43,8 @@ static DBusMessage *call(DBusConnection *conn, DBusMessage *m) {
         return reply;
 }
 
-static DBusMessage *method(const char *name) {
-        DBusMessage *m = dbus_message_new_method_call(TEST_BUS_NAME, TEST_BUS_PATH,
-                                                      TEST_BUS_INTERFACE, name);
-
-        ck_assert_ptr_nonnull(m);
-        return m;
-}
-
 static void put_token(DBusConnection *conn, const guint8 *token, size_t len) {
-        DBusMessage *m = method("GetPartition"), *reply;
+        DBusMessage *m = test_bus_method("GetPartition"), *reply;
         const char *context = CONTEXT, *origin = ORIGIN, *identity = "", *state, *peer;
         dbus_uint32_t gen = 0;
         dbus_int64_t expires = (dbus_int64_t) time(NULL) + 3600;
@@ -67,7 +59,7 @@ static void put_token(DBusConnection *conn, const guint8 *token, size_t len) {
         identity = "";
         dbus_message_unref(reply);
 
-        m = method("PutSession");
+        m = test_bus_method("PutSession");
         dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING, &origin,
                                  DBUS_TYPE_STRING, &identity, DBUS_TYPE_UINT32, &gen,
                                  DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE, &token, (int) len,
@@ -120,14 +112,14 @@ START_TEST(test_core_dump_has_no_secrets) {
 
         test_bus_start();
         conn = test_bus_connect();
-        m = method("OpenContext");
+        m = test_bus_method("OpenContext");
         dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_INVALID);
         dbus_message_iter_init_append(m, &it);
         dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &dict);
         dbus_message_iter_close_container(&it, &dict);
         dbus_message_unref(call(conn, m));
         put_token(conn, token, sizeof(token));
-        reply = call(conn, method("GetTokenKey"));
+        reply = call(conn, test_bus_method("GetTokenKey"));
         ck_assert(dbus_message_get_args(reply, NULL, DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE, &key,
                                         &key_len, DBUS_TYPE_INVALID));
         ck_assert_int_ge(key_len, 16);
@@ -137,7 +129,7 @@ START_TEST(test_core_dump_has_no_secrets) {
         {
                 uint64_t tokens = 0;
 
-                reply = call(conn, method("GetStatistics"));
+                reply = call(conn, test_bus_method("GetStatistics"));
                 ck_assert(raw_bus_statistic(reply, "tokens", &tokens));
                 ck_assert_uint_eq(tokens, 1);
                 dbus_message_unref(reply);
@@ -158,7 +150,7 @@ START_TEST(test_core_dump_has_no_secrets) {
         ck_assert_msg(g_file_test(core, G_FILE_TEST_EXISTS), "gcore made no %s: %s%s", core,
                       out, err);
         /* Still serving after being dumped. */
-        dbus_message_unref(call(conn, method("GetStatistics")));
+        dbus_message_unref(call(conn, test_bus_method("GetStatistics")));
 
         token_copies = count_in_file(core, token + 100, NEEDLE_LEN);
         key_copies = count_in_file(core, key_copy, (gsize) key_len);
