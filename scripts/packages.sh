@@ -22,6 +22,7 @@ TLSID_PACKAGES=(
         apache2
         gdb
         iproute2        # ip and tc: the handshake benchmark's 1 ms round-trip variant
+        strace          # the syscalls benchmark's counts
 )
 # What the sanitized run adds (scripts/test-sanitized): clang, whose sanitizer runtime
 # writes every report to a file.

@@ -17,9 +17,18 @@ struct BusGlib {
 
 typedef struct {
         GSource source;
+        BusGlib *bus;
         DBusWatch *watch;
         gpointer fd_tag;
 } WatchSource;
+
+static void dispatch_burst(DBusConnection *connection) {
+        dbus_connection_ref(connection);
+        for (int i = 0; i < DISPATCH_BURST; i++)
+                if (dbus_connection_dispatch(connection) != DBUS_DISPATCH_DATA_REMAINS)
+                        break;
+        dbus_connection_unref(connection);
+}
 
 static GIOCondition watch_condition(DBusWatch *watch) {
         if (!dbus_watch_get_enabled(watch))
@@ -36,6 +45,7 @@ static GIOCondition watch_condition(DBusWatch *watch) {
 static gboolean watch_source_dispatch(GSource *source, GSourceFunc callback, gpointer user_data) {
         WatchSource *ws = (WatchSource *) source;
         GIOCondition revents = g_source_query_unix_fd(source, ws->fd_tag);
+        DBusConnection *connection = ws->bus->connection;
         unsigned flags = 0;
 
         if (revents & G_IO_IN)
@@ -48,8 +58,12 @@ static gboolean watch_source_dispatch(GSource *source, GSourceFunc callback, gpo
                 flags |= DBUS_WATCH_ERROR;
         /* May remove the watch and so destroy this source: GLib holds a reference on it
          * for the duration of the dispatch, and nothing touches it afterwards. */
-        if (flags != 0)
-                dbus_watch_handle(ws->watch, flags);
+        if (flags == 0)
+                return G_SOURCE_CONTINUE;
+        dbus_watch_handle(ws->watch, flags);
+        /* What was just read is dispatched now rather than by the dispatch source in the
+         * next iteration, which would cost one more poll() per message. */
+        dispatch_burst(connection);
         return G_SOURCE_CONTINUE;
 }
 
@@ -70,10 +84,16 @@ static dbus_bool_t add_watch(DBusWatch *watch, void *data) {
         GSource *source = g_source_new(&watch_source_funcs, sizeof(WatchSource));
         WatchSource *ws = (WatchSource *) source;
 
+        ws->bus = bus;
         ws->watch = watch;
         ws->fd_tag = g_source_add_unix_fd(source, dbus_watch_get_unix_fd(watch),
                                           watch_condition(watch));
         g_source_set_name(source, "dbus-watch");
+        /* GLib blocks a source that cannot recurse while it dispatches, by taking its fd
+         * out of the poll set and putting it back: two wake-ups of the context per
+         * message. Nothing here runs a nested main loop, and libdbus's own I/O lock
+         * serializes dbus_watch_handle() should one ever run. */
+        g_source_set_can_recurse(source, TRUE);
         g_source_attach(source, bus->context);
         /* The watch owns the source: it goes when the watch is removed or freed. */
         dbus_watch_set_data(watch, source, watch_source_free);
@@ -157,13 +177,7 @@ static gboolean dispatch_source_check(GSource *source) {
 
 static gboolean dispatch_source_dispatch(GSource *source, GSourceFunc callback,
                                          gpointer user_data) {
-        DispatchSource *ds = (DispatchSource *) source;
-        DBusConnection *connection = dbus_connection_ref(ds->connection);
-
-        for (int i = 0; i < DISPATCH_BURST; i++)
-                if (dbus_connection_dispatch(connection) != DBUS_DISPATCH_DATA_REMAINS)
-                        break;
-        dbus_connection_unref(connection);
+        dispatch_burst(((DispatchSource *) source)->connection);
         return G_SOURCE_CONTINUE;
 }
 
@@ -173,21 +187,26 @@ static GSourceFuncs dispatch_source_funcs = {
         .dispatch = dispatch_source_dispatch,
 };
 
-/* Messages can be queued outside any GLib callback of ours (a reply completing inside
- * libdbus, a message queued from another thread): wake the context so the dispatch
- * source's prepare runs again instead of sleeping in poll(). */
-static void dispatch_status_changed(DBusConnection *connection, DBusDispatchStatus status,
-                                    void *data) {
-        BusGlib *bus = data;
-
-        if (status == DBUS_DISPATCH_DATA_REMAINS)
+/* libdbus asks for a wake-up whenever it queues a message to dispatch or to send. The
+ * thread that owns the context is running one of its callbacks (or is not iterating
+ * yet), so the dispatch source's prepare() runs before it next sleeps in poll(), and a
+ * message left to send has enabled its write watch: it needs no wake-up, and most
+ * requests are made there (one eventfd write and read saved each). Another thread, such
+ * as one blocking on a call of its own that reads and queues messages meant for the
+ * loop, must wake it, or they wait in the queue until unrelated traffic arrives. */
+static void wake_unless_owner(BusGlib *bus) {
+        if (!g_main_context_is_owner(bus->context))
                 g_main_context_wakeup(bus->context);
 }
 
-static void wakeup_main(void *data) {
-        BusGlib *bus = data;
+static void dispatch_status_changed(DBusConnection *connection, DBusDispatchStatus status,
+                                    void *data) {
+        if (status == DBUS_DISPATCH_DATA_REMAINS)
+                wake_unless_owner(data);
+}
 
-        g_main_context_wakeup(bus->context);
+static void wakeup_main(void *data) {
+        wake_unless_owner(data);
 }
 
 BusGlib *bus_glib_attach(DBusConnection *connection, GMainContext *context) {

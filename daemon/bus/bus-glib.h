@@ -14,8 +14,10 @@ typedef struct BusGlib BusGlib;
 
 /* Makes @connection do all its I/O from @context (NULL: the global default context):
  * each DBusWatch becomes a GSource polling its fd, each DBusTimeout a timeout GSource,
- * and queued messages are dispatched from a GSource whenever any are pending. Nothing
- * blocks. Holds a reference on @connection until bus_glib_detach(). */
+ * and queued messages are dispatched as soon as they are read, or from a GSource
+ * whenever any are pending. The context is woken only when libdbus queues messages from
+ * a thread that does not own it. Nothing blocks. Holds a reference on @connection until
+ * bus_glib_detach(). */
 BusGlib *bus_glib_attach(DBusConnection *connection, GMainContext *context);
 
 /* Removes every source bus_glib_attach() added and drops its reference on the

@@ -2,10 +2,19 @@
 /* The benchmarks' calls to tlsidd. */
 #include "bench-calls.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "raw-bus.h"
 #include "test-bus.h"
@@ -64,6 +73,25 @@ DBusMessage *bench_put_message(const char *context, const char *origin, dbus_uin
         dbus_message_iter_close_container(&entry, &variant);
         dbus_message_iter_close_container(&array, &entry);
         dbus_message_iter_close_container(&it, &array);
+        return m;
+}
+
+DBusMessage *bench_take_message(const char *context, const char *origin, dbus_uint32_t gen) {
+        DBusMessage *m = bench_method("TakeSession");
+        const char *identity = "";
+
+        dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING, &origin,
+                                 DBUS_TYPE_STRING, &identity, DBUS_TYPE_UINT32, &gen,
+                                 DBUS_TYPE_INVALID);
+        return m;
+}
+
+DBusMessage *bench_echo_message(const unsigned char *data, size_t len) {
+        DBusMessage *m = dbus_message_new_method_call(BENCH_ECHO_NAME, BENCH_ECHO_PATH,
+                                                      BENCH_ECHO_INTERFACE, "Echo");
+
+        dbus_message_append_args(m, DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE, &data, (int) len,
+                                 DBUS_TYPE_INVALID);
         return m;
 }
 
@@ -132,4 +160,74 @@ uint64_t bench_statistic(DBusConnection *conn, const char *key) {
         raw_bus_statistic(reply, key, &value);
         dbus_message_unref(reply);
         return value;
+}
+
+/* --- the echo service --- */
+
+static const char *echo_service_path(const char *argv0) {
+        static char path[PATH_MAX];
+        const char *env = getenv("BENCH_ECHO_SERVICE");
+        const char *slash;
+
+        if (env && *env)
+                return env;
+        slash = strrchr(argv0, '/');
+        snprintf(path, sizeof(path), "%.*secho-service", slash ? (int) (slash - argv0 + 1) : 0,
+                 argv0);
+        return path;
+}
+
+pid_t bench_start_echo_service(const char *argv0) {
+        const char *path = echo_service_path(argv0);
+        int fds[2];
+        char buf[64];
+        size_t len = 0;
+        pid_t pid;
+
+        if (pipe2(fds, O_CLOEXEC) < 0) {
+                perror("bench: pipe");
+                exit(1);
+        }
+        pid = fork();
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                dup2(fds[1], STDOUT_FILENO);
+                execl(path, "echo-service", (char *) NULL);
+                fprintf(stderr, "bench: exec %s: %s\n", path, strerror(errno));
+                _exit(127);
+        }
+        close(fds[1]);
+        /* It says "ready" once it owns its name. */
+        while (len < sizeof(buf) - 1) {
+                struct pollfd p = { .fd = fds[0], .events = POLLIN };
+                ssize_t n;
+
+                if (poll(&p, 1, BENCH_CALL_TIMEOUT_MS) <= 0)
+                        break;
+                n = read(fds[0], buf + len, sizeof(buf) - 1 - len);
+                if (n <= 0)
+                        break;
+                len += (size_t) n;
+                buf[len] = 0;
+                if (strstr(buf, "ready\n")) {
+                        close(fds[0]);
+                        return pid;
+                }
+        }
+        fprintf(stderr, "bench: echo-service did not start\n");
+        exit(1);
+}
+
+int bench_finish(DBusConnection *conn, pid_t echo) {
+        test_bus_disconnect(conn);
+        if (echo > 0) {
+                kill(echo, SIGTERM);
+                waitpid(echo, NULL, 0);
+        }
+        test_bus_stop();
+        if (atomic_load(&bench_failures) > 0) {
+                fprintf(stderr, "bench: %d calls failed\n", atomic_load(&bench_failures));
+                return 1;
+        }
+        return 0;
 }

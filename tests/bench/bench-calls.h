@@ -7,8 +7,14 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define BENCH_CALL_TIMEOUT_MS 60000
+
+/* echo-service's names. */
+#define BENCH_ECHO_NAME "org.tlsid.BenchEcho"
+#define BENCH_ECHO_PATH "/org/tlsid/BenchEcho"
+#define BENCH_ECHO_INTERFACE "org.tlsid.BenchEcho"
 
 /* Calls that failed; the benchmarks exit non-zero when any did. */
 extern atomic_int bench_failures;
@@ -26,6 +32,11 @@ DBusMessage *bench_method(const char *name);
 DBusMessage *bench_put_message(const char *context, const char *origin, dbus_uint32_t gen,
                                const unsigned char *token, size_t len);
 
+/* TakeSession of (@context, @origin, "", @gen) (transfer full). */
+DBusMessage *bench_take_message(const char *context, const char *origin, dbus_uint32_t gen);
+/* echo-service's Echo of @data (transfer full). */
+DBusMessage *bench_echo_message(const unsigned char *data, size_t len);
+
 /* Sends @m (consumed) and waits for its reply; NULL (and a counted failure) on error.
  * @ret_ns (nullable): the round trip time. */
 DBusMessage *bench_round_trip(DBusConnection *conn, DBusMessage *m, uint64_t *ret_ns);
@@ -38,3 +49,11 @@ dbus_uint32_t bench_generation_of(DBusConnection *conn, const char *context,
                                   const char *origin);
 /* The u or t statistic @key; 0 when the daemon does not report it. */
 uint64_t bench_statistic(DBusConnection *conn, const char *key);
+
+/* Starts echo-service (BENCH_ECHO_SERVICE, else the one next to @argv0) on the session
+ * bus and waits until it owns its name; it dies with the calling process. Returns its
+ * pid; exits on failure. */
+pid_t bench_start_echo_service(const char *argv0);
+/* Closes @conn, stops @echo (when > 0) and the bus; returns the benchmark's exit status,
+ * non-zero when any call failed. */
+int bench_finish(DBusConnection *conn, pid_t echo);

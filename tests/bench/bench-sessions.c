@@ -15,29 +15,17 @@
  * Environment: BENCH_ECHO_SERVICE, the path of echo-service (default: next to this
  * program). */
 #include <dbus/dbus.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bench-calls.h"
 #include "test-bus.h"
-
-#define ECHO_NAME "org.tlsid.BenchEcho"
-#define ECHO_PATH "/org/tlsid/BenchEcho"
-#define ECHO_INTERFACE "org.tlsid.BenchEcho"
 
 #define WARMUP_ITERATIONS 300
 #define FILL_ORIGINS_PER_CONTEXT 1000 /* below the default 4096 origins per context */
@@ -52,25 +40,6 @@ static size_t payload_size = 512;
 static uint64_t seed;           /* of each thread's order of the calls */
 
 /* --- calls --- */
-
-static DBusMessage *take_message(const char *context, const char *origin, dbus_uint32_t gen) {
-        DBusMessage *m = bench_method("TakeSession");
-        const char *identity = "";
-
-        dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING, &origin,
-                                 DBUS_TYPE_STRING, &identity, DBUS_TYPE_UINT32, &gen,
-                                 DBUS_TYPE_INVALID);
-        return m;
-}
-
-static DBusMessage *echo_message(const unsigned char *data, size_t len) {
-        DBusMessage *m = dbus_message_new_method_call(ECHO_NAME, ECHO_PATH, ECHO_INTERFACE,
-                                                      "Echo");
-
-        dbus_message_append_args(m, DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE, &data, (int) len,
-                                 DBUS_TYPE_INVALID);
-        return m;
-}
 
 /* Whether @reply carries exactly (ay) @data. */
 static bool reply_has_bytes(DBusMessage *reply, const unsigned char *data, size_t len) {
@@ -202,7 +171,7 @@ static void *worker_run(void *data) {
                 for (int k = 0; k < N_OPS; k++) {
                         switch (order[k]) {
                         case OP_ECHO:
-                                reply = bench_round_trip(conn, echo_message(payload, payload_size),
+                                reply = bench_round_trip(conn, bench_echo_message(payload, payload_size),
                                                    &ns[OP_ECHO]);
                                 if (reply && !reply_has_bytes(reply, payload, payload_size))
                                         bench_failure("Echo returned other bytes");
@@ -214,7 +183,7 @@ static void *worker_run(void *data) {
                                 stored[n_stored++] = i;
                                 break;
                         default:
-                                reply = bench_round_trip(conn, take_message(context, origin, gen),
+                                reply = bench_round_trip(conn, bench_take_message(context, origin, gen),
                                                    &ns[OP_TAKE]);
                                 /* The newest: this iteration's once put, else the stock. */
                                 payload_of(expected, w->index, stored[--n_stored]);
@@ -310,61 +279,6 @@ static Run measure(uint64_t stored, int threads) {
         return run;
 }
 
-/* --- the echo service --- */
-
-static const char *echo_service_path(const char *argv0) {
-        static char path[PATH_MAX];
-        const char *env = getenv("BENCH_ECHO_SERVICE");
-        const char *slash;
-
-        if (env && *env)
-                return env;
-        slash = strrchr(argv0, '/');
-        snprintf(path, sizeof(path), "%.*secho-service", slash ? (int) (slash - argv0 + 1) : 0,
-                 argv0);
-        return path;
-}
-
-static pid_t start_echo_service(const char *path) {
-        int fds[2];
-        char buf[64];
-        size_t len = 0;
-        pid_t pid;
-
-        if (pipe2(fds, O_CLOEXEC) < 0) {
-                perror("bench: pipe");
-                exit(1);
-        }
-        pid = fork();
-        if (pid == 0) {
-                prctl(PR_SET_PDEATHSIG, SIGTERM);
-                dup2(fds[1], STDOUT_FILENO);
-                execl(path, "echo-service", (char *) NULL);
-                fprintf(stderr, "bench: exec %s: %s\n", path, strerror(errno));
-                _exit(127);
-        }
-        close(fds[1]);
-        /* It says "ready" once it owns its name. */
-        while (len < sizeof(buf) - 1) {
-                struct pollfd p = { .fd = fds[0], .events = POLLIN };
-                ssize_t n;
-
-                if (poll(&p, 1, BENCH_CALL_TIMEOUT_MS) <= 0)
-                        break;
-                n = read(fds[0], buf + len, sizeof(buf) - 1 - len);
-                if (n <= 0)
-                        break;
-                len += (size_t) n;
-                buf[len] = 0;
-                if (strstr(buf, "ready\n")) {
-                        close(fds[0]);
-                        return pid;
-                }
-        }
-        fprintf(stderr, "bench: echo-service did not start\n");
-        exit(1);
-}
-
 /* --- output --- */
 
 static void print_table(const Run *runs, size_t n_runs) {
@@ -440,7 +354,7 @@ int main(int argc, char *argv[]) {
          * so the fill is not evicted. */
         test_bus_write_daemon_config("[limits]\nmax_token_bytes=1G\n");
         test_bus_activate_daemon();
-        echo = start_echo_service(echo_service_path(argv[0]));
+        echo = bench_start_echo_service(argv[0]);
         conn = test_bus_connect();
 
         printf("tlsid benchmark: %zu-byte payloads, %d timed iterations per thread "
@@ -478,13 +392,5 @@ int main(int argc, char *argv[]) {
                (unsigned long long) bench_statistic(conn, "hits"),
                (unsigned long long) bench_statistic(conn, "evictions"));
 
-        test_bus_disconnect(conn);
-        kill(echo, SIGTERM);
-        waitpid(echo, NULL, 0);
-        test_bus_stop();
-        if (atomic_load(&bench_failures) > 0) {
-                fprintf(stderr, "bench: %d calls failed\n", atomic_load(&bench_failures));
-                return 1;
-        }
-        return 0;
+        return bench_finish(conn, echo);
 }

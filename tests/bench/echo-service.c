@@ -10,16 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ECHO_NAME "org.tlsid.BenchEcho"
-#define ECHO_PATH "/org/tlsid/BenchEcho"
-#define ECHO_INTERFACE "org.tlsid.BenchEcho"
+#include "bench-calls.h" /* the names only */
 
 static DBusHandlerResult handle_message(DBusConnection *conn, DBusMessage *m, void *data) {
         const unsigned char *bytes = NULL;
         DBusMessage *reply;
         int len = 0;
 
-        if (!dbus_message_is_method_call(m, ECHO_INTERFACE, "Echo"))
+        if (!dbus_message_is_method_call(m, BENCH_ECHO_INTERFACE, "Echo"))
                 return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
         /* Parse and rebuild like a real service does, rather than echo the raw message. */
         if (!dbus_message_get_args(m, NULL, DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE, &bytes, &len,
@@ -50,13 +48,13 @@ int main(void) {
                 return 1;
         }
         dbus_connection_set_exit_on_disconnect(conn, FALSE);
-        if (!dbus_connection_register_object_path(conn, ECHO_PATH, &vtable, NULL)) {
-                fprintf(stderr, "echo-service: cannot register %s\n", ECHO_PATH);
+        if (!dbus_connection_register_object_path(conn, BENCH_ECHO_PATH, &vtable, NULL)) {
+                fprintf(stderr, "echo-service: cannot register %s\n", BENCH_ECHO_PATH);
                 return 1;
         }
-        r = dbus_bus_request_name(conn, ECHO_NAME, DBUS_NAME_FLAG_DO_NOT_QUEUE, &error);
+        r = dbus_bus_request_name(conn, BENCH_ECHO_NAME, DBUS_NAME_FLAG_DO_NOT_QUEUE, &error);
         if (r != DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER) {
-                fprintf(stderr, "echo-service: cannot own %s: %s\n", ECHO_NAME,
+                fprintf(stderr, "echo-service: cannot own %s: %s\n", BENCH_ECHO_NAME,
                         dbus_error_is_set(&error) ? error.message : "already owned");
                 return 1;
         }
