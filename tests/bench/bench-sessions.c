@@ -384,8 +384,8 @@ int main(int argc, char *argv[]) {
         printf("\n");
         print_growth(&runs[0], &runs[2]);
         print_growth(&runs[1], &runs[3]);
-        printf("Target: the daemon adds at most 10%% (TakeSession p50 / echo p50 <= 1.10) to the echo round trip at p50, and its cost "
-               "does not grow with the stored tokens.\n");
+        printf("Target: the daemon adds at most 10%% to the echo round trip at p50 (TakeSession "
+               "/ echo <= 1.10), and its cost does not grow with the stored tokens.\n");
         printf("Daemon counters: puts %llu, takes %llu, hits %llu, evictions %llu\n",
                (unsigned long long) bench_statistic(conn, "puts"),
                (unsigned long long) bench_statistic(conn, "takes"),
