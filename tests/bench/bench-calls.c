@@ -133,3 +133,29 @@ uint64_t bench_statistic(DBusConnection *conn, const char *key) {
         dbus_message_unref(reply);
         return value;
 }
+
+long bench_vm_rss_kib(pid_t pid) {
+        char path[64], line[256];
+        long kib = -1;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%ld/status", (long) pid);
+        f = fopen(path, "re");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+                        break;
+        fclose(f);
+        return kib;
+}
+
+int bench_finish(DBusConnection *conn) {
+        test_bus_disconnect(conn);
+        test_bus_stop();
+        if (atomic_load(&bench_failures) > 0) {
+                fprintf(stderr, "bench: %d calls failed\n", atomic_load(&bench_failures));
+                return 1;
+        }
+        return 0;
+}

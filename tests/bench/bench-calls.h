@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define BENCH_CALL_TIMEOUT_MS 60000
 
@@ -38,3 +39,8 @@ dbus_uint32_t bench_generation_of(DBusConnection *conn, const char *context,
                                   const char *origin);
 /* The u or t statistic @key; 0 when the daemon does not report it. */
 uint64_t bench_statistic(DBusConnection *conn, const char *key);
+/* The VmRSS of process @pid in KiB, or -1 when it cannot be read. */
+long bench_vm_rss_kib(pid_t pid);
+/* Closes @conn (from test_bus_connect()), stops the bus and the daemon, and returns the
+ * exit status: 1 when any call failed, else 0. */
+int bench_finish(DBusConnection *conn);
