@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "memory-budget.h"
+#include "min-heap.h"
 #include "secret-mem.h"
 #include "store-index.h"
 
@@ -16,15 +17,15 @@ typedef struct TokenBatch TokenBatch;
 struct Token {
         Entry *entry;      /* only while live: a doomed token's entry may be gone */
         TokenBatch *batch; /* live while its batch is */
-        GBytes *data;
-        gsize len;
+        guint8 *data;      /* a secret chunk (secret-mem.h): no GBytes until it is taken */
+        guint32 len;
+        MinHeapNode expiry_node; /* in store->by_expiry */
         gint64 expires;
         guint64 serial;
         /* Embedded links: removal from every queue is O(1) and needs no allocation. */
         GList entry_link; /* in entry->tokens; left stale once doomed */
         GList batch_link; /* in batch->tokens */
         GList lru_link;
-        GSequenceIter *expiry_iter;
 };
 
 /* The tokens of one context stored since its last wildcard flush (or close): a flush dooms
@@ -85,7 +86,7 @@ struct Store {
         guint n_remembered;
         guint64 remembered_serial;
         GQueue lru;             /* every Token, live or doomed, least recently stored first */
-        GSequence *by_expiry;   /* every Token, live or doomed, by (expires, serial) */
+        MinHeap *by_expiry;     /* every Token, live or doomed, by (expires, serial) */
         guint64 token_serial;
         guint n_entries;
         guint n_tokens;         /* live ones */
@@ -178,14 +179,12 @@ void store_limits_init(StoreLimits *limits) {
 #define ALLOC_OVERHEAD 16
 #define HASH_SLOT 48
 #define TABLE_BASE 128     /* an empty GHashTable */
-#define GBYTES_COST 48     /* a GBytes with its allocation */
-#define SEQUENCE_NODE 48   /* a node of by_expiry */
+#define HEAP_SLOT 16       /* a token's pointer in by_expiry, with the array's spare room */
 #define INDEX_NODE 80      /* a node of the ordered index (store-index.c) with its key */
 
-/* A token: its structure and GBytes, its by_expiry node, and the secret chunk. */
+/* A token: its structure, its slot in by_expiry, and the secret chunk. */
 static guint64 token_cost(gsize len) {
-        return sizeof(Token) + ALLOC_OVERHEAD + GBYTES_COST + SEQUENCE_NODE +
-               secret_mem_chunk_size(len);
+        return sizeof(Token) + ALLOC_OVERHEAD + HEAP_SLOT + secret_mem_chunk_size(len);
 }
 
 static guint64 entry_cost(const char *origin) {
@@ -220,14 +219,23 @@ static guint64 remembered_cost(const char *context, const char *origin, gboolean
 
 /* --- tokens --- */
 
-static gint token_compare_expiry(gconstpointer a, gconstpointer b, gpointer user_data) {
-        const Token *x = a, *y = b;
+#define TOKEN_OF_EXPIRY_NODE(node) \
+        ((Token *) ((guint8 *) (node) - G_STRUCT_OFFSET(Token, expiry_node)))
+
+/* Earliest expiry first; of the same second, the one stored first. */
+static gboolean token_expires_before(const MinHeapNode *a, const MinHeapNode *b) {
+        const Token *x = TOKEN_OF_EXPIRY_NODE(a), *y = TOKEN_OF_EXPIRY_NODE(b);
 
         if (x->expires != y->expires)
-                return x->expires < y->expires ? -1 : 1;
-        if (x->serial != y->serial)
-                return x->serial < y->serial ? -1 : 1;
-        return 0;
+                return x->expires < y->expires;
+        return x->serial < y->serial;
+}
+
+/* The token that expires first, live or doomed; NULL when none. */
+static Token *first_to_expire(Store *store) {
+        MinHeapNode *node = min_heap_peek(store->by_expiry);
+
+        return node ? TOKEN_OF_EXPIRY_NODE(node) : NULL;
 }
 
 static TokenBatch *batch_new(void) {
@@ -238,13 +246,13 @@ static TokenBatch *batch_new(void) {
         return batch;
 }
 
-/* Frees @token, in no entry or batch any more: its bytes are zeroed by the GBytes free
- * func unless someone holds a reference. */
+/* Frees @token, in no entry or batch any more: its bytes are zeroed (secret_mem_free)
+ * unless a taker has them. */
 static void token_free(Store *store, Token *token) {
-        g_sequence_remove(token->expiry_iter);
+        min_heap_remove(store->by_expiry, &token->expiry_node);
         g_queue_unlink(&store->lru, &token->lru_link);
         memory_budget_release(&store->budget, token_cost(token->len));
-        g_bytes_unref(token->data);
+        secret_mem_free(token->data);
         g_free(token);
 }
 
@@ -265,8 +273,9 @@ static void token_detach(Store *store, Token *token) {
 
 /* Unlinks live @token from everything; returns its data (transfer full). */
 static GBytes *token_unlink(Store *store, Token *token) {
-        GBytes *data = g_bytes_ref(token->data);
+        GBytes *data = secret_bytes_new_take(token->data, token->len);
 
+        token->data = NULL;
         token_detach(store, token);
         token_free(store, token);
         return data;
@@ -1011,8 +1020,9 @@ gboolean store_put_session(Store *store, const char *context, const char *origin
         t = g_new0(Token, 1);
         t->entry = entry;
         t->batch = ctx->batch;
-        t->data = secret_bytes_new(token, len);
-        t->len = len;
+        t->data = secret_mem_alloc(len);
+        memcpy(t->data, token, len);
+        t->len = (guint32) len;
         t->expires = expires;
         t->serial = ++store->token_serial;
         t->entry_link.data = t;
@@ -1021,8 +1031,7 @@ gboolean store_put_session(Store *store, const char *context, const char *origin
         g_queue_push_tail_link(&entry->tokens, &t->entry_link);
         g_queue_push_tail_link(&ctx->batch->tokens, &t->batch_link);
         g_queue_push_tail_link(&store->lru, &t->lru_link);
-        t->expiry_iter = g_sequence_insert_sorted(store->by_expiry, t, token_compare_expiry,
-                                                  NULL);
+        min_heap_push(store->by_expiry, &t->expiry_node);
         entry->bytes += len;
         ctx->tokens++;
         ctx->bytes += len;
@@ -1425,8 +1434,8 @@ guint64 store_remembered_serial(Store *store) {
 guint store_expire(Store *store, gint64 now, guint max) {
         guint n = 0, reclaimed = 0;
 
-        while (n < max && reclaimed < max && !g_sequence_is_empty(store->by_expiry)) {
-                Token *t = g_sequence_get(g_sequence_get_begin_iter(store->by_expiry));
+        while (n < max && reclaimed < max && min_heap_size(store->by_expiry) > 0) {
+                Token *t = first_to_expire(store);
 
                 if (t->expires > now)
                         break;
@@ -1448,8 +1457,8 @@ gint64 store_next_expiry(Store *store) {
 
         /* Dropped tokens met first are freed, a few at most: this runs after every put and
          * take, and past them the answer is early, which only wakes the timer once more. */
-        while (!g_sequence_is_empty(store->by_expiry)) {
-                Token *t = g_sequence_get(g_sequence_get_begin_iter(store->by_expiry));
+        while (min_heap_size(store->by_expiry) > 0) {
+                Token *t = first_to_expire(store);
 
                 if (!t->batch->doomed || doomed++ >= STORE_NEXT_EXPIRY_RECLAIM)
                         return t->expires;
@@ -1517,7 +1526,7 @@ Store *store_new(const StoreLimits *limits, const guint8 nonce[16]) {
         store->loose = batch_new();
         store->loose->doomed = TRUE;
         store->budget.cap = store->limits.max_memory;
-        store->by_expiry = g_sequence_new(NULL);
+        store->by_expiry = min_heap_new(token_expires_before);
         store->checksum = g_checksum_new(G_CHECKSUM_SHA256);
         return store;
 }
@@ -1542,7 +1551,7 @@ void store_free(Store *store) {
         store_index_free(store->context_index);
         g_hash_table_unref(store->contexts);
         g_hash_table_unref(store->remembered);
-        g_sequence_free(store->by_expiry);
+        min_heap_free(store->by_expiry);
         g_checksum_free(store->checksum);
         explicit_bzero(store->nonce, sizeof store->nonce);
         g_free(store);
