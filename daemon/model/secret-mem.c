@@ -11,9 +11,15 @@ void (*secret_mem_zeroed_hook)(const guint8 *data, gsize len) = NULL;
 
 /* Arenas are aligned to their size, so a chunk finds its arena by masking its address. */
 #define ARENA_SIZE ((gsize) 256 * 1024)
-#define MIN_SHIFT 4  /* 16-byte chunks */
-#define MAX_SHIFT 16 /* SECRET_MEM_MAX */
-#define N_CLASSES (MAX_SHIFT - MIN_SHIFT + 1)
+/* Chunk sizes: powers of two from 16 to 256 bytes, then STEPS sizes per doubling up to
+ * SECRET_MEM_MAX (320, 384, 448, 512, 640, ...), so a chunk past 256 bytes wastes at most
+ * a fifth of what it holds (a token of 1,100 bytes takes 1,280, not 2,048). */
+#define MIN_SHIFT 4   /* 16-byte chunks */
+#define STEP_SHIFT 8  /* 256: the stepped sizes start here */
+#define STEPS 4
+#define MAX_SHIFT 16  /* SECRET_MEM_MAX */
+#define N_POW2 (STEP_SHIFT - MIN_SHIFT + 1)
+#define N_CLASSES (N_POW2 + (MAX_SHIFT - STEP_SHIFT) * STEPS)
 
 G_STATIC_ASSERT(((gsize) 1 << MAX_SHIFT) == SECRET_MEM_MAX);
 G_STATIC_ASSERT(ARENA_SIZE >= 4 * SECRET_MEM_MAX);
@@ -42,7 +48,14 @@ static struct {
 G_LOCK_DEFINE_STATIC(mem);
 
 static gsize class_chunk_size(guint klass) {
-        return (gsize) 1 << (klass + MIN_SHIFT);
+        guint doubling, step;
+
+        if (klass < N_POW2)
+                return (gsize) 1 << (klass + MIN_SHIFT);
+        doubling = (klass - N_POW2) / STEPS;
+        step = (klass - N_POW2) % STEPS + 1;
+        return ((gsize) 1 << (STEP_SHIFT + doubling)) +
+               step * (((gsize) 1 << (STEP_SHIFT + doubling)) / STEPS);
 }
 
 static guint class_of(gsize len) {
@@ -199,10 +212,6 @@ void secret_mem_get_statistics(SecretMemStatistics *ret) {
         G_UNLOCK(mem);
 }
 
-GBytes *secret_bytes_new(const guint8 *data, gsize len) {
-        guint8 *p = secret_mem_alloc(len);
-
-        if (len > 0)
-                memcpy(p, data, len);
-        return g_bytes_new_with_free_func(p, len, secret_mem_free, p);
+GBytes *secret_bytes_new_take(guint8 *chunk, gsize len) {
+        return g_bytes_new_with_free_func(chunk, len, secret_mem_free, chunk);
 }

@@ -2,9 +2,10 @@
 /* Memory for secrets (resumption tokens, the token key): out of core dumps, locked in RAM
  * as far as RLIMIT_MEMLOCK allows, zeroed when freed.
  *
- * Chunks of a power-of-two size come from mmap'd arenas marked MADV_DONTDUMP; an arena is
- * mlock'ed while the locked total stays within the soft RLIMIT_MEMLOCK, and left unlocked
- * (still excluded from dumps) past it or when mlock fails. An arena whose chunks are all
+ * Chunks of a few sizes (powers of two up to 256 bytes, four sizes per doubling above)
+ * come from mmap'd arenas marked MADV_DONTDUMP; an arena is mlock'ed while the locked
+ * total stays within the soft RLIMIT_MEMLOCK, and left unlocked (still excluded from
+ * dumps) past it or when mlock fails. An arena whose chunks are all
  * free is unmapped (one spare per size is kept), so a large drop gives the memory back. */
 #pragma once
 
@@ -29,9 +30,10 @@ typedef struct {
 
 void secret_mem_get_statistics(SecretMemStatistics *ret);
 
-/* A GBytes holding a copy of @data in secret memory, zeroed when the last reference goes:
- * every token lives in one of these, so g_bytes_unref() is all a holder needs. */
-GBytes *secret_bytes_new(const guint8 *data, gsize len);
+/* A GBytes over @chunk (from secret_mem_alloc(), of at least @len bytes; transfer full)
+ * that zeroes and frees it when the last reference goes: a stored token is a bare chunk,
+ * and becomes one of these when it is taken, so g_bytes_unref() is all a taker needs. */
+GBytes *secret_bytes_new_take(guint8 *chunk, gsize len);
 
 /* Test hook: called with each chunk after it was zeroed, just before it is released. NULL
  * in production. */

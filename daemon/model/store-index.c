@@ -7,13 +7,10 @@
 /* A GTree is a balanced, threaded tree: finding a key's successor is O(log n) and each
  * further step amortised O(1), which is what a page needs. */
 struct StoreIndex {
-        GTree *tree; /* IndexKey* -> item */
+        GTree *tree; /* StoreIndexKey* (in the item) -> item */
 };
 
-typedef struct {
-        const char *major; /* borrowed from the item */
-        const char *minor;
-} IndexKey;
+typedef StoreIndexKey IndexKey;
 
 static gint index_key_compare(gconstpointer a, gconstpointer b, gpointer user_data) {
         const IndexKey *x = a, *y = b;
@@ -25,7 +22,7 @@ static gint index_key_compare(gconstpointer a, gconstpointer b, gpointer user_da
 StoreIndex *store_index_new(void) {
         StoreIndex *index = g_new0(StoreIndex, 1);
 
-        index->tree = g_tree_new_full(index_key_compare, NULL, g_free, NULL);
+        index->tree = g_tree_new_full(index_key_compare, NULL, NULL, NULL);
         return index;
 }
 
@@ -36,12 +33,8 @@ void store_index_free(StoreIndex *index) {
         g_free(index);
 }
 
-void store_index_add(StoreIndex *index, const char *major, const char *minor, gpointer item) {
-        IndexKey *key = g_new(IndexKey, 1);
-
-        key->major = major;
-        key->minor = minor;
-        g_tree_insert(index->tree, key, item);
+void store_index_add(StoreIndex *index, const StoreIndexKey *key, gpointer item) {
+        g_tree_insert(index->tree, (gpointer) key, item);
 }
 
 void store_index_remove(StoreIndex *index, const char *major, const char *minor) {

@@ -15,9 +15,16 @@ StoreIndex *store_index_new(void);
 void store_index_free(StoreIndex *index);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreIndex, store_index_free)
 
-/* Adds @item under (@major, @minor), a key not in the index yet. The strings are
- * borrowed: they must stay unchanged until the item is removed (an item's own). */
-void store_index_add(StoreIndex *index, const char *major, const char *minor, gpointer item);
+/* An item's key: the item embeds it, so the index allocates nothing per item beyond its
+ * tree node. */
+typedef struct {
+        const char *major;
+        const char *minor;
+} StoreIndexKey;
+
+/* Adds @item under @key (filled in, not in the index yet), which must stay where it is,
+ * its strings unchanged, until the item is removed: the item's own member and strings. */
+void store_index_add(StoreIndex *index, const StoreIndexKey *key, gpointer item);
 /* Removes the item under (@major, @minor), if any. */
 void store_index_remove(StoreIndex *index, const char *major, const char *minor);
 guint store_index_size(StoreIndex *index);

@@ -4,7 +4,9 @@
 
 #include <string.h>
 
+#include "ilist.h"
 #include "memory-budget.h"
+#include "min-heap.h"
 #include "secret-mem.h"
 #include "store-index.h"
 
@@ -16,42 +18,51 @@ typedef struct TokenBatch TokenBatch;
 struct Token {
         Entry *entry;      /* only while live: a doomed token's entry may be gone */
         TokenBatch *batch; /* live while its batch is */
-        GBytes *data;
-        gsize len;
+        guint8 *data;      /* a secret chunk (secret-mem.h): no GBytes until it is taken */
+        guint32 len;
+        MinHeapNode expiry_node; /* in store->by_expiry */
         gint64 expires;
-        guint64 serial;
         /* Embedded links: removal from every queue is O(1) and needs no allocation. */
-        GList entry_link; /* in entry->tokens; left stale once doomed */
-        GList batch_link; /* in batch->tokens */
-        GList lru_link;
-        GSequenceIter *expiry_iter;
+        IListLink entry_link; /* in entry->tokens; left stale once doomed */
+        IListLink batch_link; /* in batch->tokens */
+        IListLink lru_link;
 };
+
+/* 88 bytes on 64-bit, one 96-byte malloc chunk (a GBytes, a GSequence node and GList
+ * links made a token's metadata 240 bytes in three allocations). */
+G_STATIC_ASSERT(sizeof(void *) != 8 || sizeof(Token) <= 88);
+
+#define TOKEN_OF(link, member) ILIST_ITEM(link, Token, member)
 
 /* The tokens of one context stored since its last wildcard flush (or close): a flush dooms
  * the whole batch at once, so the caller's path does not touch each token; the store's
  * reclaimer zeroes and frees doomed batches later, in slices (store_reclaim). */
 struct TokenBatch {
-        GQueue tokens;     /* Token* */
+        IList tokens;      /* by batch_link */
         gboolean doomed;   /* no token of it is reachable any more */
         GList doomed_link; /* in store->doomed while doomed and not empty */
 };
 
+/* The members are ordered so that no padding is left: 88 bytes, one 96-byte malloc
+ * chunk, as a partition is the most numerous object after tokens. */
 struct Entry {
         Context *context;
         char *origin;
-        int state;
-        char *identity;
+        char *identity;   /* no_identity when none is chosen */
         gint64 not_after; /* of the certificate chosen; 0 when unknown */
+        IList tokens; /* by entry_link, oldest first; only the current partition has any */
+        StoreIndexKey index_key; /* in store->entry_index */
+        int state;
         guint32 generation;
         gboolean remembered;
-        GQueue tokens; /* Token*, oldest first; only the current partition has any */
-        guint64 bytes;
         guint epoch; /* the context's epoch it was last synced to, see entry_sync() */
 };
+G_STATIC_ASSERT(sizeof(void *) != 8 || sizeof(Entry) <= 88);
 
 struct Context {
         char *id;
         char *label;
+        StoreIndexKey index_key; /* in store->context_index */
         gboolean ephemeral;
         GHashTable *entries; /* origin -> Entry* */
         GHashTable *holders; /* set of unique names, ephemeral contexts only */
@@ -84,9 +95,9 @@ struct Store {
         GHashTable *remembered; /* context id -> (origin -> Remembered*) */
         guint n_remembered;
         guint64 remembered_serial;
-        GQueue lru;             /* every Token, live or doomed, least recently stored first */
-        GSequence *by_expiry;   /* every Token, live or doomed, by (expires, serial) */
-        guint64 token_serial;
+        IList lru;              /* every Token by lru_link, live or doomed, least recently
+                                 * stored first */
+        MinHeap *by_expiry;     /* every Token, live or doomed, by expiry */
         guint n_entries;
         guint n_tokens;         /* live ones */
         guint64 bytes;          /* of live tokens */
@@ -178,14 +189,13 @@ void store_limits_init(StoreLimits *limits) {
 #define ALLOC_OVERHEAD 16
 #define HASH_SLOT 48
 #define TABLE_BASE 128     /* an empty GHashTable */
-#define GBYTES_COST 48     /* a GBytes with its allocation */
-#define SEQUENCE_NODE 48   /* a node of by_expiry */
-#define INDEX_NODE 80      /* a node of the ordered index (store-index.c) with its key */
+#define HEAP_SLOT 16       /* a token's pointer in by_expiry, with the array's spare room */
+#define INDEX_NODE 48      /* a node of the ordered index (store-index.c); the key is the
+                            * item's */
 
-/* A token: its structure and GBytes, its by_expiry node, and the secret chunk. */
+/* A token: its structure, its slot in by_expiry, and the secret chunk. */
 static guint64 token_cost(gsize len) {
-        return sizeof(Token) + ALLOC_OVERHEAD + GBYTES_COST + SEQUENCE_NODE +
-               secret_mem_chunk_size(len);
+        return sizeof(Token) + ALLOC_OVERHEAD + HEAP_SLOT + secret_mem_chunk_size(len);
 }
 
 static guint64 entry_cost(const char *origin) {
@@ -220,31 +230,37 @@ static guint64 remembered_cost(const char *context, const char *origin, gboolean
 
 /* --- tokens --- */
 
-static gint token_compare_expiry(gconstpointer a, gconstpointer b, gpointer user_data) {
-        const Token *x = a, *y = b;
+#define TOKEN_OF_EXPIRY_NODE(node) \
+        ((Token *) ((guint8 *) (node) - G_STRUCT_OFFSET(Token, expiry_node)))
 
-        if (x->expires != y->expires)
-                return x->expires < y->expires ? -1 : 1;
-        if (x->serial != y->serial)
-                return x->serial < y->serial ? -1 : 1;
-        return 0;
+/* Earliest expiry first (tokens due in the same second go in the same call, or the same
+ * slice of it, in no particular order). */
+static gboolean token_expires_before(const MinHeapNode *a, const MinHeapNode *b) {
+        return TOKEN_OF_EXPIRY_NODE(a)->expires < TOKEN_OF_EXPIRY_NODE(b)->expires;
+}
+
+/* The token that expires first, live or doomed; NULL when none. */
+static Token *first_to_expire(Store *store) {
+        MinHeapNode *node = min_heap_peek(store->by_expiry);
+
+        return node ? TOKEN_OF_EXPIRY_NODE(node) : NULL;
 }
 
 static TokenBatch *batch_new(void) {
         TokenBatch *batch = g_new0(TokenBatch, 1);
 
-        g_queue_init(&batch->tokens);
+        ilist_init(&batch->tokens);
         batch->doomed_link.data = batch;
         return batch;
 }
 
-/* Frees @token, in no entry or batch any more: its bytes are zeroed by the GBytes free
- * func unless someone holds a reference. */
+/* Frees @token, in no entry or batch any more: its bytes are zeroed (secret_mem_free)
+ * unless a taker has them. */
 static void token_free(Store *store, Token *token) {
-        g_sequence_remove(token->expiry_iter);
-        g_queue_unlink(&store->lru, &token->lru_link);
+        min_heap_remove(store->by_expiry, &token->expiry_node);
+        ilist_unlink(&store->lru, &token->lru_link);
         memory_budget_release(&store->budget, token_cost(token->len));
-        g_bytes_unref(token->data);
+        secret_mem_free(token->data);
         g_free(token);
 }
 
@@ -253,9 +269,8 @@ static void token_detach(Store *store, Token *token) {
         Entry *entry = token->entry;
         Context *ctx = entry->context;
 
-        g_queue_unlink(&entry->tokens, &token->entry_link);
-        g_queue_unlink(&token->batch->tokens, &token->batch_link);
-        entry->bytes -= token->len;
+        ilist_unlink(&entry->tokens, &token->entry_link);
+        ilist_unlink(&token->batch->tokens, &token->batch_link);
         ctx->tokens--;
         ctx->bytes -= token->len;
         ctx->tokens_cost -= token_cost(token->len);
@@ -265,8 +280,9 @@ static void token_detach(Store *store, Token *token) {
 
 /* Unlinks live @token from everything; returns its data (transfer full). */
 static GBytes *token_unlink(Store *store, Token *token) {
-        GBytes *data = g_bytes_ref(token->data);
+        GBytes *data = secret_bytes_new_take(token->data, token->len);
 
+        token->data = NULL;
         token_detach(store, token);
         token_free(store, token);
         return data;
@@ -290,7 +306,7 @@ static void token_doom(Store *store, Token *token) {
         token_detach(store, token);
         token->entry = NULL;
         token->batch = store->loose;
-        g_queue_push_tail_link(&store->loose->tokens, &token->batch_link);
+        ilist_push_tail(&store->loose->tokens, &token->batch_link);
         doomed_add(store, store->loose, 1, token_cost(token->len));
 }
 
@@ -299,7 +315,7 @@ static guint entry_doom_tokens(Store *store, Entry *entry) {
         guint n = entry->tokens.length;
 
         while (entry->tokens.head)
-                token_doom(store, entry->tokens.head->data);
+                token_doom(store, TOKEN_OF(entry->tokens.head, entry_link));
         return n;
 }
 
@@ -326,7 +342,7 @@ static guint context_doom_tokens(Store *store, Context *ctx) {
 static void token_reclaim(Store *store, Token *token) {
         TokenBatch *batch = token->batch;
 
-        g_queue_unlink(&batch->tokens, &token->batch_link);
+        ilist_unlink(&batch->tokens, &token->batch_link);
         if (batch->tokens.length == 0) {
                 g_queue_unlink(&store->doomed, &batch->doomed_link);
                 if (batch != store->loose)
@@ -340,7 +356,7 @@ static void token_reclaim(Store *store, Token *token) {
 static void reclaim_one(Store *store) {
         TokenBatch *batch = store->doomed.head->data;
 
-        token_reclaim(store, batch->tokens.head->data);
+        token_reclaim(store, TOKEN_OF(batch->tokens.head, batch_link));
 }
 
 /* Whether @bytes more fit under max_memory. Doomed tokens still count until freed, so
@@ -364,9 +380,20 @@ static void charge_context(Store *store, Context *ctx, guint64 bytes) {
 
 /* --- entries --- */
 
+/* Most entries have no identity chosen: they share this instead of an allocation each. */
+static char no_identity[] = "";
+
+static void entry_set_identity(Entry *entry, const char *identity) {
+        char *old = entry->identity;
+
+        entry->identity = *identity ? g_strdup(identity) : no_identity;
+        if (old != no_identity)
+                g_free(old);
+}
+
 static void entry_free(Entry *entry) {
         g_free(entry->origin);
-        g_free(entry->identity);
+        entry_set_identity(entry, "");
         g_free(entry);
 }
 
@@ -399,7 +426,8 @@ static gboolean choice_differs(const Entry *entry, int state, const char *identi
 /* Makes @entry one of @ctx's: looked up by origin, listed in order. */
 static void entry_insert(Store *store, Context *ctx, Entry *entry) {
         g_hash_table_insert(ctx->entries, entry->origin, entry);
-        store_index_add(store->entry_index, ctx->id, entry->origin, entry);
+        entry->index_key = (StoreIndexKey) { ctx->id, entry->origin };
+        store_index_add(store->entry_index, &entry->index_key, entry);
         store->n_entries++;
 }
 
@@ -411,8 +439,7 @@ static Entry *entry_sync(Entry *entry) {
 
         if (entry->epoch != ctx->epoch) {
                 /* The links are stale: the doomed batch owns those tokens now. */
-                g_queue_init(&entry->tokens);
-                entry->bytes = 0;
+                ilist_init(&entry->tokens);
                 entry->generation = ctx->base_generation;
                 entry->epoch = ctx->epoch;
         }
@@ -433,10 +460,10 @@ static Entry *entry_new(Store *store, Context *ctx, const char *origin) {
         entry->context = ctx;
         entry->origin = g_strdup(origin);
         entry->state = TLSID_STATE_UNDECIDED;
-        entry->identity = g_strdup("");
+        entry->identity = no_identity;
         entry->generation = ctx->base_generation;
         entry->epoch = ctx->epoch;
-        g_queue_init(&entry->tokens);
+        ilist_init(&entry->tokens);
         entry_insert(store, ctx, entry);
         charge_context(store, ctx, entry_cost(origin));
         return entry;
@@ -476,8 +503,7 @@ static gboolean entry_set_choice(Store *store, Entry *entry, int state, const ch
         else if (entry->state != TLSID_STATE_UNDECIDED && state == TLSID_STATE_UNDECIDED)
                 entry->context->choices--;
         entry->state = state;
-        g_free(entry->identity);
-        entry->identity = g_strdup(identity);
+        entry_set_identity(entry, identity);
         entry->not_after = 0;
         return TRUE;
 }
@@ -646,8 +672,7 @@ static void context_apply_remembered(Store *store, Context *ctx) {
                 Entry *entry = entry_new(store, ctx, key);
 
                 entry->state = r->state;
-                g_free(entry->identity);
-                entry->identity = g_strdup(r->identity);
+                entry_set_identity(entry, r->identity);
                 entry->remembered = TRUE;
                 if (r->state != TLSID_STATE_UNDECIDED)
                         ctx->choices++;
@@ -753,7 +778,8 @@ gboolean store_open_context(Store *store, const char *context, gboolean ephemera
         ctx->entries = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                              (GDestroyNotify) entry_free);
         g_hash_table_insert(store->contexts, ctx->id, ctx);
-        store_index_add(store->context_index, ctx->id, "", ctx);
+        ctx->index_key = (StoreIndexKey) { ctx->id, "" };
+        store_index_add(store->context_index, &ctx->index_key, ctx);
         if (ephemeral) {
                 ctx->holders = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
                 /* Cannot fail: the holder is valid and the set is empty. */
@@ -929,7 +955,7 @@ static void enforce_byte_bound(Store *store) {
         guint doomed = 0;
 
         while (store->bytes > store->limits.max_token_bytes && store->lru.head) {
-                Token *t = store->lru.head->data;
+                Token *t = TOKEN_OF(store->lru.head, lru_link);
 
                 if (t->batch->doomed) {
                         if (doomed++ >= STORE_RECLAIM_SLICE)
@@ -994,7 +1020,7 @@ gboolean store_put_session(Store *store, const char *context, const char *origin
                 /* A full partition pushes out its oldest token for this one. */
                 if (entry && entry->tokens.length >= store->limits.max_tokens_per_partition &&
                     entry->tokens.head)
-                        freed = token_cost(((Token *) entry->tokens.head->data)->len);
+                        freed = token_cost(TOKEN_OF(entry->tokens.head, entry_link)->len);
                 if (need > freed && !memory_room(store, need - freed, what, error))
                         return FALSE;
         }
@@ -1004,26 +1030,21 @@ gboolean store_put_session(Store *store, const char *context, const char *origin
 
         while (entry->tokens.length >= store->limits.max_tokens_per_partition &&
                entry->tokens.head) {
-                token_drop(store, entry->tokens.head->data);
+                token_drop(store, TOKEN_OF(entry->tokens.head, entry_link));
                 store->counters.evictions++;
         }
 
         t = g_new0(Token, 1);
         t->entry = entry;
         t->batch = ctx->batch;
-        t->data = secret_bytes_new(token, len);
-        t->len = len;
+        t->data = secret_mem_alloc(len);
+        memcpy(t->data, token, len);
+        t->len = (guint32) len;
         t->expires = expires;
-        t->serial = ++store->token_serial;
-        t->entry_link.data = t;
-        t->batch_link.data = t;
-        t->lru_link.data = t;
-        g_queue_push_tail_link(&entry->tokens, &t->entry_link);
-        g_queue_push_tail_link(&ctx->batch->tokens, &t->batch_link);
-        g_queue_push_tail_link(&store->lru, &t->lru_link);
-        t->expiry_iter = g_sequence_insert_sorted(store->by_expiry, t, token_compare_expiry,
-                                                  NULL);
-        entry->bytes += len;
+        ilist_push_tail(&entry->tokens, &t->entry_link);
+        ilist_push_tail(&ctx->batch->tokens, &t->batch_link);
+        ilist_push_tail(&store->lru, &t->lru_link);
+        min_heap_push(store->by_expiry, &t->expiry_node);
         ctx->tokens++;
         ctx->bytes += len;
         ctx->tokens_cost += token_cost(len);
@@ -1054,7 +1075,7 @@ gboolean store_take_session(Store *store, const char *context, const char *origi
         entry = entry_lookup(ctx, origin);
         if (entry && entry->generation == generation && strcmp(entry->identity, identity) == 0) {
                 while (entry->tokens.tail) {
-                        Token *newest = entry->tokens.tail->data;
+                        Token *newest = TOKEN_OF(entry->tokens.tail, entry_link);
 
                         if (newest->expires > now) {
                                 store->counters.hits++;
@@ -1151,13 +1172,13 @@ static gboolean session_info_emit(gpointer item, gpointer user_data) {
                 .state = entry->state,
                 .generation = entry->generation,
                 .tokens = entry->tokens.length,
-                .bytes = entry->bytes,
         };
 
         /* At most max_tokens_per_partition tokens: a scan is cheap. */
-        for (GList *l = entry->tokens.head; l; l = l->next) {
-                Token *t = l->data;
+        for (IListLink *l = entry->tokens.head; l; l = l->next) {
+                Token *t = TOKEN_OF(l, entry_link);
 
+                info.bytes += t->len;
                 if (info.earliest_expiry == 0 || t->expires < info.earliest_expiry)
                         info.earliest_expiry = t->expires;
         }
@@ -1425,8 +1446,8 @@ guint64 store_remembered_serial(Store *store) {
 guint store_expire(Store *store, gint64 now, guint max) {
         guint n = 0, reclaimed = 0;
 
-        while (n < max && reclaimed < max && !g_sequence_is_empty(store->by_expiry)) {
-                Token *t = g_sequence_get(g_sequence_get_begin_iter(store->by_expiry));
+        while (n < max && reclaimed < max && min_heap_size(store->by_expiry) > 0) {
+                Token *t = first_to_expire(store);
 
                 if (t->expires > now)
                         break;
@@ -1448,8 +1469,8 @@ gint64 store_next_expiry(Store *store) {
 
         /* Dropped tokens met first are freed, a few at most: this runs after every put and
          * take, and past them the answer is early, which only wakes the timer once more. */
-        while (!g_sequence_is_empty(store->by_expiry)) {
-                Token *t = g_sequence_get(g_sequence_get_begin_iter(store->by_expiry));
+        while (min_heap_size(store->by_expiry) > 0) {
+                Token *t = first_to_expire(store);
 
                 if (!t->batch->doomed || doomed++ >= STORE_NEXT_EXPIRY_RECLAIM)
                         return t->expires;
@@ -1512,12 +1533,12 @@ Store *store_new(const StoreLimits *limits, const guint8 nonce[16]) {
                                                   (GDestroyNotify) g_hash_table_unref);
         store->context_index = store_index_new();
         store->entry_index = store_index_new();
-        g_queue_init(&store->lru);
+        ilist_init(&store->lru);
         g_queue_init(&store->doomed);
         store->loose = batch_new();
         store->loose->doomed = TRUE;
         store->budget.cap = store->limits.max_memory;
-        store->by_expiry = g_sequence_new(NULL);
+        store->by_expiry = min_heap_new(token_expires_before);
         store->checksum = g_checksum_new(G_CHECKSUM_SHA256);
         return store;
 }
@@ -1534,7 +1555,7 @@ void store_free(Store *store) {
         while (store->doomed.head)
                 reclaim_one(store);
         while (store->lru.head)
-                token_drop(store, store->lru.head->data);
+                token_drop(store, TOKEN_OF(store->lru.head, lru_link));
         g_free(store->loose);
         g_hash_table_unref(store->holders);
         /* The indexes borrow their keys from contexts and entries: gone first. */
@@ -1542,7 +1563,7 @@ void store_free(Store *store) {
         store_index_free(store->context_index);
         g_hash_table_unref(store->contexts);
         g_hash_table_unref(store->remembered);
-        g_sequence_free(store->by_expiry);
+        min_heap_free(store->by_expiry);
         g_checksum_free(store->checksum);
         explicit_bzero(store->nonce, sizeof store->nonce);
         g_free(store);

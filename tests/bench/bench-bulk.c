@@ -119,22 +119,6 @@ static uint64_t flush_all(DBusConnection *conn, double *ret_ms) {
         return dropped;
 }
 
-static long vm_rss_kib(pid_t pid) {
-        char path[64], line[256];
-        long kib = -1;
-        FILE *f;
-
-        snprintf(path, sizeof(path), "/proc/%ld/status", (long) pid);
-        f = fopen(path, "re");
-        if (!f)
-                return -1;
-        while (fgets(line, sizeof(line), f))
-                if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-                        break;
-        fclose(f);
-        return kib;
-}
-
 /* --- the probing caller --- */
 
 typedef struct {
@@ -245,12 +229,12 @@ static void measure_rss(DBusConnection *conn) {
         double flush_ms, reclaim_ms;
         uint64_t n;
 
-        before = vm_rss_kib(pid);
+        before = bench_vm_rss_kib(pid);
         fill(conn, "rss", RSS_TOKENS / TOKENS_PER_PARTITION, ORIGINS_PER_CONTEXT);
-        filled = vm_rss_kib(pid);
+        filled = bench_vm_rss_kib(pid);
         n = flush_all(conn, &flush_ms);
         reclaim_ms = wait_reclaimed(conn);
-        dropped = vm_rss_kib(pid);
+        dropped = bench_vm_rss_kib(pid);
         printf("(b) daemon VmRSS: %ld KiB before filling, %ld KiB with %llu tokens of %d bytes, "
                "%ld KiB after dropping them (%.0f%% of the peak)\n"
                "    FlushSessions(\"\", \"\") replied in %.2f ms, reclamation done %.1f ms later\n",
@@ -392,11 +376,5 @@ int main(int argc, char *argv[]) {
         measure_rss(conn);
         measure_latency(conn);
 
-        test_bus_disconnect(conn);
-        test_bus_stop();
-        if (atomic_load(&bench_failures) > 0) {
-                fprintf(stderr, "bench: %d calls failed\n", atomic_load(&bench_failures));
-                return 1;
-        }
-        return 0;
+        return bench_finish(conn, 0);
 }

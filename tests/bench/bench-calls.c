@@ -162,6 +162,22 @@ uint64_t bench_statistic(DBusConnection *conn, const char *key) {
         return value;
 }
 
+long bench_vm_rss_kib(pid_t pid) {
+        char path[64], line[256];
+        long kib = -1;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%ld/status", (long) pid);
+        f = fopen(path, "re");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+                        break;
+        fclose(f);
+        return kib;
+}
+
 /* --- the echo service --- */
 
 static const char *echo_service_path(const char *argv0) {

@@ -49,7 +49,8 @@ dbus_uint32_t bench_generation_of(DBusConnection *conn, const char *context,
                                   const char *origin);
 /* The u or t statistic @key; 0 when the daemon does not report it. */
 uint64_t bench_statistic(DBusConnection *conn, const char *key);
-
+/* The VmRSS of process @pid in KiB, or -1 when it cannot be read. */
+long bench_vm_rss_kib(pid_t pid);
 /* Starts echo-service (BENCH_ECHO_SERVICE, else the one next to @argv0) on the session
  * bus and waits until it owns its name; it dies with the calling process. Returns its
  * pid; exits on failure. */

@@ -52,9 +52,9 @@ START_TEST(test_secret_mem_chunks) {
 
         ck_assert_uint_eq(secret_mem_chunk_size(1), 16);
         ck_assert_uint_eq(secret_mem_chunk_size(1024), 1024);
-        ck_assert_uint_eq(secret_mem_chunk_size(1025), 2048);
+        ck_assert_uint_eq(secret_mem_chunk_size(1025), 1280);
         ck_assert_uint_eq(secret_mem_chunk_size(SECRET_MEM_MAX), SECRET_MEM_MAX);
-        ck_assert_uint_eq(statistics().in_use, 1024 + 2048 + SECRET_MEM_MAX);
+        ck_assert_uint_eq(statistics().in_use, 1024 + 1280 + SECRET_MEM_MAX);
         for (gsize i = 0; i < 1024; i++)
                 ck_assert_uint_eq(a[i], 0);
         memset(a, 0xa5, 1024);
@@ -72,6 +72,39 @@ START_TEST(test_secret_mem_chunks) {
         for (gsize i = 0; i < 1000; i++)
                 ck_assert_uint_eq(a[i], 0);
         secret_mem_free(a);
+}
+END_TEST
+
+/* Powers of two up to 256 bytes, four sizes per doubling above: no chunk past 256 bytes
+ * wastes more than a fifth of its request, and each size is 16-byte aligned. */
+START_TEST(test_secret_mem_sizes) {
+        static const gsize expected[][2] = {
+                { 16, 16 },     { 17, 32 },     { 200, 256 },   { 256, 256 },
+                { 257, 320 },   { 321, 384 },   { 449, 512 },   { 513, 640 },
+                { 1100, 1280 }, { 1281, 1536 }, { 1537, 1792 }, { 1793, 2048 },
+                { 2049, 2560 }, { 40000, 40960 }, { 57345, 65536 },
+        };
+
+        for (gsize i = 0; i < G_N_ELEMENTS(expected); i++)
+                ck_assert_uint_eq(secret_mem_chunk_size(expected[i][0]), expected[i][1]);
+        for (gsize len = 257; len <= SECRET_MEM_MAX; len += 7) {
+                gsize size = secret_mem_chunk_size(len);
+
+                ck_assert_uint_ge(size, len);
+                ck_assert_uint_eq(size % 16, 0);
+                ck_assert_msg(size * 4 <= len * 5, "%zu bytes take %zu", len, size);
+        }
+        /* Every size allocates, each chunk within its arena and zeroed. */
+        for (gsize len = 300; len <= SECRET_MEM_MAX; len = len * 5 / 4) {
+                guint8 *p = secret_mem_alloc(len);
+
+                for (gsize i = 0; i < len; i++)
+                        ck_assert_uint_eq(p[i], 0);
+                memset(p, 0x5a, len);
+                secret_mem_free(p);
+        }
+        ck_assert(zeroed_all_zero);
+        ck_assert_uint_eq(statistics().in_use, 0);
 }
 END_TEST
 
@@ -139,10 +172,13 @@ END_TEST
 
 START_TEST(test_secret_mem_bytes) {
         const guint8 data[] = { 9, 8, 7 };
-        GBytes *b = secret_bytes_new(data, sizeof data);
-        GBytes *ref;
+        guint8 *chunk = secret_mem_alloc(sizeof data);
+        GBytes *b, *ref;
 
-        ck_assert_ptr_ne(g_bytes_get_data(b, NULL), data);
+        memcpy(chunk, data, sizeof data);
+        b = secret_bytes_new_take(chunk, sizeof data);
+        ck_assert_ptr_eq(g_bytes_get_data(b, NULL), chunk);
+        ck_assert_uint_eq(g_bytes_get_size(b), sizeof data);
         ck_assert_mem_eq(g_bytes_get_data(b, NULL), data, sizeof data);
         ref = g_bytes_ref(b);
         g_bytes_unref(b);
@@ -159,6 +195,7 @@ static Suite *secret_mem_suite(void) {
 
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_secret_mem_chunks);
+        tcase_add_test(tc, test_secret_mem_sizes);
         tcase_add_test(tc, test_secret_mem_not_dumped_and_locked);
         tcase_add_test(tc, test_secret_mem_fallback_unlocked);
         tcase_add_test(tc, test_secret_mem_returns_arenas);

@@ -495,6 +495,67 @@ START_TEST(test_store_expire_in_slices) {
 }
 END_TEST
 
+/* Many tokens of scattered expiries, some taken and some flushed first: store_expire()
+ * drops exactly those due, second by second, and store_next_expiry() names the earliest
+ * live one each time (the heap keeps its order through removals from anywhere). */
+START_TEST(test_store_expiry_order_with_removals) {
+        enum { N = 300 };
+        g_autoptr(Store) store = new_store();
+        gint64 expires[N];
+        gboolean live[N];
+        GRand *rand = g_rand_new_with_seed(7);
+        guint left = N;
+
+        open_ctx(store, CTX);
+        open_ctx(store, "other");
+        for (guint i = 0; i < N; i++) {
+                g_autofree char *origin = g_strdup_printf("o%u.example:443", i);
+
+                expires[i] = NOW + g_rand_int_range(rand, 1, 60);
+                live[i] = TRUE;
+                ck_assert_int_eq(put_in(store, i % 3 == 0 ? "other" : CTX, origin, (guint8) i,
+                                        64, expires[i], 0x0304, NOW),
+                                 STORE_PUT_STORED);
+        }
+        /* Every fifth of CTX's taken; "other" flushed whole (doomed, reclaimed later). */
+        for (guint i = 1; i < N; i += 5) {
+                g_autofree char *origin = g_strdup_printf("o%u.example:443", i);
+
+                if (i % 3 == 0)
+                        continue;
+                ck_assert_int_eq(take_current(store, origin), (guint8) i);
+                live[i] = FALSE;
+                left--;
+        }
+        ck_assert(store_flush(store, "other", "", NULL, NULL));
+        for (guint i = 0; i < N; i += 3) {
+                if (live[i])
+                        left--;
+                live[i] = FALSE;
+        }
+        ck_assert_uint_eq(stats(store).tokens, left);
+        for (gint64 now = NOW; now < NOW + 60; now++) {
+                guint due = 0;
+                gint64 earliest = 0;
+
+                for (guint i = 0; i < N; i++)
+                        if (live[i] && expires[i] <= now) {
+                                due++;
+                                live[i] = FALSE;
+                        }
+                ck_assert_uint_eq(store_expire(store, now, N), due);
+                left -= due;
+                ck_assert_uint_eq(stats(store).tokens, left);
+                for (guint i = 0; i < N; i++)
+                        if (live[i] && (earliest == 0 || expires[i] < earliest))
+                                earliest = expires[i];
+                ck_assert_int_eq(store_next_expiry(store), earliest);
+        }
+        ck_assert_uint_eq(left, 0);
+        g_rand_free(rand);
+}
+END_TEST
+
 /* --- bounds --- */
 
 START_TEST(test_store_partition_cap) {
@@ -2180,6 +2241,7 @@ static Suite *store_suite(void) {
         tcase_add_test(tc, test_store_take_drops_expired_lazily);
         tcase_add_test(tc, test_store_expire_coalesced);
         tcase_add_test(tc, test_store_expire_in_slices);
+        tcase_add_test(tc, test_store_expiry_order_with_removals);
         tcase_add_test(tc, test_store_partition_cap);
         tcase_add_test(tc, test_store_partition_cap_configured);
         tcase_add_test(tc, test_store_byte_bound_lru);
