@@ -30,7 +30,8 @@ static gboolean reclaim_cb(gpointer data) {
         if (store_reclaim_pending(r->store) > 0)
                 return G_SOURCE_CONTINUE;
 #ifdef __GLIBC__
-        if (r->since_trim >= STORE_RECLAIM_TRIM_TOKENS)
+        if (r->since_trim >= STORE_RECLAIM_TRIM_TOKENS &&
+            mallinfo2().fordblks >= STORE_RECLAIM_TRIM_FREE_BYTES)
                 malloc_trim(0);
 #endif
         r->since_trim = 0;
