@@ -27,6 +27,7 @@ typedef struct {
 void store_index_add(StoreIndex *index, const StoreIndexKey *key, gpointer item);
 /* Removes the item under (@major, @minor), if any. */
 void store_index_remove(StoreIndex *index, const char *major, const char *minor);
+/* How many items it holds (constant time). */
 guint store_index_size(StoreIndex *index);
 
 /* Called with each item of a walk, in key order; returns FALSE to stop before @item. */

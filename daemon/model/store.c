@@ -98,7 +98,6 @@ struct Store {
         IList lru;              /* every Token by lru_link, live or doomed, least recently
                                  * stored first */
         MinHeap *by_expiry;     /* every Token, live or doomed, by expiry */
-        guint n_entries;
         guint n_tokens;         /* live ones */
         guint64 bytes;          /* of live tokens */
         GQueue doomed;          /* TokenBatch*: what store_reclaim() has left to free */
@@ -428,7 +427,6 @@ static void entry_insert(Store *store, Context *ctx, Entry *entry) {
         g_hash_table_insert(ctx->entries, entry->origin, entry);
         entry->index_key = (StoreIndexKey) { ctx->id, entry->origin };
         store_index_add(store->entry_index, &entry->index_key, entry);
-        store->n_entries++;
 }
 
 /* Brings @entry up to its context's last wildcard flush: the flush doomed its tokens with
@@ -624,7 +622,6 @@ static guint context_close(Store *store, Context *ctx) {
         g_hash_table_iter_init(&iter, ctx->entries);
         while (g_hash_table_iter_next(&iter, &key, NULL))
                 store_index_remove(store->entry_index, ctx->id, key);
-        store->n_entries -= g_hash_table_size(ctx->entries);
         store_index_remove(store->context_index, ctx->id, "");
         memory_budget_release(&store->budget, ctx->charged);
         g_hash_table_remove(store->contexts, ctx->id);
@@ -1190,7 +1187,7 @@ gboolean store_list_sessions(Store *store, const char *context, const char *afte
                              gboolean *ret_more, guint *ret_total, GError **error) {
         ListWalk walk = { .session_fn = fn, .user_data = user_data };
         const char *only = NULL;
-        guint total = store->n_entries;
+        guint total = store_index_size(store->entry_index);
         gboolean more;
 
         if (!is_wildcard(context)) {
@@ -1482,7 +1479,7 @@ gint64 store_next_expiry(Store *store) {
 void store_get_statistics(Store *store, StoreStatistics *ret) {
         *ret = (StoreStatistics) {
                 .contexts = g_hash_table_size(store->contexts),
-                .partitions = store->n_entries,
+                .partitions = store_index_size(store->entry_index),
                 .tokens = store->n_tokens,
                 .bytes = store->bytes,
                 .reclaim_pending = store->n_doomed,
