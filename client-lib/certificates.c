@@ -309,7 +309,7 @@ int check_candidates(const TlsidCandidate *candidates, size_t n) {
         return 0;
 }
 
-bool append_request(DBusMessageIter *iter, const TlsidCertRequest *q) {
+bool append_request(DBusMessageIter *iter, const TlsidCertRequest *q, uint32_t interactive_ms) {
         DBusMessageIter dict;
         dbus_uint16_t version, suite;
         dbus_uint32_t generation;
@@ -352,6 +352,9 @@ bool append_request(DBusMessageIter *iter, const TlsidCertRequest *q) {
                         (!generation ||
                          dict_append(&dict, "generation", DBUS_TYPE_UINT32, &generation));
         }
+        if (ok && interactive_ms)
+                ok = dict_append(&dict, "interactive_timeout_ms", DBUS_TYPE_UINT32,
+                                 &interactive_ms);
         if (!ok) {
                 dbus_message_iter_abandon_container(iter, &dict);
                 return false;
@@ -429,10 +432,12 @@ _public_ int tlsid_context_select_certificate(TlsidContext *context, const char 
         dbus_uint32_t generation;
         DBusMessageIter iter, array;
         size_t n_eligible = 0;
+        uint32_t wait_ms;
         int decision, r;
 
         if (!context)
                 return set_error(-EINVAL, "context is NULL");
+        wait_ms = interactive_ms(context->client);
         if (!ret_decision)
                 return set_error(-EINVAL, "ret_decision must not be NULL");
         if (!ret_eligible != !ret_n_eligible)
@@ -447,9 +452,10 @@ _public_ int tlsid_context_select_certificate(TlsidContext *context, const char 
         dbus_message_iter_init_append(msg, &iter);
         if (!dbus_message_iter_append_basic(&iter, DBUS_TYPE_STRING, &context->name) ||
             !dbus_message_iter_append_basic(&iter, DBUS_TYPE_STRING, &origin) ||
-            !append_request(&iter, request) || !append_candidates(&iter, candidates, n))
+            !append_request(&iter, request, wait_ms) || !append_candidates(&iter, candidates, n))
                 return set_oom();
-        r = client_call(context->client, TAKE_PTR(msg), context_retry_name(context), &reply);
+        r = client_call_waiting(context->client, TAKE_PTR(msg), context_retry_name(context),
+                                wait_ms, &reply);
         if (r < 0)
                 return r;
         if (!reply_has_signature(reply, METHOD_SELECT_CERTIFICATE))

@@ -216,7 +216,7 @@ static int read_answer_details(DBusMessageIter *dict, TlsidChallengeAnswer *a) {
 static int build_answer_challenge(TlsidContext *context, const char *origin,
                                   const char *const *field_values, size_t n, unsigned flags,
                                   int64_t generation, const TlsidChallengeConnection *conn,
-                                  DBusMessage **ret_msg) {
+                                  dbus_uint32_t wait_ms, DBusMessage **ret_msg) {
         _cleanup_(dbus_message_unrefp) DBusMessage *msg = NULL;
         DBusMessageIter iter, options, entry, variant;
         dbus_uint32_t g = (dbus_uint32_t) generation;
@@ -233,14 +233,16 @@ static int build_answer_challenge(TlsidContext *context, const char *origin,
                 return set_oom();
         ok = (generation < 0 || dict_append(&options, "generation", DBUS_TYPE_UINT32, &g)) &&
                 (!(flags & TLSID_CHALLENGE_PROXY) ||
-                 dict_append(&options, "proxy", DBUS_TYPE_BOOLEAN, &proxy));
+                 dict_append(&options, "proxy", DBUS_TYPE_BOOLEAN, &proxy)) &&
+                (!wait_ms ||
+                 dict_append(&options, "interactive_timeout_ms", DBUS_TYPE_UINT32, &wait_ms));
         if (ok && conn && conn->sent_identity)
                 ok = dict_append(&options, "sent_identity", DBUS_TYPE_STRING,
                                  &conn->sent_identity);
         if (ok && conn && conn->request)
                 ok = dict_open_entry(&options, "request", "a{sv}", &entry, &variant) &&
                         dict_close_entry(&options, &entry, &variant,
-                                         append_request(&variant, conn->request));
+                                         append_request(&variant, conn->request, 0));
         if (ok && conn && conn->n_candidates > 0)
                 ok = dict_open_entry(&options, "candidates", "a(ayaaya{sv})", &entry,
                                      &variant) &&
@@ -302,6 +304,7 @@ _public_ int tlsid_context_answer_challenge(TlsidContext *context, const char *o
                                             TlsidChallengeAnswer **ret_answer) {
         _cleanup_(dbus_message_unrefp) DBusMessage *reply = NULL;
         DBusMessage *msg = NULL;
+        uint32_t wait_ms;
         int r;
 
         if (!context)
@@ -328,11 +331,13 @@ _public_ int tlsid_context_answer_challenge(TlsidContext *context, const char *o
                         return r;
         }
 
+        wait_ms = interactive_ms(context->client);
         r = build_answer_challenge(context, origin, field_values, n, flags, generation,
-                                   connection, &msg);
+                                   connection, wait_ms, &msg);
         if (r < 0)
                 return r;
-        r = client_call(context->client, msg, context_retry_name(context), &reply);
+        r = client_call_waiting(context->client, msg, context_retry_name(context), wait_ms,
+                                &reply);
         if (r < 0)
                 return r;
         return read_answer(reply, ret_answer);

@@ -92,6 +92,19 @@ _public_ int tlsid_client_set_timeout(TlsidClient *client, uint64_t usec) {
         return 0;
 }
 
+_public_ int tlsid_client_set_interactive_timeout(TlsidClient *client, uint64_t usec) {
+        uint64_t ms;
+
+        if (!client)
+                return set_error(-EINVAL, "client is NULL");
+        if (usec > TLSID_INTERACTIVE_TIMEOUT_MAX_USEC)
+                return set_error(-EINVAL, "interactive timeout: at most %u s",
+                                 (unsigned) (TLSID_INTERACTIVE_TIMEOUT_MAX_USEC / 1000000));
+        ms = usec / 1000 + (usec % 1000 ? 1 : 0);
+        __atomic_store_n(&client->interactive_ms, (uint32_t) ms, __ATOMIC_RELAXED);
+        return 0;
+}
+
 /* An epoll fd rather than the socket: a blocking call in any thread may read signals off
  * the socket into libdbus's queue, and only the dispatch status function (the eventfd)
  * notices that. */

@@ -3,6 +3,7 @@
  * reopening contexts after a daemon restart, tracking the daemon's name owner, and
  * client_call(), through which every method call goes. */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -18,6 +19,10 @@
 
 int timeout_ms(TlsidClient *c) {
         return __atomic_load_n(&c->timeout_ms, __ATOMIC_RELAXED);
+}
+
+uint32_t interactive_ms(TlsidClient *c) {
+        return __atomic_load_n(&c->interactive_ms, __ATOMIC_RELAXED);
 }
 
 void wake_up(TlsidClient *c) {
@@ -267,13 +272,20 @@ static bool error_is_forgotten_context(const DBusError *e) {
 
 int client_call(TlsidClient *c, DBusMessage *msg, const char *context,
                 DBusMessage **ret_reply) {
+        return client_call_waiting(c, msg, context, 0, ret_reply);
+}
+
+int client_call_waiting(TlsidClient *c, DBusMessage *msg, const char *context,
+                        uint32_t wait_ms, DBusMessage **ret_reply) {
         _cleanup_(dbus_message_unrefp) DBusMessage *owned = msg;
         DBusMessage *reply;
         bool retry, to_daemon;
-        int r;
+        int call_timeout, r;
 
         if (!owned)
                 return set_oom();
+        call_timeout = (int64_t) timeout_ms(c) + wait_ms > INT_MAX ? INT_MAX
+                                                                   : timeout_ms(c) + (int) wait_ms;
         to_daemon = streq_ptr(dbus_message_get_destination(msg), TLSID_BUS_NAME);
         for (int attempt = 0;; attempt++) {
                 _cleanup_(dbus_error_free) DBusError e = DBUS_ERROR_INIT;
@@ -292,8 +304,9 @@ int client_call(TlsidClient *c, DBusMessage *msg, const char *context,
                         if (r < 0)
                                 return r;
                 }
+                /* The daemon may hold the reply @wait_ms: our own timeout comes on top. */
                 reply = dbus_connection_send_with_reply_and_block(conn, copy ? copy : msg,
-                                                                   timeout_ms(c), &e);
+                                                                   call_timeout, &e);
                 if (reply) {
                         if (to_daemon)
                                 client_note_daemon(c, reply);

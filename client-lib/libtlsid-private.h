@@ -65,6 +65,7 @@ struct TlsidContext {
 struct TlsidClient {
         unsigned n_ref;                 /* atomic */
         int timeout_ms;                 /* atomic */
+        uint32_t interactive_ms;        /* atomic; 0: calls never wait for an agent */
         char *bus_address;              /* NULL: the session bus */
         int epoll_fd;                   /* what tlsid_client_get_fd() returns */
         int event_fd;                   /* in epoll_fd: the connection has queued messages */
@@ -150,6 +151,8 @@ bool variant_get_uint64(DBusMessageIter *variant, uint64_t *ret);
 
 /* The timeout of one call, in milliseconds. */
 int timeout_ms(TlsidClient *c);
+/* How long an interactive call may wait for an agent, in milliseconds; 0: not at all. */
+uint32_t interactive_ms(TlsidClient *c);
 /* Makes the client's fd poll readable. */
 void wake_up(TlsidClient *c);
 /* (Re)connects to the bus: a new private connection with our filter and match rules, the
@@ -171,6 +174,10 @@ int client_get_connection(TlsidClient *c, DBusConnection **ret_conn);
  * allocation is -ENOMEM. @ret_reply: (transfer full). */
 int client_call(TlsidClient *c, DBusMessage *msg, const char *context,
                 DBusMessage **ret_reply);
+/* client_call() of a call the daemon may hold @wait_ms before it replies (an interactive
+ * SelectCertificate or AnswerChallenge): the call's timeout is the client's plus that. */
+int client_call_waiting(TlsidClient *c, DBusMessage *msg, const char *context,
+                        uint32_t wait_ms, DBusMessage **ret_reply);
 /* client_call() of method @id, whose reply is one array: @ret_reply (transfer full) holds
  * it, @ret_array points at its first element and @ret_n counts them. */
 int client_call_array(TlsidClient *c, MethodId id, DBusMessage *msg, const char *context,
@@ -247,7 +254,9 @@ int read_certificate_infos(DBusMessageIter *array, size_t n, TlsidCertificateInf
  * nullable). */
 int check_cert_request(const TlsidCertRequest *request);
 int check_candidates(const TlsidCandidate *candidates, size_t n);
-/* Appends @request (nullable: empty) as SelectCertificate's a{sv}. */
-bool append_request(DBusMessageIter *iter, const TlsidCertRequest *request);
+/* Appends @request (nullable: empty) as SelectCertificate's a{sv}, with
+ * "interactive_timeout_ms" when @interactive_ms is not 0. */
+bool append_request(DBusMessageIter *iter, const TlsidCertRequest *request,
+                    uint32_t interactive_ms);
 /* Appends @n candidates as a(ayaaya{sv}). */
 bool append_candidates(DBusMessageIter *iter, const TlsidCandidate *candidates, size_t n);

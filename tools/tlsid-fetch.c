@@ -47,6 +47,8 @@ enum {
 #define INTERVAL_MAX 86400.0
 #define IO_TIMEOUT_SECONDS 30
 #define WWW_AUTHENTICATE_MAX 64
+#define INTERACTIVE_DEFAULT_SECONDS 120
+#define INTERACTIVE_MAX_SECONDS (TLSID_INTERACTIVE_TIMEOUT_MAX_USEC / 1000000)
 
 typedef struct {
         char host[256];         /* for DNS and SNI: an IPv6 literal without brackets */
@@ -102,6 +104,10 @@ static void help(FILE *f) {
               "  --interval SECONDS   wait between connections (default 0)\n"
               "  --keep-alive         send the N requests on one connection while it is\n"
               "                       current (retired on a switch or a flush)\n"
+              "  --interactive[=SECONDS]\n"
+              "                       when a certificate must be chosen, wait up to SECONDS\n"
+              "                       (default 120, at most 600) for the user's answer\n"
+              "                       through an agent (tlsidctl agent, tlsid-picker)\n"
               "  --verbose            one line per connection on stderr (and per request,\n"
               "                       re-send and retired connection)\n"
               "  -h, --help           show this help\n"
@@ -210,6 +216,7 @@ static unsigned long arg_connections = 1;
 static double arg_interval;
 static bool arg_verbose;
 static bool arg_keep_alive;
+static unsigned long arg_interactive; /* seconds; 0: exit 3 at once */
 static const char *arg_url;
 
 static int parse_argv(int argc, char **argv) {
@@ -220,6 +227,7 @@ static int parse_argv(int argc, char **argv) {
                 OPT_INTERVAL,
                 OPT_VERBOSE,
                 OPT_KEEP_ALIVE,
+                OPT_INTERACTIVE,
         };
         static const struct option options[] = {
                 { "context", required_argument, NULL, OPT_CONTEXT },
@@ -228,6 +236,7 @@ static int parse_argv(int argc, char **argv) {
                 { "interval", required_argument, NULL, OPT_INTERVAL },
                 { "verbose", no_argument, NULL, OPT_VERBOSE },
                 { "keep-alive", no_argument, NULL, OPT_KEEP_ALIVE },
+                { "interactive", optional_argument, NULL, OPT_INTERACTIVE },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {}
@@ -270,6 +279,20 @@ static int parse_argv(int argc, char **argv) {
                         break;
                 case OPT_KEEP_ALIVE:
                         arg_keep_alive = true;
+                        break;
+                case OPT_INTERACTIVE:
+                        if (!optarg) {
+                                arg_interactive = INTERACTIVE_DEFAULT_SECONDS;
+                                break;
+                        }
+                        errno = 0;
+                        arg_interactive = strtoul(optarg, &end, 10);
+                        if (errno || end == optarg || *end || optarg[0] == '-' ||
+                            arg_interactive < 1 || arg_interactive > INTERACTIVE_MAX_SECONDS)
+                                return fail(EXIT_USAGE,
+                                            "--interactive: '%s' is not a number of seconds "
+                                            "from 1 to %d", optarg,
+                                            (int) INTERACTIVE_MAX_SECONDS);
                         break;
                 case 'h':
                         help(stdout);
@@ -692,6 +715,9 @@ static int print_ask(const char *origin, const TlsidCertificateInfo *eligible, s
         fprintf(stderr,
                 "tlsid-fetch: %s asks for a client certificate; choose one with: tlsidctl "
                 "choose %s %s FINGERPRINT\n", origin, arg_context, origin);
+        if (arg_interactive)
+                fprintf(stderr, "tlsid-fetch: no agent answered within %lu s (is tlsidctl agent "
+                        "or tlsid-picker running?)\n", arg_interactive);
         for (size_t i = 0; i < n; i++)
                 fprintf(stderr, "%s\t%s\t%s\n", eligible[i].identity, eligible[i].subject,
                         eligible[i].issuer);
@@ -1086,6 +1112,11 @@ static void open_context(void) {
                 r = tlsid_client_set_timeout(client, 0);
         if (r >= 0)
                 r = tlsid_context_open(client, arg_context, 0, NULL, &context);
+        /* The handshake's SelectCertificate and the challenges' AnswerChallenge wait for
+         * the agent, each call's timeout growing by as much. */
+        if (r >= 0 && arg_interactive)
+                r = tlsid_client_set_interactive_timeout(client,
+                                                         (uint64_t) arg_interactive * 1000000);
         if (client)
                 (void) tlsid_client_set_timeout(client, TLSID_NSS_DEFAULT_TIMEOUT_USEC);
         if (r < 0) {

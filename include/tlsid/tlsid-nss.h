@@ -39,7 +39,9 @@
  *    the identity existed: tlsid_nss_connection_get_reauthentications() counts them, so
  *    an HTTP client re-sends an idempotent request once on the same connection.
  * Every daemon call is bounded by the client's timeout (tlsid_nss_client_new() makes a
- * client with TLSID_NSS_DEFAULT_TIMEOUT_USEC). When the daemon cannot be reached the
+ * client with TLSID_NSS_DEFAULT_TIMEOUT_USEC), plus the interactive timeout for the
+ * client-auth hook and challenges when the application set one
+ * (tlsid_client_set_interactive_timeout(): the user is asked through an agent). When the daemon cannot be reached the
  * connection goes on with no resumption and no certificate (fail closed), and this is
  * reported once per outage, not per connection.
  *
@@ -84,9 +86,12 @@ int tlsid_nss_client_new(const char *bus_address, TlsidClient **ret_client);
  * When the daemon cannot be reached (or refuses with anything but -EINVAL, -ENOMEM or
  * -ENOENT, which are returned) this still succeeds, fail closed: SSL_NO_CACHE is set, no
  * token is used and no certificate is sent; tlsid_nss_connection_is_degraded() says so.
- * The client-auth hook calls SelectCertificate synchronously, bounded by the client's
- * timeout, with the user certificates of the process's NSS database that
- * SSL_CertIsUsable() accepts (at most 64); with none it sends nothing without asking.
+ * The client-auth hook calls SelectCertificate, bounded by the client's timeout (plus
+ * its interactive timeout): on a blocking socket the handshake waits for the answer, on
+ * a non-blocking one a thread asks and the socket's event loop stays free
+ * (tlsid_nss_connection_get_fd()). It sends the user certificates of the process's NSS
+ * database that SSL_CertIsUsable() accepts (at most 64); with none it sends nothing
+ * without asking.
  * @ret_connection: (transfer full). */
 int tlsid_nss_attach(PRFileDesc *ssl_fd, TlsidContext *context, const char *host,
                      uint16_t port, unsigned flags, TlsidNssConnection **ret_connection);

@@ -61,6 +61,17 @@ void tlsid_client_unrefp(TlsidClient **client);
  * daemon); 0 restores the default. A handshake path sets it lower. */
 int tlsid_client_set_timeout(TlsidClient *client, uint64_t usec);
 
+/* The longest interactive timeout: 600 s. */
+#define TLSID_INTERACTIVE_TIMEOUT_MAX_USEC UINT64_C(600000000)
+/* How long tlsid_context_select_certificate() and tlsid_context_answer_challenge() of
+ * @client's contexts let the daemon wait for the user when the answer would be "ask" and
+ * an agent (tlsidctl agent, tlsid-picker) is registered: the agent's answer, applied as
+ * tlsid_context_set_choice() would, then decides the call, or after @usec it answers
+ * "ask" as without an agent. 0 (the default): never wait. At most
+ * TLSID_INTERACTIVE_TIMEOUT_MAX_USEC, else -EINVAL; rounded up to milliseconds. Such a
+ * call blocks up to @usec plus the client's timeout (tlsid_client_set_timeout()). */
+int tlsid_client_set_interactive_timeout(TlsidClient *client, uint64_t usec);
+
 /* A file descriptor that polls readable (POLLIN) when tlsid_client_dispatch() has work.
  * Owned by @client; do not close it. */
 int tlsid_client_get_fd(TlsidClient *client);
