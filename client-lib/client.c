@@ -10,6 +10,10 @@
 #include <unistd.h>
 
 #include "libtlsid-private.h"
+#include "tlsid-limits.h"
+
+_Static_assert(TLSID_INTERACTIVE_TIMEOUT_MAX_USEC == TLSID_INTERACTIVE_TIMEOUT_MAX_MS * UINT64_C(1000),
+               "tlsid.h and tlsid-limits.h disagree on the longest interactive timeout");
 
 _public_ int tlsid_client_new(const char *bus_address, TlsidClient **ret_client) {
         struct epoll_event ev = { .events = EPOLLIN };
@@ -65,6 +69,7 @@ _public_ TlsidClient *tlsid_client_unref(TlsidClient *client) {
                 close(client->epoll_fd);
         if (client->event_fd >= 0)
                 close(client->event_fd);
+        agent_free(&client->agent);
         free(client->daemon_owner);
         free(client->bus_address);
         pthread_mutex_destroy(&client->lock);

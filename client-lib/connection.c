@@ -153,6 +153,8 @@ static int connection_set_up(TlsidClient *c, DBusConnection *conn, char **ret_ow
         for (TlsidContext *ctx = c->contexts; ctx; ctx = ctx->next)
                 if (!ctx->closed)
                         (void) open_context_on(conn, timeout, ctx->name, ctx->flags, ctx->label);
+        if (c->agent.request)
+                agent_register_again(c, conn);
         return 0;
 }
 
@@ -412,7 +414,7 @@ static size_t reopen_items_copy_locked(TlsidClient *c, ReopenItem **ret_items) {
 void client_handle_name_owner_changed(TlsidClient *c, DBusMessage *msg) {
         const char *name, *old_owner, *new_owner;
         ReopenItem *todo = NULL;
-        bool restart = false;
+        bool restart = false, agent = false;
         size_t n = 0;
         DBusConnection *conn;
 
@@ -439,17 +441,24 @@ void client_handle_name_owner_changed(TlsidClient *c, DBusMessage *msg) {
                 }
                 restart = true;
         }
-        if (restart)
+        if (restart) {
                 n = reopen_items_copy_locked(c, &todo);
+                agent = c->agent.request != NULL;
+        }
         pthread_mutex_unlock(&c->lock);
         if (!restart)
                 return;
 
-        if (n > 0 && client_get_connection(c, &conn) >= 0) {
+        if ((n > 0 || agent) && client_get_connection(c, &conn) >= 0) {
                 for (size_t k = 0; k < n; k++)
                         if (todo[k].name)
                                 (void) open_context_on(conn, timeout_ms(c), todo[k].name,
                                                        todo[k].flags, todo[k].label);
+                if (agent) {
+                        /* The old daemon's requests died with it. */
+                        agent_withdraw_all(c);
+                        agent_register_again(c, conn);
+                }
                 dbus_connection_unref(conn);
         }
         reopen_items_free(todo, n);

@@ -52,6 +52,22 @@ static inline void dbus_connection_unrefp(DBusConnection **c) {
 
 #define DEFAULT_TIMEOUT_MS 1000
 
+/* A RequestChoice call of the daemon that waits for the application's answer. */
+typedef struct PendingRequest {
+        char *id;
+        DBusMessage *call;              /* a reference: the reply goes to it */
+        struct PendingRequest *next;
+} PendingRequest;
+
+/* The agent a client serves (agent.c), under the client's lock. */
+typedef struct {
+        TlsidAgentRequestFn request;    /* NULL: no agent registered */
+        TlsidAgentCancelFn cancel;
+        void *userdata;
+        PendingRequest *pending;
+        size_t n_pending;
+} Agent;
+
 struct TlsidContext {
         int refs;                       /* atomic */
         TlsidClient *client;            /* a reference */
@@ -82,7 +98,12 @@ struct TlsidClient {
         void *identity_changed_userdata;
         TlsidSessionsFlushedFn sessions_flushed;
         void *sessions_flushed_userdata;
+        TlsidCertificateRequestedFn certificate_requested;
+        void *certificate_requested_userdata;
+        TlsidCertificateRequestEndedFn certificate_request_ended;
+        void *certificate_request_ended_userdata;
         TlsidContext *contexts;         /* every live handle */
+        Agent agent;
 };
 
 /* ---- error.c ---- */
@@ -191,6 +212,19 @@ int get_name_owner(DBusConnection *conn, int timeout, char **ret_owner);
 /* The daemon's name got a new owner (a NameOwnerChanged @msg): when it is a restart,
  * reopens our contexts, then reports it as a restart. */
 void client_handle_name_owner_changed(TlsidClient *c, DBusMessage *msg);
+
+/* ---- agent.c ---- */
+
+/* The object path of a client's agent. */
+#define AGENT_PATH "/org/tlsid/libtlsid/Agent1"
+/* Routes a method call to the agent (RequestChoice, Cancel), or NOT_YET_HANDLED. */
+DBusHandlerResult agent_handle_call(TlsidClient *c, DBusConnection *conn, DBusMessage *msg);
+/* RegisterAgent on @conn when @c serves an agent (a new connection, or a new daemon). */
+void agent_register_again(TlsidClient *c, DBusConnection *conn);
+/* The daemon restarted: its requests are gone; reports each as withdrawn. */
+void agent_withdraw_all(TlsidClient *c);
+/* Frees what an agent still holds (the client is being freed). */
+void agent_free(Agent *agent);
 
 /* ---- pages.c ---- */
 

@@ -26,17 +26,10 @@
 #include <tlsid/tlsid.h>
 
 #include "tlsid-ids.h"
+#include "tlsidctl.h"
 
-enum {
-        EXIT_OK = 0,
-        EXIT_REFUSED = 1,
-        EXIT_USAGE = 2,
-        EXIT_NO_CONTEXT = 3,
-        EXIT_UNREACHABLE = 4,
-};
-
-static const char *arg_bus_address;
-static bool arg_json;
+const char *arg_bus_address;
+bool arg_json;
 
 static bool arg_no_legend;
 
@@ -110,10 +103,7 @@ static void command_help(FILE *f, const char *name) {
               f);
 }
 
-static int usage_error(const char *command, const char *format, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static int usage_error(const char *command, const char *format, ...) {
+int usage_error(const char *command, const char *format, ...) {
         va_list ap;
 
         fprintf(stderr, "tlsidctl: %s: ", command);
@@ -138,7 +128,7 @@ static int exit_code_from_errno(int r) {
 }
 
 /* Reports a failed library call on one line and returns the exit code. */
-static int fail(const char *command, int r) {
+int fail(const char *command, int r) {
         const char *message = tlsid_error_message();
 
         if (r == -EHOSTDOWN)
@@ -152,7 +142,7 @@ static int fail(const char *command, int r) {
 }
 
 /* fail() for a command that holds a client, which it drops. */
-static int fail_unref(const char *command, int r, TlsidClient *client) {
+int fail_unref(const char *command, int r, TlsidClient *client) {
         r = fail(command, r);
         tlsid_client_unref(client);
         return r;
@@ -163,7 +153,7 @@ static int fail_unref(const char *command, int r, TlsidClient *client) {
  * fails, as long as systemctl does. */
 #define CALL_TIMEOUT_USEC (25u * 1000u * 1000u)
 
-static int connect_client(const char *command, TlsidClient **ret) {
+int connect_client(const char *command, TlsidClient **ret) {
         int r = tlsid_client_new(arg_bus_address, ret);
 
         if (r < 0)
@@ -175,12 +165,12 @@ static int connect_client(const char *command, TlsidClient **ret) {
 /* ---- Output helpers ---- */
 
 /* Terminals get no control characters from daemon-supplied strings. */
-static void print_sanitised(FILE *f, const char *s) {
+void print_sanitised(FILE *f, const char *s) {
         for (const unsigned char *p = (const unsigned char *) s; *p; p++)
                 fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, f);
 }
 
-static void json_string(FILE *f, const char *s) {
+void json_string(FILE *f, const char *s) {
         fputc('"', f);
         for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
                 switch (*p) {
@@ -343,7 +333,7 @@ static char *strdup_printf(const char *format, ...) {
         return r < 0 ? NULL : s;
 }
 
-static char *format_expiry(int64_t t) {
+char *format_expiry(int64_t t) {
         struct tm tm;
         time_t tt = (time_t) t;
         char buf[64];
@@ -358,7 +348,7 @@ static char *format_expiry(int64_t t) {
 
 /* Parses the options of a command that takes only --json, --no-legend for a table (and its
  * positionals). */
-static int parse_listing_options(int argc, char *argv[]) {
+int parse_listing_options(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "json", no_argument, NULL, 'j' },
                 { "no-legend", no_argument, NULL, 'L' },
@@ -1020,6 +1010,56 @@ static void on_sessions_flushed(const char *context, const char *origin, uint32_
         fflush(stdout);
 }
 
+static void on_certificate_requested(const char *id, const char *context, const char *origin,
+                                     const char *label, const char *reason,
+                                     uint32_t eligible_total, void *userdata) {
+        if (arg_json) {
+                fputs("{\"signal\":\"CertificateRequested\",\"id\":", stdout);
+                json_string(stdout, id);
+                fputs(",\"context\":", stdout);
+                json_string(stdout, context);
+                fputs(",\"origin\":", stdout);
+                json_string(stdout, origin);
+                fputs(",\"label\":", stdout);
+                json_string(stdout, label);
+                fputs(",\"reason\":", stdout);
+                json_string(stdout, reason);
+                printf(",\"eligible_total\":%" PRIu32 "}\n", eligible_total);
+                fflush(stdout);
+                return;
+        }
+        fputs("CertificateRequested id=", stdout);
+        print_sanitised(stdout, id);
+        fputs(" context=", stdout);
+        print_sanitised(stdout, context);
+        fputs(" origin=", stdout);
+        print_sanitised(stdout, origin);
+        fputs(" label=", stdout);
+        print_sanitised(stdout, *label ? label : "-");
+        fputs(" reason=", stdout);
+        print_sanitised(stdout, reason);
+        printf(" eligible=%" PRIu32 "\n", eligible_total);
+        fflush(stdout);
+}
+
+static void on_certificate_request_ended(const char *id, const char *outcome, void *userdata) {
+        if (arg_json) {
+                fputs("{\"signal\":\"CertificateRequestEnded\",\"id\":", stdout);
+                json_string(stdout, id);
+                fputs(",\"outcome\":", stdout);
+                json_string(stdout, outcome);
+                fputs("}\n", stdout);
+                fflush(stdout);
+                return;
+        }
+        fputs("CertificateRequestEnded id=", stdout);
+        print_sanitised(stdout, id);
+        fputs(" outcome=", stdout);
+        print_sanitised(stdout, outcome);
+        fputc('\n', stdout);
+        fflush(stdout);
+}
+
 static int cmd_monitor(int argc, char *argv[]) {
         struct sigaction sa = { .sa_handler = on_stop_signal };
         sigset_t block, unblocked;
@@ -1048,6 +1088,8 @@ static int cmd_monitor(int argc, char *argv[]) {
                 return r;
         tlsid_client_on_identity_changed(client, on_identity_changed, NULL);
         tlsid_client_on_sessions_flushed(client, on_sessions_flushed, NULL);
+        tlsid_client_on_certificate_requested(client, on_certificate_requested, NULL);
+        tlsid_client_on_certificate_request_ended(client, on_certificate_request_ended, NULL);
         /* The match rules are in place once the client exists: say so, for scripts. */
         fputs("Monitoring org.tlsid.Manager1; stop with Ctrl-C.\n", stderr);
 
@@ -1070,6 +1112,57 @@ static int cmd_monitor(int argc, char *argv[]) {
                 r = EXIT_OK;
         tlsid_client_unref(client);
         return r;
+}
+
+static int cmd_requests(int argc, char *argv[]) {
+        static const char *const headers[] = {
+                "ID", "CONTEXT", "LABEL", "ORIGIN", "REASON", "WAITERS", "SINCE",
+        };
+        static const bool numeric[] = { false, false, false, false, false, true, false };
+        Table t = { .n_columns = 7, .headers = headers, .numeric = numeric };
+        TlsidRequestInfo *infos = NULL;
+        TlsidClient *client = NULL;
+        size_t n = 0;
+        int r;
+
+        if ((r = start_plain_command("requests", argc, argv, &client)) != EXIT_OK)
+                return r;
+        r = tlsid_client_list_requests(client, &infos, &n);
+        if (r < 0)
+                return fail_unref("requests", r, client);
+        if (arg_json) {
+                fputc('[', stdout);
+                for (size_t i = 0; i < n; i++) {
+                        fputs(i ? ",{\"id\":" : "{\"id\":", stdout);
+                        json_string(stdout, infos[i].id);
+                        fputs(",\"context\":", stdout);
+                        json_string(stdout, infos[i].context);
+                        fputs(",\"label\":", stdout);
+                        json_string(stdout, infos[i].label);
+                        fputs(",\"origin\":", stdout);
+                        json_string(stdout, infos[i].origin);
+                        fputs(",\"reason\":", stdout);
+                        json_string(stdout, infos[i].reason);
+                        printf(",\"since\":%" PRId64 ",\"waiters\":%" PRIu32 ",\"agent\":",
+                               infos[i].since, infos[i].waiters);
+                        json_string(stdout, infos[i].agent);
+                        fputc('}', stdout);
+                }
+                fputs("]\n", stdout);
+                tlsid_request_infos_free(infos, n);
+                tlsid_client_unref(client);
+                return EXIT_OK;
+        }
+        for (size_t i = 0; i < n && r >= 0; i++)
+                r = table_add_row(&t, (char *[7]) {
+                                strdup(infos[i].id), strdup(infos[i].context),
+                                strdup(*infos[i].label ? infos[i].label : "-"),
+                                strdup(infos[i].origin), strdup(infos[i].reason),
+                                strdup_printf("%" PRIu32, infos[i].waiters),
+                                format_expiry(infos[i].since) });
+        tlsid_request_infos_free(infos, n);
+        tlsid_client_unref(client);
+        return table_finish(&t, "requests", r);
 }
 
 static int cmd_help(int argc, char *argv[]) {
@@ -1127,6 +1220,13 @@ static const Command commands[] = {
           "print each signal as it arrives, until SIGINT or\n"
           "SIGTERM; \"*\" stands for an empty (wildcard)\n"
           "context or origin, \"-\" for no identity", NULL, OUTPUT_JSON },
+        { "requests", cmd_requests, "",
+          "the certificate requests waiting for the user's\n"
+          "answer (through an agent)", NULL, OUTPUT_JSON | OUTPUT_TABLE },
+        { "agent", cmd_agent, "",
+          "answer certificate requests at this terminal (or,\n"
+          "with --json, as JSON lines on stdin and stdout)\n"
+          "until end of input, SIGINT or SIGTERM", NULL, OUTPUT_JSON },
         { "help", cmd_help, "[COMMAND]", "show this help, or COMMAND's", NULL, OUTPUT_NONE },
 };
 

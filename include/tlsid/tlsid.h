@@ -108,6 +108,24 @@ int tlsid_client_on_identity_changed(TlsidClient *client, TlsidIdentityChangedFn
 int tlsid_client_on_sessions_flushed(TlsidClient *client, TlsidSessionsFlushedFn fn,
                                      void *userdata);
 
+/* A site asked for a certificate and the daemon asks the user (CertificateRequested):
+ * once per prompt, whoever waits on it. @label: the context's label or "". @reason:
+ * "handshake" or "challenge". @eligible_total: the certificates to choose from. */
+typedef void (*TlsidCertificateRequestedFn)(const char *id, const char *context,
+                                            const char *origin, const char *label,
+                                            const char *reason, uint32_t eligible_total,
+                                            void *userdata);
+/* The prompt @id ended (CertificateRequestEnded). @outcome: "certificate", "none",
+ * "cancel", "timeout", "abandoned" (every caller left) or "answered" (the choice was set
+ * meanwhile by other means). */
+typedef void (*TlsidCertificateRequestEndedFn)(const char *id, const char *outcome,
+                                               void *userdata);
+int tlsid_client_on_certificate_requested(TlsidClient *client, TlsidCertificateRequestedFn fn,
+                                          void *userdata);
+int tlsid_client_on_certificate_request_ended(TlsidClient *client,
+                                              TlsidCertificateRequestEndedFn fn,
+                                              void *userdata);
+
 /* ---- Contexts ---- */
 /* A context holds partitions and choices. */
 
@@ -218,7 +236,7 @@ int tlsid_client_get_token_key(TlsidClient *client, void **ret_key, size_t *ret_
 /* ---- Choices ---- */
 /* The certificate choice of an origin. */
 
-/* Flags for tlsid_context_set_choice(). */
+/* Flags for tlsid_context_set_choice() and tlsid_client_answer_request(). */
 #define TLSID_CHOICE_REMEMBER (1u << 0)
 
 /* Sets the choice of @origin. @identity: the SHA-256 fingerprint (64 lower-case hex)
@@ -425,6 +443,80 @@ int tlsid_context_answer_challenge(TlsidContext *context, const char *origin,
 void tlsid_challenge_answer_free(TlsidChallengeAnswer *answer);
 /* "not-transport", "retry", "ask", "declined" or "rejected" (static). */
 const char *tlsid_answer_action_to_string(TlsidAnswerAction action);
+
+/* ---- Requests ---- */
+/* What waits for the user's answer now (ListRequests). */
+
+typedef struct {
+        char *id;
+        char *context;
+        char *label;            /* "" when the context has none */
+        char *origin;
+        char *reason;           /* "handshake" or "challenge" */
+        int64_t since;          /* Unix seconds */
+        uint32_t waiters;       /* calls waiting on it */
+        char *agent;            /* the bus name of the agent asked, "" when none yet */
+} TlsidRequestInfo;
+
+/* The prompts waiting now (at most 64). @ret_infos: (transfer full) free with
+ * tlsid_request_infos_free(). */
+int tlsid_client_list_requests(TlsidClient *client, TlsidRequestInfo **ret_infos,
+                               size_t *ret_n);
+/* Frees @infos and their strings; accepts NULL. */
+void tlsid_request_infos_free(TlsidRequestInfo *infos, size_t n);
+
+/* ---- Agent ---- */
+/* Asking the user on the daemon's behalf (org.tlsid.Agent1), as tlsidctl agent does. */
+
+/* What the daemon asks the user to decide (RequestChoice). The library owns it: valid
+ * during the callback only. Fields may be added at the end in later versions. */
+typedef struct {
+        const char *id;                 /* answer with it */
+        const char *context;
+        const char *label;              /* the context's label (the tab), or "" */
+        int ephemeral;                  /* nonzero: remembering is not possible */
+        const char *origin;             /* "host:port" */
+        const char *reason;             /* "handshake" or "challenge" */
+        const char *realm;              /* a challenge's realm, or "" */
+        const char *const *ca_names;    /* RFC 4514 names of the CAs asked for; none: any */
+        size_t n_ca_names;
+        const TlsidCertificateInfo *certificates; /* the eligible ones, best first */
+        size_t n_certificates;
+        uint32_t eligible_total;        /* how many are eligible (may exceed the list) */
+        uint32_t timeout_ms;            /* how long the daemon waits for the answer */
+} TlsidAgentRequest;
+
+/* How the user answered. */
+typedef enum {
+        TLSID_AGENT_CANCEL = 0,         /* no decision: nothing changes */
+        TLSID_AGENT_NONE = 1,           /* send no certificate to this origin */
+        TLSID_AGENT_CERTIFICATE = 2,    /* send the certificate an identity names */
+} TlsidAgentAnswer;
+
+/* A request to put to the user; answer it with tlsid_client_answer_request(), now or
+ * later (before its timeout_ms pass). */
+typedef void (*TlsidAgentRequestFn)(TlsidClient *client, const TlsidAgentRequest *request,
+                                    void *userdata);
+/* The daemon withdrew request @id (its callers left or timed out, or the choice was set
+ * meanwhile): close its prompt; answering it now is -ENOENT. */
+typedef void (*TlsidAgentCancelFn)(TlsidClient *client, const char *id, void *userdata);
+
+/* Registers @client as an agent of the daemon (RegisterAgent): the daemon's requests
+ * arrive through tlsid_client_dispatch() at @request, its withdrawals at @cancel
+ * (nullable). The library registers again when it reconnects or the daemon restarts
+ * (requests pending then are withdrawn). At most one agent per client: -EBUSY. */
+int tlsid_client_register_agent(TlsidClient *client, TlsidAgentRequestFn request,
+                                TlsidAgentCancelFn cancel, void *userdata);
+/* Unregisters it (UnregisterAgent); requests not answered yet are answered cancel.
+ * -ENOENT when no agent is registered. */
+int tlsid_client_unregister_agent(TlsidClient *client);
+/* Answers request @id: TLSID_AGENT_CERTIFICATE with @identity (one of the request's
+ * certificates, or any eligible one), otherwise @identity NULL or "". @flags:
+ * TLSID_CHOICE_REMEMBER keeps the answer across daemon restarts and CloseContext, as
+ * tlsid_context_set_choice() does. -ENOENT when @id is not pending (answered, withdrawn or
+ * unknown). */
+int tlsid_client_answer_request(TlsidClient *client, const char *id, TlsidAgentAnswer answer,
+                                const char *identity, unsigned flags);
 
 #ifdef __cplusplus
 }
