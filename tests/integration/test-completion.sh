@@ -101,6 +101,10 @@ for prelude in "" /usr/share/bash-completion/bash_completion; do
                 'work\ id'
         complete_line "$prelude" "tlsidctl choose test/one example.com:443 wo" 'work\ id'
         complete_line "$prelude" "tlsidctl help mon" monitor
+        complete_line "$prelude" "tlsidctl ag" agent
+        complete_line "$prelude" "tlsidctl req" requests
+        complete_line "$prelude" "tlsidctl agent --" --json --help
+        complete_line "$prelude" "tlsidctl requests --" --json --no-legend
 done
 
 # A context opened after the first completion shows up in the next one: asked live.
