@@ -984,6 +984,162 @@ START_TEST(test_agent_unregistered_not_asked) {
 }
 END_TEST
 
+START_TEST(test_agent_configured_limits) {
+        g_autofree char *conf = g_strdup_printf("[certificates]\nnss_db = sql:%s/nssdb\n"
+                                                "[agents]\nmax_agents=1\n"
+                                                "max_agent_requests=1\n"
+                                                "max_agent_waits_per_caller=1\n", certs_dir);
+        test_bus_write_daemon_config(conf);
+        DBusConnection *agent = agent_new(AGENT_PATH);
+        DBusConnection *caller = test_bus_connect();
+        DBusMessage *m = test_bus_method("UnregisterAgent");
+
+        call_fails(agent, register_call("/second"), ERR_LIMIT, "max_agents is 1");
+        open_context(caller, CTX);
+        open_context(caller, "app/other");
+        DBusPendingCall *pending = send_async(caller, select_call(CTX, 15000, 0));
+        DBusMessage *request = agent_request(agent);
+        call_fails(caller, select_call(CTX, 15000, 0), ERR_LIMIT,
+                   "max_agent_waits_per_caller is 1");
+        DBusConnection *other = test_bus_connect();
+        call_fails(other, select_call("app/other", 15000, 0), ERR_LIMIT,
+                   "max_agent_requests is 1");
+        agent_answer(agent, request, "cancel", "", FALSE);
+        ck_assert_str_eq(select_wait(pending).decision, "ask");
+
+        /* The properties report them. */
+        const char *interface = TEST_BUS_INTERFACE, *name = "MaxAgentWaitsPerCaller";
+        DBusMessage *get = dbus_message_new_method_call(TEST_BUS_NAME, TEST_BUS_PATH,
+                                                        "org.freedesktop.DBus.Properties",
+                                                        "Get");
+        ck_assert(dbus_message_append_args(get, DBUS_TYPE_STRING, &interface, DBUS_TYPE_STRING,
+                                           &name, DBUS_TYPE_INVALID));
+        DBusMessage *reply = call_ok(caller, get);
+        DBusMessageIter it, variant;
+        dbus_uint32_t v = 0;
+        ck_assert(dbus_message_iter_init(reply, &it));
+        dbus_message_iter_recurse(&it, &variant);
+        dbus_message_iter_get_basic(&variant, &v);
+        ck_assert_uint_eq(v, 1);
+        dbus_message_unref(reply);
+        dbus_message_unref(m);
+        test_bus_disconnect(other);
+        test_bus_disconnect(caller);
+        test_bus_disconnect(agent);
+}
+END_TEST
+
+/* The a{sv} @request of a RequestChoice, at @key (fails when absent). */
+static void request_entry(DBusMessage *call, const char *key, DBusMessageIter *ret_variant) {
+        DBusMessageIter it, dict, entry;
+
+        ck_assert(dbus_message_iter_init(call, &it));
+        dbus_message_iter_next(&it);
+        dbus_message_iter_recurse(&it, &dict);
+        for (; dbus_message_iter_get_arg_type(&dict) == DBUS_TYPE_DICT_ENTRY;
+             dbus_message_iter_next(&dict)) {
+                const char *name;
+
+                dbus_message_iter_recurse(&dict, &entry);
+                dbus_message_iter_get_basic(&entry, &name);
+                dbus_message_iter_next(&entry);
+                if (strcmp(name, key) == 0) {
+                        dbus_message_iter_recurse(&entry, ret_variant);
+                        return;
+                }
+        }
+        ck_abort_msg("RequestChoice has no %s", key);
+}
+
+START_TEST(test_agent_request_details) {
+        DBusConnection *agent = agent_new(AGENT_PATH);
+        DBusConnection *caller = test_bus_connect();
+        g_autofree char *rsa = fingerprint("rsa");
+        g_autofree char *ec = fingerprint("ec256");
+        g_autoptr(GBytes) inter = subject_der("inter");
+        DBusMessageIter variant, array, names, dict, entry, value;
+        gsize len = 0;
+        const void *der = g_bytes_get_data(inter, &len);
+
+        open_context(caller, CTX);
+        /* A request naming the intermediate CA, which issued both. */
+        DBusMessage *m = test_bus_method("SelectCertificate");
+        const char *context = CTX, *origin = ORIGIN, *key = "ca_names";
+        dbus_uint32_t timeout = 12345;
+        DBusMessageIter it, rq, e, v, a, name, c;
+        dbus_message_iter_init_append(m, &it);
+        ck_assert(dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &context));
+        ck_assert(dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &origin));
+        ck_assert(dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &rq));
+        ck_assert(dbus_message_iter_open_container(&rq, DBUS_TYPE_DICT_ENTRY, NULL, &e));
+        ck_assert(dbus_message_iter_append_basic(&e, DBUS_TYPE_STRING, &key));
+        ck_assert(dbus_message_iter_open_container(&e, DBUS_TYPE_VARIANT, "aay", &v));
+        ck_assert(dbus_message_iter_open_container(&v, DBUS_TYPE_ARRAY, "ay", &a));
+        ck_assert(dbus_message_iter_open_container(&a, DBUS_TYPE_ARRAY, "y", &name));
+        ck_assert(dbus_message_iter_append_fixed_array(&name, DBUS_TYPE_BYTE, &der, (int) len));
+        ck_assert(dbus_message_iter_close_container(&a, &name));
+        ck_assert(dbus_message_iter_close_container(&v, &a));
+        ck_assert(dbus_message_iter_close_container(&e, &v));
+        ck_assert(dbus_message_iter_close_container(&rq, &e));
+        dict_add(&rq, "interactive_timeout_ms", DBUS_TYPE_UINT32, &timeout);
+        ck_assert(dbus_message_iter_close_container(&it, &rq));
+        ck_assert(dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "(ayaaya{sv})", &c));
+        ck_assert(dbus_message_iter_close_container(&it, &c));
+        DBusPendingCall *pending = send_async(caller, m);
+
+        DBusMessage *request = agent_request(agent);
+        request_entry(request, "ca_names", &variant);
+        dbus_message_iter_recurse(&variant, &names);
+        ck_assert_int_eq(dbus_message_iter_get_arg_type(&names), DBUS_TYPE_STRING);
+        const char *ca;
+        dbus_message_iter_get_basic(&names, &ca);
+        ck_assert_msg(strstr(ca, "CN=tlsid Test Intermediate CA"), "%s", ca);
+        request_entry(request, "timeout_ms", &variant);
+        dbus_uint32_t got_timeout;
+        dbus_message_iter_get_basic(&variant, &got_timeout);
+        ck_assert_uint_eq(got_timeout, 12345);
+        request_entry(request, "eligible_total", &variant);
+        dbus_uint32_t total;
+        dbus_message_iter_get_basic(&variant, &total);
+        ck_assert_uint_eq(total, 2);
+        request_entry(request, "ephemeral", &variant);
+        ck_assert_int_eq(dbus_message_iter_get_arg_type(&variant), DBUS_TYPE_BOOLEAN);
+
+        /* Both certificates of the database, described for a person. */
+        request_entry(request, "certificates", &variant);
+        dbus_message_iter_recurse(&variant, &array);
+        guint n = 0, seen = 0;
+        for (; dbus_message_iter_get_arg_type(&array) == DBUS_TYPE_ARRAY;
+             dbus_message_iter_next(&array), n++) {
+                dbus_message_iter_recurse(&array, &dict);
+                for (; dbus_message_iter_get_arg_type(&dict) == DBUS_TYPE_DICT_ENTRY;
+                     dbus_message_iter_next(&dict)) {
+                        const char *k, *text;
+
+                        dbus_message_iter_recurse(&dict, &entry);
+                        dbus_message_iter_get_basic(&entry, &k);
+                        dbus_message_iter_next(&entry);
+                        dbus_message_iter_recurse(&entry, &value);
+                        if (dbus_message_iter_get_arg_type(&value) != DBUS_TYPE_STRING)
+                                continue;
+                        dbus_message_iter_get_basic(&value, &text);
+                        if (strcmp(k, "identity") == 0)
+                                seen |= strcmp(text, rsa) == 0 ? 1 : strcmp(text, ec) == 0 ? 2 : 0;
+                        if (strcmp(k, "source") == 0)
+                                ck_assert_str_eq(text, "database");
+                        if (strcmp(k, "issuer") == 0)
+                                ck_assert_msg(strstr(text, "Intermediate"), "%s", text);
+                }
+        }
+        ck_assert_uint_eq(n, 2);
+        ck_assert_uint_eq(seen, 3);
+        agent_answer(agent, request, "cancel", "", FALSE);
+        ck_assert_str_eq(select_wait(pending).decision, "ask");
+        test_bus_disconnect(caller);
+        test_bus_disconnect(agent);
+}
+END_TEST
+
 /* --- main --- */
 
 static Suite *agent_suite(void) {
@@ -1011,6 +1167,8 @@ static Suite *agent_suite(void) {
         tcase_add_test(tc, test_agent_challenge_declined_after_none);
         tcase_add_test(tc, test_agent_remember_survives_restart);
         tcase_add_test(tc, test_agent_unregistered_not_asked);
+        tcase_add_test(tc, test_agent_configured_limits);
+        tcase_add_test(tc, test_agent_request_details);
         suite_add_tcase(s, tc);
         return s;
 }
