@@ -3,7 +3,7 @@
  * real nginx (tests/helpers/tls-server.c) through tlsidd on a private bus: pooled
  * connection checks, signal matching, the decision record, failing closed when the daemon
  * is gone (reported once), many threads attaching at once, and non-blocking sockets
- * whose certificate request completes from an event loop. */
+ * whose certificate request completes from an event loop, an agent's answer included. */
 #include <check.h>
 #include <errno.h>
 #include <glib.h>
@@ -340,6 +340,75 @@ START_TEST(test_adapter_nonblocking_socket_keeps_event_loop_free) {
 }
 END_TEST
 
+/* An agent served by the test's own event loop: it answers alice at once. */
+typedef struct {
+        int requests;
+        bool offered;           /* alice was among the certificates */
+} LoopAgent;
+
+static void loop_agent_request(TlsidClient *client, const TlsidAgentRequest *q,
+                               void *userdata) {
+        LoopAgent *agent = userdata;
+
+        agent->requests++;
+        for (size_t i = 0; i < q->n_certificates; i++)
+                agent->offered = agent->offered ||
+                                 strcmp(q->certificates[i].identity, alice_fp) == 0;
+        ASSERT_OK(tlsid_client_answer_request(client, q->id, TLSID_AGENT_CERTIFICATE, alice_fp,
+                                              0));
+}
+
+/* A non-blocking socket in an undecided context, interactive: the hook's wait for the
+ * agent goes through the asynchronous path, so the one event loop that drives the
+ * handshake also serves the agent that answers; the connection then sends alice in its
+ * first handshake and moves to her partition. A hook that blocked would never see the
+ * answer. */
+START_TEST(test_adapter_nonblocking_interactive_wait_leaves_the_loop_free) {
+        TlsidClient *client = client_new(), *agent_client = client_new();
+        TlsidContext *a = open_context(client, CTX_A);
+        LoopAgent agent = { 0 };
+        Result r = { 0 };
+        PRFileDesc *fd;
+        int dispatched = 0;
+        long long deadline = test_bus_now_ms() + 20000;
+
+        ASSERT_OK(tlsid_client_set_interactive_timeout(client, 30u * 1000u * 1000u));
+        ASSERT_OK(tlsid_client_register_agent(agent_client, loop_agent_request, NULL, &agent));
+        fd = open_attached(a, tls_server_port(server), &r.conn);
+        ck_assert_str_eq(tlsid_nss_connection_get_identity(r.conn), "");
+        set_nonblocking(fd, true);
+        while (SSL_ForceHandshake(fd) != SECSuccess) {
+                struct pollfd p[3] = {
+                        { .fd = tlsid_client_get_fd(agent_client), .events = POLLIN },
+                        { .fd = PR_FileDesc2NativeHandle(fd), .events = POLLIN },
+                        { .fd = tlsid_nss_connection_get_fd(r.conn), .events = POLLIN },
+                };
+
+                ck_assert_int_eq(PR_GetError(), PR_WOULD_BLOCK_ERROR);
+                ck_assert_msg(test_bus_now_ms() < deadline, "handshake did not finish");
+                ck_assert_int_ge(poll(p, p[2].fd >= 0 ? 3 : 2, 100), 0);
+                if (p[0].revents & POLLIN)
+                        ck_assert_int_ge(tlsid_client_dispatch(agent_client), 0);
+                if (p[2].fd >= 0 && (p[2].revents & POLLIN))
+                        dispatched += tlsid_nss_connection_dispatch(r.conn, fd);
+        }
+        ck_assert_int_eq(agent.requests, 1);
+        ck_assert(agent.offered);
+        ck_assert_int_eq(dispatched, 1);
+        ck_assert_int_eq(tlsid_nss_connection_get_decision(r.conn), TLSID_DECISION_CERTIFICATE);
+        ck_assert_str_eq(tlsid_nss_connection_get_sent_identity(r.conn), alice_fp);
+        ck_assert_str_eq(tlsid_nss_connection_get_identity(r.conn), alice_fp);
+        set_nonblocking(fd, false);
+        finish_request(fd, "/", &r);
+        ck_assert_msg(strstr(r.body, "dn=CN=Alice"), "body: %s", r.body);
+        tlsid_nss_connection_free(r.conn);
+        ASSERT_OK(tlsid_client_unregister_agent(agent_client));
+        tlsid_context_unref(a);
+        tlsid_client_unref(agent_client);
+        tlsid_client_unref(client);
+}
+END_TEST
+
 /* --- Apache: the server asks after the request --- */
 
 static TlsVersion apache_version;
@@ -434,6 +503,7 @@ static Suite *adapter_suite(void) {
         tcase_add_test(tc, test_adapter_fails_closed_and_reports_once);
         tcase_add_test(tc, test_adapter_threads_keep_identities_apart);
         tcase_add_test(tc, test_adapter_nonblocking_socket_keeps_event_loop_free);
+        tcase_add_test(tc, test_adapter_nonblocking_interactive_wait_leaves_the_loop_free);
         suite_add_tcase(s, tc);
 
         /* TLS 1.2 renegotiation, then TLS 1.3 post-handshake authentication. */
