@@ -144,6 +144,26 @@ static char *agent_read_until(AgentProcess *a, const char *needle) {
         }
 }
 
+/* Whether stdout holds @needle within @timeout_ms (what it read stays for
+ * agent_read_until()). */
+static bool agent_printed(AgentProcess *a, const char *needle, int timeout_ms) {
+        long long deadline = test_bus_now_ms() + timeout_ms;
+
+        while (!memmem(a->buf, a->len, needle, strlen(needle))) {
+                long long left = deadline - test_bus_now_ms();
+                int n;
+
+                if (left <= 0 || a->len == sizeof a->buf)
+                        return false;
+                n = read_some(a->out, a->buf + a->len, sizeof a->buf - a->len, (int) left);
+                if (n <= 0)
+                        return false;
+                g_string_append_len(a->all, a->buf + a->len, n);
+                a->len += (size_t) n;
+        }
+        return true;
+}
+
 /* The next line on stdout that holds @needle (transfer full, without its newline); the
  * lines before it are dropped. */
 static char *agent_line(AgentProcess *a, const char *needle) {
@@ -360,6 +380,38 @@ START_TEST(test_agent_cli_json_bad_lines) {
 }
 END_TEST
 
+/* tlsidd restarts under a running agent: the library registers it with the new daemon,
+ * which asks it. (Until the agent has seen the restart, a request gets "ask" at once: it
+ * is tried again.) */
+START_TEST(test_agent_cli_json_registers_again_after_restart) {
+        g_autofree char *rsa = fingerprint("rsa");
+        g_autofree char *request = NULL, *id = NULL, *answer = NULL;
+        AgentProcess a;
+        Caller c;
+
+        agent_start(&a, true);
+        test_bus_restart_daemon();
+        for (int attempt = 0;; attempt++) {
+                caller_start(&c, INTERACTIVE_USEC);
+                if (agent_printed(&a, "\"type\":\"request\"", 2000))
+                        break;
+                caller_wait(&c);
+                ck_assert_int_eq(c.decision, TLSID_DECISION_ASK);
+                ck_assert_msg(attempt < 20, "the agent was not registered again");
+                usleep(100 * 1000);
+        }
+        request = agent_line(&a, "\"type\":\"request\"");
+        id = json_value(request, "id");
+        answer = g_strdup_printf("{\"id\":\"%s\",\"answer\":\"certificate\",\"identity\":\"%s\"}\n",
+                                 id, rsa);
+        agent_write(&a, answer);
+        caller_wait(&c);
+        ck_assert_int_eq(c.decision, TLSID_DECISION_CERTIFICATE);
+        ck_assert_str_eq(c.identity, rsa);
+        agent_finish(&a);
+}
+END_TEST
+
 /* ---- The terminal prompt ---- */
 
 START_TEST(test_agent_cli_terminal_answers) {
@@ -569,6 +621,7 @@ static Suite *agent_cli_suite(void) {
         tcase_add_test(tc, test_agent_cli_json_declines);
         tcase_add_test(tc, test_agent_cli_json_cancel);
         tcase_add_test(tc, test_agent_cli_json_bad_lines);
+        tcase_add_test(tc, test_agent_cli_json_registers_again_after_restart);
         tcase_add_test(tc, test_agent_cli_terminal_answers);
         tcase_add_test(tc, test_agent_cli_terminal_withdrawn);
         tcase_add_test(tc, test_agent_cli_requests_listed_and_signalled);
