@@ -144,10 +144,8 @@ static int read_ca_names(DBusMessageIter *variant, AgentRequest *q) {
  * keys of another type are skipped; absent strings read as "". Returns 0, -ENOMEM, or
  * -EINVAL with the key named in *@ret_bad. */
 static int read_request(DBusMessageIter *dict, AgentRequest *q, const char **ret_bad) {
-        static const struct {
-                const char *key;
-                size_t offset;
-        } strings[] = {
+        /* Pointers into the message, not copies: the request lives as long as it. */
+        static const StringField strings[] = {
                 { "context", offsetof(TlsidAgentRequest, context) },
                 { "label", offsetof(TlsidAgentRequest, label) },
                 { "origin", offsetof(TlsidAgentRequest, origin) },
@@ -329,16 +327,6 @@ static DBusHandlerResult handle_cancel(TlsidClient *c, DBusConnection *conn, DBu
                 dispatch_delivered++;
         }
         return DBUS_HANDLER_RESULT_HANDLED;
-}
-
-/* Only the daemon we know may ask: anyone on the bus can call our object. */
-static bool from_daemon(TlsidClient *c, DBusMessage *msg) {
-        bool ok;
-
-        pthread_mutex_lock(&c->lock);
-        ok = streq_ptr(dbus_message_get_sender(msg), c->daemon_owner);
-        pthread_mutex_unlock(&c->lock);
-        return ok;
 }
 
 DBusHandlerResult agent_handle_call(TlsidClient *c, DBusConnection *conn, DBusMessage *msg) {

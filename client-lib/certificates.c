@@ -26,10 +26,7 @@ _public_ void tlsid_certificate_infos_free(TlsidCertificateInfo *infos, size_t n
 
 /* Reads one certificate's a{sv}; unknown keys are skipped, missing strings read as "". */
 static int read_certificate_info(DBusMessageIter *dict, TlsidCertificateInfo *info) {
-        static const struct {
-                const char *key;
-                size_t offset;
-        } strings[] = {
+        static const StringField strings[] = {
                 { "identity", offsetof(TlsidCertificateInfo, identity) },
                 { "subject", offsetof(TlsidCertificateInfo, subject) },
                 { "issuer", offsetof(TlsidCertificateInfo, issuer) },
@@ -61,19 +58,9 @@ static int read_certificate_info(DBusMessageIter *dict, TlsidCertificateInfo *in
                                 info->not_after = v;
                         continue;
                 }
-                if (type != DBUS_TYPE_STRING)
-                        continue;
-                for (size_t k = 0; k < sizeof strings / sizeof strings[0]; k++) {
-                        char **field = (char **) ((char *) info + strings[k].offset);
-                        const char *value;
-
-                        if (strcmp(strings[k].key, key) != 0)
-                                continue;
-                        dbus_message_iter_get_basic(&variant, &value);
-                        free(*field);
-                        if (!(*field = strdup(value)))
-                                return set_oom();
-                }
+                if (read_string_field(key, &variant, strings,
+                                      sizeof strings / sizeof strings[0], info) < 0)
+                        return -ENOMEM;
         }
         /* Every string but the nickname is there, whatever an older daemon sends. */
         if ((!info->identity && !(info->identity = strdup(""))) ||

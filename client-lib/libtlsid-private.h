@@ -164,6 +164,15 @@ int reply_open_array(DBusMessage *reply, MethodId id, DBusMessageIter *ret_array
 /* Reads the single ay of @reply (to method @id) into a copy: 1 with the bytes (free with
  * tlsid_secret_free()), 0 with NULL and 0 when the array is empty. */
 int reply_read_bytes(DBusMessage *reply, MethodId id, void **ret_bytes, size_t *ret_len);
+/* A string member of a struct the library fills, by its key in an a{sv}. */
+typedef struct {
+        const char *key;
+        size_t offset;          /* of a char * */
+} StringField;
+/* When @key is one of the @n @fields and @variant holds a string, stores a copy in that
+ * field of @item (freeing what it held): 1; 0 when it is not such a member; -ENOMEM. */
+int read_string_field(const char *key, DBusMessageIter *variant, const StringField *fields,
+                      size_t n, void *item);
 /* Reads an unsigned number from a variant of any integer type or a boolean; a negative
  * number reads as 0. */
 bool variant_get_uint64(DBusMessageIter *variant, uint64_t *ret);
@@ -267,6 +276,9 @@ int check_daemon_unit_failed(DBusConnection *conn, int timeout, const char *meth
 extern __thread TlsidClient *dispatching;
 extern __thread int dispatch_delivered;
 
+/* Whether @msg comes from the daemon we know: anyone on the bus may send us a signal or
+ * call our agent. */
+bool from_daemon(TlsidClient *c, DBusMessage *msg);
 /* The connection's filter: routes NameOwnerChanged and the daemon's signals. */
 DBusHandlerResult on_message(DBusConnection *conn, DBusMessage *msg, void *userdata);
 /* Reports a daemon restart as sessions_flushed("", "", 0); returns 1, the count. */

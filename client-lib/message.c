@@ -190,6 +190,26 @@ int reply_read_bytes(DBusMessage *reply, MethodId id, void **ret_bytes, size_t *
         return copy ? 1 : 0;
 }
 
+int read_string_field(const char *key, DBusMessageIter *variant, const StringField *fields,
+                      size_t n, void *item) {
+        const char *value;
+
+        if (dbus_message_iter_get_arg_type(variant) != DBUS_TYPE_STRING)
+                return 0;
+        for (size_t k = 0; k < n; k++) {
+                char **field = (char **) ((char *) item + fields[k].offset);
+
+                if (strcmp(fields[k].key, key) != 0)
+                        continue;
+                dbus_message_iter_get_basic(variant, &value);
+                free(*field);
+                if (!(*field = strdup(value)))
+                        return set_oom();
+                return 1;
+        }
+        return 0;
+}
+
 bool variant_get_uint64(DBusMessageIter *variant, uint64_t *ret) {
         int type = dbus_message_iter_get_arg_type(variant);
         DBusBasicValue v;

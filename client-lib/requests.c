@@ -23,10 +23,7 @@ _public_ void tlsid_request_infos_free(TlsidRequestInfo *infos, size_t n) {
 
 /* Reads one request's a{sv}; unknown keys are skipped, missing strings read as "". */
 static int read_request_info(DBusMessageIter *dict, TlsidRequestInfo *info) {
-        static const struct {
-                const char *key;
-                size_t offset;
-        } strings[] = {
+        static const StringField strings[] = {
                 { "id", offsetof(TlsidRequestInfo, id) },
                 { "context", offsetof(TlsidRequestInfo, context) },
                 { "label", offsetof(TlsidRequestInfo, label) },
@@ -38,25 +35,21 @@ static int read_request_info(DBusMessageIter *dict, TlsidRequestInfo *info) {
         for (; dbus_message_iter_get_arg_type(dict) == DBUS_TYPE_DICT_ENTRY;
              dbus_message_iter_next(dict)) {
                 DBusMessageIter entry, variant;
-                const char *key, *value;
+                const char *key;
                 uint64_t v;
+                int r;
 
                 dbus_message_iter_recurse(dict, &entry);
                 dbus_message_iter_get_basic(&entry, &key);
                 dbus_message_iter_next(&entry);
                 dbus_message_iter_recurse(&entry, &variant);
-                if (dbus_message_iter_get_arg_type(&variant) == DBUS_TYPE_STRING) {
-                        dbus_message_iter_get_basic(&variant, &value);
-                        for (size_t k = 0; k < sizeof strings / sizeof strings[0]; k++) {
-                                char **field = (char **) ((char *) info + strings[k].offset);
-
-                                if (strcmp(strings[k].key, key) != 0)
-                                        continue;
-                                free(*field);
-                                if (!(*field = strdup(value)))
-                                        return set_oom();
-                        }
-                } else if (strcmp(key, "since") == 0 &&
+                r = read_string_field(key, &variant, strings, sizeof strings / sizeof strings[0],
+                                      info);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                if (strcmp(key, "since") == 0 &&
                            dbus_message_iter_get_arg_type(&variant) == DBUS_TYPE_INT64) {
                         dbus_int64_t since;
 

@@ -149,8 +149,7 @@ static void (*const signal_handlers[_SIGNAL_MAX])(TlsidClient *c, DBusMessage *m
         [SIGNAL_CERTIFICATE_REQUEST_ENDED] = handle_certificate_request_ended,
 };
 
-/* Whether @msg comes from the daemon we know; anyone may send us a unicast signal. */
-static bool from_daemon(TlsidClient *c, DBusMessage *msg) {
+bool from_daemon(TlsidClient *c, DBusMessage *msg) {
         bool ok;
 
         pthread_mutex_lock(&c->lock);

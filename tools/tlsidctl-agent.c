@@ -514,8 +514,7 @@ static bool read_input(Agent *a, char *buf, size_t *len) {
 }
 
 int cmd_agent(int argc, char *argv[]) {
-        struct sigaction sa = { .sa_handler = on_stop };
-        sigset_t block, unblocked;
+        sigset_t unblocked;
         Agent a = { 0 };
         struct pollfd pfd[2];
         char *buf;
@@ -530,15 +529,7 @@ int cmd_agent(int argc, char *argv[]) {
         if (!(buf = malloc(LINE_MAX_BYTES + 1)))
                 return fail("agent", -ENOMEM);
 
-        sigemptyset(&block);
-        sigaddset(&block, SIGINT);
-        sigaddset(&block, SIGTERM);
-        sigprocmask(SIG_BLOCK, &block, &unblocked);
-        sigdelset(&unblocked, SIGINT);
-        sigdelset(&unblocked, SIGTERM);
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
+        catch_stop_signals(on_stop, &unblocked);
 
         if ((r = connect_client("agent", &a.client)) != EXIT_OK) {
                 free(buf);

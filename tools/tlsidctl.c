@@ -1060,9 +1060,23 @@ static void on_certificate_request_ended(const char *id, const char *outcome, vo
         fflush(stdout);
 }
 
+void catch_stop_signals(void (*handler)(int), sigset_t *ret_unblocked) {
+        struct sigaction sa = { .sa_handler = handler };
+        sigset_t block;
+
+        sigemptyset(&block);
+        sigaddset(&block, SIGINT);
+        sigaddset(&block, SIGTERM);
+        sigprocmask(SIG_BLOCK, &block, ret_unblocked);
+        sigdelset(ret_unblocked, SIGINT);
+        sigdelset(ret_unblocked, SIGTERM);
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+}
+
 static int cmd_monitor(int argc, char *argv[]) {
-        struct sigaction sa = { .sa_handler = on_stop_signal };
-        sigset_t block, unblocked;
+        sigset_t unblocked;
         TlsidClient *client = NULL;
         struct pollfd pfd;
         int r;
@@ -1072,17 +1086,7 @@ static int cmd_monitor(int argc, char *argv[]) {
         if (optind < argc)
                 return usage_error("monitor", "unexpected argument '%s'", argv[optind]);
 
-        /* Blocked except inside ppoll(), so a signal cannot slip in between the check of
-         * monitor_stop and the wait. */
-        sigemptyset(&block);
-        sigaddset(&block, SIGINT);
-        sigaddset(&block, SIGTERM);
-        sigprocmask(SIG_BLOCK, &block, &unblocked);
-        sigdelset(&unblocked, SIGINT);
-        sigdelset(&unblocked, SIGTERM);
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
+        catch_stop_signals(on_stop_signal, &unblocked);
 
         if ((r = connect_client("monitor", &client)) != EXIT_OK)
                 return r;

@@ -3,6 +3,7 @@
  * the output helpers (defined in tlsidctl.c). */
 #pragma once
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +40,11 @@ void print_sanitised(FILE *f, const char *s);
 void json_string(FILE *f, const char *s);
 /* Unix seconds @t as an ISO 8601 UTC time, or "-" (transfer full, NULL on no memory). */
 char *format_expiry(int64_t t);
+
+/* Makes SIGINT and SIGTERM call @handler, and blocks them but inside ppoll() with
+ * *@ret_unblocked, so that one cannot slip in between a check of the flag @handler sets and
+ * the wait. */
+void catch_stop_signals(void (*handler)(int), sigset_t *ret_unblocked);
 
 /* tlsidctl agent (tlsidctl-agent.c). */
 int cmd_agent(int argc, char *argv[]);
