@@ -7,30 +7,31 @@
 #include "libtlsid-private.h"
 #include "tlsid-limits.h"
 
+/* Every string of a TlsidRequestInfo, by its ListRequests key. */
+static const StringField strings[] = {
+        { "id", offsetof(TlsidRequestInfo, id) },
+        { "context", offsetof(TlsidRequestInfo, context) },
+        { "label", offsetof(TlsidRequestInfo, label) },
+        { "origin", offsetof(TlsidRequestInfo, origin) },
+        { "reason", offsetof(TlsidRequestInfo, reason) },
+        { "agent", offsetof(TlsidRequestInfo, agent) },
+};
+
+static char **string_of(TlsidRequestInfo *info, size_t k) {
+        return (char **) ((char *) info + strings[k].offset);
+}
+
 _public_ void tlsid_request_infos_free(TlsidRequestInfo *infos, size_t n) {
         if (!infos)
                 return;
-        for (size_t i = 0; i < n; i++) {
-                free(infos[i].id);
-                free(infos[i].context);
-                free(infos[i].label);
-                free(infos[i].origin);
-                free(infos[i].reason);
-                free(infos[i].agent);
-        }
+        for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; k < sizeof strings / sizeof strings[0]; k++)
+                        free(*string_of(&infos[i], k));
         free(infos);
 }
 
 /* Reads one request's a{sv}; unknown keys are skipped, missing strings read as "". */
 static int read_request_info(DBusMessageIter *dict, TlsidRequestInfo *info) {
-        static const StringField strings[] = {
-                { "id", offsetof(TlsidRequestInfo, id) },
-                { "context", offsetof(TlsidRequestInfo, context) },
-                { "label", offsetof(TlsidRequestInfo, label) },
-                { "origin", offsetof(TlsidRequestInfo, origin) },
-                { "reason", offsetof(TlsidRequestInfo, reason) },
-                { "agent", offsetof(TlsidRequestInfo, agent) },
-        };
 
         for (; dbus_message_iter_get_arg_type(dict) == DBUS_TYPE_DICT_ENTRY;
              dbus_message_iter_next(dict)) {
@@ -59,12 +60,9 @@ static int read_request_info(DBusMessageIter *dict, TlsidRequestInfo *info) {
                         info->waiters = v > UINT32_MAX ? UINT32_MAX : (uint32_t) v;
                 }
         }
-        for (size_t k = 0; k < sizeof strings / sizeof strings[0]; k++) {
-                char **field = (char **) ((char *) info + strings[k].offset);
-
-                if (!*field && !(*field = strdup("")))
+        for (size_t k = 0; k < sizeof strings / sizeof strings[0]; k++)
+                if (!*string_of(info, k) && !(*string_of(info, k) = strdup("")))
                         return set_oom();
-        }
         return 0;
 }
 
