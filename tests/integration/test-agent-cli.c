@@ -2,7 +2,8 @@
 /* Integration tests of the client side of the agent interface: `tlsidctl agent` (JSON
  * lines and the terminal prompt, driven through its stdin and stdout) answering the
  * interactive SelectCertificate of a libtlsid caller (tlsid_client_set_interactive_timeout()),
- * `tlsidctl requests` and the library's CertificateRequested/Ended callbacks, against
+ * `tlsidctl requests`, `tlsidctl monitor` and the library's CertificateRequested/Ended
+ * callbacks, against
  * tlsidd on a private bus with make-certs.sh's database. */
 #include <check.h>
 #include <errno.h>
@@ -64,11 +65,12 @@ static int read_some(int fd, char *buf, size_t size, int timeout_ms) {
         return n < 0 ? -errno : (int) n;
 }
 
-/* Starts `tlsidctl agent` (with --json when @json) and waits until it says it is
- * registered. */
-static void agent_start(AgentProcess *a, bool json) {
+/* Starts `tlsidctl @command @option` (@option nullable) and waits until its stderr holds
+ * @ready. */
+static void tlsidctl_start(AgentProcess *a, const char *command, const char *option,
+                           const char *ready) {
         const char *path = getenv("TLSIDCTL");
-        const char *argv[] = { "tlsidctl", "agent", json ? "--json" : NULL, NULL };
+        const char *argv[] = { "tlsidctl", command, option, NULL };
         posix_spawn_file_actions_t actions;
         int in[2], out[2], err[2];
         GString *said = g_string_new(NULL);
@@ -93,13 +95,19 @@ static void agent_start(AgentProcess *a, bool json) {
         a->out = out[0];
         a->err = err[0];
         a->all = g_string_new(NULL);
-        while (!strstr(said->str, "registered")) {
+        while (!strstr(said->str, ready)) {
                 int n = read_some(a->err, chunk, sizeof chunk - 1, WAIT_MS);
 
-                ck_assert_msg(n > 0, "tlsidctl agent did not register; it said: %s", said->str);
+                ck_assert_msg(n > 0, "tlsidctl %s never said \"%s\"; it said: %s", command,
+                              ready, said->str);
                 g_string_append_len(said, chunk, n);
         }
         g_string_free(said, TRUE);
+}
+
+/* Starts `tlsidctl agent` (with --json when @json) and waits until it is registered. */
+static void agent_start(AgentProcess *a, bool json) {
+        tlsidctl_start(a, "agent", json ? "--json" : NULL, "registered");
 }
 
 static void agent_write(AgentProcess *a, const char *text) {
@@ -194,6 +202,12 @@ static void agent_finish(AgentProcess *a) {
         close(a->out);
         close(a->err);
         g_string_free(a->all, TRUE);
+}
+
+/* Stops it with SIGTERM: it must exit 0. */
+static void tlsidctl_stop(AgentProcess *a) {
+        ck_assert_int_eq(kill(a->pid, SIGTERM), 0);
+        agent_finish(a);
 }
 
 /* The string value of @key in the one-line JSON object @line (transfer full). */
@@ -495,8 +509,9 @@ static void on_ended(const char *id, const char *outcome, void *userdata) {
 
 START_TEST(test_agent_cli_requests_listed_and_signalled) {
         g_autofree char *request = NULL, *id = NULL, *answer = NULL, *table = NULL,
-                        *json = NULL;
+                        *json = NULL, *began = NULL, *ended = NULL;
         TlsidClient *watcher = client_new();
+        AgentProcess monitor;
         TlsidRequestInfo *infos = NULL;
         size_t n = 0;
         Seen seen = { 0 };
@@ -509,6 +524,7 @@ START_TEST(test_agent_cli_requests_listed_and_signalled) {
         ck_assert_uint_eq(n, 0);
         tlsid_request_infos_free(infos, n);
 
+        tlsidctl_start(&monitor, "monitor", "--json", "Monitoring");
         agent_start(&a, true);
         caller_start(&c, INTERACTIVE_USEC);
         request = agent_line(&a, "\"type\":\"request\"");
@@ -547,6 +563,17 @@ START_TEST(test_agent_cli_requests_listed_and_signalled) {
         ck_assert(dispatch_until(watcher, &seen.ended, 1));
         ck_assert_str_eq(seen.outcome, "none");
         agent_finish(&a);
+
+        /* tlsidctl monitor saw both. */
+        began = agent_line(&monitor, "\"signal\":\"CertificateRequested\"");
+        ck_assert_msg(json_check(began, NULL), "not JSON: %s", began);
+        ck_assert_msg(strstr(began, id) && strstr(began, "\"origin\":\"" ORIGIN "\"") &&
+                      strstr(began, "\"label\":\"" LABEL "\"") &&
+                      strstr(began, "\"eligible_total\":2"), "monitor: %s", began);
+        ended = agent_line(&monitor, "\"signal\":\"CertificateRequestEnded\"");
+        ck_assert_msg(strstr(ended, id) && strstr(ended, "\"outcome\":\"none\""),
+                      "monitor: %s", ended);
+        tlsidctl_stop(&monitor);
         tlsid_client_unref(watcher);
 }
 END_TEST
