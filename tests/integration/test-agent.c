@@ -563,12 +563,16 @@ END_TEST
 
 START_TEST(test_agent_cancel_asks) {
         scene_start();
-
+        uint64_t before = statistic(scene.caller, "memory_used");
         DBusPendingCall *pending = send_async(scene.caller, select_call(CTX, 15000, 0));
-        agent_answer(scene.agent, agent_request(scene.agent), "cancel", "", FALSE);
+        DBusMessage *request = agent_request(scene.agent);
+        /* The held call is charged to max_memory while it waits. */
+        ck_assert_uint_ge(statistic(scene.caller, "memory_used"), before + 512);
+        agent_answer(scene.agent, request, "cancel", "", FALSE);
         Selected s = select_wait(pending);
         ck_assert_str_eq(s.decision, "ask");
         ck_assert_uint_eq(s.eligible_total, 2);
+        ck_assert_uint_eq(statistic(scene.caller, "memory_used"), before);
         scene_end();
 }
 END_TEST
