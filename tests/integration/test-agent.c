@@ -261,28 +261,37 @@ static void agent_answer(DBusConnection *agent, DBusMessage *call, const char *a
         dbus_message_unref(call);
 }
 
-/* The string entry @key of the a{sv} @request of a RequestChoice (borrowed). */
-static const char *request_string(DBusMessage *call, const char *key) {
-        DBusMessageIter it, dict, entry, variant;
+/* The a{sv} @request of a RequestChoice, at @key (fails when absent). */
+static void request_entry(DBusMessage *call, const char *key, DBusMessageIter *ret_variant) {
+        DBusMessageIter it, dict, entry;
 
         ck_assert(dbus_message_iter_init(call, &it));
         dbus_message_iter_next(&it);
         dbus_message_iter_recurse(&it, &dict);
         for (; dbus_message_iter_get_arg_type(&dict) == DBUS_TYPE_DICT_ENTRY;
              dbus_message_iter_next(&dict)) {
-                const char *name, *value;
+                const char *name;
 
                 dbus_message_iter_recurse(&dict, &entry);
                 dbus_message_iter_get_basic(&entry, &name);
                 dbus_message_iter_next(&entry);
-                dbus_message_iter_recurse(&entry, &variant);
-                if (strcmp(name, key) == 0 &&
-                    dbus_message_iter_get_arg_type(&variant) == DBUS_TYPE_STRING) {
-                        dbus_message_iter_get_basic(&variant, &value);
-                        return value;
+                if (strcmp(name, key) == 0) {
+                        dbus_message_iter_recurse(&entry, ret_variant);
+                        return;
                 }
         }
-        return NULL;
+        ck_abort_msg("RequestChoice has no %s", key);
+}
+
+/* The string entry @key of the a{sv} @request of a RequestChoice (borrowed). */
+static const char *request_string(DBusMessage *call, const char *key) {
+        DBusMessageIter variant;
+        const char *value = NULL;
+
+        request_entry(call, key, &variant);
+        ck_assert_int_eq(dbus_message_iter_get_arg_type(&variant), DBUS_TYPE_STRING);
+        dbus_message_iter_get_basic(&variant, &value);
+        return value;
 }
 
 /* A connection that receives the daemon's signals. */
@@ -466,22 +475,53 @@ static void challenge_wait(DBusPendingCall *pending, char **ret_action, char **r
         dbus_message_unref(reply);
 }
 
+/* The usual cast: an agent registered at AGENT_PATH, and a caller with CTX open. */
+static struct {
+        DBusConnection *agent;
+        DBusConnection *caller;
+} scene;
+
+static void scene_start(void) {
+        scene.agent = agent_new(AGENT_PATH);
+        scene.caller = test_bus_connect();
+        open_context(scene.caller, CTX);
+}
+
+static void scene_end(void) {
+        test_bus_disconnect(scene.caller);
+        test_bus_disconnect(scene.agent);
+}
+
+/* Polls ListRequests until it lists @n requests, the first with @waiters waiting
+ * (nullable: any): the daemon takes in calls and callers leaving on its own time. */
+static void wait_listed(DBusConnection *conn, guint n, const char *waiters) {
+        for (long long end = test_bus_now_ms() + CALL_TIMEOUT_MS;;) {
+                DBusMessage *list = NULL;
+                guint got = list_requests(conn, &list);
+                g_autofree char *w = got ? first_request_value(list, "waiters") : NULL;
+
+                dbus_message_unref(list);
+                if (got == n && (!waiters || g_strcmp0(w, waiters) == 0))
+                        return;
+                ck_assert_msg(test_bus_now_ms() < end, "%u requests, waiters %s", got,
+                              w ? w : "-");
+        }
+}
+
 /* --- tests --- */
 
 START_TEST(test_agent_answers_certificate) {
-        DBusConnection *agent = agent_new(AGENT_PATH);
-        DBusConnection *caller = test_bus_connect();
+        scene_start();
         g_autofree char *rsa = fingerprint("rsa");
 
-        open_context(caller, CTX);
-        guint32 before = generation_of(caller, CTX);
-        DBusPendingCall *pending = send_async(caller, select_call(CTX, 15000, before));
-        DBusMessage *request = agent_request(agent);
+        guint32 before = generation_of(scene.caller, CTX);
+        DBusPendingCall *pending = send_async(scene.caller, select_call(CTX, 15000, before));
+        DBusMessage *request = agent_request(scene.agent);
         ck_assert_str_eq(request_string(request, "context"), CTX);
         ck_assert_str_eq(request_string(request, "label"), LABEL);
         ck_assert_str_eq(request_string(request, "origin"), ORIGIN);
         ck_assert_str_eq(request_string(request, "reason"), "handshake");
-        agent_answer(agent, request, "certificate", rsa, FALSE);
+        agent_answer(scene.agent, request, "certificate", rsa, FALSE);
 
         /* The first handshake of a connection attached with none moves to the new
          * partition. */
@@ -489,28 +529,24 @@ START_TEST(test_agent_answers_certificate) {
         ck_assert_str_eq(s.decision, "certificate");
         ck_assert_str_eq(s.identity, rsa);
         ck_assert_uint_gt(s.generation, before);
-        ck_assert_uint_eq(s.generation, generation_of(caller, CTX));
-        test_bus_disconnect(caller);
-        test_bus_disconnect(agent);
+        ck_assert_uint_eq(s.generation, generation_of(scene.caller, CTX));
+        scene_end();
 }
 END_TEST
 
 START_TEST(test_agent_answers_none) {
-        DBusConnection *agent = agent_new(AGENT_PATH);
-        DBusConnection *caller = test_bus_connect();
+        scene_start();
 
-        open_context(caller, CTX);
-        DBusPendingCall *pending = send_async(caller, select_call(CTX, 15000, 0));
-        agent_answer(agent, agent_request(agent), "none", "", FALSE);
+        DBusPendingCall *pending = send_async(scene.caller, select_call(CTX, 15000, 0));
+        agent_answer(scene.agent, agent_request(scene.agent), "none", "", FALSE);
         Selected s = select_wait(pending);
         ck_assert_str_eq(s.decision, "none");
         ck_assert_str_eq(s.identity, "");
         /* The choice stays: the next call is "none" without asking. */
-        s = select_now(caller, CTX, 15000);
+        s = select_now(scene.caller, CTX, 15000);
         ck_assert_str_eq(s.decision, "none");
-        ck_assert_ptr_null(agent_next(agent, "RequestChoice", 300));
-        test_bus_disconnect(caller);
-        test_bus_disconnect(agent);
+        ck_assert_ptr_null(agent_next(scene.agent, "RequestChoice", 300));
+        scene_end();
 }
 END_TEST
 
@@ -526,33 +562,32 @@ START_TEST(test_agent_none_registered_asks_at_once) {
 END_TEST
 
 START_TEST(test_agent_cancel_asks) {
-        DBusConnection *agent = agent_new(AGENT_PATH);
-        DBusConnection *caller = test_bus_connect();
-
-        open_context(caller, CTX);
-        DBusPendingCall *pending = send_async(caller, select_call(CTX, 15000, 0));
-        agent_answer(agent, agent_request(agent), "cancel", "", FALSE);
+        scene_start();
+        uint64_t before = statistic(scene.caller, "memory_used");
+        DBusPendingCall *pending = send_async(scene.caller, select_call(CTX, 15000, 0));
+        DBusMessage *request = agent_request(scene.agent);
+        /* The held call is charged to max_memory while it waits. */
+        ck_assert_uint_ge(statistic(scene.caller, "memory_used"), before + 512);
+        agent_answer(scene.agent, request, "cancel", "", FALSE);
         Selected s = select_wait(pending);
         ck_assert_str_eq(s.decision, "ask");
         ck_assert_uint_eq(s.eligible_total, 2);
-        test_bus_disconnect(caller);
-        test_bus_disconnect(agent);
+        ck_assert_uint_eq(statistic(scene.caller, "memory_used"), before);
+        scene_end();
 }
 END_TEST
 
 START_TEST(test_agent_bad_input) {
-        DBusConnection *agent = agent_new(AGENT_PATH);
-        DBusConnection *caller = test_bus_connect();
+        scene_start();
 
-        /* The same (caller, path) twice. */
-        call_fails(agent, register_call(AGENT_PATH), ERR_INVALID, "path");
-        open_context(caller, CTX);
-        call_fails(caller, select_call(CTX, 600001, 0), ERR_INVALID,
+        /* The same (scene.caller, path) twice. */
+        call_fails(scene.agent, register_call(AGENT_PATH), ERR_INVALID, "path");
+        call_fails(scene.caller, select_call(CTX, 600001, 0), ERR_INVALID,
                    "request.interactive_timeout_ms");
         DBusMessage *m = test_bus_method("UnregisterAgent");
         const char *path = "/not/registered";
         ck_assert(dbus_message_append_args(m, DBUS_TYPE_OBJECT_PATH, &path, DBUS_TYPE_INVALID));
-        call_fails(agent, m, ERR_INVALID, "path");
+        call_fails(scene.agent, m, ERR_INVALID, "path");
         /* Unknown options. */
         m = test_bus_method("RegisterAgent");
         DBusMessageIter it, dict;
@@ -563,37 +598,34 @@ START_TEST(test_agent_bad_input) {
         dbus_bool_t yes = TRUE;
         dict_add(&dict, "modal", DBUS_TYPE_BOOLEAN, &yes);
         ck_assert(dbus_message_iter_close_container(&it, &dict));
-        call_fails(agent, m, ERR_INVALID, "options.modal");
+        call_fails(scene.agent, m, ERR_INVALID, "options.modal");
         /* A path that is not an object path is the wrong signature. */
         m = test_bus_method("RegisterAgent");
         const char *text = "not a path";
         dbus_message_iter_init_append(m, &it);
         ck_assert(dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &text));
         append_empty_dict(&it);
-        call_fails(agent, m, ERR_INVALID, "signature");
+        call_fails(scene.agent, m, ERR_INVALID, "signature");
 
-        /* The daemon still asks the registered agent. */
-        DBusPendingCall *pending = send_async(caller, select_call(CTX, 15000, 0));
-        DBusMessage *request = agent_request(agent);
+        /* The daemon still asks the registered scene.agent. */
+        DBusPendingCall *pending = send_async(scene.caller, select_call(CTX, 15000, 0));
+        DBusMessage *request = agent_request(scene.agent);
         ck_assert_str_ne(request_id(request), "");
-        agent_answer(agent, request, "cancel", "", FALSE);
+        agent_answer(scene.agent, request, "cancel", "", FALSE);
         ck_assert_str_eq(select_wait(pending).decision, "ask");
-        test_bus_disconnect(caller);
-        test_bus_disconnect(agent);
+        scene_end();
 }
 END_TEST
 
 START_TEST(test_agent_answer_is_the_choice_with_identity_changed) {
-        DBusConnection *agent = agent_new(AGENT_PATH);
-        DBusConnection *caller = test_bus_connect();
+        scene_start();
         DBusConnection *watcher = watcher_new();
         g_autofree char *ec = fingerprint("ec256");
 
-        open_context(caller, CTX);
-        guint32 before = generation_of(caller, CTX);
-        DBusPendingCall *pending = send_async(caller, select_call(CTX, 15000, before));
+        guint32 before = generation_of(scene.caller, CTX);
+        DBusPendingCall *pending = send_async(scene.caller, select_call(CTX, 15000, before));
         DBusMessage *requested = watcher_next(watcher, "CertificateRequested");
-        DBusMessage *request = agent_request(agent);
+        DBusMessage *request = agent_request(scene.agent);
         const char *sig_id, *sig_context, *sig_origin;
         DBusMessageIter it;
         ck_assert(dbus_message_iter_init(requested, &it));
@@ -607,7 +639,7 @@ START_TEST(test_agent_answer_is_the_choice_with_identity_changed) {
         ck_assert_str_eq(sig_origin, ORIGIN);
         g_autofree char *id = g_strdup(request_id(request));
 
-        agent_answer(agent, request, "certificate", ec, FALSE);
+        agent_answer(scene.agent, request, "certificate", ec, FALSE);
         Selected s = select_wait(pending);
         ck_assert_str_eq(s.decision, "certificate");
         ck_assert_str_eq(s.identity, ec);
@@ -623,13 +655,12 @@ START_TEST(test_agent_answer_is_the_choice_with_identity_changed) {
         ck_assert_str_eq(identity, ec);
         ck_assert_uint_eq(generation, s.generation);
         watcher_ended(watcher, id, "certificate");
-        ck_assert_uint_eq(statistic(caller, "agent_requests"), 1);
-        ck_assert_uint_eq(statistic(caller, "agent_answers"), 1);
+        ck_assert_uint_eq(statistic(scene.caller, "agent_requests"), 1);
+        ck_assert_uint_eq(statistic(scene.caller, "agent_answers"), 1);
         dbus_message_unref(changed);
         dbus_message_unref(requested);
         test_bus_disconnect(watcher);
-        test_bus_disconnect(caller);
-        test_bus_disconnect(agent);
+        scene_end();
 }
 END_TEST
 
@@ -646,14 +677,8 @@ START_TEST(test_agent_concurrent_requests_one_prompt) {
         DBusPendingCall *third = send_async(one, select_call(CTX, 15000, 0));
         /* Both wait on the one prompt: ListRequests says so once they are in. */
         DBusMessage *list = NULL;
-        for (long long end = test_bus_now_ms() + CALL_TIMEOUT_MS;; ) {
-                ck_assert_uint_eq(list_requests(one, &list), 1);
-                g_autofree char *waiters = first_request_value(list, "waiters");
-                if (strcmp(waiters, "3") == 0)
-                        break;
-                dbus_message_unref(list);
-                ck_assert_msg(test_bus_now_ms() < end, "waiters: %s", waiters);
-        }
+        wait_listed(one, 1, "3");
+        ck_assert_uint_eq(list_requests(one, &list), 1);
         g_autofree char *label = first_request_value(list, "label");
         g_autofree char *reason = first_request_value(list, "reason");
         g_autofree char *listed_agent = first_request_value(list, "agent");
@@ -681,66 +706,57 @@ START_TEST(test_agent_concurrent_requests_one_prompt) {
 END_TEST
 
 START_TEST(test_agent_caller_timeout_asks) {
-        DBusConnection *agent = agent_new(AGENT_PATH);
-        DBusConnection *caller = test_bus_connect();
+        scene_start();
         DBusConnection *watcher = watcher_new();
 
-        open_context(caller, CTX);
-        DBusPendingCall *pending = send_async(caller, select_call(CTX, 300, 0));
-        DBusMessage *request = agent_request(agent);
+        DBusPendingCall *pending = send_async(scene.caller, select_call(CTX, 300, 0));
+        DBusMessage *request = agent_request(scene.agent);
         g_autofree char *id = g_strdup(request_id(request));
         Selected s = select_wait(pending);
         ck_assert_str_eq(s.decision, "ask");
         ck_assert_uint_eq(s.eligible_total, 2);
-        /* Nobody waits: the agent closes its prompt. */
-        agent_cancelled(agent, id);
+        /* Nobody waits: the scene.agent closes its prompt. */
+        agent_cancelled(scene.agent, id);
         watcher_ended(watcher, id, "timeout");
         /* A late answer changes nothing. */
         g_autofree char *rsa = fingerprint("rsa");
-        agent_answer(agent, request, "certificate", rsa, FALSE);
-        ck_assert_str_eq(select_now(caller, CTX, 0).decision, "ask");
+        agent_answer(scene.agent, request, "certificate", rsa, FALSE);
+        ck_assert_str_eq(select_now(scene.caller, CTX, 0).decision, "ask");
         test_bus_disconnect(watcher);
-        test_bus_disconnect(caller);
-        test_bus_disconnect(agent);
+        scene_end();
 }
 END_TEST
 
 START_TEST(test_agent_error_asks) {
-        DBusConnection *agent = agent_new(AGENT_PATH);
-        DBusConnection *caller = test_bus_connect();
+        scene_start();
         DBusConnection *watcher = watcher_new();
 
-        open_context(caller, CTX);
-        DBusPendingCall *pending = send_async(caller, select_call(CTX, 15000, 0));
-        DBusMessage *request = agent_request(agent);
+        DBusPendingCall *pending = send_async(scene.caller, select_call(CTX, 15000, 0));
+        DBusMessage *request = agent_request(scene.agent);
         g_autofree char *id = g_strdup(request_id(request));
         DBusMessage *error = dbus_message_new_error(request, "org.example.Error.Broken", "no");
-        ck_assert(dbus_connection_send(agent, error, NULL));
-        dbus_connection_flush(agent);
+        ck_assert(dbus_connection_send(scene.agent, error, NULL));
+        dbus_connection_flush(scene.agent);
         dbus_message_unref(error);
         dbus_message_unref(request);
         ck_assert_str_eq(select_wait(pending).decision, "ask");
         watcher_ended(watcher, id, "cancel");
         test_bus_disconnect(watcher);
-        test_bus_disconnect(caller);
-        test_bus_disconnect(agent);
+        scene_end();
 }
 END_TEST
 
 START_TEST(test_agent_not_eligible_is_cancel) {
-        DBusConnection *agent = agent_new(AGENT_PATH);
-        DBusConnection *caller = test_bus_connect();
+        scene_start();
         /* In make-certs.sh's output, not in the daemon's database. */
         g_autofree char *other = fingerprint("ec384");
 
-        open_context(caller, CTX);
-        guint32 before = generation_of(caller, CTX);
-        DBusPendingCall *pending = send_async(caller, select_call(CTX, 15000, 0));
-        agent_answer(agent, agent_request(agent), "certificate", other, FALSE);
+        guint32 before = generation_of(scene.caller, CTX);
+        DBusPendingCall *pending = send_async(scene.caller, select_call(CTX, 15000, 0));
+        agent_answer(scene.agent, agent_request(scene.agent), "certificate", other, FALSE);
         ck_assert_str_eq(select_wait(pending).decision, "ask");
-        ck_assert_uint_eq(generation_of(caller, CTX), before);
-        test_bus_disconnect(caller);
-        test_bus_disconnect(agent);
+        ck_assert_uint_eq(generation_of(scene.caller, CTX), before);
+        scene_end();
 }
 END_TEST
 
@@ -785,25 +801,11 @@ START_TEST(test_agent_callers_leaving_abandon) {
         DBusMessage *request = agent_request(agent);
         g_autofree char *id = g_strdup(request_id(request));
         DBusPendingCall *b = send_async(two, select_call(CTX, 15000, 0));
-        for (long long end = test_bus_now_ms() + CALL_TIMEOUT_MS;; ) {
-                ck_assert_uint_eq(list_requests(watcher, &list), 1);
-                g_autofree char *waiters = first_request_value(list, "waiters");
-                dbus_message_unref(list);
-                if (strcmp(waiters, "2") == 0)
-                        break;
-                ck_assert_msg(test_bus_now_ms() < end, "waiters: %s", waiters);
-        }
+        wait_listed(watcher, 1, "2");
         dbus_pending_call_unref(a);
         test_bus_disconnect(one);
         /* One waiter remains: the prompt goes on. */
-        for (long long end = test_bus_now_ms() + CALL_TIMEOUT_MS;; ) {
-                ck_assert_uint_eq(list_requests(watcher, &list), 1);
-                g_autofree char *waiters = first_request_value(list, "waiters");
-                dbus_message_unref(list);
-                if (strcmp(waiters, "1") == 0)
-                        break;
-                ck_assert_msg(test_bus_now_ms() < end, "waiters: %s", waiters);
-        }
+        wait_listed(watcher, 1, "1");
         dbus_pending_call_unref(b);
         test_bus_disconnect(two);
         agent_cancelled(agent, id);
@@ -817,15 +819,13 @@ START_TEST(test_agent_callers_leaving_abandon) {
 END_TEST
 
 START_TEST(test_agent_set_choice_meanwhile_answers) {
-        DBusConnection *agent = agent_new(AGENT_PATH);
-        DBusConnection *caller = test_bus_connect();
+        scene_start();
         DBusConnection *watcher = watcher_new();
         g_autofree char *ec = fingerprint("ec256");
 
-        open_context(caller, CTX);
-        guint32 before = generation_of(caller, CTX);
-        DBusPendingCall *pending = send_async(caller, select_call(CTX, 15000, before));
-        DBusMessage *request = agent_request(agent);
+        guint32 before = generation_of(scene.caller, CTX);
+        DBusPendingCall *pending = send_async(scene.caller, select_call(CTX, 15000, before));
+        DBusMessage *request = agent_request(scene.agent);
         g_autofree char *id = g_strdup(request_id(request));
         dbus_message_unref(request);
         /* tlsidctl choose, from a terminal. */
@@ -834,36 +834,32 @@ START_TEST(test_agent_set_choice_meanwhile_answers) {
         ck_assert_str_eq(s.decision, "certificate");
         ck_assert_str_eq(s.identity, ec);
         ck_assert_uint_gt(s.generation, before);
-        agent_cancelled(agent, id);
+        agent_cancelled(scene.agent, id);
         watcher_ended(watcher, id, "answered");
         test_bus_disconnect(watcher);
-        test_bus_disconnect(caller);
-        test_bus_disconnect(agent);
+        scene_end();
 }
 END_TEST
 
 START_TEST(test_agent_limit_per_caller) {
-        DBusConnection *agent = agent_new(AGENT_PATH);
-        DBusConnection *caller = test_bus_connect();
+        scene_start();
         DBusConnection *other = test_bus_connect();
         DBusPendingCall *pending[8];
 
-        open_context(caller, CTX);
         for (guint i = 0; i < G_N_ELEMENTS(pending); i++)
-                pending[i] = send_async(caller, select_call(CTX, 15000, 0));
-        DBusMessage *request = agent_request(agent);
-        call_fails(caller, select_call(CTX, 15000, 0), ERR_LIMIT,
+                pending[i] = send_async(scene.caller, select_call(CTX, 15000, 0));
+        DBusMessage *request = agent_request(scene.agent);
+        call_fails(scene.caller, select_call(CTX, 15000, 0), ERR_LIMIT,
                    "max_agent_waits_per_caller is 8");
-        /* Not interactive, it is answered as ever; another caller may wait. */
-        ck_assert_str_eq(select_now(caller, CTX, 0).decision, "ask");
+        /* Not interactive, it is answered as ever; another scene.caller may wait. */
+        ck_assert_str_eq(select_now(scene.caller, CTX, 0).decision, "ask");
         DBusPendingCall *more = send_async(other, select_call(CTX, 15000, 0));
-        agent_answer(agent, request, "none", "", FALSE);
+        agent_answer(scene.agent, request, "none", "", FALSE);
         for (guint i = 0; i < G_N_ELEMENTS(pending); i++)
                 ck_assert_str_eq(select_wait(pending[i]).decision, "none");
         ck_assert_str_eq(select_wait(more).decision, "none");
         test_bus_disconnect(other);
-        test_bus_disconnect(caller);
-        test_bus_disconnect(agent);
+        scene_end();
 }
 END_TEST
 
@@ -871,7 +867,6 @@ START_TEST(test_agent_limit_in_all) {
         DBusConnection *agent = agent_new(AGENT_PATH);
         DBusConnection *callers[8];
         DBusPendingCall *pending[64];
-        DBusMessage *list = NULL;
 
         for (guint c = 0; c < G_N_ELEMENTS(callers); c++)
                 callers[c] = test_bus_connect();
@@ -880,13 +875,7 @@ START_TEST(test_agent_limit_in_all) {
                 open_context(callers[0], context);
                 pending[i] = send_async(callers[i % 8], select_call(context, 30000, 0));
         }
-        for (long long end = test_bus_now_ms() + CALL_TIMEOUT_MS;; ) {
-                guint n = list_requests(callers[0], &list);
-                dbus_message_unref(list);
-                if (n == 64)
-                        break;
-                ck_assert_msg(test_bus_now_ms() < end, "%u requests", n);
-        }
+        wait_listed(callers[0], 64, NULL);
         DBusConnection *ninth = test_bus_connect();
         open_context(ninth, CTX);
         call_fails(ninth, select_call(CTX, 15000, 0), ERR_LIMIT, "max_agent_requests is 64");
@@ -901,43 +890,37 @@ START_TEST(test_agent_limit_in_all) {
 END_TEST
 
 START_TEST(test_agent_challenge_retry_after_answer) {
-        DBusConnection *agent = agent_new(AGENT_PATH);
-        DBusConnection *caller = test_bus_connect();
+        scene_start();
         g_autofree char *rsa = fingerprint("rsa");
         g_autofree char *action = NULL, *identity = NULL;
         guint32 generation = 0;
 
-        open_context(caller, CTX);
-        guint32 before = generation_of(caller, CTX);
-        DBusPendingCall *pending = send_async(caller, challenge_call(CTX, before, 15000));
-        DBusMessage *request = agent_request(agent);
+        guint32 before = generation_of(scene.caller, CTX);
+        DBusPendingCall *pending = send_async(scene.caller, challenge_call(CTX, before, 15000));
+        DBusMessage *request = agent_request(scene.agent);
         ck_assert_str_eq(request_string(request, "reason"), "challenge");
-        agent_answer(agent, request, "certificate", rsa, FALSE);
+        agent_answer(scene.agent, request, "certificate", rsa, FALSE);
         challenge_wait(pending, &action, &identity, &generation);
         ck_assert_str_eq(action, "retry");
         ck_assert_str_eq(identity, rsa);
         ck_assert_uint_gt(generation, before);
-        ck_assert_uint_eq(generation, generation_of(caller, CTX));
-        test_bus_disconnect(caller);
-        test_bus_disconnect(agent);
+        ck_assert_uint_eq(generation, generation_of(scene.caller, CTX));
+        scene_end();
 }
 END_TEST
 
 START_TEST(test_agent_challenge_declined_after_none) {
-        DBusConnection *agent = agent_new(AGENT_PATH);
-        DBusConnection *caller = test_bus_connect();
+        scene_start();
         g_autofree char *action = NULL, *identity = NULL;
         guint32 generation = 0;
 
-        open_context(caller, CTX);
-        DBusPendingCall *pending = send_async(caller, challenge_call(CTX, 1, 15000));
-        agent_answer(agent, agent_request(agent), "none", "", FALSE);
+        DBusPendingCall *pending = send_async(scene.caller, challenge_call(CTX, 1, 15000));
+        agent_answer(scene.agent, agent_request(scene.agent), "none", "", FALSE);
         challenge_wait(pending, &action, &identity, &generation);
         ck_assert_str_eq(action, "declined");
-        call_fails(caller, challenge_call(CTX, 1, 600001), ERR_INVALID,
+        call_fails(scene.caller, challenge_call(CTX, 1, 600001), ERR_INVALID,
                    "options.interactive_timeout_ms");
-        test_bus_disconnect(caller);
-        test_bus_disconnect(agent);
+        scene_end();
 }
 END_TEST
 
@@ -964,23 +947,20 @@ START_TEST(test_agent_remember_survives_restart) {
 END_TEST
 
 START_TEST(test_agent_unregistered_not_asked) {
-        DBusConnection *agent = agent_new(AGENT_PATH);
-        DBusConnection *caller = test_bus_connect();
+        scene_start();
         DBusMessage *m = test_bus_method("UnregisterAgent");
         const char *path = AGENT_PATH;
 
         ck_assert(dbus_message_append_args(m, DBUS_TYPE_OBJECT_PATH, &path, DBUS_TYPE_INVALID));
-        dbus_message_unref(call_ok(agent, m));
-        open_context(caller, CTX);
-        ck_assert_str_eq(select_now(caller, CTX, 15000).decision, "ask");
-        ck_assert_ptr_null(agent_next(agent, "RequestChoice", 300));
+        dbus_message_unref(call_ok(scene.agent, m));
+        ck_assert_str_eq(select_now(scene.caller, CTX, 15000).decision, "ask");
+        ck_assert_ptr_null(agent_next(scene.agent, "RequestChoice", 300));
         /* Registered again, it is asked again. */
-        dbus_message_unref(call_ok(agent, register_call(AGENT_PATH)));
-        DBusPendingCall *pending = send_async(caller, select_call(CTX, 15000, 0));
-        agent_answer(agent, agent_request(agent), "cancel", "", FALSE);
+        dbus_message_unref(call_ok(scene.agent, register_call(AGENT_PATH)));
+        DBusPendingCall *pending = send_async(scene.caller, select_call(CTX, 15000, 0));
+        agent_answer(scene.agent, agent_request(scene.agent), "cancel", "", FALSE);
         ck_assert_str_eq(select_wait(pending).decision, "ask");
-        test_bus_disconnect(caller);
-        test_bus_disconnect(agent);
+        scene_end();
 }
 END_TEST
 
@@ -990,21 +970,19 @@ START_TEST(test_agent_configured_limits) {
                                                 "max_agent_requests=1\n"
                                                 "max_agent_waits_per_caller=1\n", certs_dir);
         test_bus_write_daemon_config(conf);
-        DBusConnection *agent = agent_new(AGENT_PATH);
-        DBusConnection *caller = test_bus_connect();
+        scene_start();
         DBusMessage *m = test_bus_method("UnregisterAgent");
 
-        call_fails(agent, register_call("/second"), ERR_LIMIT, "max_agents is 1");
-        open_context(caller, CTX);
-        open_context(caller, "app/other");
-        DBusPendingCall *pending = send_async(caller, select_call(CTX, 15000, 0));
-        DBusMessage *request = agent_request(agent);
-        call_fails(caller, select_call(CTX, 15000, 0), ERR_LIMIT,
+        call_fails(scene.agent, register_call("/second"), ERR_LIMIT, "max_agents is 1");
+        open_context(scene.caller, "app/other");
+        DBusPendingCall *pending = send_async(scene.caller, select_call(CTX, 15000, 0));
+        DBusMessage *request = agent_request(scene.agent);
+        call_fails(scene.caller, select_call(CTX, 15000, 0), ERR_LIMIT,
                    "max_agent_waits_per_caller is 1");
         DBusConnection *other = test_bus_connect();
         call_fails(other, select_call("app/other", 15000, 0), ERR_LIMIT,
                    "max_agent_requests is 1");
-        agent_answer(agent, request, "cancel", "", FALSE);
+        agent_answer(scene.agent, request, "cancel", "", FALSE);
         ck_assert_str_eq(select_wait(pending).decision, "ask");
 
         /* The properties report them. */
@@ -1014,7 +992,7 @@ START_TEST(test_agent_configured_limits) {
                                                         "Get");
         ck_assert(dbus_message_append_args(get, DBUS_TYPE_STRING, &interface, DBUS_TYPE_STRING,
                                            &name, DBUS_TYPE_INVALID));
-        DBusMessage *reply = call_ok(caller, get);
+        DBusMessage *reply = call_ok(scene.caller, get);
         DBusMessageIter it, variant;
         dbus_uint32_t v = 0;
         ck_assert(dbus_message_iter_init(reply, &it));
@@ -1024,36 +1002,13 @@ START_TEST(test_agent_configured_limits) {
         dbus_message_unref(reply);
         dbus_message_unref(m);
         test_bus_disconnect(other);
-        test_bus_disconnect(caller);
-        test_bus_disconnect(agent);
+        scene_end();
 }
 END_TEST
 
-/* The a{sv} @request of a RequestChoice, at @key (fails when absent). */
-static void request_entry(DBusMessage *call, const char *key, DBusMessageIter *ret_variant) {
-        DBusMessageIter it, dict, entry;
-
-        ck_assert(dbus_message_iter_init(call, &it));
-        dbus_message_iter_next(&it);
-        dbus_message_iter_recurse(&it, &dict);
-        for (; dbus_message_iter_get_arg_type(&dict) == DBUS_TYPE_DICT_ENTRY;
-             dbus_message_iter_next(&dict)) {
-                const char *name;
-
-                dbus_message_iter_recurse(&dict, &entry);
-                dbus_message_iter_get_basic(&entry, &name);
-                dbus_message_iter_next(&entry);
-                if (strcmp(name, key) == 0) {
-                        dbus_message_iter_recurse(&entry, ret_variant);
-                        return;
-                }
-        }
-        ck_abort_msg("RequestChoice has no %s", key);
-}
 
 START_TEST(test_agent_request_details) {
-        DBusConnection *agent = agent_new(AGENT_PATH);
-        DBusConnection *caller = test_bus_connect();
+        scene_start();
         g_autofree char *rsa = fingerprint("rsa");
         g_autofree char *ec = fingerprint("ec256");
         g_autoptr(GBytes) inter = subject_der("inter");
@@ -1061,7 +1016,6 @@ START_TEST(test_agent_request_details) {
         gsize len = 0;
         const void *der = g_bytes_get_data(inter, &len);
 
-        open_context(caller, CTX);
         /* A request naming the intermediate CA, which issued both. */
         DBusMessage *m = test_bus_method("SelectCertificate");
         const char *context = CTX, *origin = ORIGIN, *key = "ca_names";
@@ -1085,9 +1039,9 @@ START_TEST(test_agent_request_details) {
         ck_assert(dbus_message_iter_close_container(&it, &rq));
         ck_assert(dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "(ayaaya{sv})", &c));
         ck_assert(dbus_message_iter_close_container(&it, &c));
-        DBusPendingCall *pending = send_async(caller, m);
+        DBusPendingCall *pending = send_async(scene.caller, m);
 
-        DBusMessage *request = agent_request(agent);
+        DBusMessage *request = agent_request(scene.agent);
         request_entry(request, "ca_names", &variant);
         dbus_message_iter_recurse(&variant, &names);
         ck_assert_int_eq(dbus_message_iter_get_arg_type(&names), DBUS_TYPE_STRING);
@@ -1133,10 +1087,9 @@ START_TEST(test_agent_request_details) {
         }
         ck_assert_uint_eq(n, 2);
         ck_assert_uint_eq(seen, 3);
-        agent_answer(agent, request, "cancel", "", FALSE);
+        agent_answer(scene.agent, request, "cancel", "", FALSE);
         ck_assert_str_eq(select_wait(pending).decision, "ask");
-        test_bus_disconnect(caller);
-        test_bus_disconnect(agent);
+        scene_end();
 }
 END_TEST
 
