@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Integration tests of the client side of the agent interface: `tlsidctl agent` (JSON
  * lines and the terminal prompt, driven through its stdin and stdout) answering the
- * interactive SelectCertificate of a libtlsid caller (tlsid_client_set_interactive_timeout()),
- * `tlsidctl requests`, `tlsidctl monitor` and the library's CertificateRequested/Ended
- * callbacks, against
- * tlsidd on a private bus with make-certs.sh's database. */
+ * interactive SelectCertificate of a libtlsid caller
+ * (tlsid_client_set_interactive_timeout()), `tlsidctl requests`, `tlsidctl monitor` and
+ * the library's CertificateRequested/Ended callbacks, against tlsidd on a private bus with
+ * make-certs.sh's database. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
