@@ -578,6 +578,66 @@ START_TEST(test_agent_cli_requests_listed_and_signalled) {
 }
 END_TEST
 
+/* Anyone on the bus can call the agent's object: only tlsidd's calls are served. A
+ * stranger's RequestChoice or Cancel is refused, and the real request is still answered. */
+START_TEST(test_agent_cli_only_the_daemon_may_call_the_agent) {
+        g_autofree char *request = NULL, *id = NULL, *answer = NULL, *agent_name = NULL;
+        TlsidClient *watcher = client_new();
+        DBusConnection *stranger = test_bus_connect();
+        TlsidRequestInfo *infos = NULL;
+        size_t n = 0;
+        AgentProcess a;
+        Caller c;
+
+        agent_start(&a, true);
+        caller_start(&c, INTERACTIVE_USEC);
+        request = agent_line(&a, "\"type\":\"request\"");
+        id = json_value(request, "id");
+        ASSERT_OK(tlsid_client_list_requests(watcher, &infos, &n));
+        ck_assert_uint_eq(n, 1);
+        agent_name = g_strdup(infos[0].agent);
+        tlsid_request_infos_free(infos, n);
+
+        for (int k = 0; k < 2; k++) {
+                DBusMessage *m = dbus_message_new_method_call(agent_name,
+                                                              "/org/tlsid/libtlsid/Agent1",
+                                                              "org.tlsid.Agent1",
+                                                              k == 0 ? "RequestChoice"
+                                                                     : "Cancel");
+                DBusMessageIter it, dict;
+                DBusError error = DBUS_ERROR_INIT;
+                DBusMessage *reply;
+                const char *fake = k == 0 ? "forged" : id;
+
+                ck_assert_ptr_nonnull(m);
+                dbus_message_iter_init_append(m, &it);
+                ck_assert(dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &fake));
+                if (k == 0) {
+                        ck_assert(dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY,
+                                                                   "{sv}", &dict));
+                        ck_assert(dbus_message_iter_close_container(&it, &dict));
+                }
+                reply = dbus_connection_send_with_reply_and_block(stranger, m, 10000, &error);
+                dbus_message_unref(m);
+                ck_assert_msg(!reply, "a stranger's %s was served",
+                              k == 0 ? "RequestChoice" : "Cancel");
+                ck_assert_str_eq(error.name, DBUS_ERROR_ACCESS_DENIED);
+                dbus_error_free(&error);
+        }
+        /* Neither reached the agent: no forged request, no cancel of the real one. */
+        answer = g_strdup_printf("{\"id\":\"%s\",\"answer\":\"none\"}\n", id);
+        agent_write(&a, answer);
+        g_free(agent_line(&a, "\"type\":\"answered\""));
+        caller_wait(&c);
+        ck_assert_int_eq(c.decision, TLSID_DECISION_NONE);
+        ck_assert_ptr_null(strstr(a.all->str, "forged"));
+        ck_assert_ptr_null(strstr(a.all->str, "\"type\":\"cancel\""));
+        agent_finish(&a);
+        test_bus_disconnect(stranger);
+        tlsid_client_unref(watcher);
+}
+END_TEST
+
 /* ---- The library's agent calls, directly ---- */
 
 typedef struct {
@@ -652,6 +712,7 @@ static Suite *agent_cli_suite(void) {
         tcase_add_test(tc, test_agent_cli_terminal_answers);
         tcase_add_test(tc, test_agent_cli_terminal_withdrawn);
         tcase_add_test(tc, test_agent_cli_requests_listed_and_signalled);
+        tcase_add_test(tc, test_agent_cli_only_the_daemon_may_call_the_agent);
         tcase_add_test(tc, test_agent_cli_library_agent_arguments);
         suite_add_tcase(s, tc);
         return s;
