@@ -12,7 +12,9 @@
 #include "libtlsid-private.h"
 #include "tlsid-limits.h"
 
-_Static_assert(TLSID_INTERACTIVE_TIMEOUT_MAX_USEC == TLSID_INTERACTIVE_TIMEOUT_MAX_MS * UINT64_C(1000),
+/* The public header states the daemon's limit for applications: they must agree. */
+_Static_assert(TLSID_INTERACTIVE_TIMEOUT_MAX_USEC ==
+                       TLSID_INTERACTIVE_TIMEOUT_MAX_MS * UINT64_C(1000),
                "tlsid.h and tlsid-limits.h disagree on the longest interactive timeout");
 
 _public_ int tlsid_client_new(const char *bus_address, TlsidClient **ret_client) {

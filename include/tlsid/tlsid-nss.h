@@ -41,9 +41,9 @@
  * Every daemon call is bounded by the client's timeout (tlsid_nss_client_new() makes a
  * client with TLSID_NSS_DEFAULT_TIMEOUT_USEC), plus the interactive timeout for the
  * client-auth hook and challenges when the application set one
- * (tlsid_client_set_interactive_timeout(): the user is asked through an agent). When the daemon cannot be reached the
- * connection goes on with no resumption and no certificate (fail closed), and this is
- * reported once per outage, not per connection.
+ * (tlsid_client_set_interactive_timeout(): the user is asked through an agent). When
+ * the daemon cannot be reached the connection goes on with no resumption and no
+ * certificate (fail closed), and this is reported once per outage, not per connection.
  *
  * NSS wraps a token's session secret with a key of its internal slot that each process
  * generates (PK11_GetWrapKey, index 0), so a token resumes only in a process holding the
