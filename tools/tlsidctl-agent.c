@@ -188,12 +188,29 @@ static void answer_first(Agent *a, TlsidAgentAnswer answer, size_t chosen, bool 
         fflush(stdout);
 }
 
+/* The certificate number @line names, from 1 to @n, or 0. */
+static size_t certificate_number(const char *line, size_t n) {
+        unsigned long k;
+        char *end;
+
+        if (*line < '1' || *line > '9')
+                return 0;
+        errno = 0;
+        k = strtoul(line, &end, 10);
+        return errno || *end || k > n ? 0 : (size_t) k;
+}
+
 static void terminal_line(Agent *a, char *line) {
         Prompt *p = a->prompts;
-        char *end;
-        unsigned long k = 0;
+        size_t number = 0;
 
-        line[strcspn(line, "\r")] = '\0';
+        /* The answer without the blanks around it. */
+        while (*line == ' ' || *line == '\t')
+                line++;
+        for (size_t len = strlen(line);
+             len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t' || line[len - 1] == '\r');
+             len--)
+                line[len - 1] = '\0';
         if (!p)
                 return; /* nothing asked: typed ahead, or after a withdrawal */
         if (a->state == ASK_REMEMBER) {
@@ -209,12 +226,9 @@ static void terminal_line(Agent *a, char *line) {
         }
         if (strcasecmp(line, "c") == 0) {
                 answer_first(a, TLSID_AGENT_CANCEL, 0, false);
-        } else if (strcasecmp(line, "n") == 0 || (p->n > 0 && (k = strtoul(line, &end, 10),
-                                                               *line >= '1' && *line <= '9' &&
-                                                               !*end && k >= 1 && k <= p->n))) {
-                a->answer = *line == 'n' || *line == 'N' ? TLSID_AGENT_NONE
-                                                         : TLSID_AGENT_CERTIFICATE;
-                a->chosen = a->answer == TLSID_AGENT_CERTIFICATE ? k - 1 : 0;
+        } else if (strcasecmp(line, "n") == 0 || (number = certificate_number(line, p->n))) {
+                a->answer = number ? TLSID_AGENT_CERTIFICATE : TLSID_AGENT_NONE;
+                a->chosen = number ? number - 1 : 0;
                 if (p->ephemeral) {
                         fputs("(A private context: the decision lasts while it is open.)\n",
                               stdout);
