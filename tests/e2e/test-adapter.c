@@ -3,7 +3,8 @@
  * real nginx (tests/helpers/tls-server.c) through tlsidd on a private bus: pooled
  * connection checks, signal matching, the decision record, failing closed when the daemon
  * is gone (reported once), many threads attaching at once, and non-blocking sockets
- * whose certificate request completes from an event loop, an agent's answer included. */
+ * whose certificate request completes from an event loop, an agent's answer included,
+ * and a blocking one whose wait for an agent ends at its interactive timeout. */
 #include <check.h>
 #include <errno.h>
 #include <glib.h>
@@ -409,6 +410,70 @@ START_TEST(test_adapter_nonblocking_interactive_wait_leaves_the_loop_free) {
 }
 END_TEST
 
+/* An agent that never answers, served by a thread of its own. */
+typedef struct {
+        TlsidClient *client;
+        pthread_t thread;
+        int stop;               /* atomic */
+        int requests, cancels;  /* atomic */
+} SilentAgent;
+
+static void silent_request(TlsidClient *client, const TlsidAgentRequest *q, void *userdata) {
+        __atomic_add_fetch(&((SilentAgent *) userdata)->requests, 1, __ATOMIC_SEQ_CST);
+}
+
+static void silent_cancel(TlsidClient *client, const char *id, void *userdata) {
+        __atomic_add_fetch(&((SilentAgent *) userdata)->cancels, 1, __ATOMIC_SEQ_CST);
+}
+
+static void *silent_run(void *data) {
+        SilentAgent *agent = data;
+
+        while (!__atomic_load_n(&agent->stop, __ATOMIC_SEQ_CST)) {
+                struct pollfd p = { .fd = tlsid_client_get_fd(agent->client), .events = POLLIN };
+
+                if (poll(&p, 1, 50) > 0)
+                        (void) tlsid_client_dispatch(agent->client);
+        }
+        return NULL;
+}
+
+/* A blocking socket waits for the agent up to the interactive timeout the application
+ * set, then goes on as without an agent: nothing sent, the decision "ask", and the agent
+ * told the request is withdrawn. */
+START_TEST(test_adapter_blocking_interactive_wait_ends_at_its_timeout) {
+        TlsidClient *client = client_new();
+        TlsidContext *a = open_context(client, CTX_A);
+        SilentAgent agent = { .client = client_new() };
+        long long deadline = test_bus_now_ms() + 20000;
+        Result r = { 0 };
+        PRFileDesc *fd;
+
+        ASSERT_OK(tlsid_client_set_interactive_timeout(client, 1000u * 1000u));
+        ASSERT_OK(tlsid_client_register_agent(agent.client, silent_request, silent_cancel,
+                                              &agent));
+        ck_assert_int_eq(pthread_create(&agent.thread, NULL, silent_run, &agent), 0);
+        fd = open_attached(a, tls_server_port(server), &r.conn);
+        ck_assert_msg(SSL_ForceHandshake(fd) == SECSuccess, "handshake: %d", PR_GetError());
+        ck_assert_int_eq(tlsid_nss_connection_get_decision(r.conn), TLSID_DECISION_ASK);
+        ck_assert_str_eq(tlsid_nss_connection_get_sent_identity(r.conn), "");
+        ck_assert_int_eq(__atomic_load_n(&agent.requests, __ATOMIC_SEQ_CST), 1);
+        /* The withdrawal may trail the caller's answer. */
+        while (__atomic_load_n(&agent.cancels, __ATOMIC_SEQ_CST) == 0) {
+                ck_assert_msg(test_bus_now_ms() < deadline, "the agent was never told");
+                poll(NULL, 0, 20);
+        }
+        finish_request(fd, "/", &r);
+        ck_assert_msg(strstr(r.body, "dn= "), "body: %s", r.body);
+        __atomic_store_n(&agent.stop, 1, __ATOMIC_SEQ_CST);
+        ck_assert_int_eq(pthread_join(agent.thread, NULL), 0);
+        tlsid_nss_connection_free(r.conn);
+        tlsid_context_unref(a);
+        tlsid_client_unref(agent.client);
+        tlsid_client_unref(client);
+}
+END_TEST
+
 /* --- Apache: the server asks after the request --- */
 
 static TlsVersion apache_version;
@@ -504,6 +569,7 @@ static Suite *adapter_suite(void) {
         tcase_add_test(tc, test_adapter_threads_keep_identities_apart);
         tcase_add_test(tc, test_adapter_nonblocking_socket_keeps_event_loop_free);
         tcase_add_test(tc, test_adapter_nonblocking_interactive_wait_leaves_the_loop_free);
+        tcase_add_test(tc, test_adapter_blocking_interactive_wait_ends_at_its_timeout);
         suite_add_tcase(s, tc);
 
         /* TLS 1.2 renegotiation, then TLS 1.3 post-handshake authentication. */
