@@ -1093,6 +1093,34 @@ START_TEST(test_agent_request_details) {
 }
 END_TEST
 
+START_TEST(test_agent_forget_meanwhile_answers) {
+        DBusConnection *watcher = watcher_new();
+        g_autofree char *gone = fingerprint("ec384");
+
+        scene_start();
+        /* A remembered certificate the database no longer holds: "ask", never a silent
+         * switch. */
+        set_choice(scene.caller, CTX, "certificate", gone);
+        DBusPendingCall *pending = send_async(scene.caller, select_call(CTX, 15000, 0));
+        DBusMessage *request = agent_request(scene.agent);
+        g_autofree char *id = g_strdup(request_id(request));
+        dbus_message_unref(request);
+        /* tlsidctl forget: the choice changed, so the prompt ends without the agent. */
+        DBusMessage *m = test_bus_method("ForgetChoices");
+        const char *context = CTX, *origin = ORIGIN;
+        ck_assert(dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING,
+                                           &origin, DBUS_TYPE_INVALID));
+        dbus_message_unref(call_ok(watcher, m));
+        agent_cancelled(scene.agent, id);
+        watcher_ended(watcher, id, "answered");
+        Selected s = select_wait(pending);
+        ck_assert_str_eq(s.decision, "ask");
+        ck_assert_uint_eq(s.eligible_total, 2);
+        test_bus_disconnect(watcher);
+        scene_end();
+}
+END_TEST
+
 /* --- main --- */
 
 static Suite *agent_suite(void) {
@@ -1114,6 +1142,7 @@ static Suite *agent_suite(void) {
         tcase_add_test(tc, test_agent_leaving_asks);
         tcase_add_test(tc, test_agent_callers_leaving_abandon);
         tcase_add_test(tc, test_agent_set_choice_meanwhile_answers);
+        tcase_add_test(tc, test_agent_forget_meanwhile_answers);
         tcase_add_test(tc, test_agent_limit_per_caller);
         tcase_add_test(tc, test_agent_limit_in_all);
         tcase_add_test(tc, test_agent_challenge_retry_after_answer);
