@@ -580,7 +580,7 @@ END_TEST
 START_TEST(test_agent_bad_input) {
         scene_start();
 
-        /* The same (scene.caller, path) twice. */
+        /* The same (caller, path) twice. */
         call_fails(scene.agent, register_call(AGENT_PATH), ERR_INVALID, "path");
         call_fails(scene.caller, select_call(CTX, 600001, 0), ERR_INVALID,
                    "request.interactive_timeout_ms");
@@ -607,7 +607,7 @@ START_TEST(test_agent_bad_input) {
         append_empty_dict(&it);
         call_fails(scene.agent, m, ERR_INVALID, "signature");
 
-        /* The daemon still asks the registered scene.agent. */
+        /* The daemon still asks the registered agent. */
         DBusPendingCall *pending = send_async(scene.caller, select_call(CTX, 15000, 0));
         DBusMessage *request = agent_request(scene.agent);
         ck_assert_str_ne(request_id(request), "");
@@ -715,7 +715,7 @@ START_TEST(test_agent_caller_timeout_asks) {
         Selected s = select_wait(pending);
         ck_assert_str_eq(s.decision, "ask");
         ck_assert_uint_eq(s.eligible_total, 2);
-        /* Nobody waits: the scene.agent closes its prompt. */
+        /* Nobody waits: the agent closes its prompt. */
         agent_cancelled(scene.agent, id);
         watcher_ended(watcher, id, "timeout");
         /* A late answer changes nothing. */
@@ -851,7 +851,7 @@ START_TEST(test_agent_limit_per_caller) {
         DBusMessage *request = agent_request(scene.agent);
         call_fails(scene.caller, select_call(CTX, 15000, 0), ERR_LIMIT,
                    "max_agent_waits_per_caller is 8");
-        /* Not interactive, it is answered as ever; another scene.caller may wait. */
+        /* Not interactive, it is answered as ever; another caller may wait. */
         ck_assert_str_eq(select_now(scene.caller, CTX, 0).decision, "ask");
         DBusPendingCall *more = send_async(other, select_call(CTX, 15000, 0));
         agent_answer(scene.agent, request, "none", "", FALSE);
