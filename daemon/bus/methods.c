@@ -607,7 +607,7 @@ static gboolean answer_challenge(Manager *m, DBusMessage *message, gboolean resu
                 };
                 gboolean held = FALSE;
 
-                /* The CAs both the connection's request and the challenge name. */
+                /* The CAs the connection's request names, then those of the challenge. */
                 for (guint i = 0; request && i < request->ca_names->len; i++)
                         g_ptr_array_add(ca_names, request->ca_names->pdata[i]);
                 for (guint i = 0; answer.challenge && i < answer.challenge->ca_names->len; i++)
