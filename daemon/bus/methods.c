@@ -565,6 +565,13 @@ static gboolean answer_challenge(Manager *m, DBusMessage *message, gboolean resu
                 request = cert_request_new();
                 if (!read_cert_request(m->certs, &request_iter, request, error))
                         return FALSE;
+                /* The connection's CertificateRequest: the caller's wait is no part of it. */
+                if (request->interactive_timeout_ms) {
+                        g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                                    "options.request.interactive_timeout_ms: give it as "
+                                    "options.interactive_timeout_ms");
+                        return FALSE;
+                }
         }
         if (options[4].seen) {
                 if (!(candidates = read_candidates(m->certs, &candidates_iter, error)))

@@ -920,6 +920,30 @@ START_TEST(test_agent_challenge_declined_after_none) {
         ck_assert_str_eq(action, "declined");
         call_fails(scene.caller, challenge_call(CTX, 1, 600001), ERR_INVALID,
                    "options.interactive_timeout_ms");
+        /* Not in the connection's CertificateRequest. */
+        DBusMessage *m = test_bus_method("AnswerChallenge");
+        DBusMessageIter it, array, dict, entry, variant, request;
+        const char *context = CTX, *origin = ORIGIN, *value = CHALLENGE, *key = "request";
+        dbus_uint32_t timeout = 1000;
+        dbus_message_iter_init_append(m, &it);
+        ck_assert(dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &context));
+        ck_assert(dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &origin));
+        ck_assert(dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "s", &array));
+        ck_assert(dbus_message_iter_append_basic(&array, DBUS_TYPE_STRING, &value));
+        ck_assert(dbus_message_iter_close_container(&it, &array));
+        ck_assert(dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &dict));
+        ck_assert(dbus_message_iter_open_container(&dict, DBUS_TYPE_DICT_ENTRY, NULL, &entry));
+        ck_assert(dbus_message_iter_append_basic(&entry, DBUS_TYPE_STRING, &key));
+        ck_assert(dbus_message_iter_open_container(&entry, DBUS_TYPE_VARIANT, "a{sv}",
+                                                   &variant));
+        ck_assert(dbus_message_iter_open_container(&variant, DBUS_TYPE_ARRAY, "{sv}",
+                                                   &request));
+        dict_add(&request, "interactive_timeout_ms", DBUS_TYPE_UINT32, &timeout);
+        ck_assert(dbus_message_iter_close_container(&variant, &request));
+        ck_assert(dbus_message_iter_close_container(&entry, &variant));
+        ck_assert(dbus_message_iter_close_container(&dict, &entry));
+        ck_assert(dbus_message_iter_close_container(&it, &dict));
+        call_fails(scene.caller, m, ERR_INVALID, "options.request.interactive_timeout_ms");
         scene_end();
 }
 END_TEST
