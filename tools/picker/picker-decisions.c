@@ -41,6 +41,7 @@ typedef struct {
         gboolean refreshing;
         gboolean dirty;         /* a change arrived during the refresh */
         gboolean closed;        /* the window is destroyed; a read may still finish */
+        gboolean unshown;       /* presented once the first read is drawn */
 } Decisions;
 
 static void entry_free(gpointer data) {
@@ -319,8 +320,9 @@ static GtkWidget *entry_row_new(const ContextEntries *ctx, const Entry *entry) {
         return row;
 }
 
-static void show_snapshot(Decisions *decisions, const Snapshot *snapshot) {
-        GtkWidget *child;
+/* Draws @snapshot; returns its first Forget button, or NULL. */
+static GtkWidget *show_snapshot(Decisions *decisions, const Snapshot *snapshot) {
+        GtkWidget *child, *first_forget = NULL;
         guint shown = 0;
 
         while ((child = gtk_widget_get_first_child(decisions->content)))
@@ -335,9 +337,13 @@ static void show_snapshot(Decisions *decisions, const Snapshot *snapshot) {
                 if (ctx->entries->len == 0)
                         gtk_box_append(GTK_BOX(decisions->content),
                                        label_new("No decisions: every site asks", "dim-label"));
-                for (guint k = 0; k < ctx->entries->len; k++)
-                        gtk_box_append(GTK_BOX(decisions->content),
-                                       entry_row_new(ctx, g_ptr_array_index(ctx->entries, k)));
+                for (guint k = 0; k < ctx->entries->len; k++) {
+                        GtkWidget *row = entry_row_new(ctx, g_ptr_array_index(ctx->entries, k));
+
+                        if (!first_forget)
+                                first_forget = gtk_widget_get_last_child(row);
+                        gtk_box_append(GTK_BOX(decisions->content), row);
+                }
                 shown += ctx->entries->len;
         }
         if (snapshot->contexts->len == 0) {
@@ -354,6 +360,7 @@ static void show_snapshot(Decisions *decisions, const Snapshot *snapshot) {
                                                snapshot->contexts->len);
                 gtk_label_set_text(GTK_LABEL(decisions->status), text);
         }
+        return first_forget;
 }
 
 static void read_done(GObject *source, GAsyncResult *result, gpointer user_data) {
@@ -368,13 +375,27 @@ static void read_done(GObject *source, GAsyncResult *result, gpointer user_data)
         }
         decisions->refreshing = FALSE;
         if (snapshot) {
-                show_snapshot(decisions, snapshot);
+                GtkWidget *first_forget = show_snapshot(decisions, snapshot);
+
+                /* The keyboard starts at the first Forget button (the rows it was in are
+                 * gone after a refresh). */
+                if (first_forget && !gtk_window_get_focus(window))
+                        gtk_window_set_focus(window, first_forget);
                 snapshot_free(snapshot);
+        } else if (g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||
+                   g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER)) {
+                gtk_label_set_text(GTK_LABEL(decisions->status),
+                                   "tlsid is not running: no tab is open.");
         } else {
                 g_autofree char *text = g_strdup_printf("Cannot read tlsid's decisions: %s",
                                                         error->message);
 
                 gtk_label_set_text(GTK_LABEL(decisions->status), text);
+        }
+        /* Shown once it has something to show, so it never flashes empty. */
+        if (decisions->unshown) {
+                decisions->unshown = FALSE;
+                gtk_window_present(window);
         }
         if (decisions->dirty) {
                 decisions->dirty = FALSE;
@@ -426,7 +447,7 @@ static void decisions_free(gpointer data) {
         g_free(decisions);
 }
 
-static GtkWindow *decisions_new(GtkApplication *app, GDBusConnection *connection) {
+static void decisions_new(GtkApplication *app, GDBusConnection *connection) {
         GtkWindow *window = GTK_WINDOW(gtk_window_new());
         Decisions *decisions = g_new0(Decisions, 1);
         GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 8);
@@ -442,6 +463,7 @@ static GtkWindow *decisions_new(GtkApplication *app, GDBusConnection *connection
         gtk_window_set_application(window, app);
         gtk_window_set_title(window, "Remembered decisions — tlsid");
         gtk_window_set_default_size(window, 600, 420);
+        gtk_window_set_titlebar(window, gtk_header_bar_new());
         gtk_widget_set_margin_top(box, 12);
         gtk_widget_set_margin_bottom(box, 12);
         gtk_widget_set_margin_start(box, 12);
@@ -470,8 +492,8 @@ static GtkWindow *decisions_new(GtkApplication *app, GDBusConnection *connection
                 TLSID_OBJECT_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE, identity_changed, window,
                 NULL);
         g_signal_connect(window, "destroy", G_CALLBACK(window_destroyed), NULL);
+        decisions->unshown = TRUE;
         refresh(window);
-        return window;
 }
 
 void picker_decisions_present(GtkApplication *app, GDBusConnection *connection) {
@@ -482,9 +504,10 @@ void picker_decisions_present(GtkApplication *app, GDBusConnection *connection) 
 
                 if (decisions && !decisions->closed) {
                         refresh(l->data);
-                        gtk_window_present(l->data);
+                        if (!decisions->unshown)
+                                gtk_window_present(l->data);
                         return;
                 }
         }
-        gtk_window_present(decisions_new(app, connection));
+        decisions_new(app, connection);
 }

@@ -10,5 +10,6 @@
 /* The most choices the window lists; past them it says how many it left out. */
 #define PICKER_DECISIONS_MAX_ENTRIES 2000
 
-/* Presents the application's decisions window, making it on first use. */
+/* Presents the application's decisions window (and reads the daemon again), making it on
+ * first use: a new window appears once its first read is drawn. */
 void picker_decisions_present(GtkApplication *app, GDBusConnection *connection);

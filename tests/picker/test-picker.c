@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* tlsid-picker under Xvfb, against the real tlsidd on a private bus: a SelectCertificate
+ * that may wait makes the daemon ask the picker, keystrokes sent with xdotool choose a
+ * certificate in its window, the answer becomes the choice; then the Remembered decisions
+ * window's Forget button, pressed by keyboard, forgets it. Each window is saved as a
+ * screenshot in the meson log directory (and in $TLSID_PICKER_SCREENSHOT_DIR when set, which
+ * is how docs/screenshots/ is refreshed). */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <tlsid/tlsid.h>
+
+#include "cert-bus.h"
+#include "check-main.h"
+#include "lib-asserts.h"
+#include "test-bus.h"
+
+#define TAB_OTHER "firefox/tab-1"
+#define TAB "firefox/tab-2"
+#define TAB_LABEL "Work tab"
+#define ORIGIN "www.example.com:443"
+#define INTERACTIVE_MS 60000u
+#define STEP_TIMEOUT "30"
+#define STEP_MS 30000
+
+static struct {
+        GPid xvfb;
+        char *display;
+        GPid picker;
+        int picker_err;         /* the picker's stderr, read for its registration */
+        GString *picker_log;
+} t;
+
+/* --- processes --- */
+
+/* Reads @fd into @log until a line holding @needle arrives; false after @timeout_ms. */
+static bool read_until(int fd, GString *log, const char *needle, int timeout_ms) {
+        long long deadline = test_bus_now_ms() + timeout_ms;
+
+        while (!strstr(log->str, needle)) {
+                struct pollfd pfd = { .fd = fd, .events = POLLIN };
+                long long left = deadline - test_bus_now_ms();
+                char buf[4096];
+                ssize_t n;
+
+                if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+                        return false;
+                n = read(fd, buf, sizeof buf);
+                if (n <= 0)
+                        return false;
+                g_string_append_len(log, buf, n);
+        }
+        return true;
+}
+
+/* Xvfb on a display it picks itself (-displayfd), waited for until it says which. */
+static void xvfb_start(void) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GString) number = g_string_new(NULL);
+        int fds[2];
+        g_autofree char *fd_arg = NULL;
+
+        ck_assert_int_eq(pipe(fds), 0);
+        fd_arg = g_strdup_printf("%d", fds[1]);
+        {
+                const char *argv[] = { "Xvfb", "-displayfd", fd_arg, "-screen", "0",
+                                       "1280x800x24", "-nolisten", "tcp",
+                                       NULL };
+                GSpawnFlags flags = G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+                                    G_SPAWN_LEAVE_DESCRIPTORS_OPEN |
+                                    G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL;
+
+                ck_assert_msg(g_spawn_async(NULL, (char **)argv, NULL, flags, NULL, NULL,
+                                            &t.xvfb, &error),
+                              "cannot start Xvfb (install xvfb): %s", error->message);
+        }
+        close(fds[1]);
+        ck_assert_msg(read_until(fds[0], number, "\n", STEP_MS),
+                      "Xvfb did not report its display");
+        close(fds[0]);
+        g_strstrip(number->str);
+        t.display = g_strdup_printf(":%s", number->str);
+}
+
+/* The environment GTK gets under Xvfb: X11, software rendering, no accessibility bus or
+ * dconf to find, the test bus's throwaway home and runtime directory. */
+static char **picker_environment(void) {
+        char **env = g_get_environ();
+
+        env = g_environ_setenv(env, "DISPLAY", t.display, TRUE);
+        env = g_environ_setenv(env, "GDK_BACKEND", "x11", TRUE);
+        env = g_environ_setenv(env, "GSK_RENDERER", "cairo", TRUE);
+        env = g_environ_setenv(env, "NO_AT_BRIDGE", "1", TRUE);
+        env = g_environ_setenv(env, "GTK_A11Y", "none", TRUE);
+        env = g_environ_setenv(env, "GSETTINGS_BACKEND", "memory", TRUE);
+        env = g_environ_setenv(env, "GIO_USE_VFS", "local", TRUE);
+        return env;
+}
+
+static const char *picker_path(void) {
+        const char *path = getenv("TLSID_PICKER");
+
+        ck_assert_msg(path && *path, "TLSID_PICKER is not set");
+        return path;
+}
+
+/* Starts the picker and waits until it says it registered as the daemon's agent. */
+static void picker_start(void) {
+        g_autoptr(GError) error = NULL;
+        g_auto(GStrv) env = picker_environment();
+        const char *argv[] = { picker_path(), NULL };
+
+        t.picker_log = g_string_new(NULL);
+        ck_assert_msg(g_spawn_async_with_pipes(NULL, (char **)argv, env,
+                                               G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                               &t.picker, NULL, NULL, &t.picker_err, &error),
+                      "cannot start %s: %s", argv[0], error->message);
+        ck_assert_msg(read_until(t.picker_err, t.picker_log, "registered as the agent",
+                                 STEP_MS),
+                      "the picker did not register as an agent; it said:\n%s",
+                      t.picker_log->str);
+}
+
+/* Runs @argv (a NULL-ended list) in the picker's environment; returns its stdout,
+ * stripped, and fails the test unless it exits 0 (transfer full). */
+static char *run(const char *const *argv) {
+        g_autoptr(GError) error = NULL;
+        g_auto(GStrv) env = picker_environment();
+        g_autofree char *err = NULL;
+        char *out = NULL;
+        int status = -1;
+
+        ck_assert_msg(g_spawn_sync(NULL, (char **)argv, env, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                                   &out, &err, &status, &error),
+                      "cannot run %s: %s", argv[0], error->message);
+        ck_assert_msg(g_spawn_check_wait_status(status, NULL),
+                      "%s %s failed: %s", argv[0], argv[1] ? argv[1] : "", err);
+        return g_strstrip(out);
+}
+
+/* The id of the visible window whose title matches @pattern, waited for. */
+static char *window_wait(const char *pattern) {
+        const char *argv[] = { "timeout", STEP_TIMEOUT, "xdotool", "search", "--sync",
+                               "--onlyvisible", "--name", pattern, NULL };
+        char *id = run(argv);
+
+        /* Several matches come one a line: the test opens one window of each kind. */
+        ck_assert_msg(*id && !strchr(id, '\n'), "windows matching \"%s\": \"%s\"", pattern,
+                      id);
+        return id;
+}
+
+/* Gives @window the keyboard focus (there is no window manager) and types @keys. */
+static void window_keys(const char *window, const char *const *keys) {
+        const char *focus[] = { "timeout", STEP_TIMEOUT, "xdotool", "windowfocus", "--sync",
+                                window, NULL };
+        const char *argv[16] = { "xdotool", "key", "--clearmodifiers" };
+        size_t n = 3;
+
+        g_free(run(focus));
+        for (size_t i = 0; keys[i]; i++) {
+                ck_assert_uint_lt(n, G_N_ELEMENTS(argv) - 1);
+                argv[n++] = keys[i];
+        }
+        argv[n] = NULL;
+        g_free(run(argv));
+}
+
+/* Saves @window as NAME.png in the meson log directory and, when
+ * $TLSID_PICKER_SCREENSHOT_DIR is set, there too. The picture is documentation: nothing
+ * is asserted on it, so it waits a moment for the last keystroke's repaint. */
+static void screenshot(const char *window, const char *name) {
+        const char *build = getenv("TLSID_BUILD_DIR");
+        const char *extra = getenv("TLSID_PICKER_SCREENSHOT_DIR");
+        g_autofree char *file = g_strdup_printf("%s.png", name);
+        g_autofree char *path = g_build_filename(build ? build : ".", "meson-logs", file,
+                                                 NULL);
+        const char *settle[] = { "xdotool", "sleep", "0.5", NULL };
+        const char *argv[] = { "import", "-window", window, path, NULL };
+
+        g_free(run(settle));
+        g_free(run(argv));
+        ck_assert_msg(g_file_test(path, G_FILE_TEST_IS_REGULAR), "no screenshot %s", path);
+        if (extra && *extra) {
+                g_autofree char *copy = g_build_filename(extra, file, NULL);
+                const char *cp[] = { "cp", path, copy, NULL };
+
+                g_free(run(cp));
+        }
+        fprintf(stderr, "screenshot: %s\n", path);
+}
+
+static void stop_child(GPid *pid) {
+        if (*pid <= 0)
+                return;
+        kill(*pid, SIGTERM);
+        waitpid(*pid, NULL, 0);
+        *pid = 0;
+}
+
+/* --- fixture --- */
+
+static void setup(void) {
+        memset(&t, 0, sizeof t);
+        t.picker_err = -1;
+        test_bus_start();
+        use_nss_db("client-db");
+        xvfb_start();
+}
+
+static void teardown(void) {
+        if (t.picker_err >= 0) {
+                read_until(t.picker_err, t.picker_log, "\n\n", 0);
+                fprintf(stderr, "picker said:\n%s", t.picker_log->str);
+                close(t.picker_err);
+        }
+        if (t.picker_log)
+                g_string_free(t.picker_log, TRUE);
+        stop_child(&t.picker);
+        stop_child(&t.xvfb);
+        g_free(t.display);
+        test_bus_stop();
+}
+
+/* --- the interactive request, on a raw connection --- */
+
+/* Sends SelectCertificate(TAB, ORIGIN) that may wait INTERACTIVE_MS for the user, with no
+ * candidates (the daemon's database: alice and bob). */
+static DBusPendingCall *select_interactive(DBusConnection *conn) {
+        DBusMessage *msg = test_bus_method("SelectCertificate");
+        DBusMessageIter args, dict, entry, variant, candidates;
+        const char *context = TAB, *origin = ORIGIN, *key = "interactive_timeout_ms";
+        dbus_uint32_t timeout = INTERACTIVE_MS;
+        DBusPendingCall *pending = NULL;
+
+        dbus_message_iter_init_append(msg, &args);
+        dbus_message_iter_append_basic(&args, DBUS_TYPE_STRING, &context);
+        dbus_message_iter_append_basic(&args, DBUS_TYPE_STRING, &origin);
+        dbus_message_iter_open_container(&args, DBUS_TYPE_ARRAY, "{sv}", &dict);
+        dbus_message_iter_open_container(&dict, DBUS_TYPE_DICT_ENTRY, NULL, &entry);
+        dbus_message_iter_append_basic(&entry, DBUS_TYPE_STRING, &key);
+        dbus_message_iter_open_container(&entry, DBUS_TYPE_VARIANT, "u", &variant);
+        dbus_message_iter_append_basic(&variant, DBUS_TYPE_UINT32, &timeout);
+        dbus_message_iter_close_container(&entry, &variant);
+        dbus_message_iter_close_container(&dict, &entry);
+        dbus_message_iter_close_container(&args, &dict);
+        dbus_message_iter_open_container(&args, DBUS_TYPE_ARRAY, "(ayaaya{sv})", &candidates);
+        dbus_message_iter_close_container(&args, &candidates);
+        ck_assert(dbus_connection_send_with_reply(conn, msg, &pending, INTERACTIVE_MS + 30000));
+        ck_assert_ptr_nonnull(pending);
+        dbus_connection_flush(conn);
+        dbus_message_unref(msg);
+        return pending;
+}
+
+/* The decision and identity of the reply @pending waits for (transfer full: g_free()). */
+static void select_reply(DBusPendingCall *pending, char **ret_decision, char **ret_identity) {
+        DBusMessage *reply;
+        DBusError error = DBUS_ERROR_INIT;
+        const char *decision = NULL, *identity = NULL;
+
+        dbus_pending_call_block(pending);
+        reply = dbus_pending_call_steal_reply(pending);
+        ck_assert_ptr_nonnull(reply);
+        ck_assert_msg(!dbus_set_error_from_message(&error, reply), "SelectCertificate: %s: %s",
+                      error.name, error.message);
+        ck_assert(dbus_message_get_args(reply, &error, DBUS_TYPE_STRING, &decision,
+                                        DBUS_TYPE_STRING, &identity, DBUS_TYPE_INVALID));
+        *ret_decision = g_strdup(decision);
+        *ret_identity = g_strdup(identity);
+        dbus_message_unref(reply);
+        dbus_pending_call_unref(pending);
+}
+
+/* --- the test --- */
+
+START_TEST(test_picker_choose_and_forget) {
+        TlsidClient *client = client_new();
+        TlsidContext *tab = NULL, *other = NULL;
+        TlsidDecision decision;
+        TlsidCertificateInfo *eligible = NULL;
+        size_t n_eligible = 0;
+        g_autofree char *second = NULL, *chosen_decision = NULL, *chosen = NULL;
+        char *identity = NULL;
+        g_autofree char *request_window = NULL, *decisions_window = NULL;
+        g_autofree char *choices = NULL, *choices_path = NULL;
+        TlsidChoice state;
+        DBusConnection *conn;
+        Changes changes = { 0 };
+
+        ASSERT_OK(tlsid_context_open(client, TAB, 0, TAB_LABEL, &tab));
+        ASSERT_OK(tlsid_context_open(client, TAB_OTHER, 0, "Home tab", &other));
+        /* The other tab sends no certificate to the site: its entry comes first. */
+        ASSERT_OK(tlsid_context_set_choice(other, ORIGIN, TLSID_CHOICE_NONE, NULL, 0));
+
+        /* Not interactive, the daemon answers "ask" with both certificates in the order the
+         * picker lists them. */
+        ASSERT_OK(tlsid_context_select_certificate(tab, ORIGIN, NULL, NULL, 0, &decision,
+                                                   &identity, NULL, &eligible, &n_eligible));
+        ck_assert_int_eq(decision, TLSID_DECISION_ASK);
+        ck_assert_uint_eq(n_eligible, 2);
+        second = g_strdup(eligible[1].identity);
+        tlsid_certificate_infos_free(eligible, n_eligible);
+        g_clear_pointer(&identity, free);
+
+        picker_start();
+        conn = test_bus_connect();
+        DBusPendingCall *pending = select_interactive(conn);
+
+        /* The request window: the second certificate (Down), remembered (Alt+R), sent
+         * (Enter). */
+        request_window = window_wait("Certificate for " ORIGIN " — " TAB_LABEL);
+        window_keys(request_window, (const char *const[]){ "Down", "alt+r", NULL });
+        screenshot(request_window, "picker-request");
+        window_keys(request_window, (const char *const[]){ "Return", NULL });
+
+        select_reply(pending, &chosen_decision, &chosen);
+        ck_assert_str_eq(chosen_decision, "certificate");
+        ck_assert_str_eq(chosen, second);
+        ASSERT_OK(tlsid_context_get_partition(tab, ORIGIN, &state, &identity, NULL, NULL));
+        ck_assert_int_eq(state, TLSID_CHOICE_CERTIFICATE);
+        ck_assert_str_eq(identity, second);
+        /* "Remember this decision" ticked: the choice is in the remembered choices. */
+        choices_path = g_build_filename(test_bus_state_dir(), "tlsid", "choices", NULL);
+        ck_assert_msg(g_file_get_contents(choices_path, &choices, NULL, NULL), "no %s",
+                      choices_path);
+        ck_assert_msg(strstr(choices, second), "%s does not hold %s:\n%s", choices_path, second,
+                      choices);
+
+        /* The Remembered decisions window, opened in the running picker by a second
+         * tlsid-picker: the first Forget button has the focus (the other tab's), Tab moves
+         * to this tab's, Space presses it. */
+        watch_changes(client, &changes);
+        g_free(run((const char *const[]){ picker_path(), "--decisions", NULL }));
+        decisions_window = window_wait("Remembered decisions");
+        screenshot(decisions_window, "picker-decisions");
+        window_keys(decisions_window, (const char *const[]){ "Tab", "space", NULL });
+        ck_assert_msg(dispatch_until(client, &changes.count, 1), "no IdentityChanged");
+        ck_assert_int_eq(changes.state, TLSID_CHOICE_UNDECIDED);
+        g_clear_pointer(&identity, free);
+        ASSERT_OK(tlsid_context_get_partition(tab, ORIGIN, &state, &identity, NULL, NULL));
+        ck_assert_int_eq(state, TLSID_CHOICE_UNDECIDED);
+        ck_assert_str_eq(identity, "");
+        /* Only that tab was logged out. */
+        ASSERT_OK(tlsid_context_get_partition(other, ORIGIN, &state, NULL, NULL, NULL));
+        ck_assert_int_eq(state, TLSID_CHOICE_NONE);
+
+        free(identity);
+        test_bus_disconnect(conn);
+        tlsid_context_unref(other);
+        tlsid_context_unref(tab);
+        tlsid_client_unref(client);
+}
+END_TEST
+
+static Suite *picker_suite(void) {
+        Suite *s = suite_create("picker");
+        TCase *tc = tcase_create("xvfb");
+
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 240);
+        tcase_add_test(tc, test_picker_choose_and_forget);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        const char *tools[] = { "Xvfb", "xdotool", "import" };
+        const char *packages[] = { "xvfb", "xdotool", "imagemagick" };
+        int status;
+
+        for (size_t i = 0; i < G_N_ELEMENTS(tools); i++) {
+                g_autofree char *found = g_find_program_in_path(tools[i]);
+
+                if (!found) {
+                        fprintf(stderr, "%s not found: install %s\n", tools[i], packages[i]);
+                        return 1;
+                }
+        }
+        signal(SIGPIPE, SIG_IGN);
+        certs_make_with("TLSID_MAKE_E2E_CERTS", NULL);
+        status = test_run_suite(picker_suite(), CK_FORK);
+        certs_remove();
+        return status;
+}
