@@ -42,11 +42,16 @@ static struct {
 
 /* --- processes --- */
 
-/* Reads @fd into @log until a line holding @needle arrives; false after @timeout_ms. */
-static bool read_until(int fd, GString *log, const char *needle, int timeout_ms) {
+/* Reads @fd into @log until it holds @needle; false when @fail (nullable) comes first, at
+ * end of file, or after @timeout_ms. */
+static bool read_until(int fd, GString *log, const char *needle, const char *fail,
+                       int timeout_ms) {
         long long deadline = test_bus_now_ms() + timeout_ms;
 
         while (!strstr(log->str, needle)) {
+                if (fail && strstr(log->str, fail))
+                        return false;
+
                 struct pollfd pfd = { .fd = fd, .events = POLLIN };
                 long long left = deadline - test_bus_now_ms();
                 char buf[4096];
@@ -84,7 +89,7 @@ static void xvfb_start(void) {
                               "cannot start Xvfb (install xvfb): %s", error->message);
         }
         close(fds[1]);
-        ck_assert_msg(read_until(fds[0], number, "\n", STEP_MS),
+        ck_assert_msg(read_until(fds[0], number, "\n", NULL, STEP_MS),
                       "Xvfb did not report its display");
         close(fds[0]);
         g_strstrip(number->str);
@@ -125,7 +130,7 @@ static void picker_start(void) {
                                                &t.picker, NULL, NULL, &t.picker_err, &error),
                       "cannot start %s: %s", argv[0], error->message);
         ck_assert_msg(read_until(t.picker_err, t.picker_log, "registered as the agent",
-                                 STEP_MS),
+                                 "RegisterAgent", STEP_MS),
                       "the picker did not register as an agent; it said:\n%s",
                       t.picker_log->str);
 }
@@ -219,7 +224,13 @@ static void setup(void) {
 
 static void teardown(void) {
         if (t.picker_err >= 0) {
-                read_until(t.picker_err, t.picker_log, "\n\n", 0);
+                char buf[4096];
+                ssize_t n;
+
+                /* What the picker said (warnings included) goes to the test log. */
+                fcntl(t.picker_err, F_SETFL, O_NONBLOCK);
+                while ((n = read(t.picker_err, buf, sizeof buf)) > 0)
+                        g_string_append_len(t.picker_log, buf, n);
                 fprintf(stderr, "picker said:\n%s", t.picker_log->str);
                 close(t.picker_err);
         }

@@ -16,6 +16,7 @@ typedef struct {
         GtkApplication *app;
         PickerAgent *agent;
         gboolean show_decisions;        /* --decisions given to this primary instance */
+        int status;                     /* 1 when it cannot serve as the agent */
 } Picker;
 
 static void dialog_answered(const char *id, const char *answer, const char *identity,
@@ -64,6 +65,7 @@ static void app_startup(GApplication *app, gpointer user_data) {
                                         picker);
         if (!connection) {
                 g_printerr("tlsid-picker: no session bus (DBUS_SESSION_BUS_ADDRESS)\n");
+                picker->status = 1;
                 return;
         }
         picker->agent = picker_agent_new(connection, request_arrived, request_cancelled,
@@ -71,6 +73,7 @@ static void app_startup(GApplication *app, gpointer user_data) {
         if (!picker->agent) {
                 g_printerr("tlsid-picker: cannot serve %s: %s\n", PICKER_AGENT_PATH,
                            error->message);
+                picker->status = 1;
                 return;
         }
         /* An agent runs for the whole session, windows or not. */
@@ -127,6 +130,7 @@ int main(int argc, char **argv) {
         g_autoptr(GtkApplication) app = gtk_application_new(APPLICATION_ID,
                                                             G_APPLICATION_DEFAULT_FLAGS);
         Picker picker = { .app = app };
+        int status;
 
         g_set_application_name("tlsid certificate picker");
         g_application_add_main_option_entries(G_APPLICATION(app), entries);
@@ -138,5 +142,6 @@ int main(int argc, char **argv) {
         g_signal_connect(app, "startup", G_CALLBACK(app_startup), &picker);
         g_signal_connect(app, "activate", G_CALLBACK(app_activate), &picker);
         g_signal_connect(app, "shutdown", G_CALLBACK(app_shutdown), &picker);
-        return g_application_run(G_APPLICATION(app), argc, argv);
+        status = g_application_run(G_APPLICATION(app), argc, argv);
+        return picker.status ? picker.status : status;
 }
