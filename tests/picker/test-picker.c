@@ -147,8 +147,11 @@ static char *run(const char *const *argv) {
         ck_assert_msg(g_spawn_sync(NULL, (char **)argv, env, G_SPAWN_SEARCH_PATH, NULL, NULL,
                                    &out, &err, &status, &error),
                       "cannot run %s: %s", argv[0], error->message);
-        ck_assert_msg(g_spawn_check_wait_status(status, NULL),
-                      "%s %s failed: %s", argv[0], argv[1] ? argv[1] : "", err);
+        if (!g_spawn_check_wait_status(status, NULL)) {
+                g_autofree char *command = g_strjoinv(" ", (char **)argv);
+
+                ck_abort_msg("%s failed (status %d): %s", command, status, err);
+        }
         return g_strstrip(out);
 }
 
