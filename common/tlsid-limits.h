@@ -48,3 +48,10 @@
  * within TLSID_ELIGIBLE_BYTES on the wire (the daemon asserts it at build time). */
 #define TLSID_ELIGIBLE_MAX TLSID_CANDIDATES_MAX
 #define TLSID_ELIGIBLE_BYTES (256 * 1024)
+
+/* The agent interface (dbus/org.tlsid.Agent1.xml): the defaults of tlsidd.conf's [agents]
+ * limits, and the longest a caller may ask to wait for a person's answer. */
+#define TLSID_AGENTS_MAX 16                  /* agents registered at once */
+#define TLSID_AGENT_REQUESTS_MAX 64          /* prompts, one per (context, origin) */
+#define TLSID_AGENT_WAITS_PER_CALLER_MAX 8   /* interactive calls waiting per caller */
+#define TLSID_INTERACTIVE_TIMEOUT_MAX_MS 600000 /* interactive_timeout_ms */

@@ -11,7 +11,14 @@ import re
 import sys
 import xml.etree.ElementTree as ET
 
-src, out_c, out_xml_c, out_h, bus_name, object_path = sys.argv[1:7]
+# Usage for an interface the daemon calls rather than serves (org.tlsid.Agent1):
+# generate-interface.py --called PREFIX XML OUT.c OUT.h
+# gives PREFIX_METHOD_* and PREFIX_methods[] (names, signatures, NoReply) alone.
+if sys.argv[1] == '--called':
+    prefix, src, out_c, out_h = sys.argv[2:6]
+else:
+    prefix = None
+    src, out_c, out_xml_c, out_h, bus_name, object_path = sys.argv[1:7]
 data = open(src, 'rb').read()
 root = ET.fromstring(data)
 
@@ -58,6 +65,29 @@ if len({c_name(p[1]) for p in properties}) != len(properties):
     sys.exit('%s: two properties share a C name' % src)
 
 header = src.split('/')[-1]
+if prefix:
+    up = prefix.upper()
+    with open(out_h, 'w') as h:
+        h.write('/* Generated from %s by generate-interface.py; do not edit. */\n' % header)
+        h.write('/* The methods of %s, which the daemon calls. */\n#pragma once\n\n' % manager_iface)
+        h.write('#include "interface.h"\n\n')
+        h.write('#define %s_INTERFACE %s\n\n' % (up, c_string(manager_iface)))
+        h.write('typedef enum {\n')
+        for m in methods:
+            h.write('        %s_METHOD_%s,\n' % (up, c_name(m[1])))
+        h.write('        _%s_METHOD_MAX,\n} %sMethodId;\n\n' % (up, prefix.capitalize()))
+        h.write('/* Indexed by %sMethodId. */\n' % prefix.capitalize())
+        h.write('extern const MethodSpec %s_methods[_%s_METHOD_MAX];\n' % (prefix, up))
+    with open(out_c, 'w') as c:
+        c.write('/* Generated from %s by generate-interface.py; do not edit. */\n' % header)
+        c.write('#include "%s"\n\n' % out_h.split('/')[-1])
+        c.write('const MethodSpec %s_methods[_%s_METHOD_MAX] = {\n' % (prefix, up))
+        for m in methods:
+            c.write('        [%s_METHOD_%s] = { %s, %s, %s, %s, %s },\n'
+                    % (up, c_name(m[1]), c_string(m[0]), c_string(m[1]), c_string(m[2]),
+                       c_string(m[3]), 'true' if m[4] else 'false'))
+        c.write('};\n')
+    sys.exit(0)
 with open(out_h, 'w') as h:
     h.write('/* Generated from %s by generate-interface.py; do not edit. */\n' % header)
     h.write('/* The D-Bus contract as one table: names and signatures of every method and\n'

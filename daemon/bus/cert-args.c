@@ -90,6 +90,15 @@ static gboolean no_cert_support(GError **error) {
         return FALSE;
 }
 
+gboolean check_interactive_timeout(const char *field, guint32 timeout_ms, GError **error) {
+        if (timeout_ms <= TLSID_INTERACTIVE_TIMEOUT_MAX_MS)
+                return TRUE;
+        g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                    "%s: at most %d (milliseconds), not %u", field,
+                    TLSID_INTERACTIVE_TIMEOUT_MAX_MS, timeout_ms);
+        return FALSE;
+}
+
 /* The request keys of SelectCertificate and their signatures, in parse order. */
 typedef enum {
         REQUEST_TLS_VERSION,
@@ -103,6 +112,7 @@ typedef enum {
         REQUEST_POST_HANDSHAKE,
         REQUEST_RENEGOTIATION,
         REQUEST_GENERATION,
+        REQUEST_INTERACTIVE_TIMEOUT_MS,
         _REQUEST_MAX,
 } RequestKey;
 
@@ -121,6 +131,7 @@ static const struct {
         [REQUEST_POST_HANDSHAKE] = { "post_handshake", "b" },
         [REQUEST_RENEGOTIATION] = { "renegotiation", "b" },
         [REQUEST_GENERATION] = { "generation", "u" },
+        [REQUEST_INTERACTIVE_TIMEOUT_MS] = { "interactive_timeout_ms", "u" },
 };
 
 static gboolean read_ca_names(DBusMessageIter *value, CertRequest *request, GError **error) {
@@ -272,6 +283,15 @@ gboolean read_cert_request(CertDb *certs, DBusMessageIter *it, CertRequest *requ
                         dbus_uint32_t v;
                         dbus_message_iter_get_basic(&value, &v);
                         request->generation = v;
+                        break;
+                }
+                case REQUEST_INTERACTIVE_TIMEOUT_MS: {
+                        dbus_uint32_t v;
+                        dbus_message_iter_get_basic(&value, &v);
+                        if (!check_interactive_timeout("request.interactive_timeout_ms", v,
+                                                       error))
+                                return FALSE;
+                        request->interactive_timeout_ms = v;
                         break;
                 }
                 case REQUEST_CA_NAMES:

@@ -18,6 +18,10 @@
 gboolean read_cert_request(CertDb *certs, DBusMessageIter *it, CertRequest *request,
                            GError **error);
 
+/* INVALID_ARGUMENT naming @field when @timeout_ms is more than
+ * TLSID_INTERACTIVE_TIMEOUT_MAX_MS (an interactive_timeout_ms). */
+gboolean check_interactive_timeout(const char *field, guint32 timeout_ms, GError **error);
+
 /* Reads the candidates a(ayaaya{sv}) at @it (leaf, chain, "nickname") as Candidate*
  * (transfer full; NULL exactly on error), parsed by @certs (nullable: then any candidate
  * is FAILED). */

@@ -3,6 +3,7 @@
  * share. */
 #pragma once
 
+#include "agents.h"
 #include "callers.h"
 #include "challenge.h"
 #include "manager.h"
@@ -38,6 +39,7 @@ struct Manager {
         StoreExpiry *expiry;
         StoreReclaimer *reclaimer;
         StateSaver *saver;
+        ManagerAgents *agents; /* agents.c */
 };
 
 /* The method table, indexed by MethodId (methods.c). */
@@ -63,6 +65,11 @@ void manager_reply_error(Manager *manager, DBusMessage *message, const GError *e
  * write that failed (remember-reply.c). */
 void manager_reply_when_saved(Manager *manager, DBusMessage *message,
                               DBusMessage **ret_reply);
+
+/* Answers @message, a SelectCertificate or AnswerChallenge held for an agent
+ * (agents.c) that began to wait at @start, as it would be answered without agents from
+ * what the store holds now, and sends the reply or the error (methods.c). */
+void manager_answer_again(Manager *manager, DBusMessage *message, const WaitStart *start);
 
 /* The org.freedesktop.DBus.Properties handlers (properties.c). */
 gboolean method_properties_get(Manager *manager, DBusMessage *message, DBusMessage **ret_reply,

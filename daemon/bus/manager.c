@@ -45,6 +45,7 @@ static void choice_changed_cb(const char *context, const char *origin, int state
                                       DBUS_TYPE_INVALID))
                 oom();
         emit_signal(m, signal);
+        manager_agents_choice_changed(m, context, origin);
 }
 
 void manager_emit_sessions_flushed(Manager *m, const char *context, const char *origin,
@@ -238,6 +239,7 @@ static DBusHandlerResult filter_cb(DBusConnection *connection, DBusMessage *mess
                 return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
         if (name[0] == ':' && new_owner[0] == '\0') {
                 callers_forget(m->callers, name);
+                manager_agents_name_gone(m, name);
                 store_drop_holder(m->store, name);
                 state_saver_changed(m->saver);
                 store_reclaimer_kick(m->reclaimer);
@@ -278,6 +280,7 @@ Manager *manager_new(DBusConnection *connection, Store *store, const TlsidConfig
         m->expiry = store_expiry_new(store, m->context);
         m->reclaimer = store_reclaimer_new(store, m->context);
         m->saver = state_saver_new(store, state_path, m->context);
+        m->agents = manager_agents_new(m);
         state_saver_load(m->saver);
         return m;
 }
@@ -347,6 +350,7 @@ void manager_free(Manager *m) {
                 dbus_connection_unregister_object_path(m->connection, TLSID_OBJECT_PATH);
         if (m->filter_added)
                 dbus_connection_remove_filter(m->connection, filter_cb, m);
+        manager_agents_free(m->agents);
         callers_free(m->callers);
         challenge_retries_free(m->retries);
         offered_certs_free(m->offered);

@@ -314,6 +314,13 @@ static gboolean method_get_statistics(Manager *m, DBusMessage *message, DBusMess
         dict_append_uint64(&dict, "saves", saves.saves);
         dict_append_uint64(&dict, "save_failures", saves.save_failures);
         dict_append_text(&dict, "last_save_error", saves.last_error);
+        AgentStatistics agents;
+        manager_agents_get_statistics(m, &agents);
+        dict_append_uint32(&dict, "agents", agents.agents);
+        dict_append_uint32(&dict, "agent_waiting", agents.waiting);
+        dict_append_uint64(&dict, "agent_requests", agents.requests);
+        dict_append_uint64(&dict, "agent_answers", agents.answers);
+        dict_append_uint64(&dict, "agent_cancels", agents.cancels);
         /* Read from the kernel: 0 unless something made the daemon dumpable again. */
         dict_append_uint32(&dict, "dumpable", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) > 0);
         close_container(&it, &dict);
@@ -333,8 +340,10 @@ static GPtrArray *user_candidates(Manager *m, GPtrArray *given, GError **error) 
         return g_ptr_array_new_with_free_func((GDestroyNotify) candidate_free);
 }
 
-static gboolean method_select_certificate(Manager *m, DBusMessage *message,
-                                          DBusMessage **ret_reply, GError **error) {
+/* SelectCertificate, or with @resumed its second run for a call that waited for an agent
+ * since @resumed (never waiting again). */
+static gboolean select_certificate(Manager *m, DBusMessage *message, const WaitStart *resumed,
+                                   DBusMessage **ret_reply, GError **error) {
         DBusMessageIter it, out;
         StorePartition partition;
         g_autoptr(CertRequest) request = cert_request_new();
@@ -357,8 +366,11 @@ static gboolean method_select_certificate(Manager *m, DBusMessage *message,
         candidates = user_candidates(m, given, error);
         if (!candidates)
                 return FALSE;
-        if (!selection_select(m->store, manager_policy(m), context, origin, request, candidates,
-                              now, &answer, error))
+        if (resumed ? !selection_select_resumed(m->store, manager_policy(m), context, origin,
+                                                request, candidates, now, resumed->generation,
+                                                resumed->identity, &answer, error)
+                    : !selection_select(m->store, manager_policy(m), context, origin, request,
+                                        candidates, now, &answer, error))
                 return FALSE;
         manager_log(m, G_LOG_LEVEL_DEBUG, context, origin,
                     "SelectCertificate: %s%s%s (%s), generation %u, %u eligible of %u",
@@ -366,6 +378,26 @@ static gboolean method_select_certificate(Manager *m, DBusMessage *message,
                     answer.identity, selection_reason_to_string(answer.reason),
                     answer.generation, answer.eligible ? answer.eligible->len : 0,
                     candidates->len);
+        if (!resumed && answer.decision == SELECTION_ASK && request->interactive_timeout_ms) {
+                AgentQuestion q = {
+                        .context = context,
+                        .origin = origin,
+                        .reason = PROMPT_HANDSHAKE,
+                        .timeout_ms = request->interactive_timeout_ms,
+                        .ca_names = request->ca_names,
+                        .eligible = answer.eligible,
+                        .from_database = !given || given->len == 0,
+                };
+                gboolean held = FALSE;
+
+                /* An ask changed nothing: the partition is the one the call saw. */
+                q.start.generation = partition.generation;
+                g_strlcpy(q.start.identity, partition.identity, sizeof q.start.identity);
+                if (!manager_wait_for_agent(m, message, &q, &held, error))
+                        return FALSE;
+                if (held)
+                        return TRUE;
+        }
 
         const char *decision = selection_decision_to_string(answer.decision);
         const char *identity = answer.identity;
@@ -379,6 +411,11 @@ static gboolean method_select_certificate(Manager *m, DBusMessage *message,
         append_basic(&out, DBUS_TYPE_UINT32, &eligible_total);
         *ret_reply = reply;
         return TRUE;
+}
+
+static gboolean method_select_certificate(Manager *m, DBusMessage *message,
+                                          DBusMessage **ret_reply, GError **error) {
+        return select_certificate(m, message, NULL, ret_reply, error);
 }
 
 static gboolean method_get_policy(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
@@ -479,12 +516,15 @@ static GPtrArray *challenge_candidates(gpointer user_data, GError **error) {
         return user_candidates(m, NULL, error);
 }
 
-static gboolean method_answer_challenge(Manager *m, DBusMessage *message,
-                                        DBusMessage **ret_reply, GError **error) {
+/* AnswerChallenge, or with @resumed its second run for a call that waited for an agent
+ * (never waiting again). */
+static gboolean answer_challenge(Manager *m, DBusMessage *message, gboolean resumed,
+                                 DBusMessage **ret_reply, GError **error) {
         DBusMessageIter it, array, request_iter, candidates_iter;
         dbus_uint32_t sent_generation = 0;
         dbus_bool_t proxy = FALSE;
         const char *sent_identity = NULL;
+        dbus_uint32_t interactive_timeout_ms = 0;
         DictField options[] = {
                 { "generation", DBUS_TYPE_UINT32, &sent_generation },
                 { "proxy", DBUS_TYPE_BOOLEAN, &proxy },
@@ -492,6 +532,7 @@ static gboolean method_answer_challenge(Manager *m, DBusMessage *message,
                 { "request", DBUS_TYPE_ARRAY, &request_iter, .signature = "a{sv}" },
                 { "candidates", DBUS_TYPE_ARRAY, &candidates_iter,
                   .signature = "a(ayaaya{sv})" },
+                { "interactive_timeout_ms", DBUS_TYPE_UINT32, &interactive_timeout_ms },
         };
         g_autoptr(GPtrArray) values = g_ptr_array_new();
         g_autoptr(CertRequest) request = NULL;
@@ -509,6 +550,9 @@ static gboolean method_answer_challenge(Manager *m, DBusMessage *message,
                values->len <= CHALLENGE_VALUES_MAX)
                 g_ptr_array_add(values, (gpointer) iter_string(&array));
         if (!parse_dict(&it, "options", options, G_N_ELEMENTS(options), error))
+                return FALSE;
+        if (!check_interactive_timeout("options.interactive_timeout_ms",
+                                       interactive_timeout_ms, error))
                 return FALSE;
         if (sent_identity && id_identity_check(sent_identity)) {
                 g_autofree char *quoted = error_quote(sent_identity);
@@ -549,8 +593,53 @@ static gboolean method_answer_challenge(Manager *m, DBusMessage *message,
                     answer.identity, answer.generation, *answer.origin ? answer.origin : origin);
         if (answer.flushed)
                 manager_emit_sessions_flushed(m, context, answer.origin, answer.dropped);
+        if (!resumed && answer.action == CHALLENGE_ASK && interactive_timeout_ms) {
+                g_autoptr(GPtrArray) ca_names = g_ptr_array_new();
+                AgentQuestion aq = {
+                        .context = context,
+                        .origin = *answer.origin ? answer.origin : origin,
+                        .reason = PROMPT_CHALLENGE,
+                        .timeout_ms = interactive_timeout_ms,
+                        .realm = answer.challenge ? answer.challenge->realm : NULL,
+                        .ca_names = ca_names,
+                        .eligible = answer.eligible,
+                        .from_database = !candidates || candidates->len == 0,
+                };
+                gboolean held = FALSE;
+
+                /* The CAs both the connection's request and the challenge name. */
+                for (guint i = 0; request && i < request->ca_names->len; i++)
+                        g_ptr_array_add(ca_names, request->ca_names->pdata[i]);
+                for (guint i = 0; answer.challenge && i < answer.challenge->ca_names->len; i++)
+                        g_ptr_array_add(ca_names, answer.challenge->ca_names->pdata[i]);
+                aq.start.generation = answer.generation;
+                if (!manager_wait_for_agent(m, message, &aq, &held, error))
+                        return FALSE;
+                if (held)
+                        return TRUE;
+        }
         *ret_reply = answer_reply(message, context, origin, &answer, proxy);
         return TRUE;
+}
+
+static gboolean method_answer_challenge(Manager *m, DBusMessage *message,
+                                        DBusMessage **ret_reply, GError **error) {
+        return answer_challenge(m, message, FALSE, ret_reply, error);
+}
+
+void manager_answer_again(Manager *m, DBusMessage *message, const WaitStart *start) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(DBusMessage) reply = NULL;
+        gboolean ok;
+
+        if (dbus_message_has_member(message, interface_methods[METHOD_ANSWER_CHALLENGE].name))
+                ok = answer_challenge(m, message, TRUE, &reply, &error);
+        else
+                ok = select_certificate(m, message, start, &reply, &error);
+        if (!ok)
+                manager_reply_error(m, message, error);
+        else if (reply && !dbus_connection_send(m->connection, reply, NULL))
+                oom();
 }
 
 /* --- the token key --- */
@@ -604,6 +693,9 @@ const ManagerMethod manager_methods[_METHOD_MAX] = {
         M(GET_POLICY, method_get_policy),
         M(ANSWER_CHALLENGE, method_answer_challenge),
         M(GET_TOKEN_KEY, method_get_token_key),
+        M(REGISTER_AGENT, method_register_agent),
+        M(UNREGISTER_AGENT, method_unregister_agent),
+        M(LIST_REQUESTS, method_list_requests),
         M(GET, method_properties_get),
         M(GET_ALL, method_properties_get_all),
         M(SET, method_properties_set),

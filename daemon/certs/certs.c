@@ -126,6 +126,21 @@ static char *name_to_string(CERTName *name) {
         return g_strdup(ascii ? ascii : "");
 }
 
+char *cert_db_name_text(CertDb *db, GBytes *der) {
+        g_autoptr(PLArenaPool) arena = PORT_NewArena(DER_DEFAULT_CHUNKSIZE);
+        gsize len = 0;
+        const guint8 *data = g_bytes_get_data(der, &len);
+        SECItem item = { siBuffer, (unsigned char *) data, (unsigned int) len };
+        CERTName name = { 0 };
+
+        if (!arena || len == 0 ||
+            SEC_QuickDERDecodeItem(arena, &name, SEC_ASN1_GET(CERT_NameTemplate), &item) !=
+                    SECSuccess)
+                return NULL;
+        g_autofree char *text = name_to_string(&name);
+        return cert_text(text);
+}
+
 /* Appends the DER header of a @tag element of @len content octets. */
 static void der_append_header(GByteArray *out, guint8 tag, gsize len) {
         guint8 header[6] = { tag };

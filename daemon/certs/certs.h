@@ -36,3 +36,7 @@ Candidate *cert_db_parse_candidate(CertDb *db, GBytes *leaf, GPtrArray *chain,
 
 /* Parses one DER certificate (for the server's certificate of a request). */
 CertInfo *cert_db_parse(CertDb *db, GBytes *der, const char *field, GError **error);
+
+/* The DER Name @der as an RFC 4514 string, shown as cert_text() makes it, or NULL when it
+ * does not parse (transfer full). */
+char *cert_db_name_text(CertDb *db, GBytes *der);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "file-read.h"
+#include "tlsid-limits.h"
 
 typedef struct {
         const char *group;
@@ -52,12 +53,22 @@ static const Setting settings[] = {
           FALSE, 1, 4096, "calls queued per caller while its uid is looked up" },
         { "daemon", "max_senders", offsetof(TlsidConfig, max_senders), FALSE, 1, 1048576,
           "distinct callers tracked at once" },
+        { "agents", "max_agents", offsetof(TlsidConfig, max_agents), FALSE, 1, 1024,
+          "agents registered at once (RegisterAgent)" },
+        { "agents", "max_agent_requests", offsetof(TlsidConfig, max_agent_requests), FALSE, 1,
+          4096, "certificate requests waiting for an agent's answer, one per (context, origin)" },
+        { "agents", "max_agent_waits_per_caller",
+          offsetof(TlsidConfig, max_agent_waits_per_caller), FALSE, 1, 1024,
+          "interactive calls of one caller waiting for an agent's answer" },
 };
 
 void config_init(TlsidConfig *config) {
         *config = (TlsidConfig) {
                 .max_pending_per_sender = 64,
                 .max_senders = 1024,
+                .max_agents = TLSID_AGENTS_MAX,
+                .max_agent_requests = TLSID_AGENT_REQUESTS_MAX,
+                .max_agent_waits_per_caller = TLSID_AGENT_WAITS_PER_CALLER_MAX,
         };
         store_limits_init(&config->limits);
 }

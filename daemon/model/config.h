@@ -13,6 +13,9 @@ typedef struct {
         StoreLimits limits;
         guint max_pending_per_sender;  /* [daemon] queued calls of a sender whose uid is being looked up, 64 */
         guint max_senders;             /* [daemon] distinct callers tracked at once, 1024 */
+        guint max_agents;                 /* [agents] agents registered at once, 16 */
+        guint max_agent_requests;         /* [agents] prompts waiting for an answer, 64 */
+        guint max_agent_waits_per_caller; /* [agents] interactive calls waiting per caller, 8 */
         /* [certificates] nss_db: "sql:/absolute/dir", "none" (no database), or "" for the
          * default (cert_db_default_dir()). An array, so the config copies by value. */
         char nss_db[TLSID_NSS_DB_MAX];

@@ -42,6 +42,9 @@ typedef struct {
         /* The generation of the partition the connection was attached under; 0 when the
          * caller did not say (selection_select() then binds nothing). */
         guint32 generation;
+        /* Not the server's but the caller's: how long it may wait for a person's answer
+         * through an agent when the decision is "ask" (milliseconds; 0: not at all). */
+        guint32 interactive_timeout_ms;
 } CertRequest;
 
 /* An empty request (any certificate); its arrays exist, empty, and free what they hold. */

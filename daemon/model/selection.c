@@ -109,19 +109,22 @@ void selection_answer_clear(SelectionAnswer *answer) {
         g_clear_pointer(&answer->eligible, g_ptr_array_unref);
 }
 
-gboolean selection_select(Store *store, const Policy *policy, const char *context,
-                          const char *origin, const CertRequest *request,
-                          GPtrArray *candidates, gint64 now, SelectionAnswer *ret,
-                          GError **error) {
+/* selection_select() for a connection bound to @bound_generation (0: nothing bound)
+ * and attached under identity @attached (NULL: the current partition's). */
+static gboolean select_bound(Store *store, const Policy *policy, const char *context,
+                             const char *origin, const CertRequest *request,
+                             guint32 bound_generation, const char *attached,
+                             GPtrArray *candidates, gint64 now, SelectionAnswer *ret,
+                             GError **error) {
         StorePartition partition;
-        gboolean bound = request->generation != 0;
+        gboolean bound = bound_generation != 0;
         gboolean mid_connection = request->post_handshake || request->renegotiation;
 
         *ret = (SelectionAnswer) { .decision = SELECTION_NONE };
         if (!store_get_partition(store, context, origin, &partition, error))
                 return FALSE;
         ret->generation = partition.generation;
-        if (bound && request->generation != partition.generation) {
+        if (bound && bound_generation != partition.generation) {
                 ret->decision = SELECTION_STALE;
                 ret->eligible = g_ptr_array_new();
                 return TRUE;
@@ -135,9 +138,13 @@ gboolean selection_select(Store *store, const Policy *policy, const char *contex
                 return TRUE;
 
         const CertInfo *chosen = ret->eligible->pdata[selection.index];
-        /* Only a choice made now can differ from the partition's identity (a remembered
-         * choice is the partition's identity). */
-        gboolean moves = strcmp(chosen->identity, partition.identity) != 0;
+        /* Only a choice made now (or while the call waited) can differ from the identity
+         * the connection was attached under (a remembered choice is the partition's). */
+        if (!attached)
+                attached = partition.identity;
+        gboolean moves = strcmp(chosen->identity, attached) != 0;
+        /* Only a connection attached with no certificate moves to another partition. */
+        gboolean could_move = !mid_connection && !*attached;
 
         if (!selection_apply(store, context, origin, &partition, &selection, chosen, NULL,
                              error))
@@ -145,10 +152,37 @@ gboolean selection_select(Store *store, const Policy *policy, const char *contex
         if (!store_get_partition(store, context, origin, &partition, error))
                 return FALSE;
         ret->generation = partition.generation;
-        if (bound && moves && mid_connection) {
+        if (bound && moves && !could_move) {
                 ret->decision = SELECTION_STALE;
                 return TRUE;
         }
         g_strlcpy(ret->identity, chosen->identity, sizeof ret->identity);
         return TRUE;
+}
+
+gboolean selection_select(Store *store, const Policy *policy, const char *context,
+                          const char *origin, const CertRequest *request,
+                          GPtrArray *candidates, gint64 now, SelectionAnswer *ret,
+                          GError **error) {
+        return select_bound(store, policy, context, origin, request, request->generation,
+                            NULL, candidates, now, ret, error);
+}
+
+gboolean selection_select_resumed(Store *store, const Policy *policy, const char *context,
+                                  const char *origin, const CertRequest *request,
+                                  GPtrArray *candidates, gint64 now, guint32 waited_generation,
+                                  const char *waited_identity, SelectionAnswer *ret,
+                                  GError **error) {
+        guint32 bound = request->generation;
+        StorePartition partition;
+
+        if (bound && bound == waited_generation) {
+                if (!store_get_partition(store, context, origin, &partition, error))
+                        return FALSE;
+                bound = partition.generation;
+        } else {
+                waited_identity = NULL;
+        }
+        return select_bound(store, policy, context, origin, request, bound, waited_identity,
+                            candidates, now, ret, error);
 }

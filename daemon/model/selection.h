@@ -103,3 +103,17 @@ gboolean selection_select(Store *store, const Policy *policy, const char *contex
                           const char *origin, const CertRequest *request,
                           GPtrArray *candidates, gint64 now, SelectionAnswer *ret,
                           GError **error);
+
+/* selection_select() again for a call that waited for a person's answer (an agent's, or a
+ * choice set meanwhile by anyone): a connection bound to @waited_generation, the
+ * partition current when the wait began (whose identity was @waited_identity), is bound to
+ * the current partition instead, since nothing could flow on it while it waited. A
+ * certificate chosen meanwhile then moves a connection attached with no identity in its
+ * first handshake to the new partition (CERTIFICATE with the new ->generation); after
+ * application data, or attached under another identity, it is STALE. A connection bound
+ * to an older generation is STALE, as with selection_select(). */
+gboolean selection_select_resumed(Store *store, const Policy *policy, const char *context,
+                                  const char *origin, const CertRequest *request,
+                                  GPtrArray *candidates, gint64 now, guint32 waited_generation,
+                                  const char *waited_identity, SelectionAnswer *ret,
+                                  GError **error);

@@ -840,6 +840,12 @@ gboolean store_context_is_ephemeral(Store *store, const char *context) {
         return ctx && ctx->ephemeral;
 }
 
+const char *store_context_label(Store *store, const char *context) {
+        Context *ctx = context ? g_hash_table_lookup(store->contexts, context) : NULL;
+
+        return ctx ? (ctx->label ? ctx->label : "") : NULL;
+}
+
 static int compare_strings(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }

@@ -76,6 +76,9 @@ guint store_drop_holder(Store *store, const char *holder);
 gboolean store_has_context(Store *store, const char *context);
 /* Whether @context is open and ephemeral (private browsing: nothing of it is logged). */
 gboolean store_context_is_ephemeral(Store *store, const char *context);
+/* The label of the open @context ("" when none), or NULL when it is not open (borrowed:
+ * valid until the store changes). */
+const char *store_context_label(Store *store, const char *context);
 
 typedef struct {
         const char *context;
