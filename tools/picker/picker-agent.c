@@ -3,10 +3,14 @@
  * Cancel. */
 #include "picker-agent.h"
 
+#include "agent-interface.h"
 #include "interface.h"
-#include "picker-agent-xml.h"
+#include "picker-resources.h"
 
 #include <string.h>
+
+/* dbus/org.tlsid.Agent1.xml, built in (picker.gresource.xml). */
+#define AGENT_XML_RESOURCE "/org/tlsid/Picker/org.tlsid.Agent1.xml"
 
 typedef struct {
         GDBusMethodInvocation *invocation;
@@ -186,17 +190,29 @@ PickerAgent *picker_agent_new(GDBusConnection *connection, PickerAgentRequestFun
                               PickerAgentCancelFunc on_cancel, gpointer user_data,
                               GError **error) {
         PickerAgent *agent = g_new0(PickerAgent, 1);
+        g_autoptr(GBytes) xml = NULL;
+        GDBusInterfaceInfo *interface = NULL;
 
         agent->connection = g_object_ref(connection);
         agent->pending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, pending_free);
         agent->on_request = on_request;
         agent->on_cancel = on_cancel;
         agent->user_data = user_data;
-        agent->node = g_dbus_node_info_new_for_xml(picker_agent_xml, error);
+        /* Named, not looked up globally: the linker keeps the resource of a static
+         * library only when something refers to it. */
+        xml = g_resource_lookup_data(picker_get_resource(), AGENT_XML_RESOURCE,
+                                     G_RESOURCE_LOOKUP_FLAGS_NONE, error);
+        if (xml)
+                agent->node = g_dbus_node_info_new_for_xml(g_bytes_get_data(xml, NULL), error);
         if (agent->node)
+                interface = g_dbus_node_info_lookup_interface(agent->node, AGENT_INTERFACE);
+        if (interface)
                 agent->object_id = g_dbus_connection_register_object(
-                        connection, PICKER_AGENT_PATH, agent->node->interfaces[0],
-                        &agent_vtable, agent, NULL, error);
+                        connection, PICKER_AGENT_PATH, interface, &agent_vtable, agent, NULL,
+                        error);
+        else if (agent->node)
+                g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s lacks %s",
+                            AGENT_XML_RESOURCE, AGENT_INTERFACE);
         if (!agent->object_id) {
                 picker_agent_free(agent);
                 return NULL;
