@@ -4,6 +4,7 @@
 
 #include "interface.h"
 #include "picker-request.h"
+#include "picker-widgets.h"
 
 #define STATE_KEY "picker-decisions-state"
 #define CALL_TIMEOUT_MS 10000
@@ -275,17 +276,6 @@ static void forget_clicked(GtkButton *button, gpointer user_data) {
                                forget_done, g_object_ref(window));
 }
 
-static GtkWidget *label_new(const char *text, const char *css_class) {
-        GtkWidget *label = gtk_label_new(text);
-
-        gtk_label_set_xalign(GTK_LABEL(label), 0);
-        gtk_label_set_wrap(GTK_LABEL(label), TRUE);
-        gtk_label_set_wrap_mode(GTK_LABEL(label), PANGO_WRAP_WORD_CHAR);
-        if (css_class)
-                gtk_widget_add_css_class(label, css_class);
-        return label;
-}
-
 static char *choice_text(const Entry *entry) {
         if (g_strcmp0(entry->state, "none") == 0)
                 return g_strdup("Sends no certificate");
@@ -306,8 +296,8 @@ static GtkWidget *entry_row_new(const ContextEntries *ctx, const Entry *entry) {
 
         gtk_widget_set_margin_start(row, 12);
         gtk_widget_set_hexpand(text, TRUE);
-        gtk_box_append(GTK_BOX(text), label_new(entry->origin, "heading"));
-        gtk_box_append(GTK_BOX(text), label_new(choice, NULL));
+        gtk_box_append(GTK_BOX(text), picker_label_new(entry->origin, "heading"));
+        gtk_box_append(GTK_BOX(text), picker_label_new(choice, NULL));
         gtk_box_append(GTK_BOX(row), text);
         g_object_set_data_full(G_OBJECT(forget), "context", g_strdup(entry->context), g_free);
         g_object_set_data_full(G_OBJECT(forget), "origin", g_strdup(entry->origin), g_free);
@@ -333,10 +323,12 @@ static GtkWidget *show_snapshot(Decisions *decisions, const Snapshot *snapshot) 
                         ? g_strdup_printf("%s (%s)", ctx->label, ctx->context)
                         : g_strdup(ctx->context);
 
-                gtk_box_append(GTK_BOX(decisions->content), label_new(heading, "title-4"));
+                gtk_box_append(GTK_BOX(decisions->content),
+                               picker_label_new(heading, "title-4"));
                 if (ctx->entries->len == 0)
                         gtk_box_append(GTK_BOX(decisions->content),
-                                       label_new("No decisions: every site asks", "dim-label"));
+                                       picker_label_new("No decisions: every site asks",
+                                                        "dim-label"));
                 for (guint k = 0; k < ctx->entries->len; k++) {
                         GtkWidget *row = entry_row_new(ctx, g_ptr_array_index(ctx->entries, k));
 
@@ -457,19 +449,16 @@ static void decisions_new(GtkApplication *app, GDBusConnection *connection) {
 
         decisions->connection = g_object_ref(connection);
         decisions->content = gtk_box_new(GTK_ORIENTATION_VERTICAL, 6);
-        decisions->status = label_new("Reading…", "dim-label");
+        decisions->status = picker_label_new("Reading…", "dim-label");
         g_object_set_data_full(G_OBJECT(window), STATE_KEY, decisions, decisions_free);
 
         gtk_window_set_application(window, app);
         gtk_window_set_title(window, "Remembered decisions — tlsid");
         gtk_window_set_default_size(window, 600, 420);
         gtk_window_set_titlebar(window, gtk_header_bar_new());
-        gtk_widget_set_margin_top(box, 12);
-        gtk_widget_set_margin_bottom(box, 12);
-        gtk_widget_set_margin_start(box, 12);
-        gtk_widget_set_margin_end(box, 12);
+        picker_widget_set_margins(box, 12, 12);
         gtk_box_append(GTK_BOX(box),
-                       label_new("The certificate each tab sends to each site. Forget logs "
+                       picker_label_new("The certificate each tab sends to each site. Forget logs "
                                  "that tab out of the site: its next visit asks again.",
                                  NULL));
         gtk_scrolled_window_set_child(GTK_SCROLLED_WINDOW(scrolled), decisions->content);

@@ -2,6 +2,8 @@
 /* The request window of tlsid-picker. */
 #include "picker-dialog.h"
 
+#include "picker-widgets.h"
+
 typedef struct {
         char *id;
         GPtrArray *identities;  /* of char *, in the list's order */
@@ -76,18 +78,6 @@ static gboolean close_request(GtkWindow *window, gpointer user_data) {
         return FALSE;
 }
 
-static GtkWidget *label_new(const char *text, const char *css_class) {
-        GtkWidget *label = gtk_label_new(text);
-
-        gtk_label_set_xalign(GTK_LABEL(label), 0);
-        gtk_label_set_wrap(GTK_LABEL(label), TRUE);
-        gtk_label_set_wrap_mode(GTK_LABEL(label), PANGO_WRAP_WORD_CHAR);
-        gtk_label_set_selectable(GTK_LABEL(label), FALSE);
-        if (css_class)
-                gtk_widget_add_css_class(label, css_class);
-        return label;
-}
-
 static char *storage_text(const PickerCertificate *cert) {
         if (g_strcmp0(cert->source, "application") == 0)
                 return g_strdup_printf("Offered by %s", *cert->offered_by ? cert->offered_by
@@ -109,18 +99,15 @@ static GtkWidget *certificate_row_new(const PickerCertificate *cert) {
         g_autofree char *spoken = NULL;
         GtkWidget *row = gtk_list_box_row_new();
         GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 2);
-        GtkWidget *heading = label_new(title, "heading");
+        GtkWidget *heading = picker_label_new(title, "heading");
 
-        gtk_widget_set_margin_top(box, 6);
-        gtk_widget_set_margin_bottom(box, 6);
-        gtk_widget_set_margin_start(box, 8);
-        gtk_widget_set_margin_end(box, 8);
+        picker_widget_set_margins(box, 6, 8);
         gtk_box_append(GTK_BOX(box), heading);
-        gtk_box_append(GTK_BOX(box), label_new(subject, NULL));
-        gtk_box_append(GTK_BOX(box), label_new(issuer, NULL));
-        gtk_box_append(GTK_BOX(box), label_new(valid, NULL));
-        gtk_box_append(GTK_BOX(box), label_new(stored, "dim-label"));
-        gtk_box_append(GTK_BOX(box), label_new(fingerprint, "dim-label"));
+        gtk_box_append(GTK_BOX(box), picker_label_new(subject, NULL));
+        gtk_box_append(GTK_BOX(box), picker_label_new(issuer, NULL));
+        gtk_box_append(GTK_BOX(box), picker_label_new(valid, NULL));
+        gtk_box_append(GTK_BOX(box), picker_label_new(stored, "dim-label"));
+        gtk_box_append(GTK_BOX(box), picker_label_new(fingerprint, "dim-label"));
         gtk_list_box_row_set_child(GTK_LIST_BOX_ROW(row), box);
         gtk_widget_set_tooltip_text(row, full_fingerprint);
 
@@ -190,7 +177,7 @@ GtkWindow *picker_dialog_new(GtkApplication *app, const PickerRequest *request,
         GtkWindow *window = g_object_new(GTK_TYPE_WINDOW, "accessible-role",
                                          GTK_ACCESSIBLE_ROLE_DIALOG, NULL);
         GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 8);
-        GtkWidget *heading = label_new(heading_text, "title-3");
+        GtkWidget *heading = picker_label_new(heading_text, "title-3");
         GtkWidget *list_label = gtk_label_new_with_mnemonic("C_ertificates:");
         GtkWidget *scrolled = gtk_scrolled_window_new();
         GtkWidget *list = gtk_list_box_new();
@@ -213,13 +200,10 @@ GtkWindow *picker_dialog_new(GtkApplication *app, const PickerRequest *request,
         gtk_accessible_update_property(GTK_ACCESSIBLE(window),
                                        GTK_ACCESSIBLE_PROPERTY_DESCRIPTION, description, -1);
 
-        gtk_widget_set_margin_top(box, 12);
-        gtk_widget_set_margin_bottom(box, 12);
-        gtk_widget_set_margin_start(box, 12);
-        gtk_widget_set_margin_end(box, 12);
+        picker_widget_set_margins(box, 12, 12);
         gtk_box_append(GTK_BOX(box), heading);
-        gtk_box_append(GTK_BOX(box), label_new(tab_text, NULL));
-        gtk_box_append(GTK_BOX(box), label_new(why, "dim-label"));
+        gtk_box_append(GTK_BOX(box), picker_label_new(tab_text, NULL));
+        gtk_box_append(GTK_BOX(box), picker_label_new(why, "dim-label"));
 
         gtk_label_set_xalign(GTK_LABEL(list_label), 0);
         gtk_label_set_mnemonic_widget(GTK_LABEL(list_label), list);
@@ -249,7 +233,7 @@ GtkWindow *picker_dialog_new(GtkApplication *app, const PickerRequest *request,
                         "and %u more not shown (tlsidctl certs lists them all)",
                         request->eligible_total - request->certificates->len);
 
-                gtk_box_append(GTK_BOX(box), label_new(more, "dim-label"));
+                gtk_box_append(GTK_BOX(box), picker_label_new(more, "dim-label"));
         }
 
         /* An ephemeral context keeps nothing: there is nothing to remember in. */
