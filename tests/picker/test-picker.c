@@ -175,6 +175,27 @@ static char *window_wait(const char *pattern) {
         return id;
 }
 
+/* Waits until no visible window's title matches @pattern. xdotool can wait for a window
+ * to come, not for one to go, and nothing else tells the test: this asks every 100 ms. */
+static bool window_gone(const char *pattern) {
+        const char *argv[] = { "xdotool", "search", "--onlyvisible", "--name", pattern, NULL };
+        long long deadline = test_bus_now_ms() + STEP_MS;
+        g_auto(GStrv) env = picker_environment();
+
+        while (test_bus_now_ms() < deadline) {
+                g_autofree char *out = NULL;
+                int status = -1;
+
+                ck_assert(g_spawn_sync(NULL, (char **)argv, env, G_SPAWN_SEARCH_PATH |
+                                       G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
+                                       &status, NULL));
+                if (!out || !*g_strstrip(out))
+                        return true;
+                g_usleep(100 * 1000);
+        }
+        return false;
+}
+
 /* Gives @window the keyboard focus (there is no window manager) and types @keys. */
 static void window_keys(const char *window, const char *const *keys) {
         const char *focus[] = { "timeout", STEP_TIMEOUT, "xdotool", "windowfocus", "--sync",
@@ -255,12 +276,12 @@ static void teardown(void) {
 
 /* --- the interactive request, on a raw connection --- */
 
-/* Sends SelectCertificate(TAB, ORIGIN) that may wait INTERACTIVE_MS for the user, with no
- * candidates (the daemon's database: alice and bob). */
-static DBusPendingCall *select_interactive(DBusConnection *conn) {
+/* Sends SelectCertificate(@context, ORIGIN) that may wait INTERACTIVE_MS for the user, with
+ * no candidates (the daemon's database: alice and bob). */
+static DBusPendingCall *select_interactive(DBusConnection *conn, const char *context) {
         DBusMessage *msg = test_bus_method("SelectCertificate");
         DBusMessageIter args, dict, entry, variant, candidates;
-        const char *context = TAB, *origin = ORIGIN, *key = "interactive_timeout_ms";
+        const char *origin = ORIGIN, *key = "interactive_timeout_ms";
         dbus_uint32_t timeout = INTERACTIVE_MS;
         DBusPendingCall *pending = NULL;
 
@@ -336,7 +357,7 @@ START_TEST(test_picker_choose_and_forget) {
 
         picker_start();
         conn = test_bus_connect();
-        DBusPendingCall *pending = select_interactive(conn);
+        DBusPendingCall *pending = select_interactive(conn, TAB);
 
         /* The request window: the second certificate (Down), remembered (Alt+R), sent
          * (Enter). */
@@ -393,6 +414,78 @@ START_TEST(test_picker_choose_and_forget) {
 }
 END_TEST
 
+/* Two tabs ask at once: a window each, titled with the tab. One answers Don't send; the
+ * other is decided elsewhere meanwhile (as tlsidctl choose would), so the daemon cancels
+ * its prompt and the window closes; a third request is cancelled with Escape. */
+START_TEST(test_picker_several_requests) {
+        TlsidClient *client = client_new();
+        TlsidContext *home = NULL, *work = NULL;
+        TlsidDecision decision;
+        TlsidCertificateInfo *eligible = NULL;
+        size_t n_eligible = 0;
+        g_autofree char *first = NULL, *home_window = NULL, *work_window = NULL;
+        g_autofree char *decision_home = NULL, *identity_home = NULL;
+        g_autofree char *decision_work = NULL, *identity_work = NULL;
+        g_autofree char *decision_again = NULL, *identity_again = NULL;
+        g_autofree char *again_window = NULL;
+        char *identity = NULL;
+        TlsidChoice state;
+        DBusConnection *conn;
+        DBusPendingCall *pending_home, *pending_work, *pending_again;
+
+        ASSERT_OK(tlsid_context_open(client, TAB_OTHER, 0, "Home tab", &home));
+        ASSERT_OK(tlsid_context_open(client, TAB, 0, TAB_LABEL, &work));
+        ASSERT_OK(tlsid_context_select_certificate(work, ORIGIN, NULL, NULL, 0, &decision,
+                                                   &identity, NULL, &eligible, &n_eligible));
+        ck_assert_int_eq(decision, TLSID_DECISION_ASK);
+        ck_assert_uint_eq(n_eligible, 2);
+        first = g_strdup(eligible[0].identity);
+        tlsid_certificate_infos_free(eligible, n_eligible);
+        g_clear_pointer(&identity, free);
+
+        picker_start();
+        conn = test_bus_connect();
+        pending_home = select_interactive(conn, TAB_OTHER);
+        pending_work = select_interactive(conn, TAB);
+        home_window = window_wait("Certificate for " ORIGIN " — Home tab");
+        work_window = window_wait("Certificate for " ORIGIN " — " TAB_LABEL);
+        ck_assert_str_ne(home_window, work_window);
+
+        /* Don't send (Alt+D) in the home tab's window: its choice is none. */
+        window_keys(home_window, (const char *const[]){ "alt+d", NULL });
+        select_reply(pending_home, &decision_home, &identity_home);
+        ck_assert_str_eq(decision_home, "none");
+        ck_assert_str_eq(identity_home, "");
+        ASSERT_OK(tlsid_context_get_partition(home, ORIGIN, &state, NULL, NULL, NULL));
+        ck_assert_int_eq(state, TLSID_CHOICE_NONE);
+        ck_assert_msg(window_gone("— Home tab"), "the answered window stayed open");
+
+        /* The work tab's choice made elsewhere: the waiting call gets it, the daemon
+         * cancels the prompt, and the picker closes that window. */
+        ASSERT_OK(tlsid_context_set_choice(work, ORIGIN, TLSID_CHOICE_CERTIFICATE, first, 0));
+        select_reply(pending_work, &decision_work, &identity_work);
+        ck_assert_str_eq(decision_work, "certificate");
+        ck_assert_str_eq(identity_work, first);
+        ck_assert_msg(window_gone("— " TAB_LABEL), "the cancelled window stayed open");
+
+        /* Escape cancels: nothing changes and the call gets "ask". */
+        ASSERT_OK(tlsid_context_set_choice(home, ORIGIN, TLSID_CHOICE_UNDECIDED, NULL, 0));
+        pending_again = select_interactive(conn, TAB_OTHER);
+        again_window = window_wait("Certificate for " ORIGIN " — Home tab");
+        window_keys(again_window, (const char *const[]){ "Escape", NULL });
+        select_reply(pending_again, &decision_again, &identity_again);
+        ck_assert_str_eq(decision_again, "ask");
+        ASSERT_OK(tlsid_context_get_partition(home, ORIGIN, &state, NULL, NULL, NULL));
+        ck_assert_int_eq(state, TLSID_CHOICE_UNDECIDED);
+        ck_assert_msg(window_gone("— Home tab"), "the cancelled window stayed open");
+
+        test_bus_disconnect(conn);
+        tlsid_context_unref(work);
+        tlsid_context_unref(home);
+        tlsid_client_unref(client);
+}
+END_TEST
+
 static Suite *picker_suite(void) {
         Suite *s = suite_create("picker");
         TCase *tc = tcase_create("xvfb");
@@ -400,6 +493,7 @@ static Suite *picker_suite(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 240);
         tcase_add_test(tc, test_picker_choose_and_forget);
+        tcase_add_test(tc, test_picker_several_requests);
         suite_add_tcase(s, tc);
         return s;
 }
