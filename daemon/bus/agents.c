@@ -128,8 +128,10 @@ static void emit_ended(Manager *m, const Prompt *prompt, const char *outcome) {
 
 static DBusMessage *new_agent_call(const char *name, const char *path, AgentMethodId id) {
         const MethodSpec *spec = &agent_methods[id];
-        DBusMessage *call = dbus_message_new_method_call(name, path, spec->interface,
-                                                         spec->name);
+        /* A peer-to-peer connection (the unit tests, the fuzzer) has no names: its peer
+         * is the agent. */
+        DBusMessage *call = dbus_message_new_method_call(*name ? name : NULL, path,
+                                                         spec->interface, spec->name);
 
         if (!call)
                 oom();

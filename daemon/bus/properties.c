@@ -40,6 +40,12 @@ static PropertyValue property_value(Manager *m, PropertyId id) {
                 return NUMBER(m->config.max_senders);
         case PROPERTY_MAX_PENDING_PER_SENDER:
                 return NUMBER(m->config.max_pending_per_sender);
+        case PROPERTY_MAX_AGENTS:
+                return NUMBER(m->config.max_agents);
+        case PROPERTY_MAX_AGENT_REQUESTS:
+                return NUMBER(m->config.max_agent_requests);
+        case PROPERTY_MAX_AGENT_WAITS_PER_CALLER:
+                return NUMBER(m->config.max_agent_waits_per_caller);
         case _PROPERTY_MAX:
                 break;
         }

@@ -362,6 +362,39 @@ static DBusMessage *answer_challenge(const char *context, const char *origin,
         return m;
 }
 
+/* SelectCertificate with the test certificate as candidate (an "ask"), interactive for
+ * @timeout_ms. */
+static DBusMessage *select_interactive(const char *context, const char *origin,
+                                       dbus_uint32_t timeout_ms) {
+        DBusMessage *m = call_context_origin("SelectCertificate", context, origin);
+        DBusMessageIter it, dict;
+
+        dbus_message_iter_init_append(m, &it);
+        open_dict(&it, &dict);
+        add_entry(&dict, "interactive_timeout_ms", DBUS_TYPE_UINT32, &timeout_ms);
+        close_dict(&it, &dict);
+        add_candidates(&it, NULL);
+        return m;
+}
+
+/* RegisterAgent(@path, {@key: <true>}), or with no option when @key is NULL; or
+ * UnregisterAgent(@path) when @unregister. */
+static DBusMessage *agent_call(const char *path, const char *key, gboolean unregister) {
+        DBusMessage *m = call(unregister ? "UnregisterAgent" : "RegisterAgent");
+        DBusMessageIter it, dict;
+        dbus_bool_t yes = TRUE;
+
+        dbus_message_iter_init_append(m, &it);
+        check(dbus_message_iter_append_basic(&it, DBUS_TYPE_OBJECT_PATH, &path));
+        if (unregister)
+                return m;
+        open_dict(&it, &dict);
+        if (key)
+                add_entry(&dict, key, DBUS_TYPE_BOOLEAN, &yes);
+        close_dict(&it, &dict);
+        return m;
+}
+
 static DBusMessage *properties(const char *method, const char *interface, const char *name) {
         DBusMessage *m = call_on(TLSID_OBJECT_PATH, DBUS_INTERFACE_PROPERTIES, method);
         DBusMessageIter it, variant;
@@ -523,6 +556,15 @@ int main(int argc, char **argv) {
              answer_challenge("fuzz", origin, declined, TRUE), NULL);
         seed("challenge-errors", answer_challenge("fuzz", origin, garbage_values, FALSE),
              answer_challenge("nope", origin, transport, FALSE), NULL);
+        seed("agents", agent_call("/agent", NULL, FALSE), agent_call("/agent", NULL, FALSE),
+             agent_call("/other", "modal", FALSE), open_context("fuzz", NULL, 0),
+             select_interactive("fuzz", origin, 60000), select_interactive("fuzz", origin, 1),
+             call("ListRequests"), agent_call("/agent", NULL, TRUE),
+             agent_call("/agent", NULL, TRUE), call("ListRequests"), NULL);
+        seed("agent-errors", open_context("fuzz", NULL, 0),
+             select_interactive("fuzz", origin, 600001),
+             select_interactive("fuzz", origin, 60000), call_string("RegisterAgent", "/x"),
+             NULL);
         seed("policy-and-key", call("GetPolicy"), call("GetTokenKey"), NULL);
         seed("properties", properties("Get", TLSID_INTERFACE, "Version"),
              properties("Get", TLSID_INTERFACE, "MaxTokenBytes"),

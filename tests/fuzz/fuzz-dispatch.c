@@ -17,7 +17,9 @@
  * seam, and it is the daemon's own code path for peer connections, not a test hook: here
  * the peer is this process, so its uid is the owner's and the calls run. The daemon must
  * never call its peer (it would ask the peer for uids, which the peer could answer as it
- * pleased): a method call arriving at the client aborts.
+ * pleased): a method call arriving at the client aborts, but for org.tlsid.Agent1's
+ * (the peer registered an agent), which must have the signature of the Agent1 table;
+ * the client answers a RequestChoice "cancel", so a held call ends.
  *
  * Each input gets a new store (with the context "fuzz" open) and a new manager, so it
  * behaves the same whatever ran before; the connection, NSS (without a database) and
@@ -34,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent-interface.h"
 #include "bus-glib.h"
 #include "certs.h"
 #include "config.h"
@@ -117,6 +120,34 @@ static gboolean is_known_error(const char *name) {
                g_str_has_prefix(name, "org.freedesktop.DBus.Error.");
 }
 
+/* Answers a call of the agent interface: RequestChoice with "cancel", Cancel with
+ * nothing. FALSE for any other call. */
+static gboolean answer_agent(DBusConnection *connection, DBusMessage *message) {
+        for (int i = 0; i < _AGENT_METHOD_MAX; i++) {
+                const MethodSpec *spec = &agent_methods[i];
+
+                if (!dbus_message_is_method_call(message, spec->interface, spec->name))
+                        continue;
+                REQUIRE(dbus_message_has_signature(message, spec->in_signature));
+                REQUIRE(!dbus_message_get_no_reply(message) == !spec->no_reply);
+                if (spec->no_reply)
+                        return TRUE;
+                g_autoptr(DBusMessage) reply = dbus_message_new_method_return(message);
+                DBusMessageIter it, dict;
+                const char *answer = "cancel", *identity = "";
+
+                REQUIRE(reply);
+                dbus_message_iter_init_append(reply, &it);
+                REQUIRE(dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &answer));
+                REQUIRE(dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &identity));
+                REQUIRE(dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &dict));
+                REQUIRE(dbus_message_iter_close_container(&it, &dict));
+                REQUIRE(dbus_connection_send(connection, reply, NULL));
+                return TRUE;
+        }
+        return FALSE;
+}
+
 static DBusHandlerResult client_filter_cb(DBusConnection *connection, DBusMessage *message,
                                           void *user_data) {
         int type = dbus_message_get_type(message);
@@ -126,6 +157,8 @@ static DBusHandlerResult client_filter_cb(DBusConnection *connection, DBusMessag
                 fprintf(stderr, "the daemon's end of the connection closed it\n");
                 abort();
         }
+        if (type == DBUS_MESSAGE_TYPE_METHOD_CALL && answer_agent(connection, message))
+                return DBUS_HANDLER_RESULT_HANDLED;
         if (type == DBUS_MESSAGE_TYPE_METHOD_CALL) {
                 fprintf(stderr, "the daemon called its peer: %s.%s\n",
                         dbus_message_get_interface(message), dbus_message_get_member(message));

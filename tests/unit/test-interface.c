@@ -257,7 +257,7 @@ START_TEST(test_interface_properties_match_xml) {
                               interface_properties[j].name);
         ck_assert_uint_eq(xml_properties, _PROPERTY_MAX);
         /* Version and the eight limits of tlsidd.conf. */
-        ck_assert_uint_eq(xml_properties, 9);
+        ck_assert_uint_eq(xml_properties, 12);
 }
 END_TEST
 

@@ -407,6 +407,94 @@ START_TEST(test_selection_select_unbound_as_before) {
 }
 END_TEST
 
+/* --- selection_select_resumed(): a call that waited for a person's answer --- */
+
+static void bind_resume(BindFixture *f, guint32 generation, gboolean renegotiation,
+                        guint32 waited_generation, const char *waited_identity,
+                        SelectionAnswer *ret) {
+        g_autoptr(CertRequest) request = cert_request_new();
+        g_autoptr(GError) error = NULL;
+
+        request->generation = generation;
+        request->renegotiation = renegotiation;
+        ck_assert_msg(selection_select_resumed(f->store, f->policy, "tab", "example.org:443",
+                                               request, f->candidates,
+                                               g_get_real_time() / G_USEC_PER_SEC,
+                                               waited_generation, waited_identity, ret,
+                                               &error),
+                      "%s", error ? error->message : "");
+}
+
+START_TEST(test_selection_resumed_first_handshake_adopted) {
+        BindFixture f;
+        g_auto(SelectionAnswer) a = { 0 };
+
+        bind_setup(&f, "ask");
+        guint32 attached = bind_generation(&f);
+        /* The agent's answer became the choice while the first handshake waited. */
+        bind_choose(&f, 'a');
+        bind_resume(&f, attached, FALSE, attached, "", &a);
+        ck_assert_str_eq(selection_decision_to_string(a.decision), "certificate");
+        ck_assert_str_eq(a.identity, model_fingerprint('a'));
+        ck_assert_uint_gt(a.generation, attached);
+        ck_assert_uint_eq(a.generation, bind_generation(&f));
+
+        /* selection_select() of the same call would have retired the connection. */
+        g_auto(SelectionAnswer) b = { 0 };
+        bind_select(&f, attached, FALSE, &b);
+        ck_assert_str_eq(selection_decision_to_string(b.decision), "stale");
+        bind_clear(&f);
+}
+END_TEST
+
+START_TEST(test_selection_resumed_mid_connection_stale) {
+        BindFixture f;
+        g_auto(SelectionAnswer) a = { 0 };
+
+        bind_setup(&f, "ask");
+        guint32 attached = bind_generation(&f);
+        bind_choose(&f, 'a');
+        /* Application data flowed before the renegotiation asked: never a new identity. */
+        bind_resume(&f, attached, TRUE, attached, "", &a);
+        ck_assert_str_eq(selection_decision_to_string(a.decision), "stale");
+        ck_assert_str_eq(a.identity, "");
+        ck_assert_uint_eq(a.generation, bind_generation(&f));
+        bind_clear(&f);
+}
+END_TEST
+
+START_TEST(test_selection_resumed_older_attach_stale) {
+        BindFixture f;
+        g_auto(SelectionAnswer) a = { 0 };
+
+        bind_setup(&f, "ask");
+        guint32 attached = bind_generation(&f);
+        g_autoptr(GError) error = NULL;
+        ck_assert(store_flush(f.store, "tab", "example.org:443", NULL, &error));
+        /* The partition had moved on before the call began to wait. */
+        guint32 waited = bind_generation(&f);
+        bind_choose(&f, 'a');
+        bind_resume(&f, attached, FALSE, waited, "", &a);
+        ck_assert_str_eq(selection_decision_to_string(a.decision), "stale");
+        bind_clear(&f);
+}
+END_TEST
+
+START_TEST(test_selection_resumed_without_answer_asks) {
+        BindFixture f;
+        g_auto(SelectionAnswer) a = { 0 };
+
+        bind_setup(&f, "ask");
+        guint32 attached = bind_generation(&f);
+        /* A timeout or a cancel: nothing changed, the call gets today's ask. */
+        bind_resume(&f, attached, FALSE, attached, "", &a);
+        ck_assert_str_eq(selection_decision_to_string(a.decision), "ask");
+        ck_assert_uint_eq(a.eligible->len, 1);
+        ck_assert_uint_eq(a.generation, attached);
+        bind_clear(&f);
+}
+END_TEST
+
 static Suite *selection_suite(void) {
         Suite *s = suite_create("selection");
         TCase *tc = tcase_create("decide");
@@ -427,6 +515,13 @@ static Suite *selection_suite(void) {
         tcase_add_test(tc, test_selection_select_first_handshake_moves_to_the_new_partition);
         tcase_add_test(tc, test_selection_select_mid_connection_never_presents_a_new_identity);
         tcase_add_test(tc, test_selection_select_unbound_as_before);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("resumed");
+        tcase_add_test(tc, test_selection_resumed_first_handshake_adopted);
+        tcase_add_test(tc, test_selection_resumed_mid_connection_stale);
+        tcase_add_test(tc, test_selection_resumed_older_attach_stale);
+        tcase_add_test(tc, test_selection_resumed_without_answer_asks);
         suite_add_tcase(s, tc);
         return s;
 }
