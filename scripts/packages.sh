@@ -27,6 +27,7 @@ TLSID_PACKAGES=(
         xvfb            # the picker test's X server
         xdotool         # the picker test's keystrokes
         imagemagick     # the picker test's screenshots (import)
+        at-spi2-core    # the picker test reads what a screen reader reads (at-spi-bus-launcher)
         fonts-dejavu-core       # a font for GTK under Xvfb
 )
 # What the sanitized run adds (scripts/test-sanitized): clang, whose sanitizer runtime

@@ -2,9 +2,10 @@
 /* tlsid-picker under Xvfb, against the real tlsidd on a private bus: a SelectCertificate
  * that may wait makes the daemon ask the picker, keystrokes sent with xdotool choose a
  * certificate in its window, the answer becomes the choice; then the Remembered decisions
- * window's Forget button, pressed by keyboard, forgets it. Each window is saved as a
- * screenshot in the meson log directory (and in $TLSID_PICKER_SCREENSHOT_DIR when set, which
- * is how docs/screenshots/ is refreshed). */
+ * window's Forget button, pressed by keyboard, forgets it; several requests get a window
+ * each; and the accessibility tree (AT-SPI, what a screen reader reads) names what the
+ * windows show. Each window is saved as a screenshot in the meson log directory (and in
+ * $TLSID_PICKER_SCREENSHOT_DIR when set, which is how docs/screenshots/ is refreshed). */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 
 #include <tlsid/tlsid.h>
 
+#include "a11y-tree.h"
 #include "cert-bus.h"
 #include "check-main.h"
 #include "lib-asserts.h"
@@ -36,6 +38,7 @@ static struct {
         GPid xvfb;
         char *display;
         GPid picker;
+        GPid a11y_launcher;     /* at-spi-bus-launcher, when a test reads the a11y tree */
         int picker_err;         /* the picker's stderr, read for its registration */
         GString *picker_log;
 } t;
@@ -104,16 +107,19 @@ static void xvfb_start(void) {
         t.display = g_strdup_printf(":%s", number->str);
 }
 
-/* The environment GTK gets under Xvfb: X11, software rendering, no accessibility bus or
- * dconf to find, the test bus's throwaway home and runtime directory. */
+/* The environment GTK gets under Xvfb: X11, software rendering, no dconf to find, the
+ * test bus's throwaway home and runtime directory, and no accessibility bus unless the
+ * test started one. */
 static char **picker_environment(void) {
         char **env = g_get_environ();
 
         env = g_environ_setenv(env, "DISPLAY", t.display, TRUE);
         env = g_environ_setenv(env, "GDK_BACKEND", "x11", TRUE);
         env = g_environ_setenv(env, "GSK_RENDERER", "cairo", TRUE);
-        env = g_environ_setenv(env, "NO_AT_BRIDGE", "1", TRUE);
-        env = g_environ_setenv(env, "GTK_A11Y", "none", TRUE);
+        if (t.a11y_launcher <= 0) {
+                env = g_environ_setenv(env, "NO_AT_BRIDGE", "1", TRUE);
+                env = g_environ_setenv(env, "GTK_A11Y", "none", TRUE);
+        }
         env = g_environ_setenv(env, "GSETTINGS_BACKEND", "memory", TRUE);
         env = g_environ_setenv(env, "GIO_USE_VFS", "local", TRUE);
         return env;
@@ -272,6 +278,20 @@ static void teardown(void) {
         stop_child(&t.xvfb);
         g_free(t.display);
         test_bus_stop();
+        /* The launcher leaves with the session bus and stops its accessibility bus and
+         * registry itself (killed, it would orphan them). */
+        if (t.a11y_launcher > 0) {
+                long long deadline = test_bus_now_ms() + 5000;
+
+                while (waitpid(t.a11y_launcher, NULL, WNOHANG) == 0) {
+                        if (test_bus_now_ms() > deadline) {
+                                stop_child(&t.a11y_launcher);
+                                break;
+                        }
+                        g_usleep(50 * 1000);
+                }
+                t.a11y_launcher = 0;
+        }
 }
 
 /* --- the interactive request, on a raw connection --- */
@@ -486,6 +506,98 @@ START_TEST(test_picker_several_requests) {
 }
 END_TEST
 
+/* at-spi-bus-launcher on the test bus, waited for until it owns org.a11y.Bus; returns
+ * the accessibility bus. */
+static GDBusConnection *a11y_start(void) {
+        const char *launcher = getenv("TLSID_AT_SPI_BUS_LAUNCHER");
+        const char *argv[] = { launcher, "--launch-immediately", NULL };
+        DBusConnection *watch = test_bus_connect_watching();
+        g_autoptr(GError) error = NULL;
+        GDBusConnection *a11y;
+
+        ck_assert_msg(launcher && *launcher,
+                      "at-spi-bus-launcher not found: install at-spi2-core");
+        ck_assert_msg(g_spawn_async(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+                                    NULL, &t.a11y_launcher, &error),
+                      "cannot start %s: %s", launcher, error->message);
+        ck_assert_msg(test_bus_wait_owner_change(watch, "org.a11y.Bus", false, STEP_MS),
+                      "%s did not take org.a11y.Bus", launcher);
+        test_bus_disconnect(watch);
+        a11y = a11y_connect(&error);
+        ck_assert_msg(a11y, "the accessibility bus: %s", error->message);
+        return a11y;
+}
+
+/* The picker's accessibility tree once it holds @needle (GTK makes a window's nodes as
+ * it shows it; nothing signals that to the test, which asks again every 100 ms). */
+static char *a11y_wait(GDBusConnection *a11y, const char *needle) {
+        long long deadline = test_bus_now_ms() + STEP_MS;
+        char *tree = NULL;
+
+        for (;;) {
+                g_autoptr(GError) error = NULL;
+
+                g_free(tree);
+                tree = a11y_dump_application(a11y, "tlsid-picker", &error);
+                if (tree && strstr(tree, needle))
+                        return tree;
+                if (test_bus_now_ms() > deadline)
+                        ck_abort_msg("no \"%s\" in the picker's accessibility tree: %s", needle,
+                                     tree ? tree : error->message);
+                g_usleep(100 * 1000);
+        }
+}
+
+static void assert_reads(const char *tree, const char *line) {
+        ck_assert_msg(strstr(tree, line), "a screen reader does not read \"%s\":\n%s", line,
+                      tree);
+}
+
+/* What a screen reader reads of both windows: the request's site, tab and reason, each
+ * certificate as one sentence, the controls by their names; each Forget button says what
+ * it forgets. */
+START_TEST(test_picker_accessible) {
+        g_autoptr(GDBusConnection) a11y = a11y_start();
+        TlsidClient *client = client_new();
+        TlsidContext *tab = NULL;
+        g_autofree char *window = NULL, *tree = NULL, *decision = NULL, *identity = NULL;
+        g_autofree char *decisions_tree = NULL;
+        DBusConnection *conn;
+        DBusPendingCall *pending;
+
+        ASSERT_OK(tlsid_context_open(client, TAB, 0, TAB_LABEL, &tab));
+        picker_start();
+        conn = test_bus_connect();
+        pending = select_interactive(conn, TAB);
+        window = window_wait("Certificate for " ORIGIN " — " TAB_LABEL);
+        tree = a11y_wait(a11y, "button: Send (");
+        assert_reads(tree, "dialog: Certificate for " ORIGIN " — " TAB_LABEL " (" ORIGIN
+                           " asks which certificate to send Tab: " TAB_LABEL " (" TAB ")");
+        assert_reads(tree, "list: Certificates:\n");
+        assert_reads(tree, "list item: alice. Subject: CN=Alice,O=tlsid e2e. Issued by: "
+                           "CN=tlsid e2e CA,O=tlsid e2e. Valid: ");
+        assert_reads(tree, "list item: bob. Subject: CN=Bob,O=tlsid e2e. Issued by: ");
+        assert_reads(tree, "checkbox: Remember this decision (");
+        assert_reads(tree, "button: Send (Send the selected certificate");
+        assert_reads(tree, "button: Don't send (Send no certificate");
+        assert_reads(tree, "button: Cancel (Decide later");
+        window_keys(window, (const char *const[]){ "Escape", NULL });
+        select_reply(pending, &decision, &identity);
+        ck_assert_str_eq(decision, "ask");
+
+        ASSERT_OK(tlsid_context_set_choice(tab, ORIGIN, TLSID_CHOICE_NONE, NULL, 0));
+        g_free(run((const char *const[]){ picker_path(), "--decisions", NULL }));
+        g_free(window_wait("Remembered decisions"));
+        decisions_tree = a11y_wait(a11y, "button: Forget the choice for " ORIGIN " in "
+                                         TAB_LABEL);
+        assert_reads(decisions_tree, "label: Sends no certificate\n");
+
+        test_bus_disconnect(conn);
+        tlsid_context_unref(tab);
+        tlsid_client_unref(client);
+}
+END_TEST
+
 static Suite *picker_suite(void) {
         Suite *s = suite_create("picker");
         TCase *tc = tcase_create("xvfb");
@@ -494,6 +606,7 @@ static Suite *picker_suite(void) {
         tcase_set_timeout(tc, 240);
         tcase_add_test(tc, test_picker_choose_and_forget);
         tcase_add_test(tc, test_picker_several_requests);
+        tcase_add_test(tc, test_picker_accessible);
         suite_add_tcase(s, tc);
         return s;
 }

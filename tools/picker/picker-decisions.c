@@ -292,7 +292,7 @@ static GtkWidget *entry_row_new(const ContextEntries *ctx, const Entry *entry) {
                                                   tab);
         GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 12);
         GtkWidget *text = gtk_box_new(GTK_ORIENTATION_VERTICAL, 2);
-        GtkWidget *forget = gtk_button_new_with_label("Forget");
+        GtkWidget *forget = picker_button_new("Forget", spoken, spoken);
 
         gtk_widget_set_margin_start(row, 12);
         gtk_widget_set_hexpand(text, TRUE);
@@ -302,9 +302,6 @@ static GtkWidget *entry_row_new(const ContextEntries *ctx, const Entry *entry) {
         g_object_set_data_full(G_OBJECT(forget), "context", g_strdup(entry->context), g_free);
         g_object_set_data_full(G_OBJECT(forget), "origin", g_strdup(entry->origin), g_free);
         gtk_widget_set_valign(forget, GTK_ALIGN_CENTER);
-        gtk_widget_set_tooltip_text(forget, spoken);
-        gtk_accessible_update_property(GTK_ACCESSIBLE(forget), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                       spoken, -1);
         g_signal_connect(forget, "clicked", G_CALLBACK(forget_clicked), NULL);
         gtk_box_append(GTK_BOX(row), forget);
         return row;
@@ -445,7 +442,8 @@ static void decisions_new(GtkApplication *app, GDBusConnection *connection) {
         GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 8);
         GtkWidget *scrolled = gtk_scrolled_window_new();
         GtkWidget *bottom = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 8);
-        GtkWidget *refresh_button = gtk_button_new_with_mnemonic("_Refresh");
+        GtkWidget *refresh_button = picker_button_new("_Refresh", "Refresh",
+                                                      "Read the decisions again");
 
         decisions->connection = g_object_ref(connection);
         decisions->content = gtk_box_new(GTK_ORIENTATION_VERTICAL, 6);

@@ -129,14 +129,16 @@ static char *reason_text(const PickerRequest *request) {
 
 static GtkWidget *buttons_new(GtkWindow *window) {
         GtkWidget *box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
-        GtkWidget *cancel = gtk_button_new_with_mnemonic("_Cancel");
-        GtkWidget *decline = gtk_button_new_with_mnemonic("_Don't send");
-        GtkWidget *send = gtk_button_new_with_mnemonic("_Send");
+        GtkWidget *cancel = picker_button_new("_Cancel", "Cancel",
+                                       "Decide later: the site gets no answer now");
+        GtkWidget *decline = picker_button_new("_Don't send", "Don't send",
+                                        "Send no certificate to this site from this tab");
+        GtkWidget *send = picker_button_new("_Send", "Send",
+                                     "Send the selected certificate to this site from this "
+                                     "tab");
 
         gtk_widget_set_halign(box, GTK_ALIGN_END);
         gtk_widget_add_css_class(send, "suggested-action");
-        gtk_widget_set_tooltip_text(decline, "Send no certificate to this site from this tab");
-        gtk_widget_set_tooltip_text(cancel, "Decide later: the site gets no answer now");
         g_signal_connect(cancel, "clicked", G_CALLBACK(cancel_clicked), NULL);
         g_signal_connect(decline, "clicked", G_CALLBACK(decline_clicked), NULL);
         g_signal_connect(send, "clicked", G_CALLBACK(send_clicked), NULL);
@@ -210,8 +212,6 @@ GtkWindow *picker_dialog_new(GtkApplication *app, const PickerRequest *request,
         gtk_box_append(GTK_BOX(box), list_label);
         gtk_list_box_set_selection_mode(GTK_LIST_BOX(list), GTK_SELECTION_SINGLE);
         gtk_widget_add_css_class(list, "boxed-list");
-        gtk_accessible_update_property(GTK_ACCESSIBLE(list), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                       "Certificates", -1);
         for (guint i = 0; i < request->certificates->len; i++) {
                 const PickerCertificate *cert = g_ptr_array_index(request->certificates, i);
 
@@ -240,7 +240,8 @@ GtkWindow *picker_dialog_new(GtkApplication *app, const PickerRequest *request,
         gtk_widget_set_visible(remember, !request->ephemeral);
         gtk_widget_set_tooltip_text(remember, "Keep this choice after the tab closes and "
                                               "across restarts");
-        gtk_accessible_update_property(GTK_ACCESSIBLE(remember),
+        gtk_accessible_update_property(GTK_ACCESSIBLE(remember), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                       "Remember this decision",
                                        GTK_ACCESSIBLE_PROPERTY_DESCRIPTION,
                                        "Keep this choice after the tab closes and across "
                                        "restarts", -1);

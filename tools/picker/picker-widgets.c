@@ -19,3 +19,17 @@ void picker_widget_set_margins(GtkWidget *widget, int vertical, int horizontal) 
         gtk_widget_set_margin_start(widget, horizontal);
         gtk_widget_set_margin_end(widget, horizontal);
 }
+
+GtkWidget *picker_button_new(const char *mnemonic, const char *name, const char *tooltip) {
+        GtkWidget *button = gtk_button_new_with_mnemonic(mnemonic);
+
+        if (tooltip)
+                gtk_widget_set_tooltip_text(button, tooltip);
+        /* GTK 4.8 reads a button as its raw label (underscore included) followed by the
+         * text of the mnemonic label that labels it: the name says it once instead. */
+        gtk_accessible_update_property(GTK_ACCESSIBLE(button), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                       name, -1);
+        gtk_accessible_reset_relation(GTK_ACCESSIBLE(button),
+                                      GTK_ACCESSIBLE_RELATION_LABELLED_BY);
+        return button;
+}

@@ -10,3 +10,6 @@ GtkWidget *picker_label_new(const char *text, const char *css_class);
 /* Sets the four margins of @widget: @vertical at top and bottom, @horizontal at start and
  * end. */
 void picker_widget_set_margins(GtkWidget *widget, int vertical, int horizontal);
+/* A button labelled @mnemonic (with its underscore), read by screen readers as @name
+ * alone, with the tooltip and description @tooltip (nullable). */
+GtkWidget *picker_button_new(const char *mnemonic, const char *name, const char *tooltip);
