@@ -555,7 +555,7 @@ static void assert_reads(const char *tree, const char *line) {
 
 /* What a screen reader reads of both windows: the request's site, tab and reason, each
  * certificate as one sentence, the controls by their names; each Forget button says what
- * it forgets. */
+ * it forgets, and the decisions window shows a choice made while it is open. */
 START_TEST(test_picker_accessible) {
         g_autoptr(GDBusConnection) a11y = a11y_start();
         TlsidClient *client = client_new();
@@ -585,9 +585,12 @@ START_TEST(test_picker_accessible) {
         select_reply(pending, &decision, &identity);
         ck_assert_str_eq(decision, "ask");
 
-        ASSERT_OK(tlsid_context_set_choice(tab, ORIGIN, TLSID_CHOICE_NONE, NULL, 0));
+        /* The decisions window follows IdentityChanged: a choice made while it is open
+         * appears in it. */
         g_free(run((const char *const[]){ picker_path(), "--decisions", NULL }));
         g_free(window_wait("Remembered decisions"));
+        g_free(a11y_wait(a11y, "label: No decisions: every site asks\n"));
+        ASSERT_OK(tlsid_context_set_choice(tab, ORIGIN, TLSID_CHOICE_NONE, NULL, 0));
         decisions_tree = a11y_wait(a11y, "button: Forget the choice for " ORIGIN " in "
                                          TAB_LABEL);
         assert_reads(decisions_tree, "label: Sends no certificate\n");

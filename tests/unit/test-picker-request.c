@@ -47,6 +47,9 @@ static GVariant *request(guint n, const char *skip, GVariant *certificates) {
         g_variant_builder_add(&b, "{sv}", "eligible_total", g_variant_new_uint32(100));
         g_variant_builder_add(&b, "{sv}", "timeout_ms", g_variant_new_uint32(30000));
         g_variant_builder_add(&b, "{sv}", "future_key", g_variant_new_string("ignored"));
+        g_variant_builder_add(&b, "{sv}", "ca_names",
+                              g_variant_new_strv((const char *const[]){ "CN=CA one",
+                                                                        "CN=CA two" }, 2));
         g_variant_builder_add(&b, "{sv}", "certificates",
                               certificates ? certificates : g_variant_builder_end(&certs));
         if (certificates)
@@ -70,6 +73,8 @@ START_TEST(test_picker_request_read) {
         ck_assert_uint_eq(r->eligible_total, 100);
         ck_assert_uint_eq(r->timeout_ms, 30000);
         ck_assert_uint_eq(r->certificates->len, 2);
+        ck_assert_uint_eq(g_strv_length(r->ca_names), 2);
+        ck_assert_str_eq(r->ca_names[1], "CN=CA two");
         /* No label: the tab is named by its id. */
         ck_assert_str_eq(picker_request_tab_name(r), "ff/tab-1");
         cert = picker_request_find(r, FP_B);

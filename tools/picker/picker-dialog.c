@@ -127,6 +127,22 @@ static char *reason_text(const PickerRequest *request) {
         return g_strdup("The server asked for a client certificate while connecting.");
 }
 
+/* "The site accepts certificates from: A; B; C and 4 more", or NULL when it accepts any
+ * CA. */
+static char *issuers_text(const PickerRequest *request) {
+        guint n = g_strv_length(request->ca_names);
+        GString *text;
+
+        if (n == 0)
+                return NULL;
+        text = g_string_new("The site accepts certificates from: ");
+        for (guint i = 0; i < MIN(n, 3); i++)
+                g_string_append_printf(text, "%s%s", i ? "; " : "", request->ca_names[i]);
+        if (n > 3)
+                g_string_append_printf(text, " and %u more", n - 3);
+        return g_string_free(text, FALSE);
+}
+
 static GtkWidget *buttons_new(GtkWindow *window) {
         GtkWidget *box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
         GtkWidget *cancel = picker_button_new("_Cancel", "Cancel",
@@ -175,6 +191,7 @@ GtkWindow *picker_dialog_new(GtkApplication *app, const PickerRequest *request,
                 ? g_strdup_printf("Tab: %s (%s)", request->label, request->context)
                 : g_strdup_printf("Tab: %s", request->context);
         g_autofree char *why = reason_text(request);
+        g_autofree char *issuers = issuers_text(request);
         g_autofree char *description = g_strdup_printf("%s %s %s", heading_text, tab_text, why);
         GtkWindow *window = g_object_new(GTK_TYPE_WINDOW, "accessible-role",
                                          GTK_ACCESSIBLE_ROLE_DIALOG, NULL);
@@ -206,6 +223,8 @@ GtkWindow *picker_dialog_new(GtkApplication *app, const PickerRequest *request,
         gtk_box_append(GTK_BOX(box), heading);
         gtk_box_append(GTK_BOX(box), picker_label_new(tab_text, NULL));
         gtk_box_append(GTK_BOX(box), picker_label_new(why, "dim-label"));
+        if (issuers)
+                gtk_box_append(GTK_BOX(box), picker_label_new(issuers, "dim-label"));
 
         gtk_label_set_xalign(GTK_LABEL(list_label), 0);
         gtk_label_set_mnemonic_widget(GTK_LABEL(list_label), list);

@@ -73,6 +73,7 @@ PickerRequest *picker_request_new(const char *id, GVariant *request, GError **er
         g_autoptr(PickerRequest) req = g_new0(PickerRequest, 1);
         g_autoptr(GVariant) certificates = NULL;
         g_autoptr(GVariant) ephemeral = NULL;
+        g_autoptr(GVariant) ca_names = NULL;
         GVariantIter iter;
         GVariant *dict;
 
@@ -87,6 +88,18 @@ PickerRequest *picker_request_new(const char *id, GVariant *request, GError **er
         ephemeral = g_variant_lookup_value(request, "ephemeral", G_VARIANT_TYPE_BOOLEAN);
         req->ephemeral = ephemeral && g_variant_get_boolean(ephemeral);
         req->timeout_ms = lookup_uint32(request, "timeout_ms");
+        ca_names = g_variant_lookup_value(request, "ca_names", G_VARIANT_TYPE_STRING_ARRAY);
+        {
+                g_autoptr(GStrvBuilder) names = g_strv_builder_new();
+                gsize n = ca_names ? g_variant_n_children(ca_names) : 0;
+
+                for (gsize i = 0; i < MIN(n, PICKER_REQUEST_MAX_CA_NAMES); i++) {
+                        g_autoptr(GVariant) name = g_variant_get_child_value(ca_names, i);
+
+                        g_strv_builder_add(names, g_variant_get_string(name, NULL));
+                }
+                req->ca_names = g_strv_builder_end(names);
+        }
 
         certificates = g_variant_lookup_value(request, "certificates",
                                               G_VARIANT_TYPE("aa{sv}"));
@@ -121,6 +134,7 @@ void picker_request_free(PickerRequest *request) {
         g_free(request->origin);
         g_free(request->reason);
         g_free(request->realm);
+        g_strfreev(request->ca_names);
         g_clear_pointer(&request->certificates, g_ptr_array_unref);
         g_free(request);
 }

@@ -8,6 +8,8 @@
 
 /* The most certificates a request may list (the daemon lists at most the 64 best). */
 #define PICKER_REQUEST_MAX_CERTIFICATES 64
+/* The most CA names kept (a CertificateRequest may carry 256). */
+#define PICKER_REQUEST_MAX_CA_NAMES 256
 
 /* One eligible certificate of a request. */
 typedef struct {
@@ -30,6 +32,7 @@ typedef struct {
         char *origin;
         char *reason;           /* "handshake" or "challenge" */
         char *realm;            /* "" unless a challenge named one */
+        GStrv ca_names;         /* RFC 4514 names of the CAs the server accepts; empty: any */
         gboolean ephemeral;
         GPtrArray *certificates; /* of PickerCertificate */
         guint eligible_total;
