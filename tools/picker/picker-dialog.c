@@ -214,7 +214,7 @@ GtkWindow *picker_dialog_new(GtkApplication *app, const PickerRequest *request,
 
         gtk_window_set_application(window, app);
         gtk_window_set_title(window, title);
-        gtk_window_set_default_size(window, 560, -1);
+        gtk_window_set_default_size(window, 640, -1);
         gtk_window_set_titlebar(window, header_bar_new());
         gtk_accessible_update_property(GTK_ACCESSIBLE(window),
                                        GTK_ACCESSIBLE_PROPERTY_DESCRIPTION, description, -1);
