@@ -28,11 +28,54 @@ struct ManagerAgents {
 typedef struct {
         DBusMessage *message;
         WaitStart start;
+        MemoryBudget *budget; /* the store's, which the held message is charged to */
+        guint64 cost;
 } HeldCall;
 
 static void held_call_free(HeldCall *held) {
+        memory_budget_release(held->budget, held->cost);
         dbus_message_unref(held->message);
         g_free(held);
+}
+
+/* The bytes the values from @it on take, about as on the wire: a walk of every container
+ * (the handler walked them already), byte arrays taken whole. */
+static guint64 values_cost(DBusMessageIter *it) {
+        guint64 cost = 0;
+
+        for (int type; (type = dbus_message_iter_get_arg_type(it)) != DBUS_TYPE_INVALID;
+             dbus_message_iter_next(it)) {
+                DBusMessageIter sub;
+
+                if (type == DBUS_TYPE_STRING || type == DBUS_TYPE_OBJECT_PATH ||
+                    type == DBUS_TYPE_SIGNATURE) {
+                        const char *v;
+                        dbus_message_iter_get_basic(it, &v);
+                        cost += strlen(v) + 8;
+                } else if (type == DBUS_TYPE_ARRAY &&
+                           dbus_message_iter_get_element_type(it) == DBUS_TYPE_BYTE) {
+                        const guint8 *bytes;
+                        int n = 0;
+                        dbus_message_iter_recurse(it, &sub);
+                        dbus_message_iter_get_fixed_array(&sub, &bytes, &n);
+                        cost += (guint64) n + 8;
+                } else if (dbus_type_is_container(type)) {
+                        dbus_message_iter_recurse(it, &sub);
+                        cost += values_cost(&sub) + 8;
+                } else {
+                        cost += 8;
+                }
+        }
+        return cost;
+}
+
+/* What holding @message costs: its arguments' bytes (a SelectCertificate's candidates
+ * may be large) and the message's own structures. */
+static guint64 held_call_cost(DBusMessage *message) {
+        DBusMessageIter it;
+
+        return 512 + sizeof(HeldCall) +
+               (dbus_message_iter_init(message, &it) ? values_cost(&it) : 0);
 }
 
 /* What the bus face keeps of a prompt: the agent's call in flight. */
@@ -519,9 +562,16 @@ gboolean manager_wait_for_agent(Manager *m, DBusMessage *message, const AgentQue
                 return TRUE;
         if (!prompts_find(a->prompts, q->context, q->origin) && !agent_list_current(a->list))
                 return TRUE;
+        MemoryBudget *budget = store_get_memory_budget(m->store);
+        guint64 cost = held_call_cost(message);
+        if (!memory_budget_check(budget, cost, "a call waiting for an agent", error))
+                return FALSE;
         HeldCall *held = g_new0(HeldCall, 1);
         held->message = dbus_message_ref(message);
         held->start = q->start;
+        held->budget = budget;
+        held->cost = cost;
+        memory_budget_charge(budget, cost);
         gint64 deadline = g_get_monotonic_time() + (gint64) q->timeout_ms * 1000;
         PromptWaiter *w = prompts_add_waiter(a->prompts, q->context, q->origin, q->reason,
                                              caller ? caller : "", deadline,

@@ -565,6 +565,13 @@ static gboolean answer_challenge(Manager *m, DBusMessage *message, gboolean resu
                 request = cert_request_new();
                 if (!read_cert_request(m->certs, &request_iter, request, error))
                         return FALSE;
+                /* The connection's CertificateRequest: the caller's wait is no part of it. */
+                if (request->interactive_timeout_ms) {
+                        g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                                    "options.request.interactive_timeout_ms: give it as "
+                                    "options.interactive_timeout_ms");
+                        return FALSE;
+                }
         }
         if (options[4].seen) {
                 if (!(candidates = read_candidates(m->certs, &candidates_iter, error)))
@@ -607,7 +614,7 @@ static gboolean answer_challenge(Manager *m, DBusMessage *message, gboolean resu
                 };
                 gboolean held = FALSE;
 
-                /* The CAs both the connection's request and the challenge name. */
+                /* The CAs the connection's request names, then those of the challenge. */
                 for (guint i = 0; request && i < request->ca_names->len; i++)
                         g_ptr_array_add(ca_names, request->ca_names->pdata[i]);
                 for (guint i = 0; answer.challenge && i < answer.challenge->ca_names->len; i++)

@@ -56,7 +56,7 @@ static const Setting settings[] = {
         { "agents", "max_agents", offsetof(TlsidConfig, max_agents), FALSE, 1, 1024,
           "agents registered at once (RegisterAgent)" },
         { "agents", "max_agent_requests", offsetof(TlsidConfig, max_agent_requests), FALSE, 1,
-          4096, "certificate requests waiting for an agent's answer, one per (context, origin)" },
+          4096, "prompts waiting for an agent's answer (one per context and origin)" },
         { "agents", "max_agent_waits_per_caller",
           offsetof(TlsidConfig, max_agent_waits_per_caller), FALSE, 1, 1024,
           "interactive calls of one caller waiting for an agent's answer" },

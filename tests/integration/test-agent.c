@@ -563,12 +563,16 @@ END_TEST
 
 START_TEST(test_agent_cancel_asks) {
         scene_start();
-
+        uint64_t before = statistic(scene.caller, "memory_used");
         DBusPendingCall *pending = send_async(scene.caller, select_call(CTX, 15000, 0));
-        agent_answer(scene.agent, agent_request(scene.agent), "cancel", "", FALSE);
+        DBusMessage *request = agent_request(scene.agent);
+        /* The held call is charged to max_memory while it waits. */
+        ck_assert_uint_ge(statistic(scene.caller, "memory_used"), before + 512);
+        agent_answer(scene.agent, request, "cancel", "", FALSE);
         Selected s = select_wait(pending);
         ck_assert_str_eq(s.decision, "ask");
         ck_assert_uint_eq(s.eligible_total, 2);
+        ck_assert_uint_eq(statistic(scene.caller, "memory_used"), before);
         scene_end();
 }
 END_TEST
@@ -576,7 +580,7 @@ END_TEST
 START_TEST(test_agent_bad_input) {
         scene_start();
 
-        /* The same (scene.caller, path) twice. */
+        /* The same (caller, path) twice. */
         call_fails(scene.agent, register_call(AGENT_PATH), ERR_INVALID, "path");
         call_fails(scene.caller, select_call(CTX, 600001, 0), ERR_INVALID,
                    "request.interactive_timeout_ms");
@@ -603,7 +607,7 @@ START_TEST(test_agent_bad_input) {
         append_empty_dict(&it);
         call_fails(scene.agent, m, ERR_INVALID, "signature");
 
-        /* The daemon still asks the registered scene.agent. */
+        /* The daemon still asks the registered agent. */
         DBusPendingCall *pending = send_async(scene.caller, select_call(CTX, 15000, 0));
         DBusMessage *request = agent_request(scene.agent);
         ck_assert_str_ne(request_id(request), "");
@@ -711,7 +715,7 @@ START_TEST(test_agent_caller_timeout_asks) {
         Selected s = select_wait(pending);
         ck_assert_str_eq(s.decision, "ask");
         ck_assert_uint_eq(s.eligible_total, 2);
-        /* Nobody waits: the scene.agent closes its prompt. */
+        /* Nobody waits: the agent closes its prompt. */
         agent_cancelled(scene.agent, id);
         watcher_ended(watcher, id, "timeout");
         /* A late answer changes nothing. */
@@ -847,7 +851,7 @@ START_TEST(test_agent_limit_per_caller) {
         DBusMessage *request = agent_request(scene.agent);
         call_fails(scene.caller, select_call(CTX, 15000, 0), ERR_LIMIT,
                    "max_agent_waits_per_caller is 8");
-        /* Not interactive, it is answered as ever; another scene.caller may wait. */
+        /* Not interactive, it is answered as ever; another caller may wait. */
         ck_assert_str_eq(select_now(scene.caller, CTX, 0).decision, "ask");
         DBusPendingCall *more = send_async(other, select_call(CTX, 15000, 0));
         agent_answer(scene.agent, request, "none", "", FALSE);
@@ -916,6 +920,30 @@ START_TEST(test_agent_challenge_declined_after_none) {
         ck_assert_str_eq(action, "declined");
         call_fails(scene.caller, challenge_call(CTX, 1, 600001), ERR_INVALID,
                    "options.interactive_timeout_ms");
+        /* Not in the connection's CertificateRequest. */
+        DBusMessage *m = test_bus_method("AnswerChallenge");
+        DBusMessageIter it, array, dict, entry, variant, request;
+        const char *context = CTX, *origin = ORIGIN, *value = CHALLENGE, *key = "request";
+        dbus_uint32_t timeout = 1000;
+        dbus_message_iter_init_append(m, &it);
+        ck_assert(dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &context));
+        ck_assert(dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &origin));
+        ck_assert(dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "s", &array));
+        ck_assert(dbus_message_iter_append_basic(&array, DBUS_TYPE_STRING, &value));
+        ck_assert(dbus_message_iter_close_container(&it, &array));
+        ck_assert(dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &dict));
+        ck_assert(dbus_message_iter_open_container(&dict, DBUS_TYPE_DICT_ENTRY, NULL, &entry));
+        ck_assert(dbus_message_iter_append_basic(&entry, DBUS_TYPE_STRING, &key));
+        ck_assert(dbus_message_iter_open_container(&entry, DBUS_TYPE_VARIANT, "a{sv}",
+                                                   &variant));
+        ck_assert(dbus_message_iter_open_container(&variant, DBUS_TYPE_ARRAY, "{sv}",
+                                                   &request));
+        dict_add(&request, "interactive_timeout_ms", DBUS_TYPE_UINT32, &timeout);
+        ck_assert(dbus_message_iter_close_container(&variant, &request));
+        ck_assert(dbus_message_iter_close_container(&entry, &variant));
+        ck_assert(dbus_message_iter_close_container(&dict, &entry));
+        ck_assert(dbus_message_iter_close_container(&it, &dict));
+        call_fails(scene.caller, m, ERR_INVALID, "options.request.interactive_timeout_ms");
         scene_end();
 }
 END_TEST
@@ -1089,6 +1117,34 @@ START_TEST(test_agent_request_details) {
 }
 END_TEST
 
+START_TEST(test_agent_forget_meanwhile_answers) {
+        DBusConnection *watcher = watcher_new();
+        g_autofree char *gone = fingerprint("ec384");
+
+        scene_start();
+        /* A remembered certificate the database no longer holds: "ask", never a silent
+         * switch. */
+        set_choice(scene.caller, CTX, "certificate", gone);
+        DBusPendingCall *pending = send_async(scene.caller, select_call(CTX, 15000, 0));
+        DBusMessage *request = agent_request(scene.agent);
+        g_autofree char *id = g_strdup(request_id(request));
+        dbus_message_unref(request);
+        /* tlsidctl forget: the choice changed, so the prompt ends without the agent. */
+        DBusMessage *m = test_bus_method("ForgetChoices");
+        const char *context = CTX, *origin = ORIGIN;
+        ck_assert(dbus_message_append_args(m, DBUS_TYPE_STRING, &context, DBUS_TYPE_STRING,
+                                           &origin, DBUS_TYPE_INVALID));
+        dbus_message_unref(call_ok(watcher, m));
+        agent_cancelled(scene.agent, id);
+        watcher_ended(watcher, id, "answered");
+        Selected s = select_wait(pending);
+        ck_assert_str_eq(s.decision, "ask");
+        ck_assert_uint_eq(s.eligible_total, 2);
+        test_bus_disconnect(watcher);
+        scene_end();
+}
+END_TEST
+
 /* --- main --- */
 
 static Suite *agent_suite(void) {
@@ -1110,6 +1166,7 @@ static Suite *agent_suite(void) {
         tcase_add_test(tc, test_agent_leaving_asks);
         tcase_add_test(tc, test_agent_callers_leaving_abandon);
         tcase_add_test(tc, test_agent_set_choice_meanwhile_answers);
+        tcase_add_test(tc, test_agent_forget_meanwhile_answers);
         tcase_add_test(tc, test_agent_limit_per_caller);
         tcase_add_test(tc, test_agent_limit_in_all);
         tcase_add_test(tc, test_agent_challenge_retry_after_answer);
