@@ -562,9 +562,10 @@ static GDBusConnection *a11y_start(void) {
         return a11y;
 }
 
-/* The picker's accessibility tree once it holds @needle (GTK makes a window's nodes as
- * it shows it; nothing signals that to the test, which asks again every 100 ms). */
-static char *a11y_wait(GDBusConnection *a11y, const char *needle) {
+/* The picker's accessibility tree once it holds @needle (or, !@present, no longer does).
+ * GTK makes a window's nodes as it shows it, and nothing signals that to the test, which
+ * asks again every 100 ms. */
+static char *a11y_wait_for(GDBusConnection *a11y, const char *needle, bool present) {
         long long deadline = test_bus_now_ms() + STEP_MS;
         char *tree = NULL;
 
@@ -573,13 +574,18 @@ static char *a11y_wait(GDBusConnection *a11y, const char *needle) {
 
                 g_free(tree);
                 tree = a11y_dump_application(a11y, "tlsid-picker", &error);
-                if (tree && strstr(tree, needle))
+                if (tree && (strstr(tree, needle) != NULL) == present)
                         return tree;
                 if (test_bus_now_ms() > deadline)
-                        ck_abort_msg("no \"%s\" in the picker's accessibility tree: %s", needle,
+                        ck_abort_msg("\"%s\" %s in the picker's accessibility tree: %s",
+                                     needle, present ? "not" : "still",
                                      tree ? tree : error->message);
                 g_usleep(100 * 1000);
         }
+}
+
+static char *a11y_wait(GDBusConnection *a11y, const char *needle) {
+        return a11y_wait_for(a11y, needle, true);
 }
 
 static void assert_reads(const char *tree, const char *line) {
@@ -589,7 +595,8 @@ static void assert_reads(const char *tree, const char *line) {
 
 /* What a screen reader reads of both windows: the request's site, tab and reason, each
  * certificate as one sentence, the controls by their names; each Forget button says what
- * it forgets, and the decisions window shows a choice made while it is open. */
+ * it forgets, and the decisions window follows a choice made while it is open and a
+ * daemon restart. */
 START_TEST(test_picker_accessible) {
         g_autoptr(GDBusConnection) a11y = a11y_start();
         TlsidClient *client = client_new();
@@ -628,6 +635,10 @@ START_TEST(test_picker_accessible) {
         decisions_tree = a11y_wait(a11y, "button: Forget the choice for " ORIGIN " in "
                                          TAB_LABEL);
         assert_reads(decisions_tree, "label: Sends no certificate\n");
+        /* A new daemon holds other state: the window reads it again (the choice was not
+         * remembered, so it is gone). */
+        test_bus_restart_daemon();
+        g_free(a11y_wait_for(a11y, "label: Sends no certificate\n", false));
 
         test_bus_disconnect(conn);
         tlsid_context_unref(tab);

@@ -39,6 +39,7 @@ typedef struct {
         GtkWidget *content;     /* the box the snapshot is drawn into */
         GtkWidget *status;
         guint signal_id;
+        guint watch_id;         /* the manager's name: a new daemon holds other state */
         gboolean refreshing;
         gboolean dirty;         /* a change arrived during the refresh */
         gboolean closed;        /* the window is destroyed; a read may still finish */
@@ -415,6 +416,16 @@ static void identity_changed(GDBusConnection *connection, const char *sender,
         refresh(GTK_WINDOW(user_data));
 }
 
+static void manager_changed(GDBusConnection *connection, const char *name,
+                            const char *name_owner, gpointer user_data) {
+        refresh(GTK_WINDOW(user_data));
+}
+
+static void manager_vanished(GDBusConnection *connection, const char *name,
+                             gpointer user_data) {
+        refresh(GTK_WINDOW(user_data));
+}
+
 static void refresh_clicked(GtkButton *button, gpointer user_data) {
         refresh(GTK_WINDOW(gtk_widget_get_root(GTK_WIDGET(button))));
 }
@@ -427,6 +438,9 @@ static void window_destroyed(GtkWidget *window, gpointer user_data) {
                 g_dbus_connection_signal_unsubscribe(decisions->connection,
                                                      decisions->signal_id);
         decisions->signal_id = 0;
+        if (decisions->watch_id)
+                g_bus_unwatch_name(decisions->watch_id);
+        decisions->watch_id = 0;
 }
 
 static void decisions_free(gpointer data) {
@@ -480,7 +494,12 @@ static void decisions_new(GtkApplication *app, GDBusConnection *connection) {
                 NULL);
         g_signal_connect(window, "destroy", G_CALLBACK(window_destroyed), NULL);
         decisions->unshown = TRUE;
-        refresh(window);
+        /* The watch reports the manager's owner at once (the first read) and each change
+         * of it: a restarted daemon holds other contexts. */
+        decisions->watch_id = g_bus_watch_name_on_connection(connection, TLSID_BUS_NAME,
+                                                             G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                                             manager_changed, manager_vanished,
+                                                             window, NULL);
 }
 
 void picker_decisions_present(GtkApplication *app, GDBusConnection *connection) {
