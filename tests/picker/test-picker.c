@@ -346,6 +346,24 @@ static void select_reply(DBusPendingCall *pending, char **ret_decision, char **r
 
 /* --- the test --- */
 
+/* The two certificates of the daemon's database in the order the picker lists them: not
+ * interactive, SelectCertificate answers "ask" with them, best first (transfer full). */
+static void eligible_pair(TlsidContext *context, char **ret_first, char **ret_second) {
+        TlsidDecision decision;
+        TlsidCertificateInfo *eligible = NULL;
+        size_t n_eligible = 0;
+        char *identity = NULL;
+
+        ASSERT_OK(tlsid_context_select_certificate(context, ORIGIN, NULL, NULL, 0, &decision,
+                                                   &identity, NULL, &eligible, &n_eligible));
+        ck_assert_int_eq(decision, TLSID_DECISION_ASK);
+        ck_assert_uint_eq(n_eligible, 2);
+        *ret_first = g_strdup(eligible[0].identity);
+        *ret_second = g_strdup(eligible[1].identity);
+        tlsid_certificate_infos_free(eligible, n_eligible);
+        free(identity);
+}
+
 /* Asks for @context interactively, types @keys in its window (titled with @label) and
  * returns the certificate the call got. Saves the window as @screenshot_name (nullable)
  * before the last key. */
@@ -381,9 +399,6 @@ static char *choose(DBusConnection *conn, const char *context, const char *label
 START_TEST(test_picker_choose_and_forget) {
         TlsidClient *client = client_new();
         TlsidContext *tab = NULL, *other = NULL;
-        TlsidDecision decision;
-        TlsidCertificateInfo *eligible = NULL;
-        size_t n_eligible = 0;
         g_autofree char *first = NULL, *second = NULL, *chosen = NULL, *chosen_other = NULL;
         char *identity = NULL;
         g_autofree char *decisions_window = NULL;
@@ -394,16 +409,7 @@ START_TEST(test_picker_choose_and_forget) {
         ASSERT_OK(tlsid_context_open(client, TAB, 0, TAB_LABEL, &tab));
         ASSERT_OK(tlsid_context_open(client, TAB_OTHER, 0, "Home tab", &other));
 
-        /* Not interactive, the daemon answers "ask" with both certificates in the order the
-         * picker lists them. */
-        ASSERT_OK(tlsid_context_select_certificate(tab, ORIGIN, NULL, NULL, 0, &decision,
-                                                   &identity, NULL, &eligible, &n_eligible));
-        ck_assert_int_eq(decision, TLSID_DECISION_ASK);
-        ck_assert_uint_eq(n_eligible, 2);
-        first = g_strdup(eligible[0].identity);
-        second = g_strdup(eligible[1].identity);
-        tlsid_certificate_infos_free(eligible, n_eligible);
-        g_clear_pointer(&identity, free);
+        eligible_pair(tab, &first, &second);
 
         picker_start();
         conn = test_bus_connect();
@@ -474,28 +480,19 @@ END_TEST
 START_TEST(test_picker_several_requests) {
         TlsidClient *client = client_new();
         TlsidContext *home = NULL, *work = NULL;
-        TlsidDecision decision;
-        TlsidCertificateInfo *eligible = NULL;
-        size_t n_eligible = 0;
-        g_autofree char *first = NULL, *home_window = NULL, *work_window = NULL;
+        g_autofree char *first = NULL, *second = NULL, *home_window = NULL;
+        g_autofree char *work_window = NULL;
         g_autofree char *decision_home = NULL, *identity_home = NULL;
         g_autofree char *decision_work = NULL, *identity_work = NULL;
         g_autofree char *decision_again = NULL, *identity_again = NULL;
         g_autofree char *again_window = NULL;
-        char *identity = NULL;
         TlsidChoice state;
         DBusConnection *conn;
         DBusPendingCall *pending_home, *pending_work, *pending_again;
 
         ASSERT_OK(tlsid_context_open(client, TAB_OTHER, 0, "Home tab", &home));
         ASSERT_OK(tlsid_context_open(client, TAB, 0, TAB_LABEL, &work));
-        ASSERT_OK(tlsid_context_select_certificate(work, ORIGIN, NULL, NULL, 0, &decision,
-                                                   &identity, NULL, &eligible, &n_eligible));
-        ck_assert_int_eq(decision, TLSID_DECISION_ASK);
-        ck_assert_uint_eq(n_eligible, 2);
-        first = g_strdup(eligible[0].identity);
-        tlsid_certificate_infos_free(eligible, n_eligible);
-        g_clear_pointer(&identity, free);
+        eligible_pair(work, &first, &second);
 
         picker_start();
         conn = test_bus_connect();
