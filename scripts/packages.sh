@@ -23,6 +23,12 @@ TLSID_PACKAGES=(
         gdb
         iproute2        # ip and tc: the handshake benchmark's 1 ms round-trip variant
         strace          # the syscalls benchmark's counts
+        libgtk-4-dev    # tlsid-picker (-Dpicker=auto builds it when GTK 4 is found)
+        xvfb            # the picker test's X server
+        xdotool         # the picker test's keystrokes
+        imagemagick     # the picker test's screenshots (import)
+        at-spi2-core    # the picker test reads what a screen reader reads (at-spi-bus-launcher)
+        fonts-dejavu-core       # a font for GTK under Xvfb
 )
 # What the sanitized run adds (scripts/test-sanitized): clang, whose sanitizer runtime
 # writes every report to a file.
