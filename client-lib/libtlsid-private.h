@@ -185,6 +185,22 @@ int get_name_owner(DBusConnection *conn, int timeout, char **ret_owner);
  * reopens our contexts, then reports it as a restart. */
 void client_handle_name_owner_changed(TlsidClient *c, DBusMessage *msg);
 
+/* ---- sessions.c ---- */
+
+/* The GetPartition or BeginConnection (@id) call of (@context, @origin), checked.
+ * @ret_msg: (transfer full). */
+int build_partition_call(TlsidContext *context, const char *origin, MethodId id,
+                         DBusMessage **ret_msg);
+/* Reads @reply to GetPartition or BeginConnection (@id); outputs as
+ * tlsid_context_begin_connection()'s, each nullable (@ret_token only for BeginConnection). */
+int read_partition_reply(DBusMessage *reply, MethodId id, TlsidChoice *ret_state,
+                         char **ret_identity, uint32_t *ret_generation, char **ret_peer_id,
+                         void **ret_token, size_t *ret_len);
+/* The TakeSession call of (@context, @origin, @identity, @generation), checked.
+ * @ret_msg: (transfer full). */
+int build_take_session(TlsidContext *context, const char *origin, const char *identity,
+                       uint32_t generation, DBusMessage **ret_msg);
+
 /* ---- pages.c ---- */
 
 /* A paged list method (ListContexts, ListSessions, ListCertificates) and how to read its

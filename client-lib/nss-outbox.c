@@ -271,6 +271,25 @@ Put *outbox_claim(TlsidContext *context, const char *origin) {
         return newest;
 }
 
+void outbox_return(Put *put) {
+        lock_puts();
+        if (!puts_worker || !puts_hooked || puts_queued >= PUTS_QUEUED_MAX) {
+                pthread_mutex_unlock(&puts_lock);
+                put_free(put);
+                return;
+        }
+        /* Its serial and queued time stand: it is older than what came meanwhile. */
+        put->next = NULL;
+        if (puts_tail)
+                puts_tail->next = put;
+        else
+                puts_head = put;
+        puts_tail = put;
+        puts_queued++;
+        pthread_cond_signal(&puts_cond);
+        pthread_mutex_unlock(&puts_lock);
+}
+
 void *outbox_take(TlsidContext *context, const char *origin, const char *peer_id,
                   size_t *ret_len) {
         Put *newest = NULL, *newest_prev = NULL, *prev = NULL, *dropped = NULL;

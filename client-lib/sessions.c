@@ -8,20 +8,10 @@
 #include "tlsid-ids.h"
 #include "tlsid-limits.h"
 
-/* GetPartition, or with @ret_token BeginConnection (which also takes the partition's
- * newest token when it has no identity). */
-static int partition_call(TlsidContext *context, const char *origin, TlsidChoice *ret_state,
-                          char **ret_identity, uint32_t *ret_generation, char **ret_peer_id,
-                          void **ret_token, size_t *ret_len) {
-        MethodId id = ret_token ? METHOD_BEGIN_CONNECTION : METHOD_GET_PARTITION;
-        _cleanup_(dbus_message_unrefp) DBusMessage *reply = NULL;
-        _cleanup_(freep) char *identity_copy = NULL, *peer_id_copy = NULL;
-        _cleanup_(freep) void *token = NULL;
-        const char *state_name, *identity, *peer_id;
-        const unsigned char *bytes = NULL;
-        dbus_uint32_t generation;
+int build_partition_call(TlsidContext *context, const char *origin, MethodId id,
+                         DBusMessage **ret_msg) {
         DBusMessage *msg;
-        int state, n = 0, r;
+        int r;
 
         if (!context)
                 return set_error(-EINVAL, "context is NULL");
@@ -29,13 +19,27 @@ static int partition_call(TlsidContext *context, const char *origin, TlsidChoice
                 return r;
         msg = message_with_args(new_call(id), DBUS_TYPE_STRING, &context->name,
                                 DBUS_TYPE_STRING, &origin, DBUS_TYPE_INVALID);
-        r = client_call(context->client, msg, context_retry_name(context), &reply);
-        if (r < 0)
-                return r;
+        if (!msg)
+                return set_oom();
+        *ret_msg = msg;
+        return 0;
+}
+
+int read_partition_reply(DBusMessage *reply, MethodId id, TlsidChoice *ret_state,
+                         char **ret_identity, uint32_t *ret_generation, char **ret_peer_id,
+                         void **ret_token, size_t *ret_len) {
+        _cleanup_(freep) char *identity_copy = NULL, *peer_id_copy = NULL;
+        _cleanup_(freep) void *token = NULL;
+        const char *state_name, *identity, *peer_id;
+        const unsigned char *bytes = NULL;
+        dbus_uint32_t generation;
+        bool with_token = id == METHOD_BEGIN_CONNECTION;
+        int state, n = 0;
+
         if (!reply_has_signature(reply, id) ||
             !dbus_message_get_args(reply, NULL, DBUS_TYPE_STRING, &state_name, DBUS_TYPE_STRING,
                                    &identity, DBUS_TYPE_UINT32, &generation, DBUS_TYPE_STRING,
-                                   &peer_id, ret_token ? DBUS_TYPE_ARRAY : DBUS_TYPE_INVALID,
+                                   &peer_id, with_token ? DBUS_TYPE_ARRAY : DBUS_TYPE_INVALID,
                                    DBUS_TYPE_BYTE, &bytes, &n, DBUS_TYPE_INVALID))
                 return -EIO;
         state = choice_state_from_string(state_name);
@@ -45,9 +49,9 @@ static int partition_call(TlsidContext *context, const char *origin, TlsidChoice
         /* The reply's own buffer holds the token too; libdbus offers no way to wipe it. */
         if ((ret_identity && !(identity_copy = strdup(identity))) ||
             (ret_peer_id && !(peer_id_copy = strdup(peer_id))) ||
-            (n > 0 && !(token = malloc((size_t) n))))
+            (ret_token && n > 0 && !(token = malloc((size_t) n))))
                 return set_oom();
-        if (n > 0)
+        if (ret_token && n > 0)
                 memcpy(token, bytes, (size_t) n);
         if (ret_state)
                 *ret_state = (TlsidChoice) state;
@@ -58,11 +62,31 @@ static int partition_call(TlsidContext *context, const char *origin, TlsidChoice
         if (ret_peer_id)
                 *ret_peer_id = TAKE_PTR(peer_id_copy);
         if (ret_token) {
-                *ret_len = n > 0 ? (size_t) n : 0;
+                *ret_len = token ? (size_t) n : 0;
                 *ret_token = TAKE_PTR(token);
                 return *ret_token ? 1 : 0;
         }
         return 0;
+}
+
+/* GetPartition, or with @ret_token BeginConnection (which also takes the partition's
+ * newest token when it has no identity). */
+static int partition_call(TlsidContext *context, const char *origin, TlsidChoice *ret_state,
+                          char **ret_identity, uint32_t *ret_generation, char **ret_peer_id,
+                          void **ret_token, size_t *ret_len) {
+        MethodId id = ret_token ? METHOD_BEGIN_CONNECTION : METHOD_GET_PARTITION;
+        _cleanup_(dbus_message_unrefp) DBusMessage *reply = NULL;
+        DBusMessage *msg = NULL;
+        int r;
+
+        r = build_partition_call(context, origin, id, &msg);
+        if (r < 0)
+                return r;
+        r = client_call(context->client, msg, context_retry_name(context), &reply);
+        if (r < 0)
+                return r;
+        return read_partition_reply(reply, id, ret_state, ret_identity, ret_generation,
+                                    ret_peer_id, ret_token, ret_len);
 }
 
 _public_ int tlsid_context_get_partition(TlsidContext *context, const char *origin,
@@ -157,10 +181,8 @@ _public_ int tlsid_context_put_session(TlsidContext *context, const char *origin
         return 0;
 }
 
-_public_ int tlsid_context_take_session(TlsidContext *context, const char *origin,
-                                        const char *identity, uint32_t generation,
-                                        void **ret_token, size_t *ret_len) {
-        _cleanup_(dbus_message_unrefp) DBusMessage *reply = NULL;
+int build_take_session(TlsidContext *context, const char *origin, const char *identity,
+                       uint32_t generation, DBusMessage **ret_msg) {
         dbus_uint32_t generation_v = generation;
         DBusMessage *msg;
         int r;
@@ -169,12 +191,27 @@ _public_ int tlsid_context_take_session(TlsidContext *context, const char *origi
                 return set_error(-EINVAL, "context is NULL");
         if ((r = check_origin(origin)) < 0 || (r = check_identity(identity)) < 0)
                 return r;
-        if (!ret_token || !ret_len)
-                return set_error(-EINVAL, "ret_token and ret_len must not be NULL");
-
         msg = message_with_args(new_call(METHOD_TAKE_SESSION), DBUS_TYPE_STRING, &context->name,
                                 DBUS_TYPE_STRING, &origin, DBUS_TYPE_STRING, &identity,
                                 DBUS_TYPE_UINT32, &generation_v, DBUS_TYPE_INVALID);
+        if (!msg)
+                return set_oom();
+        *ret_msg = msg;
+        return 0;
+}
+
+_public_ int tlsid_context_take_session(TlsidContext *context, const char *origin,
+                                        const char *identity, uint32_t generation,
+                                        void **ret_token, size_t *ret_len) {
+        _cleanup_(dbus_message_unrefp) DBusMessage *reply = NULL;
+        DBusMessage *msg = NULL;
+        int r;
+
+        if (!ret_token || !ret_len)
+                return set_error(-EINVAL, "ret_token and ret_len must not be NULL");
+        r = build_take_session(context, origin, identity, generation, &msg);
+        if (r < 0)
+                return r;
         r = client_call(context->client, msg, context_retry_name(context), &reply);
         if (r < 0)
                 return r;
