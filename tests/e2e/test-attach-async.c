@@ -1,0 +1,520 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* End-to-end tests of libtlsid-nss's asynchronous attach against nginx (its port that
+ * never asks for a certificate) through tlsidd on a private bus: the attach is started
+ * before a non-blocking TCP connect and both complete on one poll loop; the handshake
+ * resumes from the daemon's token, or from the process's own (the outbox path); the loop
+ * keeps turning while the daemon is stopped; a cancelled attach gives its token back; and
+ * it fails closed when the daemon does not answer. Linked with the adapter's static
+ * library for outbox_hold(). */
+#include <check.h>
+#include <errno.h>
+#include <glib.h>
+#include <nss.h>
+#include <poll.h>
+#include <prerror.h>
+#include <prnetdb.h>
+#include <private/pprio.h> /* PR_FileDesc2NativeHandle, for poll() */
+#include <pthread.h>
+#include <signal.h>
+#include <ssl.h>
+#include <sslproto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <tlsid/tlsid-nss.h>
+#include <tlsid/tlsid.h>
+
+#include "cert-bus.h"
+#include "check-main.h"
+#include "lib-asserts.h"
+#include "libtlsid-nss-private.h"
+#include "test-bus.h"
+#include "tls-server.h"
+
+#define CTX "async/tab"
+#define FLUSH_USEC (10u * 1000u * 1000u)
+#define LOOP_MS 20000
+/* How long the daemon stays stopped while the loop turns. */
+#define STOPPED_MS 400
+
+static TlsVersion version;
+static TlsServer *server;
+static uint16_t port;
+static char *origin;
+
+static void setup(void) {
+        g_autofree char *dir = NULL, *db = NULL;
+
+        certs_make_with("TLSID_MAKE_E2E_CERTS", NULL);
+        db = g_strdup_printf("sql:%s/client-db", certs_dir);
+        test_bus_start();
+        dir = g_build_filename(test_bus_tmpdir(), "server", NULL);
+        server = tls_server_start_nginx(certs_dir, dir, version);
+        port = tls_server_noask_port(server);
+        origin = g_strdup_printf("localhost:%u", port);
+        ck_assert_int_eq(NSS_Initialize(db, "", "", "", NSS_INIT_READONLY), SECSuccess);
+        ck_assert_int_eq(NSS_SetDomesticPolicy(), SECSuccess);
+}
+
+static void setup_1_3(void) {
+        version = TLS_VERSION_1_3;
+        setup();
+}
+
+static void setup_1_2(void) {
+        version = TLS_VERSION_1_2;
+        setup();
+}
+
+static void teardown(void) {
+        outbox_hold(false);
+        SSL_ClearSessionCache();
+        NSS_Shutdown();
+        tls_server_stop(server);
+        g_clear_pointer(&origin, g_free);
+        test_bus_stop();
+        certs_remove();
+}
+
+/* A TCP socket to the server whose connect is under way (or done). */
+static PRFileDesc *connect_start(void) {
+        PRSocketOptionData opt = { .option = PR_SockOpt_Nonblocking };
+        PRFileDesc *tcp = PR_OpenTCPSocket(PR_AF_INET);
+        PRNetAddr addr;
+
+        ck_assert_ptr_nonnull(tcp);
+        opt.value.non_blocking = PR_TRUE;
+        ck_assert_int_eq(PR_SetSocketOption(tcp, &opt), PR_SUCCESS);
+        ck_assert_int_eq(PR_InitializeNetAddr(PR_IpAddrLoopback, port, &addr), PR_SUCCESS);
+        if (PR_Connect(tcp, &addr, PR_INTERVAL_NO_WAIT) != PR_SUCCESS)
+                ck_assert_int_eq(PR_GetError(), PR_IN_PROGRESS_ERROR);
+        return tcp;
+}
+
+/* What one poll loop saw. */
+typedef struct {
+        int turns;              /* poll() returned with nothing done */
+        int turns_while_stopped; /* ... while *stopped was set */
+        bool done_while_stopped; /* the attach ended while *stopped was set */
+} Loop;
+
+static volatile int stopped; /* set while the daemon is stopped (by the test's thread) */
+
+/* One loop for the attach and the connect, never blocking on either: polls the attach's
+ * fd and the socket (for writing, until connected), 10 ms at most at a time. */
+static void drive(TlsidNssAttach *attach, PRFileDesc *tcp, Loop *loop) {
+        long long deadline = test_bus_now_ms() + LOOP_MS;
+        bool attached = false, connected = false;
+
+        while (!attached || !connected) {
+                struct pollfd p[2] = {
+                        { .fd = attached ? -1 : tlsid_nss_attach_get_fd(attach), .events = POLLIN },
+                        { .fd = connected ? -1 : PR_FileDesc2NativeHandle(tcp), .events = POLLOUT },
+                };
+                int n;
+
+                ck_assert_msg(test_bus_now_ms() < deadline, "the loop did not end");
+                n = poll(p, 2, 10);
+                ck_assert_int_ge(n, 0);
+                if (n == 0) {
+                        loop->turns++;
+                        if (stopped)
+                                loop->turns_while_stopped++;
+                }
+                if (!attached && (p[0].revents & POLLIN)) {
+                        int r = tlsid_nss_attach_dispatch(attach);
+
+                        ck_assert_int_ge(r, 0);
+                        attached = r == 1;
+                        if (attached && stopped)
+                                loop->done_while_stopped = true;
+                }
+                if (!connected && (p[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
+                        PRInt16 flags = (p[1].revents & POLLOUT ? PR_POLL_WRITE : 0) |
+                                        (p[1].revents & POLLERR ? PR_POLL_ERR : 0) |
+                                        (p[1].revents & POLLHUP ? PR_POLL_HUP : 0);
+
+                        ck_assert_msg(PR_ConnectContinue(tcp, flags) == PR_SUCCESS,
+                                      "connect: %d", PR_GetError());
+                        connected = true;
+                }
+        }
+}
+
+/* The rest of a connection once the attach and the connect are done: the TLS socket,
+ * the finish, the handshake, GET /, the response to its end, close. Returns whether it
+ * resumed (NSS and nginx must agree); *@ret_degraded says whether it failed closed. */
+static bool complete(TlsidNssAttach *attach, PRFileDesc *tcp, bool *ret_degraded) {
+        static const char request[] =
+                "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        SSLVersionRange range = { SSL_LIBRARY_VERSION_TLS_1_2, SSL_LIBRARY_VERSION_TLS_1_3 };
+        PRSocketOptionData opt = { .option = PR_SockOpt_Nonblocking };
+        TlsidNssConnection *conn = NULL;
+        SSLChannelInfo info;
+        char body[1024];
+        size_t got = 0;
+        PRFileDesc *fd;
+
+        opt.value.non_blocking = PR_FALSE;
+        ck_assert_int_eq(PR_SetSocketOption(tcp, &opt), PR_SUCCESS);
+        fd = SSL_ImportFD(NULL, tcp);
+        ck_assert_ptr_nonnull(fd);
+        ck_assert_int_eq(SSL_OptionSet(fd, SSL_HANDSHAKE_AS_CLIENT, PR_TRUE), SECSuccess);
+        ck_assert_int_eq(SSL_OptionSet(fd, SSL_ENABLE_SESSION_TICKETS, PR_TRUE), SECSuccess);
+        ck_assert_int_eq(SSL_VersionRangeSet(fd, &range), SECSuccess);
+        ck_assert_int_eq(SSL_ResetHandshake(fd, PR_FALSE), SECSuccess);
+        ASSERT_OK(tlsid_nss_attach_finish(attach, fd, &conn));
+        *ret_degraded = tlsid_nss_connection_is_degraded(conn);
+        ck_assert_msg(SSL_ForceHandshake(fd) == SECSuccess, "handshake: %d", PR_GetError());
+        ck_assert_int_eq(PR_Write(fd, request, (PRInt32) strlen(request)),
+                         (PRInt32) strlen(request));
+        for (;;) {
+                PRInt32 n = PR_Read(fd, body + got, (PRInt32) (sizeof body - 1 - got));
+
+                if (n <= 0)
+                        break;
+                got += (size_t) n;
+        }
+        body[got] = '\0';
+        ck_assert_msg(strstr(body, "HTTP/1.1 200 "), "response: %s", body);
+        ck_assert_int_eq(SSL_GetChannelInfo(fd, &info, sizeof info), SECSuccess);
+        ck_assert_int_eq(info.resumed, strstr(body, "reused=r ") != NULL);
+        PR_Close(fd);
+        tlsid_nss_connection_free(conn);
+        return info.resumed;
+}
+
+/* One connection through the asynchronous attach, started before the connect. */
+static bool connect_async(TlsidContext *context, Loop *loop, bool *ret_degraded) {
+        TlsidNssAttach *attach = NULL;
+        PRFileDesc *tcp;
+        Loop scratch = { 0 };
+
+        ASSERT_OK(tlsid_nss_attach_start(context, "localhost", port, 0, &attach));
+        tcp = connect_start();
+        drive(attach, tcp, loop ? loop : &scratch);
+        return complete(attach, tcp, ret_degraded);
+}
+
+/* One connection through the blocking attach (the token key installed, a token made). */
+static bool connect_blocking(TlsidContext *context) {
+        static const char request[] =
+                "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        TlsidNssConnection *conn = NULL;
+        PRFileDesc *tcp = PR_NewTCPSocket(), *fd;
+        SSLChannelInfo info;
+        PRNetAddr addr;
+        char body[1024];
+
+        ck_assert_ptr_nonnull(tcp);
+        ck_assert_int_eq(PR_InitializeNetAddr(PR_IpAddrLoopback, port, &addr), PR_SUCCESS);
+        ck_assert_int_eq(PR_Connect(tcp, &addr, PR_SecondsToInterval(10)), PR_SUCCESS);
+        fd = SSL_ImportFD(NULL, tcp);
+        ck_assert_ptr_nonnull(fd);
+        ck_assert_int_eq(SSL_OptionSet(fd, SSL_HANDSHAKE_AS_CLIENT, PR_TRUE), SECSuccess);
+        ck_assert_int_eq(SSL_OptionSet(fd, SSL_ENABLE_SESSION_TICKETS, PR_TRUE), SECSuccess);
+        ck_assert_int_eq(SSL_ResetHandshake(fd, PR_FALSE), SECSuccess);
+        ASSERT_OK(tlsid_nss_attach(fd, context, "localhost", port, 0, &conn));
+        ck_assert(SSL_ForceHandshake(fd) == SECSuccess);
+        ck_assert_int_eq(PR_Write(fd, request, (PRInt32) strlen(request)),
+                         (PRInt32) strlen(request));
+        while (PR_Read(fd, body, sizeof body) > 0)
+                ;
+        ck_assert_int_eq(SSL_GetChannelInfo(fd, &info, sizeof info), SECSuccess);
+        PR_Close(fd);
+        tlsid_nss_connection_free(conn);
+        return info.resumed;
+}
+
+static TlsidContext *open_context(TlsidClient *client) {
+        TlsidContext *context = NULL;
+
+        ASSERT_OK(tlsid_context_open(client, CTX, 0, NULL, &context));
+        ASSERT_OK(tlsid_context_set_choice(context, origin, TLSID_CHOICE_NONE, NULL, 0));
+        return context;
+}
+
+static TlsidStatistics statistics(TlsidClient *client) {
+        TlsidStatistics s;
+
+        ASSERT_OK(tlsid_client_get_statistics(client, &s));
+        return s;
+}
+
+/* A token in the daemon and none in the outbox: the process's first connection, sent. */
+static void prime(TlsidContext *context) {
+        ck_assert(!connect_blocking(context));
+        ck_assert_int_eq(tlsid_nss_flush(FLUSH_USEC), 0);
+}
+
+/* Started before the connect, the attach's BeginConnection brings the daemon's token,
+ * and the handshake resumes from it. */
+START_TEST(test_attach_async_resumes_from_the_daemons_token) {
+        TlsidClient *client = client_new();
+        TlsidContext *context = open_context(client);
+        TlsidStatistics before;
+        bool degraded = true;
+
+        prime(context);
+        for (int i = 0; i < 5; i++) {
+                before = statistics(client);
+                ck_assert_msg(connect_async(context, NULL, &degraded),
+                              "%s: connection %d did a full handshake", tls_version_name(version),
+                              i);
+                ck_assert(!degraded);
+                ck_assert_uint_eq(statistics(client).hits, before.hits + 1);
+                ck_assert_int_eq(tlsid_nss_flush(FLUSH_USEC), 0);
+        }
+        tlsid_context_unref(context);
+        tlsid_client_unref(client);
+}
+END_TEST
+
+/* With the put worker held, each asynchronous connection resumes from its predecessor's
+ * token, served by the outbox after GetPartition: the daemon serves none and gets none. */
+START_TEST(test_attach_async_serves_the_outbox_first) {
+        TlsidClient *client = client_new();
+        TlsidContext *context = open_context(client);
+        TlsidStatistics before;
+        bool degraded = true;
+
+        prime(context);
+        outbox_hold(true);
+        ck_assert(connect_blocking(context));
+        before = statistics(client);
+        for (int i = 0; i < 5; i++) {
+                ck_assert_msg(connect_async(context, NULL, &degraded),
+                              "%s: connection %d did a full handshake", tls_version_name(version),
+                              i);
+                ck_assert(!degraded);
+        }
+        ck_assert_uint_eq(statistics(client).hits, before.hits);
+        ck_assert_uint_eq(statistics(client).puts, before.puts);
+        outbox_hold(false);
+        ck_assert_int_eq(tlsid_nss_flush(FLUSH_USEC), 0);
+        tlsid_context_unref(context);
+        tlsid_client_unref(client);
+}
+END_TEST
+
+static void *continue_later(void *data) {
+        pid_t pid = *(pid_t *) data;
+
+        usleep(STOPPED_MS * 1000);
+        stopped = 0;
+        kill(pid, SIGCONT);
+        return NULL;
+}
+
+/* The daemon is stopped while the attach is in flight: the loop keeps turning (the start
+ * returned, the dispatch never waits) and the connect completes; the attach ends only once
+ * the daemon runs again, and resumes from its token. The client's timeout is longer than
+ * the stop, so that a blocking attach would have waited it out inside the start. */
+START_TEST(test_attach_async_loop_turns_while_the_daemon_is_stopped) {
+        TlsidClient *client = client_new();
+        TlsidContext *context = open_context(client);
+        TlsidNssAttach *attach = NULL;
+        pthread_t thread;
+        Loop loop = { 0 };
+        PRFileDesc *tcp;
+        pid_t pid;
+        bool degraded = true;
+
+        ASSERT_OK(tlsid_client_set_timeout(client, 10u * 1000u * 1000u));
+        prime(context);
+        pid = test_bus_daemon_pid();
+        ck_assert_int_gt(pid, 0);
+        stopped = 1;
+        ck_assert_int_eq(kill(pid, SIGSTOP), 0);
+        ck_assert_int_eq(pthread_create(&thread, NULL, continue_later, &pid), 0);
+        ASSERT_OK(tlsid_nss_attach_start(context, "localhost", port, 0, &attach));
+        ck_assert_msg(stopped, "tlsid_nss_attach_start() waited for the stopped daemon");
+        tcp = connect_start();
+        drive(attach, tcp, &loop);
+        ck_assert_int_eq(pthread_join(thread, NULL), 0);
+        ck_assert_msg(loop.turns_while_stopped >= 5,
+                      "the loop turned %d times while the daemon was stopped",
+                      loop.turns_while_stopped);
+        ck_assert_msg(!loop.done_while_stopped, "the attach ended while the daemon was stopped");
+        ck_assert_msg(complete(attach, tcp, &degraded), "did a full handshake");
+        ck_assert(!degraded);
+        tlsid_context_unref(context);
+        tlsid_client_unref(client);
+}
+END_TEST
+
+/* The daemon does not answer within the adapter's timeout (250 ms): the attach ends on its
+ * own, and the connection fails closed (no token, no resumption). */
+START_TEST(test_attach_async_fails_closed_when_the_daemon_does_not_answer) {
+        TlsidClient *client = NULL;
+        TlsidContext *context;
+        Loop loop = { 0 };
+        pid_t pid;
+        bool degraded = false;
+
+        test_bus_activate_daemon();
+        ASSERT_OK(tlsid_nss_client_new(test_bus_address(), &client));
+        context = open_context(client);
+        prime(context);
+        pid = test_bus_daemon_pid();
+        ck_assert_int_eq(kill(pid, SIGSTOP), 0);
+        stopped = 1;
+        ck_assert_msg(!connect_async(context, &loop, &degraded), "resumed without the daemon");
+        stopped = 0;
+        ck_assert_int_eq(kill(pid, SIGCONT), 0);
+        ck_assert(degraded);
+        ck_assert_msg(loop.done_while_stopped, "the attach did not end on its own");
+        tlsid_context_unref(context);
+        tlsid_client_unref(client);
+}
+END_TEST
+
+/* Bus and daemon gone before the start: the attach fails closed at once. */
+START_TEST(test_attach_async_fails_closed_when_the_bus_is_gone) {
+        TlsidClient *client = client_new();
+        TlsidContext *context = open_context(client);
+        bool degraded = false;
+
+        prime(context);
+        ck_assert(test_bus_kill_daemon(SIGKILL));
+        test_bus_stop();
+        ck_assert(!connect_async(context, NULL, &degraded));
+        ck_assert(degraded);
+        tlsid_context_unref(context);
+        tlsid_client_unref(client);
+}
+END_TEST
+
+/* An attach cancelled once its reply is in gives the daemon's token back (through the
+ * outbox): the next connection resumes from it. Cancelled while in flight, it leaks
+ * nothing (the sanitized run checks) and the next attach works. */
+START_TEST(test_attach_async_cancel_gives_the_token_back) {
+        TlsidClient *client = client_new();
+        TlsidContext *context = open_context(client);
+        TlsidNssAttach *attach = NULL;
+        TlsidStatistics before;
+        bool degraded = true;
+
+        prime(context);
+        before = statistics(client);
+        ASSERT_OK(tlsid_nss_attach_start(context, "localhost", port, 0, &attach));
+        while (tlsid_nss_attach_dispatch(attach) == 0) {
+                struct pollfd p = { .fd = tlsid_nss_attach_get_fd(attach), .events = POLLIN };
+
+                ck_assert_int_ge(poll(&p, 1, 5000), 1);
+        }
+        /* The daemon gave it its only token. */
+        ck_assert_uint_eq(statistics(client).hits, before.hits + 1);
+        tlsid_nss_attach_cancel(attach);
+        ck_assert_int_eq(tlsid_nss_flush(FLUSH_USEC), 0);
+        ck_assert_uint_eq(statistics(client).puts, before.puts + 1);
+        ck_assert_msg(connect_async(context, NULL, &degraded),
+                      "%s: the token of the cancelled attach was lost", tls_version_name(version));
+
+        /* In flight. */
+        ASSERT_OK(tlsid_nss_attach_start(context, "localhost", port, 0, &attach));
+        tlsid_nss_attach_cancel(attach);
+        tlsid_nss_attach_cancel(NULL);
+        (void) connect_async(context, NULL, &degraded);
+        ck_assert(!degraded);
+        tlsid_context_unref(context);
+        tlsid_client_unref(client);
+}
+END_TEST
+
+/* With the put worker held, an attach cancelled after it claimed the process's own token
+ * puts it back in the outbox: the next connection resumes from it, without the daemon. */
+START_TEST(test_attach_async_cancel_gives_the_outbox_token_back) {
+        TlsidClient *client = client_new();
+        TlsidContext *context = open_context(client);
+        TlsidNssAttach *attach = NULL;
+        TlsidStatistics before;
+        bool degraded = true;
+
+        prime(context);
+        outbox_hold(true);
+        ck_assert(connect_blocking(context));
+        before = statistics(client);
+        for (int i = 0; i < 2; i++) {
+                ASSERT_OK(tlsid_nss_attach_start(context, "localhost", port, 0, &attach));
+                /* Before the answer, then after it. */
+                while (i == 1 && tlsid_nss_attach_dispatch(attach) == 0) {
+                        struct pollfd p = { .fd = tlsid_nss_attach_get_fd(attach),
+                                            .events = POLLIN };
+
+                        ck_assert_int_ge(poll(&p, 1, 5000), 1);
+                }
+                tlsid_nss_attach_cancel(attach);
+                ck_assert_msg(connect_async(context, NULL, &degraded),
+                              "%s: the outbox's token was lost (cancelled %s the answer)",
+                              tls_version_name(version), i ? "after" : "before");
+        }
+        ck_assert_uint_eq(statistics(client).hits, before.hits);
+        outbox_hold(false);
+        ck_assert_int_eq(tlsid_nss_flush(FLUSH_USEC), 0);
+        tlsid_context_unref(context);
+        tlsid_client_unref(client);
+}
+END_TEST
+
+/* The libtlsid calls underneath: a call's reply that another thread's blocking call read
+ * off the socket still wakes the call's fd. */
+START_TEST(test_attach_async_call_woken_by_another_threads_read) {
+        TlsidClient *client = client_new();
+        TlsidContext *context = open_context(client);
+        TlsidCall *call = NULL;
+        char *peer_id = NULL;
+        struct pollfd p;
+
+        ASSERT_OK(tlsid_context_get_partition_async(context, origin, &call));
+        /* A blocking call on the same connection reads every reply that comes first. */
+        ASSERT_OK(tlsid_context_get_partition(context, origin, NULL, NULL, NULL, NULL));
+        p = (struct pollfd) { .fd = tlsid_call_get_fd(call), .events = POLLIN };
+        ck_assert_int_eq(poll(&p, 1, 5000), 1);
+        ck_assert_int_eq(tlsid_call_dispatch(call), 1);
+        ASSERT_OK(tlsid_call_finish_partition(call, NULL, NULL, NULL, &peer_id, NULL, NULL));
+        ck_assert(peer_id && *peer_id);
+        ck_assert_int_eq(tlsid_call_finish_session(call, &(void *) { NULL }, &(size_t) { 0 }),
+                         -EINVAL);
+        free(peer_id);
+        tlsid_call_free(call);
+
+        /* Not ended yet: -EAGAIN, and free cancels. */
+        ASSERT_OK(tlsid_context_get_partition_async(context, origin, &call));
+        ck_assert_int_eq(tlsid_call_finish_partition(call, NULL, NULL, NULL, NULL, NULL, NULL),
+                         -EAGAIN);
+        tlsid_call_free(call);
+        tlsid_context_unref(context);
+        tlsid_client_unref(client);
+}
+END_TEST
+
+static Suite *attach_async_suite(void) {
+        Suite *s = suite_create("attach-async");
+
+        for (int v = 0; v < 2; v++) {
+                TCase *tc = tcase_create(v == 0 ? "tls13" : "tls12");
+
+                tcase_add_checked_fixture(tc, v == 0 ? setup_1_3 : setup_1_2, teardown);
+                tcase_set_timeout(tc, 120);
+                tcase_add_test(tc, test_attach_async_resumes_from_the_daemons_token);
+                tcase_add_test(tc, test_attach_async_serves_the_outbox_first);
+                tcase_add_test(tc, test_attach_async_cancel_gives_the_token_back);
+                tcase_add_test(tc, test_attach_async_cancel_gives_the_outbox_token_back);
+                if (v == 0) {
+                        tcase_add_test(tc, test_attach_async_loop_turns_while_the_daemon_is_stopped);
+                        tcase_add_test(tc, test_attach_async_fails_closed_when_the_daemon_does_not_answer);
+                        tcase_add_test(tc, test_attach_async_fails_closed_when_the_bus_is_gone);
+                        tcase_add_test(tc, test_attach_async_call_woken_by_another_threads_read);
+                }
+                suite_add_tcase(s, tc);
+        }
+        return s;
+}
+
+int main(void) {
+        signal(SIGPIPE, SIG_IGN);
+        return test_run_suite(attach_async_suite(), CK_FORK);
+}
