@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libtlsid-nss's insides: the connection state and what its files share
- * (libtlsid-nss.c attaches, nss-tokens.c hands resumption tokens to NSS and takes new
- * ones from it, nss-outbox.c queues new tokens for the daemon and serves them first,
- * nss-client-auth.c answers CertificateRequests, nss-report.c reports outages). */
+ * (libtlsid-nss.c attaches, nss-attach-async.c attaches without waiting, nss-tokens.c
+ * hands resumption tokens to NSS and takes new ones from it, nss-outbox.c queues new
+ * tokens for the daemon and serves them first, nss-client-auth.c answers
+ * CertificateRequests, nss-report.c reports outages). */
 #pragma once
 
 #include <cert.h>

@@ -38,6 +38,9 @@
  *    authentication that sent a certificate, a request already in flight was sent before
  *    the identity existed: tlsid_nss_connection_get_reauthentications() counts them, so
  *    an HTTP client re-sends an idempotent request once on the same connection.
+ * tlsid_nss_attach_start() is the same attach without waiting: started before the TCP
+ * connect and completed on the application's poll loop, then tlsid_nss_attach_finish() on
+ * the socket.
  * Every daemon call is bounded by the client's timeout (tlsid_nss_client_new() makes a
  * client with TLSID_NSS_DEFAULT_TIMEOUT_USEC). When the daemon cannot be reached the
  * connection goes on with no resumption and no certificate (fail closed), and this is
