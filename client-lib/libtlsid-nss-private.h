@@ -2,8 +2,9 @@
 /* libtlsid-nss's insides: the connection state and what its files share
  * (libtlsid-nss.c attaches, nss-attach-async.c attaches without waiting, nss-tokens.c
  * hands resumption tokens to NSS and takes new ones from it, nss-outbox.c queues new
- * tokens for the daemon and serves them first, nss-client-auth.c answers
- * CertificateRequests, nss-report.c reports outages). */
+ * tokens for the daemon and serves them first, nss-peer-certs.c keeps servers'
+ * certificates in memory, nss-client-auth.c answers CertificateRequests, nss-report.c
+ * reports outages). */
 #pragma once
 
 #include <cert.h>
@@ -157,6 +158,12 @@ void outbox_handshake_end(void);
 /* For tests: while @hold, the worker sends nothing (tlsid_nss_flush() times out), as a
  * worker that a busy machine does not schedule. */
 void outbox_hold(bool hold);
+
+/* ---- nss-peer-certs.c ---- */
+
+/* Keeps the server certificate of @fd's handshake referenced (a bounded ring, dropped at
+ * NSS_Shutdown()), so that its tokens decode without the certificate database. */
+void peer_certs_keep(PRFileDesc *fd);
 
 /* ---- nss-client-auth.c ---- */
 

@@ -4,8 +4,11 @@
  * before a non-blocking TCP connect and both complete on one poll loop; the handshake
  * resumes from the daemon's token, or from the process's own (the outbox path); the loop
  * keeps turning while the daemon is stopped; a cancelled attach gives its token back; and
- * it fails closed when the daemon does not answer. Linked with the adapter's static
+ * it fails closed when the daemon does not answer; and the server's certificate stays in
+ * memory so that tokens decode without the database. Linked with the adapter's static
  * library for outbox_hold(). */
+#include <cert.h>
+#include <certdb.h>
 #include <check.h>
 #include <errno.h>
 #include <glib.h>
@@ -71,7 +74,8 @@ static void setup_1_2(void) {
 static void teardown(void) {
         outbox_hold(false);
         SSL_ClearSessionCache();
-        NSS_Shutdown();
+        /* Nothing of the adapter keeps NSS busy (the certificates it keeps are dropped). */
+        ck_assert_int_eq(NSS_Shutdown(), SECSuccess);
         tls_server_stop(server);
         g_clear_pointer(&origin, g_free);
         test_bus_stop();
@@ -143,18 +147,10 @@ static void drive(TlsidNssAttach *attach, PRFileDesc *tcp, Loop *loop) {
         }
 }
 
-/* The rest of a connection once the attach and the connect are done: the TLS socket,
- * the finish, the handshake, GET /, the response to its end, close. Returns whether it
- * resumed (NSS and nginx must agree); *@ret_degraded says whether it failed closed. */
-static bool complete(TlsidNssAttach *attach, PRFileDesc *tcp, bool *ret_degraded) {
-        static const char request[] =
-                "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+/* The connected @tcp made blocking and an SSL client socket, reset for its handshake. */
+static PRFileDesc *import_tls(PRFileDesc *tcp) {
         SSLVersionRange range = { SSL_LIBRARY_VERSION_TLS_1_2, SSL_LIBRARY_VERSION_TLS_1_3 };
         PRSocketOptionData opt = { .option = PR_SockOpt_Nonblocking };
-        TlsidNssConnection *conn = NULL;
-        SSLChannelInfo info;
-        char body[1024];
-        size_t got = 0;
         PRFileDesc *fd;
 
         opt.value.non_blocking = PR_FALSE;
@@ -165,6 +161,22 @@ static bool complete(TlsidNssAttach *attach, PRFileDesc *tcp, bool *ret_degraded
         ck_assert_int_eq(SSL_OptionSet(fd, SSL_ENABLE_SESSION_TICKETS, PR_TRUE), SECSuccess);
         ck_assert_int_eq(SSL_VersionRangeSet(fd, &range), SECSuccess);
         ck_assert_int_eq(SSL_ResetHandshake(fd, PR_FALSE), SECSuccess);
+        return fd;
+}
+
+/* The rest of a connection once the attach and the connect are done: the TLS socket,
+ * the finish, the handshake, GET /, the response to its end, close. Returns whether it
+ * resumed (NSS and nginx must agree); *@ret_degraded says whether it failed closed. */
+static bool complete(TlsidNssAttach *attach, PRFileDesc *tcp, bool *ret_degraded) {
+        static const char request[] =
+                "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        TlsidNssConnection *conn = NULL;
+        SSLChannelInfo info;
+        char body[1024];
+        size_t got = 0;
+        PRFileDesc *fd;
+
+        fd = import_tls(tcp);
         ASSERT_OK(tlsid_nss_attach_finish(attach, fd, &conn));
         *ret_degraded = tlsid_nss_connection_is_degraded(conn);
         ck_assert_msg(SSL_ForceHandshake(fd) == SECSuccess, "handshake: %d", PR_GetError());
@@ -493,6 +505,53 @@ START_TEST(test_attach_async_call_woken_by_another_threads_read) {
 }
 END_TEST
 
+/* A connection's server certificate stays in memory with a trust record that says
+ * nothing (so that decoding the next token finds it and asks the database nothing): no SSL
+ * or e-mail flags, only CERTDB_SEND_WARN, which no verification reads; the resumed
+ * connection's certificate is that same object. */
+START_TEST(test_attach_async_server_certificate_stays_in_memory) {
+        TlsidClient *client = client_new();
+        TlsidContext *context = open_context(client);
+        CERTCertificate *first = NULL;
+
+        for (int i = 0; i < 2; i++) {
+                TlsidNssAttach *attach = NULL;
+                TlsidNssConnection *conn = NULL;
+                PRFileDesc *tcp, *fd;
+                CERTCertificate *cert;
+                CERTCertTrust trust;
+                Loop loop = { 0 };
+
+                ASSERT_OK(tlsid_nss_attach_start(context, "localhost", port, 0, &attach));
+                tcp = connect_start();
+                drive(attach, tcp, &loop);
+                fd = import_tls(tcp);
+                ASSERT_OK(tlsid_nss_attach_finish(attach, fd, &conn));
+                ck_assert(SSL_ForceHandshake(fd) == SECSuccess);
+                cert = SSL_PeerCertificate(fd);
+                ck_assert_ptr_nonnull(cert);
+                ck_assert(!cert->isperm);
+                ck_assert_msg(CERT_GetCertTrust(cert, &trust) == SECSuccess,
+                              "the server's certificate has no trust record in memory");
+                ck_assert_uint_eq(trust.sslFlags, 0);
+                ck_assert_uint_eq(trust.emailFlags, 0);
+                ck_assert_uint_eq(trust.objectSigningFlags, CERTDB_SEND_WARN);
+                if (i == 0)
+                        first = cert;
+                else {
+                        ck_assert_ptr_eq(cert, first);
+                        CERT_DestroyCertificate(cert);
+                }
+                PR_Close(fd);
+                tlsid_nss_connection_free(conn);
+                ck_assert_int_eq(tlsid_nss_flush(FLUSH_USEC), 0);
+        }
+        CERT_DestroyCertificate(first);
+        tlsid_context_unref(context);
+        tlsid_client_unref(client);
+}
+END_TEST
+
 static Suite *attach_async_suite(void) {
         Suite *s = suite_create("attach-async");
 
@@ -505,6 +564,7 @@ static Suite *attach_async_suite(void) {
                 tcase_add_test(tc, test_attach_async_serves_the_outbox_first);
                 tcase_add_test(tc, test_attach_async_cancel_gives_the_token_back);
                 tcase_add_test(tc, test_attach_async_cancel_gives_the_outbox_token_back);
+                tcase_add_test(tc, test_attach_async_server_certificate_stays_in_memory);
                 if (v == 0) {
                         tcase_add_test(tc, test_attach_async_loop_turns_while_the_daemon_is_stopped);
                         tcase_add_test(tc, test_attach_async_fails_closed_when_the_daemon_does_not_answer);
