@@ -52,6 +52,10 @@ static inline void dbus_connection_unrefp(DBusConnection **c) {
 
 #define DEFAULT_TIMEOUT_MS 1000
 
+/* Partition calls of a context kept built, by origin: building one costs libdbus about 30
+ * times what copying it does (its string arguments are validated and marshalled). */
+#define PARTITION_CALLS_KEPT 4
+
 struct TlsidContext {
         int refs;                       /* atomic */
         TlsidClient *client;            /* a reference */
@@ -60,6 +64,13 @@ struct TlsidContext {
         unsigned flags;
         bool closed;                    /* under client->lock */
         TlsidContext *prev, *next;      /* under client->lock */
+        pthread_mutex_t calls_lock;
+        struct {
+                MethodId id;
+                char *origin;           /* NULL: the slot is empty */
+                DBusMessage *msg;       /* never sent: the template of a copy */
+        } calls[PARTITION_CALLS_KEPT];  /* under calls_lock */
+        unsigned calls_next;            /* under calls_lock */
 };
 
 struct TlsidClient {
@@ -187,8 +198,8 @@ void client_handle_name_owner_changed(TlsidClient *c, DBusMessage *msg);
 
 /* ---- sessions.c ---- */
 
-/* The GetPartition or BeginConnection (@id) call of (@context, @origin), checked.
- * @ret_msg: (transfer full). */
+/* The GetPartition or BeginConnection (@id) call of (@context, @origin), checked: a copy of
+ * the one built last for them, when the context keeps it. @ret_msg: (transfer full). */
 int build_partition_call(TlsidContext *context, const char *origin, MethodId id,
                          DBusMessage **ret_msg);
 /* Reads @reply to GetPartition or BeginConnection (@id); outputs as
@@ -200,6 +211,9 @@ int read_partition_reply(DBusMessage *reply, MethodId id, TlsidChoice *ret_state
  * @ret_msg: (transfer full). */
 int build_take_session(TlsidContext *context, const char *origin, const char *identity,
                        uint32_t generation, DBusMessage **ret_msg);
+
+/* Drops the calls @context keeps built. */
+void context_forget_calls(TlsidContext *context);
 
 /* ---- pages.c ---- */
 

@@ -8,6 +8,56 @@
 #include "tlsid-ids.h"
 #include "tlsid-limits.h"
 
+void context_forget_calls(TlsidContext *context) {
+        for (size_t i = 0; i < PARTITION_CALLS_KEPT; i++) {
+                free(context->calls[i].origin);
+                context->calls[i].origin = NULL;
+                if (context->calls[i].msg)
+                        dbus_message_unref(context->calls[i].msg);
+                context->calls[i].msg = NULL;
+        }
+}
+
+/* A copy of the call of method @id for @origin that @context keeps, or NULL. */
+static DBusMessage *copy_kept_call(TlsidContext *context, MethodId id, const char *origin) {
+        DBusMessage *msg = NULL;
+
+        pthread_mutex_lock(&context->calls_lock);
+        for (size_t i = 0; i < PARTITION_CALLS_KEPT && !msg; i++)
+                if (context->calls[i].origin && context->calls[i].id == id &&
+                    strcmp(context->calls[i].origin, origin) == 0)
+                        msg = dbus_message_copy(context->calls[i].msg);
+        pthread_mutex_unlock(&context->calls_lock);
+        return msg;
+}
+
+/* Keeps a copy of @msg, the call of method @id for @origin, in place of the oldest kept. */
+static void keep_call(TlsidContext *context, MethodId id, const char *origin,
+                      DBusMessage *msg) {
+        DBusMessage *copy = dbus_message_copy(msg), *old_msg;
+        char *copy_origin = strdup(origin), *old_origin;
+        unsigned slot;
+
+        if (!copy || !copy_origin) {
+                if (copy)
+                        dbus_message_unref(copy);
+                free(copy_origin);
+                return;
+        }
+        pthread_mutex_lock(&context->calls_lock);
+        slot = context->calls_next;
+        context->calls_next = (slot + 1) % PARTITION_CALLS_KEPT;
+        old_msg = context->calls[slot].msg;
+        old_origin = context->calls[slot].origin;
+        context->calls[slot].id = id;
+        context->calls[slot].origin = copy_origin;
+        context->calls[slot].msg = copy;
+        pthread_mutex_unlock(&context->calls_lock);
+        if (old_msg)
+                dbus_message_unref(old_msg);
+        free(old_origin);
+}
+
 int build_partition_call(TlsidContext *context, const char *origin, MethodId id,
                          DBusMessage **ret_msg) {
         DBusMessage *msg;
@@ -17,10 +67,16 @@ int build_partition_call(TlsidContext *context, const char *origin, MethodId id,
                 return set_error(-EINVAL, "context is NULL");
         if ((r = check_origin(origin)) < 0)
                 return r;
+        msg = copy_kept_call(context, id, origin);
+        if (msg) {
+                *ret_msg = msg;
+                return 0;
+        }
         msg = message_with_args(new_call(id), DBUS_TYPE_STRING, &context->name,
                                 DBUS_TYPE_STRING, &origin, DBUS_TYPE_INVALID);
         if (!msg)
                 return set_oom();
+        keep_call(context, id, origin, msg);
         *ret_msg = msg;
         return 0;
 }

@@ -399,6 +399,15 @@ START_TEST(test_attach_async_fails_closed_when_the_bus_is_gone) {
 }
 END_TEST
 
+/* Polls @attach's fd until its round trips ended. */
+static void wait_answer(TlsidNssAttach *attach) {
+        while (tlsid_nss_attach_dispatch(attach) == 0) {
+                struct pollfd p = { .fd = tlsid_nss_attach_get_fd(attach), .events = POLLIN };
+
+                ck_assert_int_eq(poll(&p, 1, 5000), 1);
+        }
+}
+
 /* An attach cancelled once its reply is in gives the daemon's token back (through the
  * outbox): the next connection resumes from it. Cancelled while in flight, it leaks
  * nothing (the sanitized run checks) and the next attach works. */
@@ -412,12 +421,8 @@ START_TEST(test_attach_async_cancel_gives_the_token_back) {
         prime(context);
         before = statistics(client);
         ASSERT_OK(tlsid_nss_attach_start(context, "localhost", port, 0, &attach));
-        while (tlsid_nss_attach_dispatch(attach) == 0) {
-                struct pollfd p = { .fd = tlsid_nss_attach_get_fd(attach), .events = POLLIN };
-
-                ck_assert_int_ge(poll(&p, 1, 5000), 1);
-        }
-        /* The daemon gave it its only token. */
+        wait_answer(attach);
+        /* The daemon gave it a token. */
         ck_assert_uint_eq(statistics(client).hits, before.hits + 1);
         tlsid_nss_attach_cancel(attach);
         ck_assert_int_eq(tlsid_nss_flush(FLUSH_USEC), 0);
@@ -452,12 +457,8 @@ START_TEST(test_attach_async_cancel_gives_the_outbox_token_back) {
         for (int i = 0; i < 2; i++) {
                 ASSERT_OK(tlsid_nss_attach_start(context, "localhost", port, 0, &attach));
                 /* Before the answer, then after it. */
-                while (i == 1 && tlsid_nss_attach_dispatch(attach) == 0) {
-                        struct pollfd p = { .fd = tlsid_nss_attach_get_fd(attach),
-                                            .events = POLLIN };
-
-                        ck_assert_int_ge(poll(&p, 1, 5000), 1);
-                }
+                if (i == 1)
+                        wait_answer(attach);
                 tlsid_nss_attach_cancel(attach);
                 ck_assert_msg(connect_async(context, NULL, &degraded),
                               "%s: the outbox's token was lost (cancelled %s the answer)",
