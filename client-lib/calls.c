@@ -26,6 +26,7 @@ struct TlsidCall {
         DBusConnection *conn;           /* a reference */
         DBusPendingCall *pending;       /* until the call ends */
         DBusTimeout *timeout;           /* the pending call's, under calls_lock */
+        bool watched;                   /* under calls_lock: its timeout was seen added */
         bool arrived;                   /* under calls_lock: the reply is queued */
         TlsidCall *next;                /* in calls_in_flight, under calls_lock */
         int epoll_fd;                   /* tlsid_call_get_fd(): the timer and the socket */
@@ -66,8 +67,9 @@ static void call_wake(TlsidCall *call) {
 static dbus_bool_t on_add_timeout(DBusTimeout *timeout, void *userdata) {
         TlsidCall *call = call_sending;
 
-        if (call && !call->timeout) {
+        if (call && !call->watched) {
                 pthread_mutex_lock(&calls_lock);
+                call->watched = true;
                 call->timeout = timeout;
                 call->next = calls_in_flight;
                 calls_in_flight = call;
@@ -176,6 +178,7 @@ static int call_start(TlsidClient *c, MethodId id, DBusMessage *msg, TlsidCall *
         TlsidCall *call;
         int timeout = timeout_ms(c), r;
         dbus_bool_t sent;
+        bool watched;
 
         if (!owned)
                 return set_oom();
@@ -197,7 +200,11 @@ static int call_start(TlsidClient *c, MethodId id, DBusMessage *msg, TlsidCall *
         call_sending = call;
         sent = dbus_connection_send_with_reply(call->conn, msg, &call->pending, timeout);
         call_sending = NULL;
-        if (!sent || !call->pending || !call->timeout) {
+        /* The reply may be in already, read by another thread: watched, then arrived. */
+        pthread_mutex_lock(&calls_lock);
+        watched = call->watched;
+        pthread_mutex_unlock(&calls_lock);
+        if (!sent || !call->pending || !watched) {
                 r = !sent ? set_oom()
                           : set_error(-ECONNREFUSED, "%s: lost the bus connection",
                                       interface_methods[id].name);

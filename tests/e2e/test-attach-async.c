@@ -553,6 +553,50 @@ START_TEST(test_attach_async_server_certificate_stays_in_memory) {
 }
 END_TEST
 
+typedef struct {
+        TlsidContext *context;
+        int degraded;
+} Worker;
+
+static void *worker_main(void *data) {
+        Worker *w = data;
+
+        for (int i = 0; i < 10; i++) {
+                bool degraded = true;
+
+                (void) connect_async(w->context, NULL, &degraded);
+                w->degraded += degraded;
+                /* Blocking calls on the same connection, reading others' replies. */
+                ASSERT_OK(tlsid_context_get_partition(w->context, origin, NULL, NULL, NULL,
+                                                      NULL));
+        }
+        return NULL;
+}
+
+/* Threads of one client attach at once: each thread's reads of the shared connection
+ * take the others' replies too, and every attach still ends with its own answer (none
+ * times out into a degraded connection). */
+START_TEST(test_attach_async_threads_share_the_connection) {
+        TlsidClient *client = client_new();
+        TlsidContext *context = open_context(client);
+        pthread_t threads[4];
+        Worker workers[4];
+
+        prime(context);
+        for (int i = 0; i < 4; i++) {
+                workers[i] = (Worker) { context, 0 };
+                ck_assert_int_eq(pthread_create(&threads[i], NULL, worker_main, &workers[i]), 0);
+        }
+        for (int i = 0; i < 4; i++) {
+                ck_assert_int_eq(pthread_join(threads[i], NULL), 0);
+                ck_assert_msg(workers[i].degraded == 0, "thread %d: %d attaches failed closed",
+                              i, workers[i].degraded);
+        }
+        tlsid_context_unref(context);
+        tlsid_client_unref(client);
+}
+END_TEST
+
 static Suite *attach_async_suite(void) {
         Suite *s = suite_create("attach-async");
 
@@ -571,6 +615,7 @@ static Suite *attach_async_suite(void) {
                         tcase_add_test(tc, test_attach_async_fails_closed_when_the_daemon_does_not_answer);
                         tcase_add_test(tc, test_attach_async_fails_closed_when_the_bus_is_gone);
                         tcase_add_test(tc, test_attach_async_call_woken_by_another_threads_read);
+                        tcase_add_test(tc, test_attach_async_threads_share_the_connection);
                 }
                 suite_add_tcase(s, tc);
         }
