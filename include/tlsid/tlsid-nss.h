@@ -46,6 +46,10 @@
  * connection goes on with no resumption and no certificate (fail closed), and this is
  * reported once per outage, not per connection.
  *
+ * The server certificates of the last handshakes that made tokens stay referenced until
+ * NSS_Shutdown() (with an in-memory trust record that says nothing, see
+ * client-lib/nss-peer-certs.c), so that decoding a token queries no certificate database.
+ *
  * NSS wraps a token's session secret with a key of its internal slot that each process
  * generates (PK11_GetWrapKey, index 0), so a token resumes only in a process holding the
  * same key. The first attach installs the daemon's key (GetTokenKey) with
