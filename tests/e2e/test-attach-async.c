@@ -33,6 +33,7 @@
 #include "check-main.h"
 #include "lib-asserts.h"
 #include "libtlsid-nss-private.h"
+#include "noask-fixture.h"
 #include "test-bus.h"
 #include "tls-server.h"
 
@@ -42,44 +43,18 @@
 /* How long the daemon stays stopped while the loop turns. */
 #define STOPPED_MS 400
 
-static TlsVersion version;
-static TlsServer *server;
-static uint16_t port;
-static char *origin;
-
-static void setup(void) {
-        g_autofree char *dir = NULL, *db = NULL;
-
-        certs_make_with("TLSID_MAKE_E2E_CERTS", NULL);
-        db = g_strdup_printf("sql:%s/client-db", certs_dir);
-        test_bus_start();
-        dir = g_build_filename(test_bus_tmpdir(), "server", NULL);
-        server = tls_server_start_nginx(certs_dir, dir, version);
-        port = tls_server_noask_port(server);
-        origin = g_strdup_printf("localhost:%u", port);
-        ck_assert_int_eq(NSS_Initialize(db, "", "", "", NSS_INIT_READONLY), SECSuccess);
-        ck_assert_int_eq(NSS_SetDomesticPolicy(), SECSuccess);
-}
-
 static void setup_1_3(void) {
-        version = TLS_VERSION_1_3;
-        setup();
+        noask_start(TLS_VERSION_1_3);
 }
 
 static void setup_1_2(void) {
-        version = TLS_VERSION_1_2;
-        setup();
+        noask_start(TLS_VERSION_1_2);
 }
 
 static void teardown(void) {
         outbox_hold(false);
-        SSL_ClearSessionCache();
         /* Nothing of the adapter keeps NSS busy (the certificates it keeps are dropped). */
-        ck_assert_int_eq(NSS_Shutdown(), SECSuccess);
-        tls_server_stop(server);
-        g_clear_pointer(&origin, g_free);
-        test_bus_stop();
-        certs_remove();
+        ck_assert_int_eq(noask_stop(), SECSuccess);
 }
 
 /* A TCP socket to the server whose connect is under way (or done). */
@@ -168,34 +143,17 @@ static PRFileDesc *import_tls(PRFileDesc *tcp) {
  * the finish, the handshake, GET /, the response to its end, close. Returns whether it
  * resumed (NSS and nginx must agree); *@ret_degraded says whether it failed closed. */
 static bool complete(TlsidNssAttach *attach, PRFileDesc *tcp, bool *ret_degraded) {
-        static const char request[] =
-                "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
         TlsidNssConnection *conn = NULL;
-        SSLChannelInfo info;
-        char body[1024];
-        size_t got = 0;
         PRFileDesc *fd;
+        bool resumed;
 
         fd = import_tls(tcp);
         ASSERT_OK(tlsid_nss_attach_finish(attach, fd, &conn));
         *ret_degraded = tlsid_nss_connection_is_degraded(conn);
         ck_assert_msg(SSL_ForceHandshake(fd) == SECSuccess, "handshake: %d", PR_GetError());
-        ck_assert_int_eq(PR_Write(fd, request, (PRInt32) strlen(request)),
-                         (PRInt32) strlen(request));
-        for (;;) {
-                PRInt32 n = PR_Read(fd, body + got, (PRInt32) (sizeof body - 1 - got));
-
-                if (n <= 0)
-                        break;
-                got += (size_t) n;
-        }
-        body[got] = '\0';
-        ck_assert_msg(strstr(body, "HTTP/1.1 200 "), "response: %s", body);
-        ck_assert_int_eq(SSL_GetChannelInfo(fd, &info, sizeof info), SECSuccess);
-        ck_assert_int_eq(info.resumed, strstr(body, "reused=r ") != NULL);
-        PR_Close(fd);
+        resumed = noask_exchange(fd);
         tlsid_nss_connection_free(conn);
-        return info.resumed;
+        return resumed;
 }
 
 /* One connection through the asynchronous attach, started before the connect. */
@@ -210,54 +168,9 @@ static bool connect_async(TlsidContext *context, Loop *loop, bool *ret_degraded)
         return complete(attach, tcp, ret_degraded);
 }
 
-/* One connection through the blocking attach (the token key installed, a token made). */
-static bool connect_blocking(TlsidContext *context) {
-        static const char request[] =
-                "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-        TlsidNssConnection *conn = NULL;
-        PRFileDesc *tcp = PR_NewTCPSocket(), *fd;
-        SSLChannelInfo info;
-        PRNetAddr addr;
-        char body[1024];
-
-        ck_assert_ptr_nonnull(tcp);
-        ck_assert_int_eq(PR_InitializeNetAddr(PR_IpAddrLoopback, port, &addr), PR_SUCCESS);
-        ck_assert_int_eq(PR_Connect(tcp, &addr, PR_SecondsToInterval(10)), PR_SUCCESS);
-        fd = SSL_ImportFD(NULL, tcp);
-        ck_assert_ptr_nonnull(fd);
-        ck_assert_int_eq(SSL_OptionSet(fd, SSL_HANDSHAKE_AS_CLIENT, PR_TRUE), SECSuccess);
-        ck_assert_int_eq(SSL_OptionSet(fd, SSL_ENABLE_SESSION_TICKETS, PR_TRUE), SECSuccess);
-        ck_assert_int_eq(SSL_ResetHandshake(fd, PR_FALSE), SECSuccess);
-        ASSERT_OK(tlsid_nss_attach(fd, context, "localhost", port, 0, &conn));
-        ck_assert(SSL_ForceHandshake(fd) == SECSuccess);
-        ck_assert_int_eq(PR_Write(fd, request, (PRInt32) strlen(request)),
-                         (PRInt32) strlen(request));
-        while (PR_Read(fd, body, sizeof body) > 0)
-                ;
-        ck_assert_int_eq(SSL_GetChannelInfo(fd, &info, sizeof info), SECSuccess);
-        PR_Close(fd);
-        tlsid_nss_connection_free(conn);
-        return info.resumed;
-}
-
-static TlsidContext *open_context(TlsidClient *client) {
-        TlsidContext *context = NULL;
-
-        ASSERT_OK(tlsid_context_open(client, CTX, 0, NULL, &context));
-        ASSERT_OK(tlsid_context_set_choice(context, origin, TLSID_CHOICE_NONE, NULL, 0));
-        return context;
-}
-
-static TlsidStatistics statistics(TlsidClient *client) {
-        TlsidStatistics s;
-
-        ASSERT_OK(tlsid_client_get_statistics(client, &s));
-        return s;
-}
-
 /* A token in the daemon and none in the outbox: the process's first connection, sent. */
 static void prime(TlsidContext *context) {
-        ck_assert(!connect_blocking(context));
+        ck_assert(!noask_connect(context));
         ck_assert_int_eq(tlsid_nss_flush(FLUSH_USEC), 0);
 }
 
@@ -265,18 +178,18 @@ static void prime(TlsidContext *context) {
  * and the handshake resumes from it. */
 START_TEST(test_attach_async_resumes_from_the_daemons_token) {
         TlsidClient *client = client_new();
-        TlsidContext *context = open_context(client);
+        TlsidContext *context = noask_open_context(client, CTX);
         TlsidStatistics before;
         bool degraded = true;
 
         prime(context);
         for (int i = 0; i < 5; i++) {
-                before = statistics(client);
+                before = noask_statistics(client);
                 ck_assert_msg(connect_async(context, NULL, &degraded),
                               "%s: connection %d did a full handshake", tls_version_name(version),
                               i);
                 ck_assert(!degraded);
-                ck_assert_uint_eq(statistics(client).hits, before.hits + 1);
+                ck_assert_uint_eq(noask_statistics(client).hits, before.hits + 1);
                 ck_assert_int_eq(tlsid_nss_flush(FLUSH_USEC), 0);
         }
         tlsid_context_unref(context);
@@ -288,22 +201,22 @@ END_TEST
  * token, served by the outbox after GetPartition: the daemon serves none and gets none. */
 START_TEST(test_attach_async_serves_the_outbox_first) {
         TlsidClient *client = client_new();
-        TlsidContext *context = open_context(client);
+        TlsidContext *context = noask_open_context(client, CTX);
         TlsidStatistics before;
         bool degraded = true;
 
         prime(context);
         outbox_hold(true);
-        ck_assert(connect_blocking(context));
-        before = statistics(client);
+        ck_assert(noask_connect(context));
+        before = noask_statistics(client);
         for (int i = 0; i < 5; i++) {
                 ck_assert_msg(connect_async(context, NULL, &degraded),
                               "%s: connection %d did a full handshake", tls_version_name(version),
                               i);
                 ck_assert(!degraded);
         }
-        ck_assert_uint_eq(statistics(client).hits, before.hits);
-        ck_assert_uint_eq(statistics(client).puts, before.puts);
+        ck_assert_uint_eq(noask_statistics(client).hits, before.hits);
+        ck_assert_uint_eq(noask_statistics(client).puts, before.puts);
         outbox_hold(false);
         ck_assert_int_eq(tlsid_nss_flush(FLUSH_USEC), 0);
         tlsid_context_unref(context);
@@ -324,9 +237,9 @@ static void *continue_later(void *data) {
  * returned, the dispatch never waits) and the connect completes; the attach ends only once
  * the daemon runs again, and resumes from its token. The client's timeout is longer than
  * the stop, so that a blocking attach would have waited it out inside the start. */
-START_TEST(test_attach_async_loop_turns_while_the_daemon_is_stopped) {
+START_TEST(test_attach_async_loop_turns_while_daemon_stopped) {
         TlsidClient *client = client_new();
-        TlsidContext *context = open_context(client);
+        TlsidContext *context = noask_open_context(client, CTX);
         TlsidNssAttach *attach = NULL;
         pthread_t thread;
         Loop loop = { 0 };
@@ -359,7 +272,7 @@ END_TEST
 
 /* The daemon does not answer within the adapter's timeout (250 ms): the attach ends on its
  * own, and the connection fails closed (no token, no resumption). */
-START_TEST(test_attach_async_fails_closed_when_the_daemon_does_not_answer) {
+START_TEST(test_attach_async_fails_closed_without_answer) {
         TlsidClient *client = NULL;
         TlsidContext *context;
         Loop loop = { 0 };
@@ -368,7 +281,7 @@ START_TEST(test_attach_async_fails_closed_when_the_daemon_does_not_answer) {
 
         test_bus_activate_daemon();
         ASSERT_OK(tlsid_nss_client_new(test_bus_address(), &client));
-        context = open_context(client);
+        context = noask_open_context(client, CTX);
         prime(context);
         pid = test_bus_daemon_pid();
         ck_assert_int_eq(kill(pid, SIGSTOP), 0);
@@ -386,7 +299,7 @@ END_TEST
 /* Bus and daemon gone before the start: the attach fails closed at once. */
 START_TEST(test_attach_async_fails_closed_when_the_bus_is_gone) {
         TlsidClient *client = client_new();
-        TlsidContext *context = open_context(client);
+        TlsidContext *context = noask_open_context(client, CTX);
         bool degraded = false;
 
         prime(context);
@@ -413,20 +326,20 @@ static void wait_answer(TlsidNssAttach *attach) {
  * nothing (the sanitized run checks) and the next attach works. */
 START_TEST(test_attach_async_cancel_gives_the_token_back) {
         TlsidClient *client = client_new();
-        TlsidContext *context = open_context(client);
+        TlsidContext *context = noask_open_context(client, CTX);
         TlsidNssAttach *attach = NULL;
         TlsidStatistics before;
         bool degraded = true;
 
         prime(context);
-        before = statistics(client);
+        before = noask_statistics(client);
         ASSERT_OK(tlsid_nss_attach_start(context, "localhost", port, 0, &attach));
         wait_answer(attach);
         /* The daemon gave it a token. */
-        ck_assert_uint_eq(statistics(client).hits, before.hits + 1);
+        ck_assert_uint_eq(noask_statistics(client).hits, before.hits + 1);
         tlsid_nss_attach_cancel(attach);
         ck_assert_int_eq(tlsid_nss_flush(FLUSH_USEC), 0);
-        ck_assert_uint_eq(statistics(client).puts, before.puts + 1);
+        ck_assert_uint_eq(noask_statistics(client).puts, before.puts + 1);
         ck_assert_msg(connect_async(context, NULL, &degraded),
                       "%s: the token of the cancelled attach was lost", tls_version_name(version));
 
@@ -445,15 +358,15 @@ END_TEST
  * puts it back in the outbox: the next connection resumes from it, without the daemon. */
 START_TEST(test_attach_async_cancel_gives_the_outbox_token_back) {
         TlsidClient *client = client_new();
-        TlsidContext *context = open_context(client);
+        TlsidContext *context = noask_open_context(client, CTX);
         TlsidNssAttach *attach = NULL;
         TlsidStatistics before;
         bool degraded = true;
 
         prime(context);
         outbox_hold(true);
-        ck_assert(connect_blocking(context));
-        before = statistics(client);
+        ck_assert(noask_connect(context));
+        before = noask_statistics(client);
         for (int i = 0; i < 2; i++) {
                 ASSERT_OK(tlsid_nss_attach_start(context, "localhost", port, 0, &attach));
                 /* Before the answer, then after it. */
@@ -463,7 +376,7 @@ START_TEST(test_attach_async_cancel_gives_the_outbox_token_back) {
                 ck_assert_msg(connect_async(context, NULL, &degraded),
                               "%s: the outbox's token was lost (cancelled %s the answer)",
                               tls_version_name(version), i ? "after" : "before");
-                ck_assert_msg(statistics(client).hits == before.hits,
+                ck_assert_msg(noask_statistics(client).hits == before.hits,
                               "%s: the daemon served the connection after the cancel",
                               tls_version_name(version));
         }
@@ -478,7 +391,7 @@ END_TEST
  * off the socket still wakes the call's fd. */
 START_TEST(test_attach_async_call_woken_by_another_threads_read) {
         TlsidClient *client = client_new();
-        TlsidContext *context = open_context(client);
+        TlsidContext *context = noask_open_context(client, CTX);
         TlsidCall *call = NULL;
         char *peer_id = NULL;
         struct pollfd p;
@@ -512,7 +425,7 @@ END_TEST
  * connection's certificate is that same object. */
 START_TEST(test_attach_async_server_certificate_stays_in_memory) {
         TlsidClient *client = client_new();
-        TlsidContext *context = open_context(client);
+        TlsidContext *context = noask_open_context(client, CTX);
         CERTCertificate *first = NULL;
 
         for (int i = 0; i < 2; i++) {
@@ -578,7 +491,7 @@ static void *worker_main(void *data) {
  * times out into a degraded connection). */
 START_TEST(test_attach_async_threads_share_the_connection) {
         TlsidClient *client = client_new();
-        TlsidContext *context = open_context(client);
+        TlsidContext *context = noask_open_context(client, CTX);
         pthread_t threads[4];
         Worker workers[4];
 
@@ -611,8 +524,8 @@ static Suite *attach_async_suite(void) {
                 tcase_add_test(tc, test_attach_async_cancel_gives_the_outbox_token_back);
                 tcase_add_test(tc, test_attach_async_server_certificate_stays_in_memory);
                 if (v == 0) {
-                        tcase_add_test(tc, test_attach_async_loop_turns_while_the_daemon_is_stopped);
-                        tcase_add_test(tc, test_attach_async_fails_closed_when_the_daemon_does_not_answer);
+                        tcase_add_test(tc, test_attach_async_loop_turns_while_daemon_stopped);
+                        tcase_add_test(tc, test_attach_async_fails_closed_without_answer);
                         tcase_add_test(tc, test_attach_async_fails_closed_when_the_bus_is_gone);
                         tcase_add_test(tc, test_attach_async_call_woken_by_another_threads_read);
                         tcase_add_test(tc, test_attach_async_threads_share_the_connection);
