@@ -30,6 +30,15 @@ int build_open_context(const char *name, unsigned flags, const char *label,
         return 0;
 }
 
+/* Frees a handle that is in no client's list. */
+static void context_free(TlsidContext *ctx) {
+        context_forget_calls(ctx);
+        pthread_mutex_destroy(&ctx->calls_lock);
+        free(ctx->name);
+        free(ctx->label);
+        free(ctx);
+}
+
 /* A new handle of @context, not yet in a client's list. */
 static TlsidContext *context_new(const char *context, unsigned flags, const char *label) {
         TlsidContext *ctx = calloc(1, sizeof *ctx);
@@ -38,20 +47,13 @@ static TlsidContext *context_new(const char *context, unsigned flags, const char
                 return NULL;
         ctx->refs = 1;
         ctx->flags = flags;
+        pthread_mutex_init(&ctx->calls_lock, NULL);
         ctx->name = strdup(context);
         if (!ctx->name || (label && !(ctx->label = strdup(label)))) {
-                free(ctx->name);
-                free(ctx);
+                context_free(ctx);
                 return NULL;
         }
         return ctx;
-}
-
-/* Frees a handle that is in no client's list. */
-static void context_free(TlsidContext *ctx) {
-        free(ctx->name);
-        free(ctx->label);
-        free(ctx);
 }
 
 _public_ int tlsid_context_open(TlsidClient *client, const char *context, unsigned flags,

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libtlsid-nss's insides: the connection state and what its files share
- * (libtlsid-nss.c attaches, nss-tokens.c hands resumption tokens to NSS and takes new
- * ones from it, nss-outbox.c queues new tokens for the daemon and serves them first,
- * nss-client-auth.c answers CertificateRequests, nss-report.c reports outages). */
+ * (libtlsid-nss.c attaches, nss-attach-async.c attaches without waiting, nss-tokens.c
+ * hands resumption tokens to NSS and takes new ones from it, nss-outbox.c queues new
+ * tokens for the daemon and serves them first, nss-peer-certs.c keeps servers'
+ * certificates in memory, nss-client-auth.c answers CertificateRequests, nss-report.c
+ * reports outages). */
 #pragma once
 
 #include <cert.h>
@@ -44,6 +46,41 @@ struct TlsidNssConnection {
         int ready_fd;                   /* non-blocking: readable when pending is answered */
 };
 
+/* ---- libtlsid-nss.c ---- */
+
+typedef struct Put Put;
+
+/* What an attach learns before it touches the socket, and keeps until it does. */
+typedef struct {
+        Put *own;               /* the process's queued token claimed for the origin */
+        char *peer_id;          /* the partition's, once the daemon said it */
+        void *token;            /* the token to resume from, or NULL */
+        size_t len;
+} AttachPlan;
+
+/* The connection state of an attach to @context for @host:@port (its arguments checked),
+ * before its socket is known. @ret_connection: (transfer full). */
+int connection_new(TlsidContext *context, const char *host, uint16_t port, unsigned flags,
+                   TlsidNssConnection **ret_connection);
+/* Installs the token key (once per process, blocking) and claims the process's own queued
+ * token of the origin: with one (@plan->own), ask GetPartition, else BeginConnection. */
+int plan_begin(TlsidNssConnection *c, AttachPlan *plan);
+/* The daemon's answer (@identity and @peer_id taken, @token taken: the daemon's, NULL
+ * after GetPartition), recorded on @c: picks the token. Returns 1 when TakeSession should
+ * be asked for one still (the process's own was made under a partition gone since). */
+int plan_answer(TlsidNssConnection *c, AttachPlan *plan, char *identity, uint32_t generation,
+                char *peer_id, void *token, size_t len);
+/* Frees what @plan holds (the claimed put is dropped, its token never sent). */
+void plan_clear(AttachPlan *plan);
+/* The socket's options and hooks: SNI, the client-auth hook, renegotiation and
+ * post-handshake authentication (-EINVAL when @fd is not an SSL socket). */
+int attach_prepare_socket(TlsidNssConnection *c, PRFileDesc *fd, const char *host,
+                          unsigned flags);
+/* Gives @fd (prepared) the peer id and token of @plan, whose round trips ended with @r;
+ * fails closed when the daemon could not serve; clears @plan. On failure unhooks @fd and
+ * frees @c. */
+int attach_wire(TlsidNssConnection *c, AttachPlan *plan, PRFileDesc *fd, int r);
+
 /* ---- nss-report.c ---- */
 
 /* The daemon could not serve a call (@r): reported once per outage. */
@@ -74,7 +111,7 @@ void release_tokens(TlsidNssConnection *c);
 /* ---- nss-outbox.c ---- */
 
 /* A new token queued for the daemon, with the partition it was made under. */
-typedef struct Put {
+struct Put {
         struct Put *next;
         TlsidContext *context;          /* a reference */
         char origin[TLSID_ORIGIN_MAX + 1];
@@ -88,7 +125,7 @@ typedef struct Put {
         uint64_t serial;
         void *token;                    /* zeroed when freed */
         size_t len;
-} Put;
+};
 
 /* Queues @token (taking it, @len bytes) made on @c, expiring at @expires (Unix seconds;
  * a token without one is dropped), negotiated as @version with @alpn (nullable). */
@@ -99,6 +136,9 @@ void outbox_put(TlsidNssConnection *c, void *token, size_t len, int64_t expires,
  * frees it. With none queued but one being sent, waits (bounded) until it is written, so
  * that the caller's next call reaches the daemon after it. NULL when none. */
 Put *outbox_claim(TlsidContext *context, const char *origin);
+/* Gives back a put outbox_claim() returned and nobody used (an attach cancelled): it is
+ * queued again, to serve or be sent. */
+void outbox_return(Put *put);
 /* Once the daemon said the partition's @peer_id: drops the queued tokens of (@context,
  * @origin) made under another one or expired, and removes and returns the newest made
  * under @peer_id (@ret_len bytes, to free with tlsid_secret_free()), or NULL. */
@@ -118,6 +158,12 @@ void outbox_handshake_end(void);
 /* For tests: while @hold, the worker sends nothing (tlsid_nss_flush() times out), as a
  * worker that a busy machine does not schedule. */
 void outbox_hold(bool hold);
+
+/* ---- nss-peer-certs.c ---- */
+
+/* Keeps the server certificate of @fd's handshake referenced (a bounded ring, dropped at
+ * NSS_Shutdown()), so that its tokens decode without the certificate database. */
+void peer_certs_keep(PRFileDesc *fd);
 
 /* ---- nss-client-auth.c ---- */
 

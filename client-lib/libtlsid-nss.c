@@ -138,35 +138,27 @@ out:
  * have read yet, says that the token's partition is still the current one, and the peer
  * id it gives names the partition exactly (context, origin, identity, generation and the
  * daemon's run). Otherwise BeginConnection asks for both in one round trip. */
-static int attach_partition(TlsidNssConnection *c, PRFileDesc *fd) {
-        char *identity = NULL, *peer_id = NULL;
-        void *token = NULL;
-        size_t len = 0;
-        Put *own;
+int plan_begin(TlsidNssConnection *c, AttachPlan *plan) {
         int r;
 
+        *plan = (AttachPlan) { 0 };
         r = install_wrap_key(c->context);
         if (r < 0)
                 return r;
-        own = outbox_claim(c->context, c->origin);
-        if (own)
-                r = tlsid_context_get_partition(c->context, c->origin, NULL, &identity,
-                                                &c->generation, &peer_id);
-        else
-                r = tlsid_context_begin_connection(c->context, c->origin, NULL, &identity,
-                                                   &c->generation, &peer_id, &token, &len);
-        if (r < 0) {
-                put_free(own);
-                return r;
-        }
+        plan->own = outbox_claim(c->context, c->origin);
+        return 0;
+}
+
+int plan_answer(TlsidNssConnection *c, AttachPlan *plan, char *identity, uint32_t generation,
+                char *peer_id, void *token, size_t len) {
         snprintf(c->identity, sizeof c->identity, "%s", identity);
         free(identity);
+        c->generation = generation;
         if (strlen(peer_id) < sizeof c->peer_id)
                 memcpy(c->peer_id, peer_id, strlen(peer_id) + 1);
-        r = SSL_SetSockPeerID(fd, peer_id) == SECSuccess ? 0 : -EINVAL;
-        free(peer_id);
-        if (r < 0 || c->identity[0] != '\0') {
-                if (own && r >= 0) {
+        plan->peer_id = peer_id;
+        if (c->identity[0] != '\0') {
+                if (plan->own) {
                         /* The origin has a certificate now: what is queued for it is stale,
                          * and dropped (none serves a partition with an identity). */
                         size_t stale_len;
@@ -174,25 +166,55 @@ static int attach_partition(TlsidNssConnection *c, PRFileDesc *fd) {
 
                         tlsid_secret_free(stale, stale_len);
                 }
-                put_free(own);
+                put_free(plan->own);
+                plan->own = NULL;
                 tlsid_secret_free(token, len);
-                return r;
+                return 0;
         }
         /* Ours when it was made under the partition the daemon just named; else one queued
          * meanwhile; else, when ours was made under a partition gone since (a switch, a
          * flush), the daemon's: it may hold tokens of the current one. */
-        if (own && put_serves(own, c->peer_id))
-                token = put_steal_token(own, &len);
+        if (plan->own && put_serves(plan->own, c->peer_id))
+                token = put_steal_token(plan->own, &len);
         else if (!token)
                 token = outbox_take(c->context, c->origin, c->peer_id, &len);
-        if (!token && own)
+        plan->token = token;
+        plan->len = token ? len : 0;
+        return !token && plan->own;
+}
+
+void plan_clear(AttachPlan *plan) {
+        put_free(plan->own);
+        free(plan->peer_id);
+        tlsid_secret_free(plan->token, plan->len);
+        *plan = (AttachPlan) { 0 };
+}
+
+/* The blocking form of the plan's round trips. */
+static int attach_partition(TlsidNssConnection *c, AttachPlan *plan) {
+        char *identity = NULL, *peer_id = NULL;
+        uint32_t generation = 0;
+        void *token = NULL;
+        size_t len = 0;
+        int r;
+
+        r = plan_begin(c, plan);
+        if (r < 0)
+                return r;
+        if (plan->own)
+                r = tlsid_context_get_partition(c->context, c->origin, NULL, &identity,
+                                                &generation, &peer_id);
+        else
+                r = tlsid_context_begin_connection(c->context, c->origin, NULL, &identity,
+                                                   &generation, &peer_id, &token, &len);
+        if (r < 0)
+                return r;
+        if (plan_answer(c, plan, identity, generation, peer_id, token, len) > 0) {
                 (void) tlsid_context_take_session(c->context, c->origin, "", c->generation,
                                                   &token, &len);
-        put_free(own);
-        if (token)
-                use_token(c, fd, token, len);
-        if (SSL_SetResumptionTokenCallback(fd, on_resumption_token, c) != SECSuccess)
-                return -EINVAL;
+                plan->token = token;
+                plan->len = token ? len : 0;
+        }
         return 0;
 }
 
@@ -210,13 +232,12 @@ static int set_socket_options(TlsidNssConnection *c, PRFileDesc *fd, unsigned fl
         return 0;
 }
 
-_public_ int tlsid_nss_attach(PRFileDesc *ssl_fd, TlsidContext *context, const char *host,
-                              uint16_t port, unsigned flags,
-                              TlsidNssConnection **ret_connection) {
+int connection_new(TlsidContext *context, const char *host, uint16_t port, unsigned flags,
+                   TlsidNssConnection **ret_connection) {
         TlsidNssConnection *c;
         int r;
 
-        if (!ssl_fd || !context || !host || !*host || port == 0 || !ret_connection ||
+        if (!context || !host || !*host || port == 0 || !ret_connection ||
             (flags & ~TLSID_NSS_POST_HANDSHAKE_AUTH))
                 return -EINVAL;
         c = calloc(1, sizeof *c);
@@ -226,41 +247,90 @@ _public_ int tlsid_nss_attach(PRFileDesc *ssl_fd, TlsidContext *context, const c
         c->decision = -1;
         c->ready_fd = -1;
         r = make_origin(host, port, c->origin, sizeof c->origin);
-        if (r >= 0)
-                r = set_url_unless_set(ssl_fd, host);
-        if (r >= 0 && SSL_GetClientAuthDataHook(ssl_fd, on_client_auth, c) != SECSuccess)
-                r = -EINVAL;    /* not an SSL socket */
-        if (r >= 0)
-                r = set_socket_options(c, ssl_fd, flags);
-        if (r >= 0) {
-                r = attach_partition(c, ssl_fd);
-                if (r < 0 && !is_caller_error(r)) {
-                        /* Fail closed: nothing from the daemon, nothing NSS remembers. */
-                        note_unreachable(r);
-                        c->degraded = true;
-                        c->identity[0] = '\0';
-                        c->generation = 0;
-                        c->peer_id[0] = '\0';
-                        (void) SSL_SetResumptionTokenCallback(ssl_fd, NULL, NULL);
-                        if (SSL_OptionSet(ssl_fd, SSL_NO_CACHE, PR_TRUE) != SECSuccess)
-                                r = -EINVAL;
-                        else
-                                r = 0;
-                } else if (r >= 0)
-                        note_reachable();
-        }
         if (r < 0) {
-                /* The socket must not call back into freed state. */
-                (void) SSL_GetClientAuthDataHook(ssl_fd, NULL, NULL);
-                (void) SSL_SetResumptionTokenCallback(ssl_fd, NULL, NULL);
-                (void) SSL_HandshakeCallback(ssl_fd, NULL, NULL);
-                release_tokens(c);
                 free(c);
                 return r;
+        }
+        *ret_connection = c;
+        return 0;
+}
+
+int attach_prepare_socket(TlsidNssConnection *c, PRFileDesc *fd, const char *host,
+                          unsigned flags) {
+        int r = set_url_unless_set(fd, host);
+
+        if (r >= 0 && SSL_GetClientAuthDataHook(fd, on_client_auth, c) != SECSuccess)
+                r = -EINVAL;    /* not an SSL socket */
+        if (r >= 0)
+                r = set_socket_options(c, fd, flags);
+        return r;
+}
+
+int attach_wire(TlsidNssConnection *c, AttachPlan *plan, PRFileDesc *fd, int r) {
+        int k = 0;
+
+        if (r >= 0) {
+                if (SSL_SetSockPeerID(fd, plan->peer_id) != SECSuccess)
+                        k = -EINVAL;
+                else if (c->identity[0] == '\0') {
+                        if (plan->token) {
+                                use_token(c, fd, plan->token, plan->len);
+                                plan->token = NULL;
+                                plan->len = 0;
+                        }
+                        if (SSL_SetResumptionTokenCallback(fd, on_resumption_token, c) !=
+                            SECSuccess)
+                                k = -EINVAL;
+                }
+        } else if (!is_caller_error(r)) {
+                /* Fail closed: nothing from the daemon, nothing NSS remembers. */
+                note_unreachable(r);
+                c->degraded = true;
+                c->identity[0] = '\0';
+                c->generation = 0;
+                c->peer_id[0] = '\0';
+                (void) SSL_SetResumptionTokenCallback(fd, NULL, NULL);
+                if (SSL_OptionSet(fd, SSL_NO_CACHE, PR_TRUE) != SECSuccess)
+                        k = -EINVAL;
+        } else
+                k = r;
+        if (r >= 0 && k >= 0)
+                note_reachable();
+        plan_clear(plan);
+        if (k < 0) {
+                /* The socket must not call back into freed state. */
+                (void) SSL_GetClientAuthDataHook(fd, NULL, NULL);
+                (void) SSL_SetResumptionTokenCallback(fd, NULL, NULL);
+                (void) SSL_HandshakeCallback(fd, NULL, NULL);
+                release_tokens(c);
+                free(c);
+                return k;
         }
         /* Until its first handshake is done, the outbox sends nothing if it can wait. */
         c->in_handshake = true;
         outbox_handshake_begin();
+        return 0;
+}
+
+_public_ int tlsid_nss_attach(PRFileDesc *ssl_fd, TlsidContext *context, const char *host,
+                              uint16_t port, unsigned flags,
+                              TlsidNssConnection **ret_connection) {
+        TlsidNssConnection *c = NULL;
+        AttachPlan plan = { 0 };
+        int r;
+
+        if (!ssl_fd)
+                return -EINVAL;
+        r = connection_new(context, host, port, flags, &c);
+        if (r < 0)
+                return r;
+        /* The socket first: a socket refused takes no token of the daemon's. */
+        r = attach_prepare_socket(c, ssl_fd, host, flags);
+        if (r >= 0)
+                r = attach_partition(c, &plan);
+        r = attach_wire(c, &plan, ssl_fd, r);
+        if (r < 0)
+                return r;
         *ret_connection = c;
         return 0;
 }

@@ -67,6 +67,9 @@ typedef struct {
         PendingRequest *pending;
         size_t n_pending;
 } Agent;
+/* Partition calls of a context kept built, by origin: building one costs libdbus about 30
+ * times what copying it does (its string arguments are validated and marshalled). */
+#define PARTITION_CALLS_KEPT 4
 
 struct TlsidContext {
         int refs;                       /* atomic */
@@ -76,6 +79,13 @@ struct TlsidContext {
         unsigned flags;
         bool closed;                    /* under client->lock */
         TlsidContext *prev, *next;      /* under client->lock */
+        pthread_mutex_t calls_lock;
+        struct {
+                MethodId id;
+                char *origin;           /* NULL: the slot is empty */
+                DBusMessage *msg;       /* never sent: the template of a copy */
+        } calls[PARTITION_CALLS_KEPT];  /* under calls_lock */
+        unsigned calls_next;            /* under calls_lock */
 };
 
 struct TlsidClient {
@@ -234,6 +244,24 @@ void agent_register_again(TlsidClient *c, DBusConnection *conn);
 void agent_withdraw_all(TlsidClient *c);
 /* Frees what an agent still holds (the client is being freed). */
 void agent_free(Agent *agent);
+/* ---- sessions.c ---- */
+
+/* The GetPartition or BeginConnection (@id) call of (@context, @origin), checked: a copy of
+ * the one built last for them, when the context keeps it. @ret_msg: (transfer full). */
+int build_partition_call(TlsidContext *context, const char *origin, MethodId id,
+                         DBusMessage **ret_msg);
+/* Reads @reply to GetPartition or BeginConnection (@id); outputs as
+ * tlsid_context_begin_connection()'s, each nullable (@ret_token only for BeginConnection). */
+int read_partition_reply(DBusMessage *reply, MethodId id, TlsidChoice *ret_state,
+                         char **ret_identity, uint32_t *ret_generation, char **ret_peer_id,
+                         void **ret_token, size_t *ret_len);
+/* The TakeSession call of (@context, @origin, @identity, @generation), checked.
+ * @ret_msg: (transfer full). */
+int build_take_session(TlsidContext *context, const char *origin, const char *identity,
+                       uint32_t generation, DBusMessage **ret_msg);
+
+/* Drops the calls @context keeps built. */
+void context_forget_calls(TlsidContext *context);
 
 /* ---- pages.c ---- */
 

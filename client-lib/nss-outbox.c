@@ -187,6 +187,25 @@ static SECStatus on_nss_shutdown(void *app_data, void *nss_data) {
         return SECSuccess;
 }
 
+/* Queues @put last, or drops it when nothing would send it or the queue is full; called
+ * with puts_lock held, which it releases. */
+static void enqueue_locked(Put *put) {
+        if (!puts_worker || !puts_hooked || puts_queued >= PUTS_QUEUED_MAX) {
+                pthread_mutex_unlock(&puts_lock);
+                put_free(put);
+                return;
+        }
+        put->next = NULL;
+        if (puts_tail)
+                puts_tail->next = put;
+        else
+                puts_head = put;
+        puts_tail = put;
+        puts_queued++;
+        pthread_cond_signal(&puts_cond);
+        pthread_mutex_unlock(&puts_lock);
+}
+
 void outbox_put(TlsidNssConnection *c, void *token, size_t len, int64_t expires,
                 uint16_t version, const char *alpn) {
         Put *put;
@@ -228,20 +247,8 @@ void outbox_put(TlsidNssConnection *c, void *token, size_t len, int64_t expires,
                         pthread_attr_destroy(&attr);
                 }
         }
-        if (!puts_worker || !puts_hooked || puts_queued >= PUTS_QUEUED_MAX) {
-                pthread_mutex_unlock(&puts_lock);
-                put_free(put);
-                return;
-        }
         put->serial = ++puts_serial;
-        if (puts_tail)
-                puts_tail->next = put;
-        else
-                puts_head = put;
-        puts_tail = put;
-        puts_queued++;
-        pthread_cond_signal(&puts_cond);
-        pthread_mutex_unlock(&puts_lock);
+        enqueue_locked(put);
 }
 
 Put *outbox_claim(TlsidContext *context, const char *origin) {
@@ -269,6 +276,12 @@ Put *outbox_claim(TlsidContext *context, const char *origin) {
         }
         pthread_mutex_unlock(&puts_lock);
         return newest;
+}
+
+void outbox_return(Put *put) {
+        lock_puts();
+        /* Its serial and queued time stand: it is older than what came meanwhile. */
+        enqueue_locked(put);
 }
 
 void *outbox_take(TlsidContext *context, const char *origin, const char *peer_id,

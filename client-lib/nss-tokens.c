@@ -111,6 +111,9 @@ void on_handshake_done(PRFileDesc *fd, void *userdata) {
                 release_tokens(c);
                 return;
         }
+        /* A connection that makes tokens: its next ones decode against this certificate. */
+        if (c->identity[0] == '\0')
+                peer_certs_keep(fd);
         if (c->new_token) {
                 queue_token(c, fd, &info, c->new_token, c->new_len);
                 c->new_token = NULL;

@@ -8,34 +8,94 @@
 #include "tlsid-ids.h"
 #include "tlsid-limits.h"
 
-/* GetPartition, or with @ret_token BeginConnection (which also takes the partition's
- * newest token when it has no identity). */
-static int partition_call(TlsidContext *context, const char *origin, TlsidChoice *ret_state,
-                          char **ret_identity, uint32_t *ret_generation, char **ret_peer_id,
-                          void **ret_token, size_t *ret_len) {
-        MethodId id = ret_token ? METHOD_BEGIN_CONNECTION : METHOD_GET_PARTITION;
-        _cleanup_(dbus_message_unrefp) DBusMessage *reply = NULL;
-        _cleanup_(freep) char *identity_copy = NULL, *peer_id_copy = NULL;
-        _cleanup_(freep) void *token = NULL;
-        const char *state_name, *identity, *peer_id;
-        const unsigned char *bytes = NULL;
-        dbus_uint32_t generation;
+void context_forget_calls(TlsidContext *context) {
+        for (size_t i = 0; i < PARTITION_CALLS_KEPT; i++) {
+                free(context->calls[i].origin);
+                context->calls[i].origin = NULL;
+                if (context->calls[i].msg)
+                        dbus_message_unref(context->calls[i].msg);
+                context->calls[i].msg = NULL;
+        }
+}
+
+/* A copy of the call of method @id for @origin that @context keeps, or NULL. */
+static DBusMessage *copy_kept_call(TlsidContext *context, MethodId id, const char *origin) {
+        DBusMessage *msg = NULL;
+
+        pthread_mutex_lock(&context->calls_lock);
+        for (size_t i = 0; i < PARTITION_CALLS_KEPT && !msg; i++)
+                if (context->calls[i].origin && context->calls[i].id == id &&
+                    strcmp(context->calls[i].origin, origin) == 0)
+                        msg = dbus_message_copy(context->calls[i].msg);
+        pthread_mutex_unlock(&context->calls_lock);
+        return msg;
+}
+
+/* Keeps a copy of @msg, the call of method @id for @origin, in place of the oldest kept. */
+static void keep_call(TlsidContext *context, MethodId id, const char *origin,
+                      DBusMessage *msg) {
+        DBusMessage *copy = dbus_message_copy(msg), *old_msg;
+        char *copy_origin = strdup(origin), *old_origin;
+        unsigned slot;
+
+        if (!copy || !copy_origin) {
+                if (copy)
+                        dbus_message_unref(copy);
+                free(copy_origin);
+                return;
+        }
+        pthread_mutex_lock(&context->calls_lock);
+        slot = context->calls_next;
+        context->calls_next = (slot + 1) % PARTITION_CALLS_KEPT;
+        old_msg = context->calls[slot].msg;
+        old_origin = context->calls[slot].origin;
+        context->calls[slot].id = id;
+        context->calls[slot].origin = copy_origin;
+        context->calls[slot].msg = copy;
+        pthread_mutex_unlock(&context->calls_lock);
+        if (old_msg)
+                dbus_message_unref(old_msg);
+        free(old_origin);
+}
+
+int build_partition_call(TlsidContext *context, const char *origin, MethodId id,
+                         DBusMessage **ret_msg) {
         DBusMessage *msg;
-        int state, n = 0, r;
+        int r;
 
         if (!context)
                 return set_error(-EINVAL, "context is NULL");
         if ((r = check_origin(origin)) < 0)
                 return r;
+        msg = copy_kept_call(context, id, origin);
+        if (msg) {
+                *ret_msg = msg;
+                return 0;
+        }
         msg = message_with_args(new_call(id), DBUS_TYPE_STRING, &context->name,
                                 DBUS_TYPE_STRING, &origin, DBUS_TYPE_INVALID);
-        r = client_call(context->client, msg, context_retry_name(context), &reply);
-        if (r < 0)
-                return r;
+        if (!msg)
+                return set_oom();
+        keep_call(context, id, origin, msg);
+        *ret_msg = msg;
+        return 0;
+}
+
+int read_partition_reply(DBusMessage *reply, MethodId id, TlsidChoice *ret_state,
+                         char **ret_identity, uint32_t *ret_generation, char **ret_peer_id,
+                         void **ret_token, size_t *ret_len) {
+        _cleanup_(freep) char *identity_copy = NULL, *peer_id_copy = NULL;
+        _cleanup_(freep) void *token = NULL;
+        const char *state_name, *identity, *peer_id;
+        const unsigned char *bytes = NULL;
+        dbus_uint32_t generation;
+        bool with_token = id == METHOD_BEGIN_CONNECTION;
+        int state, n = 0;
+
         if (!reply_has_signature(reply, id) ||
             !dbus_message_get_args(reply, NULL, DBUS_TYPE_STRING, &state_name, DBUS_TYPE_STRING,
                                    &identity, DBUS_TYPE_UINT32, &generation, DBUS_TYPE_STRING,
-                                   &peer_id, ret_token ? DBUS_TYPE_ARRAY : DBUS_TYPE_INVALID,
+                                   &peer_id, with_token ? DBUS_TYPE_ARRAY : DBUS_TYPE_INVALID,
                                    DBUS_TYPE_BYTE, &bytes, &n, DBUS_TYPE_INVALID))
                 return -EIO;
         state = choice_state_from_string(state_name);
@@ -45,9 +105,9 @@ static int partition_call(TlsidContext *context, const char *origin, TlsidChoice
         /* The reply's own buffer holds the token too; libdbus offers no way to wipe it. */
         if ((ret_identity && !(identity_copy = strdup(identity))) ||
             (ret_peer_id && !(peer_id_copy = strdup(peer_id))) ||
-            (n > 0 && !(token = malloc((size_t) n))))
+            (ret_token && n > 0 && !(token = malloc((size_t) n))))
                 return set_oom();
-        if (n > 0)
+        if (ret_token && n > 0)
                 memcpy(token, bytes, (size_t) n);
         if (ret_state)
                 *ret_state = (TlsidChoice) state;
@@ -58,11 +118,31 @@ static int partition_call(TlsidContext *context, const char *origin, TlsidChoice
         if (ret_peer_id)
                 *ret_peer_id = TAKE_PTR(peer_id_copy);
         if (ret_token) {
-                *ret_len = n > 0 ? (size_t) n : 0;
+                *ret_len = token ? (size_t) n : 0;
                 *ret_token = TAKE_PTR(token);
                 return *ret_token ? 1 : 0;
         }
         return 0;
+}
+
+/* GetPartition, or with @ret_token BeginConnection (which also takes the partition's
+ * newest token when it has no identity). */
+static int partition_call(TlsidContext *context, const char *origin, TlsidChoice *ret_state,
+                          char **ret_identity, uint32_t *ret_generation, char **ret_peer_id,
+                          void **ret_token, size_t *ret_len) {
+        MethodId id = ret_token ? METHOD_BEGIN_CONNECTION : METHOD_GET_PARTITION;
+        _cleanup_(dbus_message_unrefp) DBusMessage *reply = NULL;
+        DBusMessage *msg = NULL;
+        int r;
+
+        r = build_partition_call(context, origin, id, &msg);
+        if (r < 0)
+                return r;
+        r = client_call(context->client, msg, context_retry_name(context), &reply);
+        if (r < 0)
+                return r;
+        return read_partition_reply(reply, id, ret_state, ret_identity, ret_generation,
+                                    ret_peer_id, ret_token, ret_len);
 }
 
 _public_ int tlsid_context_get_partition(TlsidContext *context, const char *origin,
@@ -157,10 +237,8 @@ _public_ int tlsid_context_put_session(TlsidContext *context, const char *origin
         return 0;
 }
 
-_public_ int tlsid_context_take_session(TlsidContext *context, const char *origin,
-                                        const char *identity, uint32_t generation,
-                                        void **ret_token, size_t *ret_len) {
-        _cleanup_(dbus_message_unrefp) DBusMessage *reply = NULL;
+int build_take_session(TlsidContext *context, const char *origin, const char *identity,
+                       uint32_t generation, DBusMessage **ret_msg) {
         dbus_uint32_t generation_v = generation;
         DBusMessage *msg;
         int r;
@@ -169,12 +247,27 @@ _public_ int tlsid_context_take_session(TlsidContext *context, const char *origi
                 return set_error(-EINVAL, "context is NULL");
         if ((r = check_origin(origin)) < 0 || (r = check_identity(identity)) < 0)
                 return r;
-        if (!ret_token || !ret_len)
-                return set_error(-EINVAL, "ret_token and ret_len must not be NULL");
-
         msg = message_with_args(new_call(METHOD_TAKE_SESSION), DBUS_TYPE_STRING, &context->name,
                                 DBUS_TYPE_STRING, &origin, DBUS_TYPE_STRING, &identity,
                                 DBUS_TYPE_UINT32, &generation_v, DBUS_TYPE_INVALID);
+        if (!msg)
+                return set_oom();
+        *ret_msg = msg;
+        return 0;
+}
+
+_public_ int tlsid_context_take_session(TlsidContext *context, const char *origin,
+                                        const char *identity, uint32_t generation,
+                                        void **ret_token, size_t *ret_len) {
+        _cleanup_(dbus_message_unrefp) DBusMessage *reply = NULL;
+        DBusMessage *msg = NULL;
+        int r;
+
+        if (!ret_token || !ret_len)
+                return set_error(-EINVAL, "ret_token and ret_len must not be NULL");
+        r = build_take_session(context, origin, identity, generation, &msg);
+        if (r < 0)
+                return r;
         r = client_call(context->client, msg, context_retry_name(context), &reply);
         if (r < 0)
                 return r;

@@ -38,12 +38,19 @@
  *    authentication that sent a certificate, a request already in flight was sent before
  *    the identity existed: tlsid_nss_connection_get_reauthentications() counts them, so
  *    an HTTP client re-sends an idempotent request once on the same connection.
+ * tlsid_nss_attach_start() is the same attach without waiting: started before the TCP
+ * connect and completed on the application's poll loop, then tlsid_nss_attach_finish() on
+ * the socket.
  * Every daemon call is bounded by the client's timeout (tlsid_nss_client_new() makes a
  * client with TLSID_NSS_DEFAULT_TIMEOUT_USEC), plus the interactive timeout for the
  * client-auth hook and challenges when the application set one
  * (tlsid_client_set_interactive_timeout(): the user is asked through an agent). When
  * the daemon cannot be reached the connection goes on with no resumption and no
  * certificate (fail closed), and this is reported once per outage, not per connection.
+ *
+ * The server certificates of the last handshakes that made tokens stay referenced until
+ * NSS_Shutdown() (with an in-memory trust record that says nothing, see
+ * client-lib/nss-peer-certs.c), so that decoding a token queries no certificate database.
  *
  * NSS wraps a token's session secret with a key of its internal slot that each process
  * generates (PK11_GetWrapKey, index 0), so a token resumes only in a process holding the
@@ -70,6 +77,7 @@ extern "C" {
 #define TLSID_NSS_DEFAULT_TIMEOUT_USEC 250000u
 
 typedef struct TlsidNssConnection TlsidNssConnection;
+typedef struct TlsidNssAttach TlsidNssAttach;
 
 /* A client (as tlsid_client_new()) whose calls time out after
  * TLSID_NSS_DEFAULT_TIMEOUT_USEC. @ret_client: (transfer full). */
@@ -95,6 +103,37 @@ int tlsid_nss_client_new(const char *bus_address, TlsidClient **ret_client);
  * @ret_connection: (transfer full). */
 int tlsid_nss_attach(PRFileDesc *ssl_fd, TlsidContext *context, const char *host,
                      uint16_t port, unsigned flags, TlsidNssConnection **ret_connection);
+
+/* The asynchronous form of tlsid_nss_attach(), for an event loop that must never wait:
+ * started as soon as the origin is known, before the TCP connect, so that the daemon's
+ * round trip overlaps it. tlsid_nss_attach_start() sends the call (GetPartition when the
+ * process holds a token of its own for the origin, else BeginConnection) and returns at
+ * once; poll tlsid_nss_attach_get_fd() for POLLIN (owned by @attach; the same number for
+ * the attach's whole life) and call tlsid_nss_attach_dispatch() when it is readable, until
+ * it returns 1; then tlsid_nss_attach_finish() on the socket, after SSL_ResetHandshake(),
+ * wires it as tlsid_nss_attach() would. The first attach of a process still fetches the
+ * token key (GetTokenKey) before it returns, blocking, bounded by the client's timeout;
+ * a round trip that fails or outlives that timeout fails closed at the finish, as in the
+ * blocking form. One thread at a time per attach.
+ * @ret_attach: (transfer full) ends with tlsid_nss_attach_finish() or
+ * tlsid_nss_attach_cancel(). */
+int tlsid_nss_attach_start(TlsidContext *context, const char *host, uint16_t port,
+                           unsigned flags, TlsidNssAttach **ret_attach);
+/* The fd to poll for POLLIN; it stays readable once the round trips ended. */
+int tlsid_nss_attach_get_fd(const TlsidNssAttach *attach);
+/* Reads what arrived: 1 when the round trips ended, 0 when one is in flight. */
+int tlsid_nss_attach_dispatch(TlsidNssAttach *attach);
+/* Wires @ssl_fd (an NSS SSL socket in client mode, after SSL_ResetHandshake()) to the
+ * partition the daemon named, with its token, as tlsid_nss_attach() (which see, for what
+ * it returns too). Waits when the round trips have not ended yet. Takes @attach, whatever
+ * it returns. @ret_connection: (transfer full). */
+int tlsid_nss_attach_finish(TlsidNssAttach *attach, PRFileDesc *ssl_fd,
+                            TlsidNssConnection **ret_connection);
+/* Drops @attach (accepts NULL): a round trip in flight is cancelled; a token the attach
+ * holds goes back to the process's outbox (and from there to the next connection of its
+ * partition, or to the daemon). A token the daemon gave a BeginConnection whose reply had
+ * not arrived yet is lost: the daemon keeps the partition's other tokens (up to 4). */
+void tlsid_nss_attach_cancel(TlsidNssAttach *attach);
 
 /* Flags for tlsid_nss_attach(). */
 #define TLSID_NSS_POST_HANDSHAKE_AUTH (1u << 0) /* TLS 1.3 post-handshake authentication */

@@ -233,6 +233,47 @@ void tlsid_session_infos_free(TlsidSessionInfo *infos, size_t n);
  * tlsid_secret_free(). */
 int tlsid_client_get_token_key(TlsidClient *client, void **ret_key, size_t *ret_len);
 
+/* ---- Calls ----
+ * The calls of a new connection's path, without waiting: the call is sent at once, and
+ * its fd polls readable (POLLIN) when the reply is in or the client's timeout passed.
+ * Then tlsid_call_dispatch() returns 1 and a finish function reads the reply. Nothing
+ * blocks: not on the daemon, not on another thread's blocking call on the same client
+ * (which may read the reply itself; the fd tells that too), and no signal callback runs
+ * (they still run in tlsid_client_dispatch()). Unlike the blocking calls, a call made
+ * here is not retried after a lost bus connection or a daemon restart: it fails, and
+ * the next one reconnects. A TlsidCall is used by one thread at a time. */
+typedef struct TlsidCall TlsidCall;
+
+/* tlsid_context_get_partition(), sent now. @ret_call: (transfer full) free with
+ * tlsid_call_free(). */
+int tlsid_context_get_partition_async(TlsidContext *context, const char *origin,
+                                      TlsidCall **ret_call);
+/* tlsid_context_begin_connection(), sent now. The daemon takes the partition's token
+ * when it handles the call: freeing the call before its reply is in loses that token.
+ * @ret_call: (transfer full). */
+int tlsid_context_begin_connection_async(TlsidContext *context, const char *origin,
+                                         TlsidCall **ret_call);
+/* tlsid_context_take_session(), sent now (the same token caveat). @ret_call: (transfer
+ * full). */
+int tlsid_context_take_session_async(TlsidContext *context, const char *origin,
+                                     const char *identity, uint32_t generation,
+                                     TlsidCall **ret_call);
+/* The fd to poll for POLLIN (owned by @call); it stays readable once the call ended. */
+int tlsid_call_get_fd(const TlsidCall *call);
+/* Reads what arrived: 1 when the call ended (its reply is in, or it failed: the finish
+ * function says how), 0 when it is still in flight. */
+int tlsid_call_dispatch(TlsidCall *call);
+/* The reply of a call of GetPartition or BeginConnection that ended, as
+ * tlsid_context_begin_connection() returns it (@ret_token and @ret_len nullable together;
+ * for GetPartition they get NULL and 0); -EAGAIN when it has not ended. */
+int tlsid_call_finish_partition(TlsidCall *call, TlsidChoice *ret_state, char **ret_identity,
+                                uint32_t *ret_generation, char **ret_peer_id,
+                                void **ret_token, size_t *ret_len);
+/* The reply of a TakeSession call that ended, as tlsid_context_take_session(). */
+int tlsid_call_finish_session(TlsidCall *call, void **ret_token, size_t *ret_len);
+/* Frees @call, cancelling it when it is still in flight; accepts NULL. */
+void tlsid_call_free(TlsidCall *call);
+
 /* ---- Choices ---- */
 /* The certificate choice of an origin. */
 

@@ -4,7 +4,7 @@
  *
  * Against a local nginx (tests/helpers/tls-server.c, its port that never asks for a client
  * certificate), under TLS 1.3 and then TLS 1.2, one thread opens connections one after the
- * other, each: TCP connect, handshake, "GET /", the response read to its end, close. Four
+ * other, each: TCP connect, handshake, "GET /", the response read to its end, close. Five
  * modes, with the same client options and the same server:
  *  (a) full: SSL_NO_CACHE, no token;
  *  (b) NSS cache: one fixed peer id, no token callback, no daemon: NSS's in-process
@@ -14,13 +14,16 @@
  *      adapter's outbox serves before it is sent (or the daemon, once sent). With a token
  *      callback set NSS caches nothing itself; a probe with the partition's peer id checks
  *      that;
+ *  (d) tlsidd, own tokens, asynchronous: (c) with tlsid_nss_attach_start() before the
+ *      socket exists, the TCP connect made non-blocking and the socket's TLS layer set up
+ *      while the daemon's round trip runs, both completed on one poll loop, then
+ *      tlsid_nss_attach_finish(): the round trip overlaps the connect;
  *  (e) tlsidd, another process's tokens: the same in a second context, where before each
  *      connection a feeder (this program with --feeder, a process of its own) makes one
  *      connection and puts its token, and after it this process sends its own
  *      (tlsid_nss_flush(), untimed), so that its outbox never holds one: only the daemon
  *      can serve, the case the daemon exists for. The run checks that the daemon served
  *      every one (its hits around each connection).
- * ((d), the asynchronous attach overlapped with the connect, is not built yet.)
  * The modes are interleaved in blocks, in a rotating order, so that they share the
  * machine's conditions; the figures mean something only as ratios within one run. Besides
  * handshakes per second and p50/p99 per connection it prints the p50 of each phase of a
@@ -46,6 +49,7 @@
 #include <prerror.h>
 #include <prio.h>
 #include <prnetdb.h>
+#include <private/pprio.h> /* PR_FileDesc2NativeHandle, for poll() */
 #include <ssl.h>
 #include <sslproto.h>
 #include <stdbool.h>
@@ -75,12 +79,13 @@
 #define FLUSH_USEC (10u * 1000u * 1000u)
 #define NETEM_DELAY "500us"
 
-typedef enum { MODE_FULL, MODE_CACHE, MODE_DAEMON, MODE_OTHER, N_MODES } Mode;
+typedef enum { MODE_FULL, MODE_CACHE, MODE_DAEMON, MODE_ASYNC, MODE_OTHER, N_MODES } Mode;
 
 /* The parts of a connection, timed separately to show where a mode spends its time. */
 typedef enum {
         PHASE_CONNECT,  /* socket, TCP connect, SSL_ImportFD, options */
-        PHASE_SETUP,    /* what the mode adds: (c) and (e) tlsid_nss_attach() */
+        PHASE_SETUP,    /* what the mode adds: (c) and (e) tlsid_nss_attach(); (d) the
+                         * start, the wait for the attach once connected, the finish */
         PHASE_HANDSHAKE,
         PHASE_EXCHANGE, /* the request and the whole response (and NewSessionTicket) */
         PHASE_CLOSE,
@@ -95,6 +100,7 @@ static const char *const mode_names[N_MODES] = {
         "(a) full handshake",
         "(b) NSS session cache",
         "(c) tlsidd, own tokens",
+        "(d) (c), asynchronous",
         "(e) tlsidd, other's",
 };
 
@@ -130,7 +136,7 @@ typedef struct {
 typedef struct {
         uint64_t *ns[N_MODES];
         uint64_t *phase_ns[N_MODES][N_PHASES];
-        uint64_t *attach_cpu_ns;
+        uint64_t *attach_cpu_ns[N_MODES];
         int resumed[N_MODES];
         int server_resumed[N_MODES];
         uint64_t hits[N_MODES];         /* tokens the daemon served during the mode */
@@ -142,7 +148,7 @@ typedef struct {
         int resumed[N_MODES], server_resumed[N_MODES];
         uint64_t hits[N_MODES];
         double phase_p50_us[N_MODES][N_PHASES];
-        double attach_p99_us, attach_cpu_p50_us;
+        double attach_p99_us[N_MODES], attach_cpu_p50_us[N_MODES];
         double get_partition_p50_us;    /* one GetPartition round trip, for comparison */
         uint64_t puts;
         bool probe_resumed;
@@ -177,6 +183,55 @@ static void target_init(Target *t, uint16_t port) {
         ck_assert_int_eq(PR_InitializeNetAddr(PR_IpAddrLoopback, port, &t->addr), PR_SUCCESS);
 }
 
+/* Dispatches @attach when its fd is readable, without waiting. */
+static void poll_attach(TlsidNssAttach *attach, struct pollfd *p) {
+        if (p->fd >= 0 && (p->revents & POLLIN) && tlsid_nss_attach_dispatch(attach) == 1)
+                p->fd = -1;
+}
+
+/* (d): the TCP connect, non-blocking, on one poll loop with the attach's round trip, which
+ * may end before or after it. */
+static void connect_overlapped(const Target *t, PRFileDesc *tcp, TlsidNssAttach *attach) {
+        PRSocketOptionData nonblocking = { .option = PR_SockOpt_Nonblocking };
+        struct pollfd p[2] = {
+                { .fd = tlsid_nss_attach_get_fd(attach), .events = POLLIN },
+                { .fd = PR_FileDesc2NativeHandle(tcp), .events = POLLOUT },
+        };
+
+        nonblocking.value.non_blocking = PR_TRUE;
+        ck_assert_int_eq(PR_SetSocketOption(tcp, &nonblocking), PR_SUCCESS);
+        if (PR_Connect(tcp, &t->addr, PR_INTERVAL_NO_WAIT) != PR_SUCCESS) {
+                ck_assert_msg(PR_GetError() == PR_IN_PROGRESS_ERROR, "connect to port %u: %s",
+                              t->port, nss_error());
+                for (;;) {
+                        int n = poll(p, 2, IO_TIMEOUT_SECONDS * 1000);
+
+                        ck_assert_msg(n > 0, "connect to port %u timed out", t->port);
+                        poll_attach(attach, &p[0]);
+                        if (p[1].revents) {
+                                PRInt16 flags = (p[1].revents & POLLOUT ? PR_POLL_WRITE : 0) |
+                                                (p[1].revents & POLLERR ? PR_POLL_ERR : 0) |
+                                                (p[1].revents & POLLHUP ? PR_POLL_HUP : 0);
+
+                                ck_assert_msg(PR_ConnectContinue(tcp, flags) == PR_SUCCESS,
+                                              "connect to port %u: %s", t->port, nss_error());
+                                break;
+                        }
+                }
+        }
+        nonblocking.value.non_blocking = PR_FALSE;
+        ck_assert_int_eq(PR_SetSocketOption(tcp, &nonblocking), PR_SUCCESS);
+}
+
+/* (d): the rest of the round trip, if the connect did not hide all of it. */
+static void wait_attach(TlsidNssAttach *attach) {
+        struct pollfd p = { .fd = tlsid_nss_attach_get_fd(attach), .events = POLLIN };
+
+        while (tlsid_nss_attach_dispatch(attach) == 0)
+                ck_assert_msg(poll(&p, 1, IO_TIMEOUT_SECONDS * 1000) == 1,
+                              "the attach did not end");
+}
+
 /* One connection: connect, handshake, GET /, read to the end, close. In MODE_CACHE the
  * socket uses @peer_id. */
 static Outcome connect_once(const Target *t, Mode mode, const char *peer_id) {
@@ -185,20 +240,32 @@ static Outcome connect_once(const Target *t, Mode mode, const char *peer_id) {
         SSLVersionRange range = { SSL_LIBRARY_VERSION_TLS_1_2, SSL_LIBRARY_VERSION_TLS_1_3 };
         PRSocketOptionData nodelay = { .option = PR_SockOpt_NoDelay, .value.no_delay = PR_TRUE };
         TlsidNssConnection *conn = NULL;
+        TlsidNssAttach *attach = NULL;
         SSLChannelInfo info;
         char response[RESPONSE_MAX];
         PRIntervalTime timeout = PR_SecondsToInterval(IO_TIMEOUT_SECONDS);
         PRFileDesc *tcp, *fd;
         Outcome out = { 0 };
-        uint64_t start = now_ns(), mark = start, cpu;
+        uint64_t start = now_ns(), mark = start, cpu = 0;
         size_t got = 0;
 
+        if (mode == MODE_ASYNC) {
+                /* As soon as the origin is known. */
+                cpu = thread_cpu_ns();
+                ASSERT_OK(tlsid_nss_attach_start(t->context, "localhost", t->port, 0, &attach));
+                out.phase_ns[PHASE_SETUP] = now_ns() - mark;
+                out.setup_cpu_ns = thread_cpu_ns() - cpu;
+                mark = now_ns();
+        }
         tcp = PR_OpenTCPSocket(PR_AF_INET);
         ck_assert_msg(tcp != NULL, "PR_OpenTCPSocket: %s", nss_error());
         /* The client's Finished and the request are separate writes: no Nagle delay. */
         ck_assert_int_eq(PR_SetSocketOption(tcp, &nodelay), PR_SUCCESS);
-        ck_assert_msg(PR_Connect(tcp, &t->addr, timeout) == PR_SUCCESS,
-                      "connect to port %u: %s", t->port, nss_error());
+        if (mode == MODE_ASYNC)
+                connect_overlapped(t, tcp, attach);
+        else
+                ck_assert_msg(PR_Connect(tcp, &t->addr, timeout) == PR_SUCCESS,
+                              "connect to port %u: %s", t->port, nss_error());
         fd = SSL_ImportFD(NULL, tcp);
         ck_assert_msg(fd != NULL, "SSL_ImportFD: %s", nss_error());
         /* tlsid-fetch's options, in every mode. */
@@ -213,6 +280,13 @@ static Outcome connect_once(const Target *t, Mode mode, const char *peer_id) {
         cpu = thread_cpu_ns();
         mark = now_ns();
         switch (mode) {
+        case MODE_ASYNC:
+                /* Whatever of the round trip the connect did not hide, and the finish. */
+                wait_attach(attach);
+                ASSERT_OK(tlsid_nss_attach_finish(attach, fd, &conn));
+                ck_assert_msg(!tlsid_nss_connection_is_degraded(conn),
+                              "the adapter could not reach tlsidd");
+                break;
         case MODE_FULL:
                 ck_assert_int_eq(SSL_OptionSet(fd, SSL_NO_CACHE, PR_TRUE), SECSuccess);
                 break;
@@ -230,8 +304,8 @@ static Outcome connect_once(const Target *t, Mode mode, const char *peer_id) {
         default:
                 ck_abort_msg("mode %d", (int) mode);
         }
-        out.phase_ns[PHASE_SETUP] = now_ns() - mark;
-        out.setup_cpu_ns = thread_cpu_ns() - cpu;
+        out.phase_ns[PHASE_SETUP] += now_ns() - mark;
+        out.setup_cpu_ns += thread_cpu_ns() - cpu;
         mark = now_ns();
 
         ck_assert_msg(SSL_ForceHandshakeWithTimeout(fd, timeout) == SECSuccess,
@@ -428,7 +502,8 @@ static void run_interleaved(const Target *t, int count, Samples *samples) {
                 for (int k = 0; k < N_MODES; k++) {
                         Mode mode = (Mode) ((round + k) % N_MODES);
                         uint64_t hits = 0, block_start = 0;
-                        bool counted = mode == MODE_DAEMON && done[mode] < count;
+                        bool counted = (mode == MODE_DAEMON || mode == MODE_ASYNC) &&
+                                       done[mode] < count;
 
                         if (counted)
                                 block_start = daemon_hits(t->context);
@@ -440,9 +515,8 @@ static void run_interleaved(const Target *t, int count, Samples *samples) {
                                         for (int p = 0; p < N_PHASES; p++)
                                                 samples->phase_ns[mode][p][done[mode]] =
                                                         o.phase_ns[p];
-                                        if (mode == MODE_DAEMON)
-                                                samples->attach_cpu_ns[done[mode]] =
-                                                        o.setup_cpu_ns;
+                                        samples->attach_cpu_ns[mode][done[mode]] =
+                                                o.setup_cpu_ns;
                                         samples->resumed[mode] += o.resumed;
                                         samples->server_resumed[mode] += o.server_resumed;
                                 }
@@ -508,18 +582,25 @@ static void print_result(const Result *r, const char *indent) {
         }
         printf("%s(c) tlsid_nss_attach(): p50 %.0f us (of which CPU in this thread %.0f us), "
                "p99 %.0f us;\n%s    one GetPartition round trip alone: p50 %.0f us\n", indent,
-               r->phase_p50_us[MODE_DAEMON][PHASE_SETUP], r->attach_cpu_p50_us,
-               r->attach_p99_us, indent, r->get_partition_p50_us);
-        printf("%stokens the daemon served: (c) %llu (the outbox served the other %llu), "
-               "(e) %llu\n", indent, (unsigned long long) r->hits[MODE_DAEMON],
-               (unsigned long long) ((uint64_t) r->resumed[MODE_DAEMON] > r->hits[MODE_DAEMON]
-                                             ? (uint64_t) r->resumed[MODE_DAEMON] -
-                                                       r->hits[MODE_DAEMON]
-                                             : 0),
+               r->phase_p50_us[MODE_DAEMON][PHASE_SETUP], r->attach_cpu_p50_us[MODE_DAEMON],
+               r->attach_p99_us[MODE_DAEMON], indent, r->get_partition_p50_us);
+        printf("%s(d) start + wait after the connect + finish: p50 %.0f us (CPU %.0f us), "
+               "p99 %.0f us\n", indent, r->phase_p50_us[MODE_ASYNC][PHASE_SETUP],
+               r->attach_cpu_p50_us[MODE_ASYNC], r->attach_p99_us[MODE_ASYNC]);
+        for (int m = MODE_DAEMON; m <= MODE_ASYNC; m++)
+                printf("%stokens the daemon served: %.3s %llu (the outbox served the other "
+                       "%llu)\n", indent, mode_names[m], (unsigned long long) r->hits[m],
+                       (unsigned long long) ((uint64_t) r->resumed[m] > r->hits[m]
+                                                     ? (uint64_t) r->resumed[m] - r->hits[m]
+                                                     : 0));
+        printf("%stokens the daemon served: (e) %llu\n", indent,
                (unsigned long long) r->hits[MODE_OTHER]);
         printf("%sratios of handshakes/s%s:", indent, in_netns ? " (1 ms RTT)" : "");
         print_ratio("(c)/(b)", r->per_s[MODE_DAEMON] / r->per_s[MODE_CACHE],
                     in_netns ? 0.95 : v13 ? 0.8 : 0.7);
+        print_ratio("(d)/(b)", r->per_s[MODE_ASYNC] / r->per_s[MODE_CACHE],
+                    in_netns ? 0.98 : 0);
+        print_ratio("(d)/(c)", r->per_s[MODE_ASYNC] / r->per_s[MODE_DAEMON], 0);
         print_ratio("(e)/(b)", r->per_s[MODE_OTHER] / r->per_s[MODE_CACHE],
                     in_netns ? 0.95 : 0.7);
         print_ratio("(c)/(a)", r->per_s[MODE_DAEMON] / r->per_s[MODE_FULL], in_netns ? 0 : 3);
@@ -564,8 +645,10 @@ static void bench_version(TlsidContext *context, TlsidContext *other, const char
                         ck_assert_ptr_nonnull(samples.phase_ns[m][p]);
                 }
         }
-        samples.attach_cpu_ns = calloc((size_t) connections, sizeof(uint64_t));
-        ck_assert_ptr_nonnull(samples.attach_cpu_ns);
+        for (int m = 0; m < N_MODES; m++) {
+                samples.attach_cpu_ns[m] = calloc((size_t) connections, sizeof(uint64_t));
+                ck_assert_ptr_nonnull(samples.attach_cpu_ns[m]);
+        }
         ASSERT_OK(tlsid_client_get_statistics(tlsid_context_get_client(context), &before));
         run_interleaved(&t, connections, &samples);
         ASSERT_OK(tlsid_client_get_statistics(tlsid_context_get_client(context), &after));
@@ -594,17 +677,17 @@ static void bench_version(TlsidContext *context, TlsidContext *other, const char
 
                         percentiles(samples.phase_ns[m][p], (size_t) connections,
                                     &r->phase_p50_us[m][p], &p99, NULL);
-                        if (m == MODE_DAEMON && p == PHASE_SETUP)
-                                r->attach_p99_us = p99;
+                        if (p == PHASE_SETUP)
+                                r->attach_p99_us[m] = p99;
                         free(samples.phase_ns[m][p]);
                 }
         }
-        {
+        for (int m = 0; m < N_MODES; m++) {
                 double p99;
 
-                percentiles(samples.attach_cpu_ns, (size_t) connections,
-                            &r->attach_cpu_p50_us, &p99, NULL);
-                free(samples.attach_cpu_ns);
+                percentiles(samples.attach_cpu_ns[m], (size_t) connections,
+                            &r->attach_cpu_p50_us[m], &p99, NULL);
+                free(samples.attach_cpu_ns[m]);
         }
         r->get_partition_p50_us = get_partition_p50(context, t.origin);
 

@@ -439,6 +439,48 @@ END_TEST
 
 /* --- sessions --- */
 
+/* The partition calls a context keeps built (a copy of the last one per origin, four
+ * kept) never answer for another origin or the other method: six origins with choices of
+ * their own, asked in turn with both methods, each get their own partition. */
+START_TEST(test_client_kept_partition_calls_stay_per_origin) {
+        TlsidClient *client = client_new();
+        TlsidContext *context = context_open(client, "app/kept-calls", 0, NULL);
+        char origins[6][32];
+
+        for (int i = 0; i < 6; i++) {
+                snprintf(origins[i], sizeof origins[i], "host-%d.example:443", i);
+                if (i % 2)
+                        ASSERT_OK(tlsid_context_set_choice(context, origins[i],
+                                                           TLSID_CHOICE_CERTIFICATE,
+                                                           i % 4 == 1 ? FP_A : FP_B, 0));
+        }
+        for (int round = 0; round < 3; round++)
+                for (int i = 0; i < 6; i++) {
+                        const char *want = i % 2 == 0 ? "" : i % 4 == 1 ? FP_A : FP_B;
+                        TlsidChoice state;
+                        char *identity = NULL;
+                        void *token = NULL;
+                        size_t len = 0;
+
+                        ASSERT_OK(tlsid_context_get_partition(context, origins[i], &state,
+                                                              &identity, NULL, NULL));
+                        ck_assert_str_eq(identity, want);
+                        ck_assert_int_eq(state, i % 2 ? TLSID_CHOICE_CERTIFICATE
+                                                      : TLSID_CHOICE_UNDECIDED);
+                        free(identity);
+                        ck_assert_int_ge(tlsid_context_begin_connection(context, origins[i],
+                                                                        NULL, &identity, NULL,
+                                                                        NULL, &token, &len),
+                                         0);
+                        ck_assert_str_eq(identity, want);
+                        free(identity);
+                        tlsid_secret_free(token, len);
+                }
+        tlsid_context_unref(context);
+        tlsid_client_unref(client);
+}
+END_TEST
+
 START_TEST(test_client_begin_connection_takes_only_without_identity) {
         TlsidClient *client = client_new();
         TlsidContext *context = context_open(client, "app/begin", 0, NULL);
@@ -1326,6 +1368,7 @@ static Suite *client_suite(void) {
         tcase_add_test(tc, test_client_partition_changes_with_choice);
         tcase_add_test(tc, test_client_take_is_single_use);
         tcase_add_test(tc, test_client_begin_connection_takes_only_without_identity);
+        tcase_add_test(tc, test_client_kept_partition_calls_stay_per_origin);
         tcase_add_test(tc, test_client_newest_first_and_cap_of_four);
         tcase_add_test(tc, test_client_list_sessions_and_expiry_clamp);
         tcase_add_test(tc, test_client_stale_put_dropped_and_counted);
