@@ -82,6 +82,12 @@ struct TlsidClient {
         TlsidSessionsFlushedFn sessions_flushed;
         void *sessions_flushed_userdata;
         TlsidContext *contexts;         /* every live handle */
+
+        /* The direct socket (direct.c), also under lock. */
+        bool direct_off;                /* TLSID_DIRECT=0: every call over the bus */
+        DBusConnection *direct;         /* connected to the daemon's socket, nullable */
+        int64_t direct_retry_at;        /* monotonic usec: the bus alone until then */
+        bool direct_unsynced;           /* a call without reply went direct since the last sync */
 };
 
 /* ---- error.c ---- */
@@ -184,6 +190,29 @@ int get_name_owner(DBusConnection *conn, int timeout, char **ret_owner);
 /* The daemon's name got a new owner (a NameOwnerChanged @msg): when it is a restart,
  * reopens our contexts, then reports it as a restart. */
 void client_handle_name_owner_changed(TlsidClient *c, DBusMessage *msg);
+
+/* ---- direct.c ---- */
+
+/* Reads TLSID_DIRECT from the environment into a new client. */
+void direct_init(TlsidClient *c);
+/* The connection to send the daemon's call @msg on (transfer full), the one place that
+ * chooses: the direct socket for the handshake path's methods (GetPartition,
+ * BeginConnection, PutSession, TakeSession, SelectCertificate) when the daemon offers one
+ * and it can be reached, learning its address over the bus and connecting when there is
+ * no connection yet (blocking, once per daemon instance); otherwise the bus connection,
+ * reconnected when it is gone (client_get_connection()), after a Ping on the direct
+ * connection when calls without a reply went there since (so that one client's calls
+ * reach the daemon in the order it made them). *@ret_direct says which. Fails
+ * only as client_get_connection() does. A call sent on a direct connection that turns
+ * out closed reports it with direct_lost() and goes again over the bus. */
+int client_call_connection(TlsidClient *c, DBusMessage *msg, DBusConnection **ret_conn,
+                           bool *ret_direct);
+/* @conn, a direct connection a call failed on, closed: the next call learns the address
+ * again (the daemon may have restarted) and meanwhile this one goes over the bus. */
+void direct_lost(TlsidClient *c, DBusConnection *conn);
+/* Drops the direct connection, if any, and allows a new attempt at once: the daemon
+ * restarted or went away. */
+void direct_forget(TlsidClient *c);
 
 /* ---- pages.c ---- */
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "callers.h"
+#include "direct.h"
 #include "challenge.h"
 #include "manager.h"
 #include "offered-certs.h"
@@ -38,6 +39,8 @@ struct Manager {
         StoreExpiry *expiry;
         StoreReclaimer *reclaimer;
         StateSaver *saver;
+        DirectServer *direct;   /* nullable: not listening */
+        guint64 direct_calls;   /* method calls that came on direct connections */
 };
 
 /* The method table, indexed by MethodId (methods.c). */
@@ -53,6 +56,12 @@ typedef enum {
         BUS_STANDARD_ERROR_PROPERTY_READ_ONLY, /* DBUS_ERROR_PROPERTY_READ_ONLY */
         _BUS_STANDARD_ERROR_MAX,
 } BusStandardErrorCode;
+
+/* Runs the method call @message that came on the direct connection @connection, whose
+ * peer has the uid @uid, with the bus's checks and handlers (only the methods the table
+ * marks direct; UnknownMethod for the others), and replies there. */
+void manager_run_direct_call(Manager *manager, DBusConnection *connection,
+                             DBusMessage *message, uid_t uid);
 
 /* Sends the error reply for @error to @message, as the dispatcher does for a handler's
  * error: for a reply sent later than the handler returned. */

@@ -40,6 +40,8 @@ static PropertyValue property_value(Manager *m, PropertyId id) {
                 return NUMBER(m->config.max_senders);
         case PROPERTY_MAX_PENDING_PER_SENDER:
                 return NUMBER(m->config.max_pending_per_sender);
+        case PROPERTY_DIRECT_ADDRESS:
+                return (PropertyValue) { .string = direct_server_get_address(m->direct) };
         case _PROPERTY_MAX:
                 break;
         }

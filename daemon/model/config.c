@@ -52,12 +52,16 @@ static const Setting settings[] = {
           FALSE, 1, 4096, "calls queued per caller while its uid is looked up" },
         { "daemon", "max_senders", offsetof(TlsidConfig, max_senders), FALSE, 1, 1048576,
           "distinct callers tracked at once" },
+        { "daemon", "max_direct_connections", offsetof(TlsidConfig, max_direct_connections),
+          FALSE, 0, 65536,
+          "connections to the direct socket at once (0: no direct socket, all on the bus)" },
 };
 
 void config_init(TlsidConfig *config) {
         *config = (TlsidConfig) {
                 .max_pending_per_sender = 64,
                 .max_senders = 1024,
+                .max_direct_connections = 256,
         };
         store_limits_init(&config->limits);
 }
