@@ -4,8 +4,14 @@
  * Owns org.tlsid.BenchEcho on the session bus (DBUS_SESSION_BUS_ADDRESS) and answers
  * org.tlsid.BenchEcho.Echo(ay) -> ay with the same bytes, from a blocking
  * dbus_connection_read_write_dispatch() loop. Prints "ready" on stdout once it owns
- * its name, and exits when the bus goes away or on SIGTERM. */
+ * its name, and exits when the bus goes away or on SIGTERM.
+ *
+ * With --peer, the baseline of the direct socket instead: no bus, a libdbus peer-to-peer
+ * server on a socket in $XDG_RUNTIME_DIR (else /tmp), each connection answered the same
+ * way from a blocking loop in a thread of its own. Prints "ready ADDRESS". */
 #include <dbus/dbus.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +42,83 @@ static DBusHandlerResult handle_message(DBusConnection *conn, DBusMessage *m, vo
         return DBUS_HANDLER_RESULT_HANDLED;
 }
 
-int main(void) {
-        static const DBusObjectPathVTable vtable = { .message_function = handle_message };
+static const DBusObjectPathVTable vtable = { .message_function = handle_message };
+
+/* --- the peer-to-peer server --- */
+
+static DBusWatch *server_watch;
+
+static dbus_bool_t add_watch(DBusWatch *watch, void *data) {
+        if (dbus_watch_get_enabled(watch))
+                server_watch = watch;
+        return TRUE;
+}
+
+static void remove_watch(DBusWatch *watch, void *data) {
+        if (server_watch == watch)
+                server_watch = NULL;
+}
+
+static void *serve_peer(void *data) {
+        DBusConnection *conn = data;
+
+        while (dbus_connection_read_write_dispatch(conn, -1))
+                ;
+        dbus_connection_close(conn);
+        dbus_connection_unref(conn);
+        return NULL;
+}
+
+static void new_connection(DBusServer *server, DBusConnection *conn, void *data) {
+        pthread_t thread;
+
+        dbus_connection_ref(conn);
+        if (!dbus_connection_register_object_path(conn, BENCH_ECHO_PATH, &vtable, NULL) ||
+            pthread_create(&thread, NULL, serve_peer, conn) != 0) {
+                dbus_connection_close(conn);
+                dbus_connection_unref(conn);
+                return;
+        }
+        pthread_detach(thread);
+}
+
+static int run_peer(void) {
+        const char *dir = getenv("XDG_RUNTIME_DIR");
+        char address[4096];
+        DBusError error = DBUS_ERROR_INIT;
+        DBusServer *server;
+        char *listening;
+
+        snprintf(address, sizeof(address), "unix:tmpdir=%s", dir && *dir ? dir : "/tmp");
+        server = dbus_server_listen(address, &error);
+        if (!server || !dbus_server_set_watch_functions(server, add_watch, remove_watch, NULL,
+                                                        NULL, NULL)) {
+                fprintf(stderr, "echo-service: cannot listen on %s: %s\n", address,
+                        error.message ? error.message : "out of memory");
+                return 1;
+        }
+        dbus_server_set_new_connection_function(server, new_connection, NULL, NULL);
+        listening = dbus_server_get_address(server);
+        printf("ready %s\n", listening);
+        fflush(stdout);
+        dbus_free(listening);
+        while (server_watch) {
+                struct pollfd p = { .fd = dbus_watch_get_unix_fd(server_watch),
+                                    .events = POLLIN };
+
+                if (poll(&p, 1, -1) > 0)
+                        dbus_watch_handle(server_watch, DBUS_WATCH_READABLE);
+        }
+        return 0;
+}
+
+int main(int argc, char **argv) {
         DBusError error = DBUS_ERROR_INIT;
         DBusConnection *conn;
         int r;
 
+        if (argc > 1 && strcmp(argv[1], "--peer") == 0)
+                return run_peer();
         conn = dbus_bus_get_private(DBUS_BUS_SESSION, &error);
         if (!conn) {
                 fprintf(stderr, "echo-service: %s\n", error.message);
