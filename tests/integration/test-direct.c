@@ -24,6 +24,7 @@
 
 #include "check-main.h"
 #include "lib-asserts.h"
+#include "raw-bus.h"
 #include "test-bus.h"
 
 #define CALL_TIMEOUT_MS 20000
@@ -84,38 +85,15 @@ static char *address_path(const char *address) {
         return strndup(p, strcspn(p, ","));
 }
 
-/* GetStatistics' @key (any integer type), asked on the bus. */
+/* GetStatistics' @key, asked on the bus. */
 static uint64_t statistic(const char *key) {
         DBusError error = DBUS_ERROR_INIT;
         DBusMessage *reply = call_on(bus, test_bus_method("GetStatistics"), &error);
-        DBusMessageIter it, dict, entry, variant;
-        uint64_t value = UINT64_MAX;
+        uint64_t value = 0;
 
         ck_assert_msg(reply, "GetStatistics: %s", error.message);
-        dbus_message_iter_init(reply, &it);
-        for (dbus_message_iter_recurse(&it, &dict);
-             dbus_message_iter_get_arg_type(&dict) == DBUS_TYPE_DICT_ENTRY;
-             dbus_message_iter_next(&dict)) {
-                const char *k;
-
-                dbus_message_iter_recurse(&dict, &entry);
-                dbus_message_iter_get_basic(&entry, &k);
-                dbus_message_iter_next(&entry);
-                dbus_message_iter_recurse(&entry, &variant);
-                if (strcmp(k, key) != 0)
-                        continue;
-                if (dbus_message_iter_get_arg_type(&variant) == DBUS_TYPE_UINT32) {
-                        dbus_uint32_t u;
-                        dbus_message_iter_get_basic(&variant, &u);
-                        value = u;
-                } else {
-                        dbus_uint64_t t;
-                        dbus_message_iter_get_basic(&variant, &t);
-                        value = t;
-                }
-        }
+        ck_assert_msg(raw_bus_statistic(reply, key, &value), "GetStatistics has no %s", key);
         dbus_message_unref(reply);
-        ck_assert_msg(value != UINT64_MAX, "GetStatistics has no %s", key);
         return value;
 }
 
@@ -161,13 +139,12 @@ static DBusMessage *context_origin_call(const char *method, const char *context,
         return m;
 }
 
-/* OpenContext(@context, {ephemeral: @ephemeral}) on @conn. */
-static void open_context_on(DBusConnection *conn, const char *context, bool ephemeral) {
+/* OpenContext(@context, {ephemeral: @ephemeral}). */
+static DBusMessage *open_context_call(const char *context, bool ephemeral) {
         DBusMessage *m = test_bus_method("OpenContext");
         DBusMessageIter it, dict, entry, variant;
         const char *key = "ephemeral";
         dbus_bool_t b = ephemeral;
-        DBusError error = DBUS_ERROR_INIT;
 
         dbus_message_iter_init_append(m, &it);
         dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &context);
@@ -179,7 +156,13 @@ static void open_context_on(DBusConnection *conn, const char *context, bool ephe
         dbus_message_iter_close_container(&entry, &variant);
         dbus_message_iter_close_container(&dict, &entry);
         dbus_message_iter_close_container(&it, &dict);
-        DBusMessage *reply = call_on(conn, m, &error);
+        return m;
+}
+
+static void open_context_on(DBusConnection *conn, const char *context, bool ephemeral) {
+        DBusError error = DBUS_ERROR_INIT;
+        DBusMessage *reply = call_on(conn, open_context_call(context, ephemeral), &error);
+
         ck_assert_msg(reply, "OpenContext: %s", error.message);
         dbus_message_unref(reply);
 }
@@ -487,14 +470,7 @@ START_TEST(test_direct_serves_the_handshake_path_only) {
         ck_assert(!reply);
         ck_assert_str_eq(error.name, DBUS_ERROR_UNKNOWN_METHOD);
         dbus_error_free(&error);
-        DBusMessage *m = test_bus_method("OpenContext");
-        const char *name = "app/from-direct";
-        DBusMessageIter it, dict;
-        dbus_message_iter_init_append(m, &it);
-        dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &name);
-        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &dict);
-        dbus_message_iter_close_container(&it, &dict);
-        reply = call_on(conn, m, &error);
+        reply = call_on(conn, open_context_call("app/from-direct", true), &error);
         ck_assert(!reply);
         ck_assert_str_eq(error.name, DBUS_ERROR_UNKNOWN_METHOD);
         dbus_error_free(&error);
