@@ -7,11 +7,12 @@
  * its name, and exits when the bus goes away or on SIGTERM.
  *
  * With --peer, the baseline of the direct socket instead: no bus, a libdbus peer-to-peer
- * server on a socket in $XDG_RUNTIME_DIR (else /tmp), each connection answered the same
- * way from a blocking loop in a thread of its own. Prints "ready ADDRESS". */
+ * server on a socket in $XDG_RUNTIME_DIR (else /tmp), every connection answered the same
+ * way from one thread's poll() loop, as tlsidd's one thread serves its direct socket.
+ * Prints "ready ADDRESS". */
 #include <dbus/dbus.h>
 #include <poll.h>
-#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,42 +47,54 @@ static const DBusObjectPathVTable vtable = { .message_function = handle_message 
 
 /* --- the peer-to-peer server --- */
 
-static DBusWatch *server_watch;
+#define PEERS_MAX 64
+#define WATCHES_MAX (4 * PEERS_MAX + 4)
+
+/* The server's and every connection's watches, polled by the one loop. */
+static DBusWatch *watches[WATCHES_MAX];
+static int n_watches;
+static DBusConnection *peers[PEERS_MAX];
+static int n_peers;
 
 static dbus_bool_t add_watch(DBusWatch *watch, void *data) {
-        if (dbus_watch_get_enabled(watch))
-                server_watch = watch;
+        if (n_watches == WATCHES_MAX)
+                return FALSE;
+        watches[n_watches++] = watch;
         return TRUE;
 }
 
 static void remove_watch(DBusWatch *watch, void *data) {
-        if (server_watch == watch)
-                server_watch = NULL;
+        for (int i = 0; i < n_watches; i++)
+                if (watches[i] == watch) {
+                        watches[i] = watches[--n_watches];
+                        return;
+                }
 }
 
-static void *serve_peer(void *data) {
-        DBusConnection *conn = data;
+/* Enabled or not is read at each poll(). */
+static void toggle_watch(DBusWatch *watch, void *data) {
+}
 
-        while (dbus_connection_read_write_dispatch(conn, -1))
-                ;
-        dbus_connection_close(conn);
-        dbus_connection_unref(conn);
-        return NULL;
+static dbus_bool_t add_timeout(DBusTimeout *timeout, void *data) {
+        return TRUE; /* the echo makes no calls: nothing of it times out */
+}
+
+static void remove_timeout(DBusTimeout *timeout, void *data) {
 }
 
 static void new_connection(DBusServer *server, DBusConnection *conn, void *data) {
-        pthread_t thread;
-
-        dbus_connection_ref(conn);
-        if (!dbus_connection_register_object_path(conn, BENCH_ECHO_PATH, &vtable, NULL) ||
-            pthread_create(&thread, NULL, serve_peer, conn) != 0) {
-                dbus_connection_close(conn);
-                dbus_connection_unref(conn);
-                return;
-        }
-        pthread_detach(thread);
+        if (n_peers == PEERS_MAX ||
+            !dbus_connection_set_watch_functions(conn, add_watch, remove_watch, toggle_watch,
+                                                 NULL, NULL) ||
+            !dbus_connection_set_timeout_functions(conn, add_timeout, remove_timeout, NULL,
+                                                   NULL, NULL) ||
+            !dbus_connection_register_object_path(conn, BENCH_ECHO_PATH, &vtable, NULL))
+                return; /* not referenced: libdbus closes it */
+        peers[n_peers++] = dbus_connection_ref(conn);
 }
 
+/* One thread for the server and every connection, as tlsidd serves its direct socket:
+ * poll() the watches libdbus asks for, handle them, dispatch what was read. */
 static int run_peer(void) {
         const char *dir = getenv("XDG_RUNTIME_DIR");
         char address[4096];
@@ -91,8 +104,8 @@ static int run_peer(void) {
 
         snprintf(address, sizeof(address), "unix:tmpdir=%s", dir && *dir ? dir : "/tmp");
         server = dbus_server_listen(address, &error);
-        if (!server || !dbus_server_set_watch_functions(server, add_watch, remove_watch, NULL,
-                                                        NULL, NULL)) {
+        if (!server || !dbus_server_set_watch_functions(server, add_watch, remove_watch,
+                                                        toggle_watch, NULL, NULL)) {
                 fprintf(stderr, "echo-service: cannot listen on %s: %s\n", address,
                         error.message ? error.message : "out of memory");
                 return 1;
@@ -102,14 +115,50 @@ static int run_peer(void) {
         printf("ready %s\n", listening);
         fflush(stdout);
         dbus_free(listening);
-        while (server_watch) {
-                struct pollfd p = { .fd = dbus_watch_get_unix_fd(server_watch),
-                                    .events = POLLIN };
+        for (;;) {
+                struct pollfd p[WATCHES_MAX];
+                DBusWatch *polled[WATCHES_MAX];
+                int n = 0;
 
-                if (poll(&p, 1, -1) > 0)
-                        dbus_watch_handle(server_watch, DBUS_WATCH_READABLE);
+                for (int i = 0; i < n_watches; i++) {
+                        unsigned flags = dbus_watch_get_flags(watches[i]);
+
+                        if (!dbus_watch_get_enabled(watches[i]))
+                                continue;
+                        polled[n] = watches[i];
+                        p[n++] = (struct pollfd) {
+                                .fd = dbus_watch_get_unix_fd(watches[i]),
+                                .events = (flags & DBUS_WATCH_READABLE ? POLLIN : 0) |
+                                          (flags & DBUS_WATCH_WRITABLE ? POLLOUT : 0),
+                        };
+                }
+                if (poll(p, (nfds_t) n, -1) < 0)
+                        continue;
+                for (int i = 0; i < n; i++) {
+                        unsigned flags = (p[i].revents & POLLIN ? DBUS_WATCH_READABLE : 0) |
+                                         (p[i].revents & POLLOUT ? DBUS_WATCH_WRITABLE : 0) |
+                                         (p[i].revents & POLLHUP ? DBUS_WATCH_HANGUP : 0) |
+                                         (p[i].revents & POLLERR ? DBUS_WATCH_ERROR : 0);
+                        bool present = false;
+
+                        /* A watch handled before may have removed this one. */
+                        for (int k = 0; k < n_watches && !present; k++)
+                                present = watches[k] == polled[i];
+                        if (flags && present)
+                                dbus_watch_handle(polled[i], flags);
+                }
+                for (int i = n_peers - 1; i >= 0; i--) {
+                        DBusConnection *conn = peers[i];
+
+                        while (dbus_connection_dispatch(conn) == DBUS_DISPATCH_DATA_REMAINS)
+                                ;
+                        if (!dbus_connection_get_is_connected(conn)) {
+                                dbus_connection_close(conn);
+                                dbus_connection_unref(conn);
+                                peers[i] = peers[--n_peers];
+                        }
+                }
         }
-        return 0;
 }
 
 int main(int argc, char **argv) {
