@@ -92,10 +92,10 @@ static DBusHandlerResult direct_message_cb(DBusConnection *connection, DBusMessa
         DirectConnection *dc = user_data;
         long waiting;
 
+        /* Calls read before the peer hung up are still run (a process's last PutSession,
+         * sent without a reply just before it exited); their replies go nowhere. */
         if (dbus_message_get_type(message) != DBUS_MESSAGE_TYPE_METHOD_CALL)
                 return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
-        if (!dbus_connection_get_is_connected(connection))
-                return DBUS_HANDLER_RESULT_HANDLED;
         waiting = dbus_connection_get_outgoing_size(connection);
         if (waiting > DIRECT_OUTGOING_MAX) {
                 g_message("Closing a direct connection that reads none of its replies (%ld "

@@ -481,6 +481,63 @@ START_TEST(test_direct_serves_the_handshake_path_only) {
 }
 END_TEST
 
+/* A process's last put, sent without a reply as it exits: the daemon reads it after the
+ * hang-up and stores it all the same (as dbus-daemon would have delivered it). */
+START_TEST(test_direct_put_before_hangup_is_kept) {
+        test_bus_activate_daemon();
+        char *address = direct_address();
+        DBusConnection *conn = direct_connect(address);
+        const char *context = "app/last-put", *origin = ORIGIN, *identity = "", *key = "tls_version";
+        const unsigned char *token = (const unsigned char *) TOKEN;
+        dbus_uint32_t generation = 0;
+        dbus_int64_t expires = (dbus_int64_t) time(NULL) + 3600;
+        dbus_uint16_t version = 0x0304;
+        DBusMessageIter it, array, dict, entry, variant;
+        DBusError error = DBUS_ERROR_INIT;
+
+        ck_assert(conn);
+        open_context_on(bus, context, false);
+        DBusMessage *reply = call_on(bus, context_origin_call("GetPartition", context, origin),
+                                     &error);
+        ck_assert(reply);
+        const char *state, *id, *peer;
+        ck_assert(dbus_message_get_args(reply, NULL, DBUS_TYPE_STRING, &state, DBUS_TYPE_STRING,
+                                        &id, DBUS_TYPE_UINT32, &generation, DBUS_TYPE_STRING,
+                                        &peer, DBUS_TYPE_INVALID));
+        dbus_message_unref(reply);
+
+        DBusMessage *put = test_bus_method("PutSession");
+        dbus_message_set_no_reply(put, TRUE);
+        dbus_message_iter_init_append(put, &it);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &context);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &origin);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &identity);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT32, &generation);
+        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "y", &array);
+        dbus_message_iter_append_fixed_array(&array, DBUS_TYPE_BYTE, &token,
+                                             (int) strlen(TOKEN));
+        dbus_message_iter_close_container(&it, &array);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_INT64, &expires);
+        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &dict);
+        dbus_message_iter_open_container(&dict, DBUS_TYPE_DICT_ENTRY, NULL, &entry);
+        dbus_message_iter_append_basic(&entry, DBUS_TYPE_STRING, &key);
+        dbus_message_iter_open_container(&entry, DBUS_TYPE_VARIANT, "q", &variant);
+        dbus_message_iter_append_basic(&variant, DBUS_TYPE_UINT16, &version);
+        dbus_message_iter_close_container(&entry, &variant);
+        dbus_message_iter_close_container(&dict, &entry);
+        dbus_message_iter_close_container(&it, &dict);
+        ck_assert(dbus_connection_send(conn, put, NULL));
+        dbus_message_unref(put);
+        dbus_connection_flush(conn);
+        direct_close(conn);
+
+        for (int i = 0; i < 250 && statistic("tokens") == 0; i++)
+                usleep(20000);
+        ck_assert_msg(statistic("tokens") == 1, "the put sent before the hang-up was lost");
+        free(address);
+}
+END_TEST
+
 /* On the direct socket the peer writes the sender field itself: a NameOwnerChanged
  * "from the bus driver" saying a caller left must not drop its ephemeral context. */
 START_TEST(test_direct_forged_name_owner_changed_drops_nothing) {
@@ -627,6 +684,7 @@ static Suite *direct_suite(void) {
         tcase_add_test(tc, test_direct_root_refused_by_user_daemon);
         tcase_add_test(tc, test_direct_connection_limit);
         tcase_add_test(tc, test_direct_serves_the_handshake_path_only);
+        tcase_add_test(tc, test_direct_put_before_hangup_is_kept);
         tcase_add_test(tc, test_direct_forged_name_owner_changed_drops_nothing);
         tcase_add_test(tc, test_direct_libtlsid_uses_it);
         tcase_add_test(tc, test_direct_libtlsid_off_by_environment);
