@@ -13,7 +13,7 @@ typedef struct {
         StoreLimits limits;
         guint max_pending_per_sender;  /* [daemon] queued calls of a sender whose uid is being looked up, 64 */
         guint max_senders;             /* [daemon] distinct callers tracked at once, 1024 */
-        guint max_direct_connections;  /* [daemon] direct socket connections at once (0: no socket), 256 */
+        guint max_direct_connections;  /* [daemon] direct socket connections (0: none), 256 */
         /* [certificates] nss_db: "sql:/absolute/dir", "none" (no database), or "" for the
          * default (cert_db_default_dir()). An array, so the config copies by value. */
         char nss_db[TLSID_NSS_DB_MAX];

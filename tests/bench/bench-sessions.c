@@ -235,7 +235,8 @@ static void *worker_run(void *data) {
                                 /* The newest: this iteration's once put, else the stock. */
                                 payload_of(expected, w->index, stored[--n_stored]);
                                 if (reply && !reply_has_bytes(reply, expected, payload_size))
-                                        bench_failure("TakeSession did not return the newest token");
+                                        bench_failure("TakeSession did not return the newest "
+                                                      "token");
                                 break;
                         }
                         if (reply)

@@ -189,7 +189,8 @@ static void handshake_calls(TlsidContext *context) {
                                                  NULL, &token, &len));
         tlsid_secret_free(token, len);
         ASSERT_OK(tlsid_context_put_session(context, ORIGIN, "", generation, TOKEN,
-                                            strlen(TOKEN), (int64_t) time(NULL) + 3600, 0x0304, NULL));
+                                            strlen(TOKEN), (int64_t) time(NULL) + 3600, 0x0304,
+                                            NULL));
         token = NULL;
         ASSERT_OK(tlsid_context_take_session(context, ORIGIN, "", generation, &token, &len));
         ck_assert_msg(token && len == strlen(TOKEN) && memcmp(token, TOKEN, len) == 0,
@@ -487,7 +488,8 @@ START_TEST(test_direct_put_before_hangup_is_kept) {
         test_bus_activate_daemon();
         char *address = direct_address();
         DBusConnection *conn = direct_connect(address);
-        const char *context = "app/last-put", *origin = ORIGIN, *identity = "", *key = "tls_version";
+        const char *context = "app/last-put", *origin = ORIGIN, *identity = "";
+        const char *key = "tls_version";
         const unsigned char *token = (const unsigned char *) TOKEN;
         dbus_uint32_t generation = 0;
         dbus_int64_t expires = (dbus_int64_t) time(NULL) + 3600;
@@ -596,7 +598,8 @@ START_TEST(test_direct_libtlsid_uses_it) {
         uint32_t generation = 0, dropped = 0;
         ASSERT_OK(tlsid_context_get_partition(context, ORIGIN, NULL, NULL, &generation, NULL));
         ASSERT_OK(tlsid_context_put_session(context, ORIGIN, "", generation, TOKEN,
-                                            strlen(TOKEN), (int64_t) time(NULL) + 3600, 0x0304, NULL));
+                                            strlen(TOKEN), (int64_t) time(NULL) + 3600, 0x0304,
+                                            NULL));
         ASSERT_OK(tlsid_client_flush_sessions(client, "app/direct", ORIGIN, &dropped));
         ck_assert_uint_eq(dropped, 1);
         tlsid_context_unref(context);
