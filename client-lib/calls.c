@@ -133,10 +133,12 @@ static int hook_connection(DBusConnection *conn) {
         return r;
 }
 
-/* The connection a handshake-path call of method @id goes to. Every call sent from here
- * asks this function, and only it. */
-static int call_connection(TlsidClient *c, MethodId id, DBusConnection **ret_conn) {
-        return client_get_connection(c, ret_conn);
+/* The connection a handshake-path call @msg goes to: direct.c chooses. Every call sent
+ * from here asks this function, and only it. */
+static int call_connection(TlsidClient *c, DBusMessage *msg, DBusConnection **ret_conn) {
+        bool direct;
+
+        return client_call_connection(c, msg, ret_conn, &direct);
 }
 
 /* Polls the socket for writing while libdbus still holds bytes of ours: another thread's
@@ -188,7 +190,7 @@ static int call_start(TlsidClient *c, MethodId id, DBusMessage *msg, TlsidCall *
         call->client = tlsid_client_ref(c);
         call->id = id;
         call->epoll_fd = call->timer_fd = call->socket_fd = -1;
-        r = call_connection(c, id, &call->conn);
+        r = call_connection(c, msg, &call->conn);
         if (r >= 0)
                 r = hook_connection(call->conn);
         if (r >= 0)

@@ -36,6 +36,7 @@ _public_ int tlsid_client_new(const char *bus_address, TlsidClient **ret_client)
         c->timeout_ms = DEFAULT_TIMEOUT_MS;
         c->epoll_fd = c->event_fd = c->conn_fd = -1;
         pthread_mutex_init(&c->lock, NULL);
+        direct_init(c);
         if (bus_address && !(c->bus_address = strdup(bus_address)))
                 return set_oom();
         c->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -67,6 +68,7 @@ _public_ TlsidClient *tlsid_client_unref(TlsidClient *client) {
                 dbus_connection_remove_filter(client->conn, on_message, client);
                 connection_drop(client->conn);
         }
+        connection_drop(client->direct);
         if (client->epoll_fd >= 0)
                 close(client->epoll_fd);
         if (client->event_fd >= 0)

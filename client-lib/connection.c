@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libtlsid's connection: the private bus connection and its match rules, reconnecting,
  * reopening contexts after a daemon restart, tracking the daemon's name owner, and
- * client_call(), through which every method call goes. */
+ * client_call(), through which every method call goes (on the connection direct.c
+ * chooses). */
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -219,11 +220,14 @@ int client_get_connection(TlsidClient *c, DBusConnection **ret_conn) {
         return r;
 }
 
-/* Reopens the context @name if this client holds an open handle of it. */
-static int client_reopen_context(TlsidClient *c, DBusConnection *conn, const char *name) {
+/* Reopens the context @name if this client holds an open handle of it (on the bus: the
+ * direct socket serves no OpenContext). */
+static int client_reopen_context(TlsidClient *c, const char *name) {
+        _cleanup_(dbus_connection_unrefp) DBusConnection *conn = NULL;
         _cleanup_(freep) char *label = NULL;
         unsigned flags = 0;
         bool found = false;
+        int r;
 
         pthread_mutex_lock(&c->lock);
         for (TlsidContext *ctx = c->contexts; ctx; ctx = ctx->next)
@@ -239,6 +243,9 @@ static int client_reopen_context(TlsidClient *c, DBusConnection *conn, const cha
         pthread_mutex_unlock(&c->lock);
         if (!found)
                 return -ENOENT;
+        r = client_get_connection(c, &conn);
+        if (r < 0)
+                return r;
         return open_context_on(conn, timeout_ms(c), name, flags, label);
 }
 
@@ -281,7 +288,7 @@ int client_call_waiting(TlsidClient *c, DBusMessage *msg, const char *context,
                         uint32_t wait_ms, DBusMessage **ret_reply) {
         _cleanup_(dbus_message_unrefp) DBusMessage *owned = msg;
         DBusMessage *reply;
-        bool retry, to_daemon;
+        bool retry, to_daemon, direct, direct_lost_once = false;
         int call_timeout, r;
 
         if (!owned)
@@ -289,19 +296,22 @@ int client_call_waiting(TlsidClient *c, DBusMessage *msg, const char *context,
         call_timeout = (int64_t) timeout_ms(c) + wait_ms > INT_MAX ? INT_MAX
                                                                    : timeout_ms(c) + (int) wait_ms;
         to_daemon = streq_ptr(dbus_message_get_destination(msg), TLSID_BUS_NAME);
-        for (int attempt = 0;; attempt++) {
+        for (int attempt = 0, sent = 0;; sent++) {
                 _cleanup_(dbus_error_free) DBusError e = DBUS_ERROR_INIT;
                 _cleanup_(dbus_connection_unrefp) DBusConnection *conn = NULL;
                 /* A sent message is locked and has a serial: a retry sends a copy, dropped
                  * however this attempt ends. */
                 _cleanup_(dbus_message_unrefp) DBusMessage *copy = NULL;
 
-                if (attempt > 0 && !(copy = dbus_message_copy(msg)))
+                if (sent > 0 && !(copy = dbus_message_copy(msg)))
                         return set_oom();
-                r = client_get_connection(c, &conn);
+                /* The daemon holds an interactive wait only on the bus. */
+                direct = false;
+                r = wait_ms > 0 ? client_bus_connection(c, msg, &conn)
+                                : client_call_connection(c, msg, &conn, &direct);
                 if (r < 0)
                         return r;
-                if (attempt == 0 && to_daemon && daemon_gone(c)) {
+                if (attempt == 0 && !direct && to_daemon && daemon_gone(c)) {
                         r = start_daemon_unit(c, dbus_message_get_member(msg));
                         if (r < 0)
                                 return r;
@@ -316,18 +326,29 @@ int client_call_waiting(TlsidClient *c, DBusMessage *msg, const char *context,
                         return 0;
                 }
 
+                /* The direct socket closed (the daemon restarted, or closed it): once,
+                 * the same call again over the bus, which does not count as the retry. */
+                if (direct && !direct_lost_once && !dbus_connection_get_is_connected(conn)) {
+                        direct_lost(c, conn);
+                        direct_lost_once = true;
+                        continue;
+                }
                 retry = false;
                 if (attempt == 0 && !dbus_connection_get_is_connected(conn))
                         retry = true;
                 else if (attempt == 0 && context && error_is_forgotten_context(&e))
-                        retry = client_reopen_context(c, conn, context) >= 0;
+                        retry = client_reopen_context(c, context) >= 0;
+                attempt++;
                 /* After a failed reopen, report the call's own error, not the reopen's. */
                 r = set_error_from_dbus(&e, dbus_message_get_member(msg));
                 if (!retry && to_daemon && (r == -ETIMEDOUT || r == -ECONNREFUSED) &&
                     dbus_connection_get_is_connected(conn)) {
-                        int failed = check_daemon_unit_failed(conn, timeout_ms(c),
-                                                              dbus_message_get_member(msg));
+                        _cleanup_(dbus_connection_unrefp) DBusConnection *bus = NULL;
+                        int failed = client_get_connection(c, &bus);
 
+                        if (failed >= 0)
+                                failed = check_daemon_unit_failed(bus, timeout_ms(c),
+                                                                  dbus_message_get_member(msg));
                         return failed < 0 ? failed : r;
                 }
                 if (!retry)
@@ -428,6 +449,8 @@ void client_handle_name_owner_changed(TlsidClient *c, DBusMessage *msg) {
         c->daemon_gone = !*new_owner;
         if (!*new_owner) {
                 pthread_mutex_unlock(&c->lock);
+                /* Gone: its direct socket with it. */
+                direct_forget(c);
                 return;
         }
         if (!c->daemon_owner)
@@ -448,6 +471,8 @@ void client_handle_name_owner_changed(TlsidClient *c, DBusMessage *msg) {
         pthread_mutex_unlock(&c->lock);
         if (!restart)
                 return;
+        /* The new daemon has a socket of its own, learnt at the next call. */
+        direct_forget(c);
 
         if ((n > 0 || agent) && client_get_connection(c, &conn) >= 0) {
                 for (size_t k = 0; k < n; k++)

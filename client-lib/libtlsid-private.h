@@ -114,6 +114,12 @@ struct TlsidClient {
         void *certificate_request_ended_userdata;
         TlsidContext *contexts;         /* every live handle */
         Agent agent;
+
+        /* The direct socket (direct.c), also under lock. */
+        bool direct_off;                /* TLSID_DIRECT=0: every call over the bus */
+        DBusConnection *direct;         /* connected to the daemon's socket, nullable */
+        int64_t direct_retry_at;        /* monotonic usec: the bus alone until then */
+        bool direct_unsynced;           /* a call without reply went direct since the last sync */
 };
 
 /* ---- error.c ---- */
@@ -244,6 +250,7 @@ void agent_register_again(TlsidClient *c, DBusConnection *conn);
 void agent_withdraw_all(TlsidClient *c);
 /* Frees what an agent still holds (the client is being freed). */
 void agent_free(Agent *agent);
+
 /* ---- sessions.c ---- */
 
 /* The GetPartition or BeginConnection (@id) call of (@context, @origin), checked: a copy of
@@ -262,6 +269,32 @@ int build_take_session(TlsidContext *context, const char *origin, const char *id
 
 /* Drops the calls @context keeps built. */
 void context_forget_calls(TlsidContext *context);
+
+/* ---- direct.c ---- */
+
+/* Reads TLSID_DIRECT from the environment into a new client. */
+void direct_init(TlsidClient *c);
+/* The connection to send the daemon's call @msg on (transfer full), the one place that
+ * chooses: the direct socket for the handshake path's methods (GetPartition,
+ * BeginConnection, PutSession, TakeSession, SelectCertificate) when the daemon offers one
+ * and it can be reached, learning its address over the bus and connecting when there is
+ * no connection yet (blocking, once per daemon instance); otherwise the bus connection,
+ * reconnected when it is gone (client_get_connection()), after a Ping on the direct
+ * connection when calls without a reply went there since (so that one client's calls
+ * reach the daemon in the order it made them). *@ret_direct says which. Fails
+ * only as client_get_connection() does. A call sent on a direct connection that turns
+ * out closed reports it with direct_lost() and goes again over the bus. */
+int client_call_connection(TlsidClient *c, DBusMessage *msg, DBusConnection **ret_conn,
+                           bool *ret_direct);
+/* The bus connection for @msg, after the same sync as client_call_connection(): for calls
+ * that must not go direct (an interactive wait, held by the daemon per bus name). */
+int client_bus_connection(TlsidClient *c, DBusMessage *msg, DBusConnection **ret_conn);
+/* @conn, a direct connection a call failed on, closed: the next call learns the address
+ * again (the daemon may have restarted) and meanwhile this one goes over the bus. */
+void direct_lost(TlsidClient *c, DBusConnection *conn);
+/* Drops the direct connection, if any, and allows a new attempt at once: the daemon
+ * restarted or went away. */
+void direct_forget(TlsidClient *c);
 
 /* ---- pages.c ---- */
 

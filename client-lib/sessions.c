@@ -204,6 +204,7 @@ _public_ int tlsid_context_put_session(TlsidContext *context, const char *origin
         _cleanup_(dbus_message_unrefp) DBusMessage *msg = NULL;
         _cleanup_(dbus_connection_unrefp) DBusConnection *conn = NULL;
         DBusMessageIter iter;
+        bool direct;
         int r;
 
         if (!context)
@@ -225,15 +226,21 @@ _public_ int tlsid_context_put_session(TlsidContext *context, const char *origin
                                 tls_version, alpn))
                 return set_oom();
 
-        r = client_get_connection(context->client, &conn);
+        r = client_call_connection(context->client, msg, &conn, &direct);
         if (r < 0)
                 return r;
         if (!dbus_connection_send(conn, msg, NULL))
                 return set_oom();
         dbus_connection_flush(conn);
-        if (!dbus_connection_get_is_connected(conn))
-                return set_error(-ECONNREFUSED, "%s: lost the bus connection",
-                                 interface_methods[METHOD_PUT_SESSION].name);
+        if (!dbus_connection_get_is_connected(conn)) {
+                /* Not sent again over the bus: it may have been read before the socket
+                 * closed, and a token must never be stored twice. */
+                if (direct)
+                        direct_lost(context->client, conn);
+                return set_error(-ECONNREFUSED, "%s: lost the %s connection",
+                                 interface_methods[METHOD_PUT_SESSION].name,
+                                 direct ? "direct" : "bus");
+        }
         return 0;
 }
 

@@ -252,7 +252,13 @@ int main(int argc, char **argv) {
                 g_warning("%s; using the default policy", policy_watch_get_error(policy));
 
         Manager *manager = manager_new(connection, store, &config, state_path, certs, policy);
-        if (!manager_start(manager, &error) || !request_name(connection, replace, &error)) {
+        gboolean started = manager_start(manager, &error);
+        /* Without the direct socket the bus serves every call: not fatal. */
+        if (started && !manager_listen_direct(manager, &error)) {
+                g_warning("No direct socket: %s; every call goes over the bus", error->message);
+                g_clear_error(&error);
+        }
+        if (!started || !request_name(connection, replace, &error)) {
                 g_printerr("tlsidd: %s\n", error->message);
                 daemon.exit_status = 1;
         } else {

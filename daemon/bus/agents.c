@@ -557,8 +557,10 @@ gboolean manager_wait_for_agent(Manager *m, DBusMessage *message, const AgentQue
         gboolean is_new = FALSE;
 
         *ret_held = FALSE;
-        /* A caller that wants no reply has nothing to wait for. */
-        if (q->timeout_ms == 0 || dbus_message_get_no_reply(message))
+        /* A caller that wants no reply has nothing to wait for. A call of the direct
+         * socket is answered at once: a wait is tracked by the caller's bus name, and its
+         * reply goes out on the bus (libtlsid sends interactive calls there). */
+        if (q->timeout_ms == 0 || dbus_message_get_no_reply(message) || m->in_direct_call)
                 return TRUE;
         if (!prompts_find(a->prompts, q->context, q->origin) && !agent_list_current(a->list))
                 return TRUE;

@@ -8,9 +8,10 @@
 #define DISPATCH_BURST 32
 
 struct BusGlib {
-        DBusConnection *connection;
+        DBusConnection *connection; /* NULL for a server */
+        DBusServer *server;         /* NULL for a connection */
         GMainContext *context;
-        GSource *dispatch_source;
+        GSource *dispatch_source;   /* connections only */
 };
 
 /* --- watches --- */
@@ -62,8 +63,10 @@ static gboolean watch_source_dispatch(GSource *source, GSourceFunc callback, gpo
                 return G_SOURCE_CONTINUE;
         dbus_watch_handle(ws->watch, flags);
         /* What was just read is dispatched now rather than by the dispatch source in the
-         * next iteration, which would cost one more poll() per message. */
-        dispatch_burst(connection);
+         * next iteration, which would cost one more poll() per message. (A server's
+         * watch accepts connections; it has nothing to dispatch.) */
+        if (connection)
+                dispatch_burst(connection);
         return G_SOURCE_CONTINUE;
 }
 
@@ -233,9 +236,30 @@ BusGlib *bus_glib_attach(DBusConnection *connection, GMainContext *context) {
         return bus;
 }
 
+BusGlib *bus_glib_attach_server(DBusServer *server, GMainContext *context) {
+        BusGlib *bus = g_new0(BusGlib, 1);
+
+        bus->server = dbus_server_ref(server);
+        bus->context = context ? g_main_context_ref(context) : g_main_context_ref_thread_default();
+        if (!dbus_server_set_watch_functions(server, add_watch, remove_watch, toggle_watch, bus,
+                                             NULL) ||
+            !dbus_server_set_timeout_functions(server, add_timeout, remove_timeout,
+                                               toggle_timeout, bus, NULL))
+                g_error("out of memory attaching the D-Bus server to the main loop");
+        return bus;
+}
+
 void bus_glib_detach(BusGlib *bus) {
         if (!bus)
                 return;
+        if (bus->server) {
+                dbus_server_set_watch_functions(bus->server, NULL, NULL, NULL, NULL, NULL);
+                dbus_server_set_timeout_functions(bus->server, NULL, NULL, NULL, NULL, NULL);
+                dbus_server_unref(bus->server);
+                g_main_context_unref(bus->context);
+                g_free(bus);
+                return;
+        }
         /* Setting NULL functions makes libdbus remove every watch and timeout through
          * the old remove functions, which destroys their sources. */
         dbus_connection_set_watch_functions(bus->connection, NULL, NULL, NULL, NULL, NULL);

@@ -20,7 +20,12 @@ typedef struct BusGlib BusGlib;
  * bus_glib_detach(). */
 BusGlib *bus_glib_attach(DBusConnection *connection, GMainContext *context);
 
-/* Removes every source bus_glib_attach() added and drops its reference on the
- * connection. Accepts NULL. */
+/* Makes @server accept its connections from @context as bus_glib_attach() does for a
+ * connection (each new connection is attached on its own). Holds a reference on
+ * @server until bus_glib_detach(). */
+BusGlib *bus_glib_attach_server(DBusServer *server, GMainContext *context);
+
+/* Removes every source bus_glib_attach() or bus_glib_attach_server() added and drops
+ * its reference on the connection or server. Accepts NULL. */
 void bus_glib_detach(BusGlib *bus);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BusGlib, bus_glib_detach)

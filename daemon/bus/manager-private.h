@@ -5,6 +5,7 @@
 
 #include "agents.h"
 #include "callers.h"
+#include "direct.h"
 #include "challenge.h"
 #include "manager.h"
 #include "offered-certs.h"
@@ -40,6 +41,9 @@ struct Manager {
         StoreReclaimer *reclaimer;
         StateSaver *saver;
         ManagerAgents *agents; /* agents.c */
+        DirectServer *direct;   /* nullable: not listening */
+        guint64 direct_calls;   /* method calls that came on direct connections */
+        gboolean in_direct_call; /* a handler runs for a call of a direct connection */
 };
 
 /* The method table, indexed by MethodId (methods.c). */
@@ -55,6 +59,12 @@ typedef enum {
         BUS_STANDARD_ERROR_PROPERTY_READ_ONLY, /* DBUS_ERROR_PROPERTY_READ_ONLY */
         _BUS_STANDARD_ERROR_MAX,
 } BusStandardErrorCode;
+
+/* Runs the method call @message that came on the direct connection @connection, whose
+ * peer has the uid @uid, with the bus's checks and handlers (only the methods the table
+ * marks direct; UnknownMethod for the others), and replies there. */
+void manager_run_direct_call(Manager *manager, DBusConnection *connection,
+                             DBusMessage *message, uid_t uid);
 
 /* Sends the error reply for @error to @message, as the dispatcher does for a handler's
  * error: for a reply sent later than the handler returned. */

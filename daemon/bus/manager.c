@@ -11,6 +11,7 @@
 
 #include "args.h"
 #include "bus-glib.h"
+#include "direct.h"
 #include "secret-mem.h"
 
 /* --- signals --- */
@@ -130,39 +131,45 @@ static const char *const standard_error_names[_BUS_STANDARD_ERROR_MAX] = {
         [BUS_STANDARD_ERROR_PROPERTY_READ_ONLY] = DBUS_ERROR_PROPERTY_READ_ONLY,
 };
 
-/* The one place errors become error replies. */
-static void reply_error(Manager *m, DBusMessage *message, const char *name, const char *text) {
+/* The one place errors become error replies, sent on @connection (the call's). */
+static void reply_error(DBusConnection *connection, DBusMessage *message, const char *name,
+                        const char *text) {
         if (dbus_message_get_no_reply(message))
                 return;
         /* Store messages may quote caller input: never send invalid UTF-8 back. */
         g_autofree char *valid = g_utf8_make_valid(text, -1);
         g_autoptr(DBusMessage) reply = dbus_message_new_error(message, name, valid);
-        if (!reply || !dbus_connection_send(m->connection, reply, NULL))
+        if (!reply || !dbus_connection_send(connection, reply, NULL))
                 oom();
 }
 
-static void reply_gerror(Manager *m, DBusMessage *message, const GError *error) {
+static void reply_gerror(DBusConnection *connection, DBusMessage *message,
+                         const GError *error) {
         if (error->domain == BUS_STANDARD_ERROR && error->code >= 0 &&
             error->code < _BUS_STANDARD_ERROR_MAX) {
-                reply_error(m, message, standard_error_names[error->code], error->message);
+                reply_error(connection, message, standard_error_names[error->code],
+                            error->message);
                 return;
         }
         int code = error->domain == TLSID_ERROR ? error->code : TLSID_ERROR_FAILED;
 
-        reply_error(m, message, error_code_to_dbus_name(code), error->message);
+        reply_error(connection, message, error_code_to_dbus_name(code), error->message);
 }
 
 void manager_reply_error(Manager *m, DBusMessage *message, const GError *error) {
-        reply_gerror(m, message, error);
+        reply_gerror(m->connection, message, error);
 }
 
 static void refuse_call(DBusMessage *message, const GError *error, gpointer user_data) {
-        reply_gerror(user_data, message, error);
+        Manager *m = user_data;
+
+        reply_gerror(m->connection, message, error);
 }
 
-/* Runs a method call whose caller's uid is known. */
-static void process_call(DBusMessage *message, uid_t uid, gpointer user_data) {
-        Manager *m = user_data;
+/* Runs a method call that came on @connection (the bus's, or a direct one when @direct)
+ * from a caller whose uid is known, and replies there. */
+static void run_call(Manager *m, DBusConnection *connection, DBusMessage *message, uid_t uid,
+                     gboolean direct) {
         const char *interface = dbus_message_get_interface(message);
         const char *member = dbus_message_get_member(message);
         g_autoptr(GError) error = NULL;
@@ -172,15 +179,17 @@ static void process_call(DBusMessage *message, uid_t uid, gpointer user_data) {
                 g_set_error(&error, TLSID_ERROR, TLSID_ERROR_ACCESS_DENIED,
                             "uid %lu may not use the tlsid daemon of uid %lu",
                             (unsigned long) uid, (unsigned long) m->uid);
-                reply_gerror(m, message, error);
+                reply_gerror(connection, message, error);
                 return;
         }
 
         const ManagerMethod *method = find_method(interface, member);
-        if (!method) {
-                g_autofree char *text = g_strdup_printf("Unknown method %s on interface %s",
-                                                        member, interface ? interface : "(none)");
-                reply_error(m, message, DBUS_ERROR_UNKNOWN_METHOD, text);
+        if (!method || (direct && !method->direct)) {
+                g_autofree char *text = g_strdup_printf(
+                        "Unknown method %s on interface %s%s", member,
+                        interface ? interface : "(none)",
+                        method ? " on the direct socket (it is served on the bus)" : "");
+                reply_error(connection, message, DBUS_ERROR_UNKNOWN_METHOD, text);
                 return;
         }
         const MethodSpec *spec = method->spec;
@@ -188,11 +197,13 @@ static void process_call(DBusMessage *message, uid_t uid, gpointer user_data) {
                 g_set_error(&error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
                             "%s: expected signature \"%s\", got \"%s\"", spec->name,
                             spec->in_signature, dbus_message_get_signature(message));
-                reply_gerror(m, message, error);
+                reply_gerror(connection, message, error);
                 return;
         }
 
+        m->in_direct_call = direct;
         gboolean ok = method->handler(m, message, &reply, &error);
+        m->in_direct_call = FALSE;
         /* A FALSE without an error is a bug somewhere below: answer rather than crash. */
         if (!ok && !error) {
                 g_critical("%s failed without saying why", spec->name);
@@ -201,10 +212,23 @@ static void process_call(DBusMessage *message, uid_t uid, gpointer user_data) {
         state_saver_changed(m->saver);
         store_reclaimer_kick(m->reclaimer);
         if (!ok)
-                reply_gerror(m, message, error);
+                reply_gerror(connection, message, error);
         else if (reply && !dbus_message_get_no_reply(message) &&
-                 !dbus_connection_send(m->connection, reply, NULL))
+                 !dbus_connection_send(connection, reply, NULL))
                 oom();
+}
+
+/* Runs a call from the bus, whose caller's uid callers.c learnt. */
+static void process_call(DBusMessage *message, uid_t uid, gpointer user_data) {
+        Manager *m = user_data;
+
+        run_call(m, m->connection, message, uid, FALSE);
+}
+
+void manager_run_direct_call(Manager *m, DBusConnection *connection, DBusMessage *message,
+                             uid_t uid) {
+        m->direct_calls++;
+        run_call(m, connection, message, uid, TRUE);
 }
 
 static DBusHandlerResult object_message_cb(DBusConnection *connection, DBusMessage *message,
@@ -215,7 +239,7 @@ static DBusHandlerResult object_message_cb(DBusConnection *connection, DBusMessa
         if (dbus_message_get_type(message) != DBUS_MESSAGE_TYPE_METHOD_CALL)
                 return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
         if (!callers_submit(m->callers, message, &error))
-                reply_gerror(m, message, error);
+                reply_gerror(connection, message, error);
         return DBUS_HANDLER_RESULT_HANDLED;
 }
 
@@ -223,13 +247,17 @@ static const DBusObjectPathVTable object_vtable = {
         .message_function = object_message_cb,
 };
 
-/* Follows callers going away: their uid cache entries and ephemeral contexts go too. */
+/* Follows callers going away: their uid cache entries and ephemeral contexts go too.
+ * Only the bus driver says so, on a bus: on a peer-to-peer connection (a direct one, the
+ * tests' and fuzzers') the peer writes the sender field itself, and a forged
+ * "org.freedesktop.DBus" would drop other callers' ephemeral contexts. */
 static DBusHandlerResult filter_cb(DBusConnection *connection, DBusMessage *message,
                                    void *user_data) {
         Manager *m = user_data;
         const char *name, *old_owner, *new_owner;
 
-        if (!dbus_message_is_signal(message, DBUS_INTERFACE_DBUS, "NameOwnerChanged") ||
+        if (connection != m->connection || !dbus_bus_get_unique_name(connection) ||
+            !dbus_message_is_signal(message, DBUS_INTERFACE_DBUS, "NameOwnerChanged") ||
             g_strcmp0(dbus_message_get_sender(message), DBUS_SERVICE_DBUS) != 0 ||
             !dbus_message_get_args(message, NULL,
                                    DBUS_TYPE_STRING, &name,
@@ -338,6 +366,13 @@ gboolean manager_start(Manager *m, GError **error) {
         return TRUE;
 }
 
+gboolean manager_listen_direct(Manager *m, GError **error) {
+        if (m->config.max_direct_connections == 0)
+                return TRUE;
+        m->direct = direct_server_new(m, m->context, m->config.max_direct_connections, error);
+        return m->direct != NULL;
+}
+
 gboolean manager_flush_save(Manager *m, GError **error) {
         return state_saver_flush(m->saver, error);
 }
@@ -345,6 +380,7 @@ gboolean manager_flush_save(Manager *m, GError **error) {
 void manager_free(Manager *m) {
         if (!m)
                 return;
+        g_clear_pointer(&m->direct, direct_server_free);
         store_set_choice_changed_fn(m->store, NULL, NULL);
         if (m->registered)
                 dbus_connection_unregister_object_path(m->connection, TLSID_OBJECT_PATH);

@@ -22,10 +22,12 @@ typedef struct Manager Manager;
 typedef gboolean (*ManagerMethodFn)(Manager *manager, DBusMessage *message,
                                     DBusMessage **ret_reply, GError **error);
 
-/* A method of the generated table (dbus/org.tlsid.Manager1.xml) and its handler. */
+/* A method of the generated table (dbus/org.tlsid.Manager1.xml) and its handler; @direct:
+ * also served on the direct socket (the handshake path), not only on the bus. */
 typedef struct {
         const MethodSpec *spec;
         ManagerMethodFn handler;
+        gboolean direct;
 } ManagerMethod;
 
 /* The daemon's method table (org.freedesktop.DBus.Peer is answered by libdbus itself
@@ -47,6 +49,13 @@ Manager *manager_new(DBusConnection *connection, Store *store, const TlsidConfig
 /* Registers the object path, and subscribes to NameOwnerChanged (asynchronously) to
  * follow callers' lifetimes. Call it before requesting the bus name. */
 gboolean manager_start(Manager *manager, GError **error);
+
+/* Listens on the direct socket as well (direct.h), in $XDG_RUNTIME_DIR/tlsid/, with the
+ * [daemon] max_direct_connections of the config (0: not at all, and TRUE). FALSE with
+ * @error when it cannot; the bus serves everything then, and DirectAddress is "". Call it
+ * after manager_start(), before requesting the bus name, so the address is known to the
+ * first caller. */
+gboolean manager_listen_direct(Manager *manager, GError **error);
 
 /* Writes the remembered choices now if they changed since the last save, waiting for a
  * save running in the worker thread first, and queues the replies of the remembers that

@@ -300,6 +300,8 @@ static gboolean method_get_statistics(Manager *m, DBusMessage *message, DBusMess
         dict_append_uint64(&dict, "evictions", stats.counters.evictions);
         dict_append_uint64(&dict, "expirations", stats.counters.expirations);
         dict_append_uint64(&dict, "flushes", stats.counters.flushes);
+        dict_append_uint64(&dict, "direct_calls", m->direct_calls);
+        dict_append_uint32(&dict, "direct_connections", direct_server_count(m->direct));
         dict_append_uint64(&dict, "uptime",
                            (guint64) ((g_get_monotonic_time() - m->started) / G_USEC_PER_SEC));
         dict_append_uint32(&dict, "reclaim_pending", stats.reclaim_pending);
@@ -683,19 +685,22 @@ static gboolean method_introspect(Manager *m, DBusMessage *message, DBusMessage 
 /* Indexed by MethodId: the names and signatures come from the XML. */
 const ManagerMethod manager_methods[_METHOD_MAX] = {
 #define M(id, fn) [METHOD_##id] = { &interface_methods[METHOD_##id], fn }
+/* The handshake path, served on direct connections too (none of them needs the caller's
+ * unique name: OpenContext's ephemeral holder does, and stays on the bus). */
+#define D(id, fn) [METHOD_##id] = { &interface_methods[METHOD_##id], fn, TRUE }
         M(OPEN_CONTEXT, method_open_context),
         M(CLOSE_CONTEXT, method_close_context),
         M(LIST_CONTEXTS, method_list_contexts),
-        M(GET_PARTITION, method_get_partition),
-        M(PUT_SESSION, method_put_session),
-        M(TAKE_SESSION, method_take_session),
-        M(BEGIN_CONNECTION, method_begin_connection),
+        D(GET_PARTITION, method_get_partition),
+        D(PUT_SESSION, method_put_session),
+        D(TAKE_SESSION, method_take_session),
+        D(BEGIN_CONNECTION, method_begin_connection),
         M(FLUSH_SESSIONS, method_flush_sessions),
         M(LIST_SESSIONS, method_list_sessions),
         M(SET_CHOICE, method_set_choice),
         M(FORGET_CHOICES, method_forget_choices),
         M(GET_STATISTICS, method_get_statistics),
-        M(SELECT_CERTIFICATE, method_select_certificate),
+        D(SELECT_CERTIFICATE, method_select_certificate),
         M(LIST_CERTIFICATES, method_list_certificates),
         M(GET_POLICY, method_get_policy),
         M(ANSWER_CHALLENGE, method_answer_challenge),
@@ -707,5 +712,6 @@ const ManagerMethod manager_methods[_METHOD_MAX] = {
         M(GET_ALL, method_properties_get_all),
         M(SET, method_properties_set),
         M(INTROSPECT, method_introspect),
+#undef D
 #undef M
 };

@@ -46,6 +46,8 @@ static PropertyValue property_value(Manager *m, PropertyId id) {
                 return NUMBER(m->config.max_agent_requests);
         case PROPERTY_MAX_AGENT_WAITS_PER_CALLER:
                 return NUMBER(m->config.max_agent_waits_per_caller);
+        case PROPERTY_DIRECT_ADDRESS:
+                return (PropertyValue) { .string = direct_server_get_address(m->direct) };
         case _PROPERTY_MAX:
                 break;
         }

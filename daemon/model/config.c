@@ -53,6 +53,9 @@ static const Setting settings[] = {
           FALSE, 1, 4096, "calls queued per caller while its uid is looked up" },
         { "daemon", "max_senders", offsetof(TlsidConfig, max_senders), FALSE, 1, 1048576,
           "distinct callers tracked at once" },
+        { "daemon", "max_direct_connections", offsetof(TlsidConfig, max_direct_connections),
+          FALSE, 0, 65536,
+          "connections to the direct socket at once (0: no direct socket, all on the bus)" },
         { "agents", "max_agents", offsetof(TlsidConfig, max_agents), FALSE, 1, 1024,
           "agents registered at once (RegisterAgent)" },
         { "agents", "max_agent_requests", offsetof(TlsidConfig, max_agent_requests), FALSE, 1,
@@ -69,6 +72,7 @@ void config_init(TlsidConfig *config) {
                 .max_agents = TLSID_AGENTS_MAX,
                 .max_agent_requests = TLSID_AGENT_REQUESTS_MAX,
                 .max_agent_waits_per_caller = TLSID_AGENT_WAITS_PER_CALLER_MAX,
+                .max_direct_connections = 256,
         };
         store_limits_init(&config->limits);
 }

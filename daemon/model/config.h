@@ -16,6 +16,7 @@ typedef struct {
         guint max_agents;                 /* [agents] agents registered at once, 16 */
         guint max_agent_requests;         /* [agents] prompts waiting for an answer, 64 */
         guint max_agent_waits_per_caller; /* [agents] interactive calls waiting per caller, 8 */
+        guint max_direct_connections;  /* [daemon] direct socket connections (0: none), 256 */
         /* [certificates] nss_db: "sql:/absolute/dir", "none" (no database), or "" for the
          * default (cert_db_default_dir()). An array, so the config copies by value. */
         char nss_db[TLSID_NSS_DB_MAX];

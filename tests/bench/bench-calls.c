@@ -178,6 +178,32 @@ long bench_vm_rss_kib(pid_t pid) {
         return kib;
 }
 
+char *bench_direct_address(DBusConnection *conn) {
+        DBusMessage *m = dbus_message_new_method_call(TEST_BUS_NAME, TEST_BUS_PATH,
+                                                      DBUS_INTERFACE_PROPERTIES, "Get");
+        const char *interface = TEST_BUS_INTERFACE, *name = "DirectAddress", *address = "";
+        DBusMessageIter it, variant;
+        DBusMessage *reply;
+        char *copy;
+
+        if (!m || !dbus_message_append_args(m, DBUS_TYPE_STRING, &interface, DBUS_TYPE_STRING,
+                                            &name, DBUS_TYPE_INVALID)) {
+                fprintf(stderr, "bench: out of memory\n");
+                exit(1);
+        }
+        reply = bench_round_trip(conn, m, NULL);
+        if (reply && dbus_message_iter_init(reply, &it) &&
+            dbus_message_iter_get_arg_type(&it) == DBUS_TYPE_VARIANT) {
+                dbus_message_iter_recurse(&it, &variant);
+                if (dbus_message_iter_get_arg_type(&variant) == DBUS_TYPE_STRING)
+                        dbus_message_iter_get_basic(&variant, &address);
+        }
+        copy = strdup(address);
+        if (reply)
+                dbus_message_unref(reply);
+        return copy;
+}
+
 /* --- the echo service --- */
 
 static const char *echo_service_path(const char *argv0) {
@@ -193,10 +219,12 @@ static const char *echo_service_path(const char *argv0) {
         return path;
 }
 
-pid_t bench_start_echo_service(const char *argv0) {
+/* Starts echo-service with @arg (nullable) and waits for its "ready" line; with
+ * @ret_rest, what follows "ready " on it (transfer full). */
+static pid_t start_echo(const char *argv0, const char *arg, char **ret_rest) {
         const char *path = echo_service_path(argv0);
         int fds[2];
-        char buf[64];
+        char buf[1024];
         size_t len = 0;
         pid_t pid;
 
@@ -208,15 +236,16 @@ pid_t bench_start_echo_service(const char *argv0) {
         if (pid == 0) {
                 prctl(PR_SET_PDEATHSIG, SIGTERM);
                 dup2(fds[1], STDOUT_FILENO);
-                execl(path, "echo-service", (char *) NULL);
+                execl(path, "echo-service", arg, (char *) NULL);
                 fprintf(stderr, "bench: exec %s: %s\n", path, strerror(errno));
                 _exit(127);
         }
         close(fds[1]);
-        /* It says "ready" once it owns its name. */
+        /* It says "ready" once it owns its name or listens. */
         while (len < sizeof(buf) - 1) {
                 struct pollfd p = { .fd = fds[0], .events = POLLIN };
                 ssize_t n;
+                char *line, *end;
 
                 if (poll(&p, 1, BENCH_CALL_TIMEOUT_MS) <= 0)
                         break;
@@ -225,13 +254,27 @@ pid_t bench_start_echo_service(const char *argv0) {
                         break;
                 len += (size_t) n;
                 buf[len] = 0;
-                if (strstr(buf, "ready\n")) {
+                line = strstr(buf, "ready");
+                if (line && (end = strchr(line, '\n'))) {
                         close(fds[0]);
+                        if (ret_rest) {
+                                line += strlen("ready");
+                                line += *line == ' ';
+                                *ret_rest = strndup(line, (size_t) (end - line));
+                        }
                         return pid;
                 }
         }
         fprintf(stderr, "bench: echo-service did not start\n");
         exit(1);
+}
+
+pid_t bench_start_echo_service(const char *argv0) {
+        return start_echo(argv0, NULL, NULL);
+}
+
+pid_t bench_start_peer_echo_service(const char *argv0, char **ret_address) {
+        return start_echo(argv0, "--peer", ret_address);
 }
 
 int bench_finish(DBusConnection *conn, pid_t echo) {

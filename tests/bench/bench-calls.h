@@ -49,12 +49,18 @@ dbus_uint32_t bench_generation_of(DBusConnection *conn, const char *context,
                                   const char *origin);
 /* The u or t statistic @key; 0 when the daemon does not report it. */
 uint64_t bench_statistic(DBusConnection *conn, const char *key);
+/* tlsidd's DirectAddress, "" when it has none (transfer full: free()). */
+char *bench_direct_address(DBusConnection *conn);
 /* The VmRSS of process @pid in KiB, or -1 when it cannot be read. */
 long bench_vm_rss_kib(pid_t pid);
 /* Starts echo-service (BENCH_ECHO_SERVICE, else the one next to @argv0) on the session
  * bus and waits until it owns its name; it dies with the calling process. Returns its
  * pid; exits on failure. */
 pid_t bench_start_echo_service(const char *argv0);
+/* Starts echo-service --peer: the same echo on a libdbus peer-to-peer server of its own
+ * (no bus between), and returns its pid and in @ret_address its address (transfer full:
+ * free()); it dies with the calling process. Exits on failure. */
+pid_t bench_start_peer_echo_service(const char *argv0, char **ret_address);
 /* Closes @conn, stops @echo (when > 0) and the bus; returns the benchmark's exit status,
  * non-zero when any call failed. */
 int bench_finish(DBusConnection *conn, pid_t echo);

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Benchmark: TakeSession and PutSession round trips to tlsidd next to a bare libdbus echo.
+/* Benchmark: TakeSession and PutSession round trips to tlsidd next to a bare libdbus echo,
+ * over the bus and over tlsidd's direct socket.
  *
  * On one private bus it runs tlsidd and echo-service (a plain libdbus Echo(ay) -> ay),
- * fills tlsidd with 100 and then 100,000 stored tokens, and times, from 1 and from 4
- * client threads (one connection each), PutSession (with a reply), TakeSession and Echo
- * round trips carrying the same payload. The three calls are interleaved in each
- * iteration, in an order drawn anew each time (a call that always went first would always
- * meet processes gone idle since the last iteration), so that the daemon and the baseline
- * share the same machine conditions. One token stays stored across iterations, so that
- * TakeSession has one to take also when it goes before PutSession.
+ * and echo-service --peer (the same echo on a peer-to-peer socket of its own, the
+ * baseline of the direct socket), fills tlsidd with 100 and then 100,000 stored tokens,
+ * and times, from 1 and from 4 client threads (one connection of each kind each),
+ * PutSession (with a reply), TakeSession and Echo round trips carrying the same payload,
+ * each over the bus and peer-to-peer (tlsidd's DirectAddress). The six calls are
+ * interleaved in each iteration, in an order drawn anew each time (a call that always went
+ * first would always meet processes gone idle since the last iteration), so that the
+ * daemon and the baselines share the same machine conditions. Two tokens stay stored
+ * across iterations, so that each TakeSession has one to take also when both go before
+ * the PutSessions.
  * Speed is only printed; the exit status is non-zero when any call fails.
  *
  * Usage: bench-sessions [--iterations N] [--payload BYTES] [--seed N]
@@ -16,12 +20,14 @@
  * program). */
 #include <dbus/dbus.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench-calls.h"
@@ -32,8 +38,17 @@
 #define TOKENS_PER_PARTITION 4       /* the daemon's default cap */
 #define MAX_THREADS 4
 
-enum { OP_ECHO, OP_PUT, OP_TAKE, N_OPS };
-static const char *const op_names[N_OPS] = { "Echo", "PutSession", "TakeSession" };
+enum { OP_ECHO, OP_PUT, OP_TAKE, OP_PEER_ECHO, OP_DIRECT_PUT, OP_DIRECT_TAKE, N_OPS };
+static const char *const op_names[N_OPS] = {
+        "Echo", "PutSession", "TakeSession", "Echo p2p", "Put direct", "Take direct",
+};
+/* What each call is compared with: the echo over the same kind of connection. */
+static const int op_baseline[N_OPS] = {
+        OP_ECHO, OP_ECHO, OP_ECHO, OP_PEER_ECHO, OP_PEER_ECHO, OP_PEER_ECHO,
+};
+
+static char *direct_address; /* tlsidd's DirectAddress */
+static char *peer_address;   /* echo-service --peer's */
 
 static int iterations = 5000;
 static size_t payload_size = 512;
@@ -109,7 +124,7 @@ static uint64_t next_random(uint64_t *state) {
         return *state * 0x2545F4914F6CDD1DULL;
 }
 
-/* The three calls in a random order. */
+/* The calls in a random order. */
 static void shuffle_ops(int order[N_OPS], uint64_t *state) {
         for (int op = 0; op < N_OPS; op++)
                 order[op] = op;
@@ -135,29 +150,51 @@ typedef struct {
         uint64_t wall_ns;
 } Worker;
 
+/* A peer-to-peer connection to @address; exits on failure. */
+static DBusConnection *peer_connect(const char *address) {
+        DBusError error = DBUS_ERROR_INIT;
+        DBusConnection *conn = dbus_connection_open_private(address, &error);
+
+        if (!conn) {
+                fprintf(stderr, "bench: cannot connect to %s: %s\n", address, error.message);
+                exit(1);
+        }
+        dbus_connection_set_exit_on_disconnect(conn, FALSE);
+        return conn;
+}
+
+static void peer_disconnect(DBusConnection *conn) {
+        dbus_connection_close(conn);
+        dbus_connection_unref(conn);
+}
+
 static void *worker_run(void *data) {
         Worker *w = data;
         DBusConnection *conn = test_bus_connect();
+        DBusConnection *direct = peer_connect(direct_address);
+        DBusConnection *peer = peer_connect(peer_address);
         unsigned char *payload = malloc(payload_size), *expected = malloc(payload_size);
         char context[64];
         const char *origin = "measure.example:443";
         dbus_uint32_t gen;
         uint64_t start = 0, state = seed + (uint64_t) w->index * 0x9E3779B97F4A7C15ULL + 1;
-        /* The iterations whose tokens the daemon holds, oldest first (at most two). */
-        int stored[2], n_stored = 0;
+        /* The iterations whose tokens the daemon holds, oldest first (at most four). */
+        int stored[TOKENS_PER_PARTITION], n_stored = 0;
         DBusMessage *reply;
 
         snprintf(context, sizeof(context), "bench/thread-%d", w->index);
         bench_open_context(conn, context);
         gen = bench_generation_of(conn, context, origin);
-        /* The token in stock, for a TakeSession that goes first. */
-        payload_of(payload, w->index, -WARMUP_ITERATIONS - 1);
-        reply = bench_round_trip(conn, bench_put_message(context, origin, gen, payload, payload_size),
-                           NULL);
-        if (reply)
-                dbus_message_unref(reply);
-        stored[n_stored++] = -WARMUP_ITERATIONS - 1;
-
+        /* The tokens in stock, for the two TakeSessions when they go first: the partition
+         * then holds at most 4, the daemon's cap. */
+        for (int k = 0; k < 2; k++) {
+                payload_of(payload, w->index, -WARMUP_ITERATIONS - 2 + k);
+                reply = bench_round_trip(conn, bench_put_message(context, origin, gen, payload,
+                                                                 payload_size), NULL);
+                if (reply)
+                        dbus_message_unref(reply);
+                stored[n_stored++] = -WARMUP_ITERATIONS - 2 + k;
+        }
         for (int i = -WARMUP_ITERATIONS; i < iterations; i++) {
                 uint64_t ns[N_OPS] = { 0 };
                 int order[N_OPS];
@@ -169,26 +206,37 @@ static void *worker_run(void *data) {
                 payload_of(payload, w->index, i); /* each token differs */
                 shuffle_ops(order, &state);
                 for (int k = 0; k < N_OPS; k++) {
-                        switch (order[k]) {
+                        int op = order[k];
+                        bool is_direct = op >= OP_PEER_ECHO;
+                        DBusConnection *to_echo = is_direct ? peer : conn;
+                        DBusConnection *to_daemon = is_direct ? direct : conn;
+
+                        switch (op) {
                         case OP_ECHO:
-                                reply = bench_round_trip(conn, bench_echo_message(payload, payload_size),
-                                                   &ns[OP_ECHO]);
+                        case OP_PEER_ECHO:
+                                reply = bench_round_trip(to_echo,
+                                                         bench_echo_message(payload, payload_size),
+                                                         &ns[op]);
                                 if (reply && !reply_has_bytes(reply, payload, payload_size))
                                         bench_failure("Echo returned other bytes");
                                 break;
                         case OP_PUT:
-                                reply = bench_round_trip(conn, bench_put_message(context, origin, gen,
-                                                                     payload, payload_size),
-                                                   &ns[OP_PUT]);
+                        case OP_DIRECT_PUT:
+                                reply = bench_round_trip(to_daemon,
+                                                         bench_put_message(context, origin, gen,
+                                                                           payload, payload_size),
+                                                         &ns[op]);
                                 stored[n_stored++] = i;
                                 break;
                         default:
-                                reply = bench_round_trip(conn, bench_take_message(context, origin, gen),
-                                                   &ns[OP_TAKE]);
+                                reply = bench_round_trip(to_daemon,
+                                                         bench_take_message(context, origin, gen),
+                                                         &ns[op]);
                                 /* The newest: this iteration's once put, else the stock. */
                                 payload_of(expected, w->index, stored[--n_stored]);
                                 if (reply && !reply_has_bytes(reply, expected, payload_size))
-                                        bench_failure("TakeSession did not return the newest token");
+                                        bench_failure("TakeSession did not return the newest "
+                                                      "token");
                                 break;
                         }
                         if (reply)
@@ -211,6 +259,8 @@ static void *worker_run(void *data) {
         }
         free(payload);
         free(expected);
+        peer_disconnect(direct);
+        peer_disconnect(peer);
         test_bus_disconnect(conn);
         return NULL;
 }
@@ -284,23 +334,27 @@ static Run measure(uint64_t stored, int threads) {
 static void print_table(const Run *runs, size_t n_runs) {
         printf("\n%-9s %-7s %-12s %10s %10s %11s %12s\n", "stored", "threads", "call", "p50 us",
                "p99 us", "calls/s", "p50 vs echo");
+        printf("(\"direct\": tlsidd's direct socket, against \"Echo p2p\", the echo on a "
+               "peer-to-peer socket)\n");
         for (size_t r = 0; r < n_runs; r++) {
                 const Run *run = &runs[r];
 
                 for (int op = 0; op < N_OPS; op++) {
                         char ratio[32] = "";
 
-                        if (op != OP_ECHO)
+                        int base = op_baseline[op];
+
+                        if (op != base)
                                 snprintf(ratio, sizeof(ratio), "%.2fx (%+.0f%%)",
-                                         run->ops[op].p50_us / run->ops[OP_ECHO].p50_us,
-                                         (run->ops[op].p50_us / run->ops[OP_ECHO].p50_us - 1) *
+                                         run->ops[op].p50_us / run->ops[base].p50_us,
+                                         (run->ops[op].p50_us / run->ops[base].p50_us - 1) *
                                                  100);
                         printf("%-9llu %-7d %-12s %10.1f %10.1f %11.0f %12s\n",
                                (unsigned long long) run->stored, run->threads, op_names[op],
                                run->ops[op].p50_us, run->ops[op].p99_us,
                                run->ops[op].calls_per_s, ratio);
                 }
-                printf("%-9s %-7s %-12s %10s %10s %11.0f\n", "", "", "(all three)", "", "",
+                printf("%-9s %-7s %-12s %10s %10s %11.0f\n", "", "", "(all six)", "", "",
                        run->mix_calls_per_s);
         }
 }
@@ -308,15 +362,37 @@ static void print_table(const Run *runs, size_t n_runs) {
 /* Absolute times drift with the machine's load; the ratio to the echo measured in the
  * same iterations does not, so both are printed. */
 static void print_growth(const Run *small, const Run *large) {
-        for (int op = OP_PUT; op < N_OPS; op++)
+        for (int op = 0; op < N_OPS; op++) {
+                int base = op_baseline[op];
+
+                if (op == base)
+                        continue;
                 printf("%-11s p50, %d thread%s: %6.1f us at %llu tokens, %6.1f us at %llu tokens "
                        "(%+.0f%%); vs echo %.2fx -> %.2fx\n",
                        op_names[op], small->threads, small->threads == 1 ? " " : "s",
                        small->ops[op].p50_us, (unsigned long long) small->stored,
                        large->ops[op].p50_us, (unsigned long long) large->stored,
                        (large->ops[op].p50_us / small->ops[op].p50_us - 1) * 100,
-                       small->ops[op].p50_us / small->ops[OP_ECHO].p50_us,
-                       large->ops[op].p50_us / large->ops[OP_ECHO].p50_us);
+                       small->ops[op].p50_us / small->ops[base].p50_us,
+                       large->ops[op].p50_us / large->ops[base].p50_us);
+        }
+}
+
+/* Issue 13's two targets, side by side for each run. */
+static void print_targets(const Run *runs, size_t n_runs) {
+        printf("\nTakeSession p50 / echo p50     bus (target <= 1.10)   direct / p2p echo "
+               "(target <= 1.15)   direct / bus TakeSession\n");
+        for (size_t r = 0; r < n_runs; r++) {
+                const OpResult *o = runs[r].ops;
+                double bus = o[OP_TAKE].p50_us / o[OP_ECHO].p50_us;
+                double direct = o[OP_DIRECT_TAKE].p50_us / o[OP_PEER_ECHO].p50_us;
+
+                printf("%6llu tokens, %d thread%s     %.2f %-15s      %.2f %-22s     %.2f\n",
+                       (unsigned long long) runs[r].stored, runs[r].threads,
+                       runs[r].threads == 1 ? " " : "s", bus, bus <= 1.10 ? "met" : "not met",
+                       direct, direct <= 1.15 ? "met" : "not met",
+                       o[OP_DIRECT_TAKE].p50_us / o[OP_TAKE].p50_us);
+        }
 }
 
 int main(int argc, char *argv[]) {
@@ -326,7 +402,7 @@ int main(int argc, char *argv[]) {
         size_t n_runs = 0;
         DBusConnection *conn;
         uint64_t filled = 0;
-        pid_t echo;
+        pid_t echo, peer_echo;
 
         for (int i = 1; i < argc; i++) {
                 if (strcmp(argv[i], "--iterations") == 0 && i + 1 < argc)
@@ -355,13 +431,19 @@ int main(int argc, char *argv[]) {
         test_bus_write_daemon_config("[limits]\nmax_token_bytes=1G\n");
         test_bus_activate_daemon();
         echo = bench_start_echo_service(argv[0]);
+        peer_echo = bench_start_peer_echo_service(argv[0], &peer_address);
         conn = test_bus_connect();
+        direct_address = bench_direct_address(conn);
+        if (!*direct_address) {
+                fprintf(stderr, "bench: tlsidd has no direct socket (DirectAddress is \"\")\n");
+                return 1;
+        }
 
         printf("tlsid benchmark: %zu-byte payloads, %d timed iterations per thread "
                "(after %d warm-up), one private dbus-daemon\n"
                "Each iteration: Echo(ay) to a bare libdbus service, PutSession (with a reply), "
-               "TakeSession, in a random order (--seed %llu).\n", payload_size, iterations,
-               WARMUP_ITERATIONS, (unsigned long long) seed);
+               "TakeSession, over the bus and peer-to-peer,\nin a random order (--seed %llu).\n",
+               payload_size, iterations, WARMUP_ITERATIONS, (unsigned long long) seed);
         fflush(stdout);
 
         for (size_t l = 0; l < sizeof(levels) / sizeof(levels[0]); l++) {
@@ -384,13 +466,18 @@ int main(int argc, char *argv[]) {
         printf("\n");
         print_growth(&runs[0], &runs[2]);
         print_growth(&runs[1], &runs[3]);
-        printf("Target: the daemon adds at most 10%% to the echo round trip at p50 (TakeSession "
-               "/ echo <= 1.10), and its cost does not grow with the stored tokens.\n");
+        print_targets(runs, n_runs);
+        printf("Targets: the daemon adds at most 10%% to the echo round trip at p50 over the bus "
+               "(TakeSession / echo <= 1.10)\nand 15%% over the direct socket (TakeSession / "
+               "peer-to-peer echo <= 1.15), and its cost does not grow with the stored "
+               "tokens.\n");
         printf("Daemon counters: puts %llu, takes %llu, hits %llu, evictions %llu\n",
                (unsigned long long) bench_statistic(conn, "puts"),
                (unsigned long long) bench_statistic(conn, "takes"),
                (unsigned long long) bench_statistic(conn, "hits"),
                (unsigned long long) bench_statistic(conn, "evictions"));
 
+        kill(peer_echo, SIGTERM);
+        waitpid(peer_echo, NULL, 0);
         return bench_finish(conn, echo);
 }

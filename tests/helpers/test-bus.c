@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -624,6 +625,10 @@ void test_bus_restart_daemon(void) {
 }
 
 pid_t test_bus_spawn_daemon(void) {
+        return test_bus_spawn_daemon_as((uid_t) -1, (gid_t) -1);
+}
+
+pid_t test_bus_spawn_daemon_as(uid_t uid, gid_t gid) {
         pid_t pid;
 
         if (bus.spawned_pid > 0)
@@ -633,6 +638,13 @@ pid_t test_bus_spawn_daemon(void) {
                 fail("fork: %s", strerror(errno));
         if (pid == 0) {
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (uid != (uid_t) -1 &&
+                    (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+                     setresuid(uid, uid, uid) < 0)) {
+                        fprintf(stderr, "test-bus: cannot become uid %lu: %s\n",
+                                (unsigned long) uid, strerror(errno));
+                        _exit(127);
+                }
                 execl(TEST_TLSIDD_PATH, "tlsidd", "--bus-address", bus.address, (char *) NULL);
                 fprintf(stderr, "test-bus: exec %s: %s\n", TEST_TLSIDD_PATH, strerror(errno));
                 _exit(127);

@@ -66,6 +66,9 @@ void test_bus_restart_daemon(void);
  * waited for) with `--bus-address`, and waits until it owns its name. The bus must not
  * run another tlsidd. Returns its pid. */
 pid_t test_bus_spawn_daemon(void);
+/* test_bus_spawn_daemon() as the user @uid with the group @gid (the caller, root, makes
+ * the directories it needs reachable to it). */
+pid_t test_bus_spawn_daemon_as(uid_t uid, gid_t gid);
 /* Sends @sig to the tlsidd of test_bus_spawn_daemon(), waits for it and for its name to
  * be released, and returns its wait status. */
 int test_bus_stop_spawned_daemon(int sig);

@@ -18,7 +18,7 @@
 #define CONF_MAX_TOKEN_BYTES (UINT64_C(1) << 30)
 #define CONF_MAX_SENDERS 77
 #define DEFAULT_MAX_TOKENS_PER_PARTITION 4
-#define N_PROPERTIES 12
+#define N_PROPERTIES 13
 
 /* The dispatcher's answer to a call whose signature is not the method's. */
 #define ERR_SIGNATURE "org.tlsid.Error.InvalidArgument"

@@ -256,8 +256,8 @@ START_TEST(test_interface_properties_match_xml) {
                               "property %s is in the table but not in the XML",
                               interface_properties[j].name);
         ck_assert_uint_eq(xml_properties, _PROPERTY_MAX);
-        /* Version and the eight limits of tlsidd.conf. */
-        ck_assert_uint_eq(xml_properties, 12);
+        /* Version, the eleven limits of tlsidd.conf and DirectAddress. */
+        ck_assert_uint_eq(xml_properties, 13);
 }
 END_TEST
 
