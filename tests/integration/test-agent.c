@@ -1147,6 +1147,38 @@ END_TEST
 
 /* --- main --- */
 
+/* The direct socket answers an interactive call at once: the daemon holds waits only for
+ * bus callers, whose leaving it sees and to whom the held reply can go. */
+START_TEST(test_agent_direct_socket_answers_at_once) {
+        scene_start();
+        DBusMessage *get = dbus_message_new_method_call(TEST_BUS_NAME, TEST_BUS_PATH,
+                                                        DBUS_INTERFACE_PROPERTIES, "Get");
+        const char *interface = TEST_BUS_INTERFACE, *name = "DirectAddress", *address;
+        DBusMessageIter it, variant;
+        DBusError error = DBUS_ERROR_INIT;
+
+        ck_assert(dbus_message_append_args(get, DBUS_TYPE_STRING, &interface, DBUS_TYPE_STRING,
+                                           &name, DBUS_TYPE_INVALID));
+        DBusMessage *reply = call_ok(scene.caller, get);
+        ck_assert(dbus_message_iter_init(reply, &it));
+        dbus_message_iter_recurse(&it, &variant);
+        dbus_message_iter_get_basic(&variant, &address);
+        ck_assert_str_ne(address, "");
+        DBusConnection *direct = dbus_connection_open_private(address, &error);
+        ck_assert_msg(direct, "%s: %s", address, error.message);
+        dbus_message_unref(reply);
+        dbus_connection_set_exit_on_disconnect(direct, FALSE);
+
+        Selected s = select_now(direct, CTX, 15000);
+        ck_assert_str_eq(s.decision, "ask");
+        ck_assert_uint_eq(s.eligible_total, 2);
+        ck_assert_ptr_null(agent_next(scene.agent, "RequestChoice", 300));
+        dbus_connection_close(direct);
+        dbus_connection_unref(direct);
+        scene_end();
+}
+END_TEST
+
 static Suite *agent_suite(void) {
         Suite *s = suite_create("agent");
         TCase *tc = tcase_create("agent");
@@ -1175,6 +1207,7 @@ static Suite *agent_suite(void) {
         tcase_add_test(tc, test_agent_unregistered_not_asked);
         tcase_add_test(tc, test_agent_configured_limits);
         tcase_add_test(tc, test_agent_request_details);
+        tcase_add_test(tc, test_agent_direct_socket_answers_at_once);
         suite_add_tcase(s, tc);
         return s;
 }
