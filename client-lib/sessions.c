@@ -9,11 +9,13 @@
 #include "tlsid-limits.h"
 
 /* GetPartition, or with @ret_token BeginConnection (which also takes the partition's
- * newest token when it has no identity). */
-static int partition_call(TlsidContext *context, const char *origin, TlsidChoice *ret_state,
-                          char **ret_identity, uint32_t *ret_generation, char **ret_peer_id,
-                          void **ret_token, size_t *ret_len) {
-        MethodId id = ret_token ? METHOD_BEGIN_CONNECTION : METHOD_GET_PARTITION;
+ * newest token when it has no identity), or with @stack too BeginConnectionFor. */
+static int partition_call(TlsidContext *context, const char *origin, const char *stack,
+                          TlsidChoice *ret_state, char **ret_identity, uint32_t *ret_generation,
+                          char **ret_peer_id, void **ret_token, size_t *ret_len) {
+        MethodId id = !ret_token ? METHOD_GET_PARTITION
+                      : stack    ? METHOD_BEGIN_CONNECTION_FOR
+                                 : METHOD_BEGIN_CONNECTION;
         _cleanup_(dbus_message_unrefp) DBusMessage *reply = NULL;
         _cleanup_(freep) char *identity_copy = NULL, *peer_id_copy = NULL;
         _cleanup_(freep) void *token = NULL;
@@ -28,7 +30,9 @@ static int partition_call(TlsidContext *context, const char *origin, TlsidChoice
         if ((r = check_origin(origin)) < 0)
                 return r;
         msg = message_with_args(new_call(id), DBUS_TYPE_STRING, &context->name,
-                                DBUS_TYPE_STRING, &origin, DBUS_TYPE_INVALID);
+                                DBUS_TYPE_STRING, &origin, stack ? DBUS_TYPE_STRING
+                                                                 : DBUS_TYPE_INVALID,
+                                &stack, DBUS_TYPE_INVALID);
         r = client_call(context->client, msg, context_retry_name(context), &reply);
         if (r < 0)
                 return r;
@@ -68,7 +72,7 @@ static int partition_call(TlsidContext *context, const char *origin, TlsidChoice
 _public_ int tlsid_context_get_partition(TlsidContext *context, const char *origin,
                                          TlsidChoice *ret_state, char **ret_identity,
                                          uint32_t *ret_generation, char **ret_peer_id) {
-        return partition_call(context, origin, ret_state, ret_identity, ret_generation,
+        return partition_call(context, origin, NULL, ret_state, ret_identity, ret_generation,
                               ret_peer_id, NULL, NULL);
 }
 
@@ -78,7 +82,30 @@ _public_ int tlsid_context_begin_connection(TlsidContext *context, const char *o
                                             void **ret_token, size_t *ret_len) {
         if (!ret_token || !ret_len)
                 return set_error(-EINVAL, "ret_token and ret_len must not be NULL");
-        return partition_call(context, origin, ret_state, ret_identity, ret_generation,
+        return partition_call(context, origin, NULL, ret_state, ret_identity, ret_generation,
+                              ret_peer_id, ret_token, ret_len);
+}
+
+/* The TLS stacks the daemon tells tokens apart by. */
+static int check_stack(const char *stack) {
+        if (!stack || (strcmp(stack, TLSID_STACK_NSS) != 0 &&
+                       strcmp(stack, TLSID_STACK_OPENSSL) != 0))
+                return set_error(-EINVAL, "stack must be \"nss\" or \"openssl\"");
+        return 0;
+}
+
+_public_ int tlsid_context_begin_connection_for(TlsidContext *context, const char *origin,
+                                                const char *stack, TlsidChoice *ret_state,
+                                                char **ret_identity, uint32_t *ret_generation,
+                                                char **ret_peer_id, void **ret_token,
+                                                size_t *ret_len) {
+        int r;
+
+        if ((r = check_stack(stack)) < 0)
+                return r;
+        if (!ret_token || !ret_len)
+                return set_error(-EINVAL, "ret_token and ret_len must not be NULL");
+        return partition_call(context, origin, stack, ret_state, ret_identity, ret_generation,
                               ret_peer_id, ret_token, ret_len);
 }
 
@@ -86,7 +113,8 @@ _public_ int tlsid_context_begin_connection(TlsidContext *context, const char *o
  * and the options. */
 static bool append_put_session(DBusMessageIter *iter, const char *origin, const char *identity,
                                uint32_t generation, const void *token, size_t len,
-                               int64_t expires, uint16_t tls_version, const char *alpn) {
+                               int64_t expires, uint16_t tls_version, const char *alpn,
+                               const char *stack) {
         DBusMessageIter array, dict;
         dbus_int64_t expires_v = expires;
         dbus_uint32_t generation_v = generation;
@@ -107,7 +135,8 @@ static bool append_put_session(DBusMessageIter *iter, const char *origin, const 
         if (!ok || !open_dict(iter, &dict))
                 return false;
         ok = (!tls_version || dict_append(&dict, "tls_version", DBUS_TYPE_UINT16, &version_v)) &&
-                (!alpn || dict_append(&dict, "alpn", DBUS_TYPE_STRING, &alpn));
+                (!alpn || dict_append(&dict, "alpn", DBUS_TYPE_STRING, &alpn)) &&
+                (!stack || dict_append(&dict, "stack", DBUS_TYPE_STRING, &stack));
         if (!ok) {
                 dbus_message_iter_abandon_container_if_open(iter, &dict);
                 return false;
@@ -117,10 +146,9 @@ static bool append_put_session(DBusMessageIter *iter, const char *origin, const 
 
 /* The token's bytes are copied into the message's buffer, which libdbus frees without
  * zeroing; no public libdbus call reaches that buffer, so the copy cannot be wiped. */
-_public_ int tlsid_context_put_session(TlsidContext *context, const char *origin,
-                                       const char *identity, uint32_t generation,
-                                       const void *token, size_t len, int64_t expires,
-                                       uint16_t tls_version, const char *alpn) {
+static int put_session(TlsidContext *context, const char *origin, const char *identity,
+                       uint32_t generation, const char *stack, const void *token, size_t len,
+                       int64_t expires, uint16_t tls_version, const char *alpn) {
         _cleanup_(dbus_message_unrefp) DBusMessage *msg = NULL;
         _cleanup_(dbus_connection_unrefp) DBusConnection *conn = NULL;
         DBusMessageIter iter;
@@ -142,7 +170,7 @@ _public_ int tlsid_context_put_session(TlsidContext *context, const char *origin
         dbus_message_iter_init_append(msg, &iter);
         if (!dbus_message_iter_append_basic(&iter, DBUS_TYPE_STRING, &context->name) ||
             !append_put_session(&iter, origin, identity, generation, token, len, expires,
-                                tls_version, alpn))
+                                tls_version, alpn, stack))
                 return set_oom();
 
         r = client_get_connection(context->client, &conn);
@@ -157,9 +185,32 @@ _public_ int tlsid_context_put_session(TlsidContext *context, const char *origin
         return 0;
 }
 
-_public_ int tlsid_context_take_session(TlsidContext *context, const char *origin,
-                                        const char *identity, uint32_t generation,
-                                        void **ret_token, size_t *ret_len) {
+_public_ int tlsid_context_put_session(TlsidContext *context, const char *origin,
+                                       const char *identity, uint32_t generation,
+                                       const void *token, size_t len, int64_t expires,
+                                       uint16_t tls_version, const char *alpn) {
+        return put_session(context, origin, identity, generation, NULL, token, len, expires,
+                           tls_version, alpn);
+}
+
+_public_ int tlsid_context_put_session_for(TlsidContext *context, const char *origin,
+                                           const char *identity, uint32_t generation,
+                                           const char *stack, const void *token, size_t len,
+                                           int64_t expires, uint16_t tls_version,
+                                           const char *alpn) {
+        int r;
+
+        if ((r = check_stack(stack)) < 0)
+                return r;
+        return put_session(context, origin, identity, generation, stack, token, len, expires,
+                           tls_version, alpn);
+}
+
+/* TakeSession, or with @stack TakeSessionFor. */
+static int take_session(TlsidContext *context, const char *origin, const char *identity,
+                        uint32_t generation, const char *stack, void **ret_token,
+                        size_t *ret_len) {
+        MethodId id = stack ? METHOD_TAKE_SESSION_FOR : METHOD_TAKE_SESSION;
         _cleanup_(dbus_message_unrefp) DBusMessage *reply = NULL;
         dbus_uint32_t generation_v = generation;
         DBusMessage *msg;
@@ -172,13 +223,32 @@ _public_ int tlsid_context_take_session(TlsidContext *context, const char *origi
         if (!ret_token || !ret_len)
                 return set_error(-EINVAL, "ret_token and ret_len must not be NULL");
 
-        msg = message_with_args(new_call(METHOD_TAKE_SESSION), DBUS_TYPE_STRING, &context->name,
+        msg = message_with_args(new_call(id), DBUS_TYPE_STRING, &context->name,
                                 DBUS_TYPE_STRING, &origin, DBUS_TYPE_STRING, &identity,
-                                DBUS_TYPE_UINT32, &generation_v, DBUS_TYPE_INVALID);
+                                DBUS_TYPE_UINT32, &generation_v,
+                                stack ? DBUS_TYPE_STRING : DBUS_TYPE_INVALID, &stack,
+                                DBUS_TYPE_INVALID);
         r = client_call(context->client, msg, context_retry_name(context), &reply);
         if (r < 0)
                 return r;
-        return reply_read_bytes(reply, METHOD_TAKE_SESSION, ret_token, ret_len);
+        return reply_read_bytes(reply, id, ret_token, ret_len);
+}
+
+_public_ int tlsid_context_take_session(TlsidContext *context, const char *origin,
+                                        const char *identity, uint32_t generation,
+                                        void **ret_token, size_t *ret_len) {
+        return take_session(context, origin, identity, generation, NULL, ret_token, ret_len);
+}
+
+_public_ int tlsid_context_take_session_for(TlsidContext *context, const char *origin,
+                                            const char *identity, uint32_t generation,
+                                            const char *stack, void **ret_token,
+                                            size_t *ret_len) {
+        int r;
+
+        if ((r = check_stack(stack)) < 0)
+                return r;
+        return take_session(context, origin, identity, generation, stack, ret_token, ret_len);
 }
 
 _public_ void tlsid_secret_free(void *p, size_t len) {
