@@ -32,17 +32,6 @@ _public_ int tlsid_nss_client_new(const char *bus_address, TlsidClient **ret_cli
         return 0;
 }
 
-/* "host:port", with an IPv6 literal in brackets. */
-static int make_origin(const char *host, uint16_t port, char *out, size_t size) {
-        bool bracket = strchr(host, ':') && host[0] != '[';
-        int k = snprintf(out, size, "%s%s%s:%u", bracket ? "[" : "", host, bracket ? "]" : "",
-                         (unsigned) port);
-
-        if (k < 0 || (size_t) k >= size || id_origin_check(out))
-                return -EINVAL;
-        return 0;
-}
-
 /* SNI and the name check use the host without the brackets of an IPv6 literal. */
 static int set_url_unless_set(PRFileDesc *fd, const char *host) {
         char *url = SSL_RevealURL(fd);
@@ -225,7 +214,7 @@ _public_ int tlsid_nss_attach(PRFileDesc *ssl_fd, TlsidContext *context, const c
         c->context = context;
         c->decision = -1;
         c->ready_fd = -1;
-        r = make_origin(host, port, c->origin, sizeof c->origin);
+        r = adapter_make_origin(host, port, c->origin, sizeof c->origin);
         if (r >= 0)
                 r = set_url_unless_set(ssl_fd, host);
         if (r >= 0 && SSL_GetClientAuthDataHook(ssl_fd, on_client_auth, c) != SECSuccess)
@@ -307,31 +296,20 @@ _public_ const char *tlsid_nss_connection_get_sent_identity(
 }
 
 _public_ int tlsid_nss_connection_is_current(const TlsidNssConnection *connection) {
-        char *identity = NULL;
-        uint32_t generation;
-        int r;
-
         if (!connection)
                 return -EINVAL;
-        if (connection->stale)
-                return 0;
-        r = tlsid_context_get_partition(connection->context, connection->origin, NULL,
-                                        &identity, &generation, NULL);
-        if (r < 0)
-                return r;
-        /* A degraded connection was made outside any partition: retire it once the daemon
-         * answers again. */
-        r = !connection->degraded && generation == connection->generation &&
-                strcmp(identity, connection->identity) == 0;
-        free(identity);
-        return r;
+        return adapter_partition_is_current(connection->context, connection->origin,
+                                            connection->identity, connection->generation,
+                                            connection->stale, connection->degraded);
 }
 
 _public_ int tlsid_nss_connection_matches(const TlsidNssConnection *connection,
                                           const char *context, const char *origin) {
-        if (!connection || !context || !origin)
+        if (!connection)
                 return -EINVAL;
-        if (*context && strcmp(context, tlsid_context_get_name(connection->context)) != 0)
-                return 0;
-        return !*origin || strcmp(origin, connection->origin) == 0;
+        return adapter_signal_matches(connection->context, connection->origin, context, origin);
+}
+
+_public_ void tlsid_nss_set_report_function(TlsidNssReportFn fn, void *userdata) {
+        report_set_function(fn, userdata);
 }
