@@ -58,6 +58,20 @@ static inline bool is_caller_error(int r) {
 /* "host:port" of @host (a DNS name or IP literal; an IPv6 literal with or without
  * brackets) and @port, checked as the daemon would; -EINVAL when it is not an origin. */
 int adapter_make_origin(const char *host, uint16_t port, char *out, size_t size);
+/* Where a new connection of (@context, @origin) starts: its partition, and the token it
+ * resumes, if any (transfer full: free with tlsid_secret_free()). */
+typedef struct {
+        char identity[TLSID_IDENTITY_LEN + 1];
+        uint32_t generation;
+        char peer_id[PEER_ID_MAX + 1];
+        void *token;
+        size_t len;
+} AdapterBegin;
+/* Asks the daemon for the partition (and a token in the same round trip), after this
+ * process's own outbox, whose newest token for the origin serves first when the daemon's
+ * answer says it was made under the current partition. A partition with an identity gets
+ * a token only when adapter_stack_resumes_identities. 0 or the daemon's negative errno. */
+int adapter_begin_partition(TlsidContext *context, const char *origin, AdapterBegin *ret);
 /* Whether a signal for (@context, @origin) ("" a wildcard) concerns a connection of
  * @own_context to @own_origin: 1 or 0, -EINVAL for NULL. */
 int adapter_signal_matches(TlsidContext *own_context, const char *own_origin,

@@ -119,67 +119,29 @@ out:
         return r;
 }
 
-/* The token a connection of a partition with no identity resumes: a token this process
- * made and has not sent yet serves first, since the daemon cannot have it (a connection
- * opened right after its predecessor would miss it otherwise), used once: it is then
- * never sent. The daemon is still asked, for the partition (GetPartition then, which takes
- * no token of the daemon's in vain): only its answer, and no signal this process may not
- * have read yet, says that the token's partition is still the current one, and the peer
- * id it gives names the partition exactly (context, origin, identity, generation and the
- * daemon's run). Otherwise BeginConnection asks for both in one round trip. */
+/* The partition, and the token a connection of one with no identity resumes
+ * (adapter_begin_partition()); NSS's in-process cache is keyed by its peer id. */
 static int attach_partition(TlsidNssConnection *c, PRFileDesc *fd) {
-        char *identity = NULL, *peer_id = NULL;
-        void *token = NULL;
-        size_t len = 0;
-        Put *own;
+        AdapterBegin begin;
         int r;
 
         r = install_wrap_key(c->context);
         if (r < 0)
                 return r;
-        own = outbox_claim(c->context, c->origin);
-        if (own)
-                r = tlsid_context_get_partition(c->context, c->origin, NULL, &identity,
-                                                &c->generation, &peer_id);
-        else
-                r = tlsid_context_begin_connection(c->context, c->origin, NULL, &identity,
-                                                   &c->generation, &peer_id, &token, &len);
-        if (r < 0) {
-                put_free(own);
+        r = adapter_begin_partition(c->context, c->origin, &begin);
+        if (r < 0)
                 return r;
+        memcpy(c->identity, begin.identity, sizeof c->identity);
+        c->generation = begin.generation;
+        memcpy(c->peer_id, begin.peer_id, sizeof c->peer_id);
+        if (SSL_SetSockPeerID(fd, c->peer_id) != SECSuccess) {
+                tlsid_secret_free(begin.token, begin.len);
+                return -EINVAL;
         }
-        snprintf(c->identity, sizeof c->identity, "%s", identity);
-        free(identity);
-        if (strlen(peer_id) < sizeof c->peer_id)
-                memcpy(c->peer_id, peer_id, strlen(peer_id) + 1);
-        r = SSL_SetSockPeerID(fd, peer_id) == SECSuccess ? 0 : -EINVAL;
-        free(peer_id);
-        if (r < 0 || c->identity[0] != '\0') {
-                if (own && r >= 0) {
-                        /* The origin has a certificate now: what is queued for it is stale,
-                         * and dropped (none serves a partition with an identity). */
-                        size_t stale_len;
-                        void *stale = outbox_take(c->context, c->origin, c->peer_id, &stale_len);
-
-                        tlsid_secret_free(stale, stale_len);
-                }
-                put_free(own);
-                tlsid_secret_free(token, len);
-                return r;
-        }
-        /* Ours when it was made under the partition the daemon just named; else one queued
-         * meanwhile; else, when ours was made under a partition gone since (a switch, a
-         * flush), the daemon's: it may hold tokens of the current one. */
-        if (own && put_serves(own, c->peer_id))
-                token = put_steal_token(own, &len);
-        else if (!token)
-                token = outbox_take(c->context, c->origin, c->peer_id, &len);
-        if (!token && own)
-                (void) tlsid_context_take_session(c->context, c->origin, "", c->generation,
-                                                  &token, &len);
-        put_free(own);
-        if (token)
-                use_token(c, fd, token, len);
+        if (c->identity[0] != '\0')
+                return 0;
+        if (begin.token)
+                use_token(c, fd, begin.token, begin.len);
         if (SSL_SetResumptionTokenCallback(fd, on_resumption_token, c) != SECSuccess)
                 return -EINVAL;
         return 0;
