@@ -189,6 +189,92 @@ static const OsslCredential *selection_result(TlsidOpensslConnection *c, OsslSel
         return NULL;
 }
 
+/* ---- The thread's last request ---- */
+
+typedef struct {
+        bool set;
+        char origin[TLSID_ORIGIN_MAX + 1];
+        int decision;
+        TlsidCertificateInfo *eligible;
+        size_t n;
+} LastRequest;
+
+static __thread LastRequest last_request;
+
+static char *dup_or_null(const char *s, bool *ok) {
+        char *copy;
+
+        if (!s)
+                return NULL;
+        copy = strdup(s);
+        if (!copy)
+                *ok = false;
+        return copy;
+}
+
+/* A deep copy of @n @infos (transfer full), or NULL. */
+static TlsidCertificateInfo *infos_copy(const TlsidCertificateInfo *infos, size_t n) {
+        TlsidCertificateInfo *copy = calloc(n ? n : 1, sizeof *copy);
+        bool ok = copy != NULL;
+
+        for (size_t i = 0; ok && i < n; i++) {
+                copy[i] = infos[i];
+                copy[i].identity = dup_or_null(infos[i].identity, &ok);
+                copy[i].subject = dup_or_null(infos[i].subject, &ok);
+                copy[i].issuer = dup_or_null(infos[i].issuer, &ok);
+                copy[i].key_type = dup_or_null(infos[i].key_type, &ok);
+                copy[i].nickname = dup_or_null(infos[i].nickname, &ok);
+                copy[i].source = dup_or_null(infos[i].source, &ok);
+                copy[i].offered_by = dup_or_null(infos[i].offered_by, &ok);
+        }
+        if (!ok) {
+                tlsid_certificate_infos_free(copy, n);
+                return NULL;
+        }
+        return copy;
+}
+
+_public_ void tlsid_openssl_clear_last_request(void) {
+        tlsid_certificate_infos_free(last_request.eligible, last_request.n);
+        memset(&last_request, 0, sizeof last_request);
+}
+
+static void remember_request(const TlsidOpensslConnection *c, const OsslSelection *sel) {
+        tlsid_openssl_clear_last_request();
+        last_request.set = true;
+        snprintf(last_request.origin, sizeof last_request.origin, "%s", c->origin);
+        last_request.decision = c->decision;
+        if (sel && sel->r >= 0 && sel->n_eligible > 0 &&
+            (last_request.eligible = infos_copy(sel->eligible, sel->n_eligible)))
+                last_request.n = sel->n_eligible;
+}
+
+_public_ int tlsid_openssl_get_last_request(char **ret_origin, int *ret_decision,
+                                            TlsidCertificateInfo **ret_eligible,
+                                            size_t *ret_n) {
+        char *origin = NULL;
+        TlsidCertificateInfo *eligible = NULL;
+
+        if (!ret_eligible != !ret_n)
+                return -EINVAL;
+        if (!last_request.set)
+                return -ENOENT;
+        if ((ret_origin && !(origin = strdup(last_request.origin))) ||
+            (ret_eligible && !(eligible = infos_copy(last_request.eligible, last_request.n)))) {
+                free(origin);
+                return -ENOMEM;
+        }
+        if (ret_origin)
+                *ret_origin = origin;
+        if (ret_decision)
+                *ret_decision = last_request.decision;
+        if (ret_eligible) {
+                *ret_eligible = eligible;
+                *ret_n = last_request.n;
+        }
+        return 0;
+}
+
 /* Called by OpenSSL on a client only when a CertificateRequest came (the first handshake,
  * a renegotiation, or TLS 1.3 post-handshake authentication). Whatever certificate the
  * SSL_CTX or SSL was given is cleared first: the adapter sends its own choice or none. */
@@ -209,6 +295,7 @@ int on_cert_request(SSL *ssl, void *arg) {
                 /* An empty list would ask the daemon to choose from its own database, whose
                  * keys this process does not hold. */
                 c->decision = TLSID_DECISION_NONE;
+                remember_request(c, NULL);
                 return 1;
         }
         sel = selection_new(c);
@@ -218,6 +305,7 @@ int on_cert_request(SSL *ssl, void *arg) {
         c->last = sel;
         selection_run(c, sel);
         chosen = selection_result(c, sel);
+        remember_request(c, sel);
         if (!chosen)
                 return 1;
         if (SSL_use_certificate(ssl, chosen->cert) != 1 ||

@@ -178,6 +178,18 @@ int tlsid_openssl_connection_answer_challenge(TlsidOpensslConnection *connection
                                               unsigned flags,
                                               TlsidChallengeAnswer **ret_answer);
 
+/* The last CertificateRequest answered in the calling thread, whatever connection it came
+ * on (one that failed its handshake included, when a server that requires a certificate
+ * got none): its origin, the decision and the certificates it allowed. For a library that
+ * owns and frees the SSL itself (libcurl): the program learns after a failed transfer
+ * that the user must choose. -ENOENT when none was. @ret_origin: (nullable) (transfer
+ * full) free(); @ret_eligible, @ret_n: (nullable, both or neither) (transfer full) free
+ * with tlsid_certificate_infos_free(). */
+int tlsid_openssl_get_last_request(char **ret_origin, int *ret_decision,
+                                   TlsidCertificateInfo **ret_eligible, size_t *ret_n);
+/* Forgets the calling thread's last request (before a transfer). */
+void tlsid_openssl_clear_last_request(void);
+
 /* Has the worker send the queued new sessions now and waits up to @usec until every one
  * queued so far is sent: 0 or -ETIMEDOUT. A program about to exit calls it. */
 int tlsid_openssl_flush(uint64_t usec);

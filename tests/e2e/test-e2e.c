@@ -39,6 +39,18 @@
 
 /* Made once by main(); the tests only read it. */
 static char *alice_fp, *bob_fp;
+/* The client the scenarios run: "tlsid-fetch" (NSS), or "tlsid-curl" (libcurl and
+ * OpenSSL) when TLSID_E2E_CLIENT is "curl"; its --verbose lines start with its name. */
+static const char *tool = "tlsid-fetch";
+
+static bool is_curl(void) {
+        return strcmp(tool, "tlsid-curl") == 0;
+}
+
+/* "@tool: @text" (transfer full). */
+static char *tool_line(const char *text) {
+        return g_strdup_printf("%s: %s", tool, text);
+}
 
 typedef enum { NGINX, SELFSERV, APACHE } ServerKind;
 
@@ -88,21 +100,33 @@ static char *url(uint16_t port, const char *path) {
 }
 
 /* Starts `tlsid-fetch --verbose --context @context --nss-db CLIENT-DB ARGS... URL`
- * (@first...: NULL-ended). */
+ * (@first...: NULL-ended), or tlsid-curl with alice's and bob's certificates and keys and
+ * the test CA in place of the NSS database. */
 static void fetch_start(Fetch *f, const char *context, const char *first, ...) {
         g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(GError) error = NULL;
-        const char *fetch = g_getenv("TLSID_FETCH");
+        const char *fetch = g_getenv(is_curl() ? "TLSID_CURL" : "TLSID_FETCH");
         va_list ap;
 
-        ck_assert_msg(fetch != NULL, "TLSID_FETCH is not set");
+        ck_assert_msg(fetch != NULL, "TLSID_FETCH or TLSID_CURL is not set");
         memset(f, 0, sizeof(*f));
         g_ptr_array_add(argv, g_strdup(fetch));
         g_ptr_array_add(argv, g_strdup("--verbose"));
         g_ptr_array_add(argv, g_strdup("--context"));
         g_ptr_array_add(argv, g_strdup(context));
-        g_ptr_array_add(argv, g_strdup("--nss-db"));
-        g_ptr_array_add(argv, g_build_filename(certs_dir, "client-db", NULL));
+        if (is_curl()) {
+                static const char *const files[] = { "--cert", "alice.pem", "--key", "alice.key",
+                                                     "--cert", "bob.pem", "--key", "bob.key",
+                                                     "--cacert", "ca.pem" };
+
+                for (size_t i = 0; i < G_N_ELEMENTS(files); i += 2) {
+                        g_ptr_array_add(argv, g_strdup(files[i]));
+                        g_ptr_array_add(argv, g_build_filename(certs_dir, files[i + 1], NULL));
+                }
+        } else {
+                g_ptr_array_add(argv, g_strdup("--nss-db"));
+                g_ptr_array_add(argv, g_build_filename(certs_dir, "client-db", NULL));
+        }
         va_start(ap, first);
         for (const char *a = first; a; a = va_arg(ap, const char *))
                 g_ptr_array_add(argv, g_strdup(a));
@@ -163,22 +187,24 @@ static bool fetch_read(Fetch *f, const char *needle, long long deadline) {
  * the test, so a change of format cannot pass silently. */
 static void parse_connections(Fetch *f) {
         g_auto(GStrv) lines = g_strsplit(f->err->str, "\n", -1);
+        g_autofree char *prefix = tool_line("connection ");
 
         for (char **l = lines; *l; l++) {
                 Connection *c;
                 char identity[80], resumed[8], asked[8], sent[80];
                 int end = 0;
 
-                if (!g_str_has_prefix(*l, "tlsid-fetch: connection "))
+                if (!g_str_has_prefix(*l, prefix))
                         continue;
                 ck_assert_msg(f->n_conns < MAX_CONNECTIONS, "%s: too many connections",
                               f->command);
                 c = &f->conns[f->n_conns];
-                ck_assert_msg(sscanf(*l, "tlsid-fetch: connection %d: generation=%u "
+                ck_assert_msg(sscanf(*l + strlen(prefix), "%d: generation=%u "
                                      "identity=%79s resumed=%7s asked=%7s sent=%79s "
                                      "status=%d%n",
                                      &c->number, &c->generation, identity, resumed, asked, sent,
-                                     &c->status, &end) == 7 && (*l)[end] == '\0',
+                                     &c->status, &end) == 7 &&
+                                      (*l)[strlen(prefix) + end] == '\0',
                               "%s: unexpected --verbose line: '%s'", f->command, *l);
                 ck_assert_msg(c->number == (int) f->n_conns + 1,
                               "%s: connection %d where %zu was due", f->command, c->number,
@@ -459,8 +485,9 @@ static void scenario_shared_resumption(void) {
 }
 
 /* 2. Context A chose alice, B bob; they fetch alternately, two connections each time
- * (the second resumed from NSS's in-process cache): the server sees Alice only from A
- * and Bob only from B. */
+ * (the second resumed from NSS's in-process cache, or with OpenSSL from its own outbox;
+ * with OpenSSL the first too, after the first round, from the daemon): the server sees
+ * Alice only from A and Bob only from B. */
 static void scenario_parallel_identities(void) {
         g_autofree char *u = server_url("/private");
         static const char *const alice2[] = { DN_ALICE, DN_ALICE };
@@ -491,10 +518,18 @@ static void scenario_parallel_identities(void) {
                                                       "round %d: %s: connection %zu sent %s",
                                                       round, f.command, k, who(c->sent));
                         }
-                        ck_assert_msg(!conn(&f, 1)->resumed && conn(&f, 2)->resumed,
-                                      "round %d: %s: expected a full handshake then a "
-                                      "resumption: %s", round, f.command, f.err->str);
-                        assert_server_saw(&f, 2, tab == 0 ? alice2 : bob2, ".r");
+                        /* OpenSSL's sessions with a certificate go through the daemon:
+                         * from the second round on, the process resumes its tab's session
+                         * of the round before. */
+                        bool full_first = !is_curl() || round == 0;
+
+                        ck_assert_msg(conn(&f, 1)->resumed != full_first &&
+                                      conn(&f, 2)->resumed,
+                                      "round %d: %s: expected %s then a resumption: %s", round,
+                                      f.command, full_first ? "a full handshake" : "one",
+                                      f.err->str);
+                        assert_server_saw(&f, 2, tab == 0 ? alice2 : bob2,
+                                          full_first ? ".r" : "rr");
                         fetch_clear(&f);
                 }
         }
@@ -510,8 +545,10 @@ static void fetch_with_change(Fetch *f, const char *context, const char *u, cons
         va_start(ap, first);
         collect_args(args, first, ap);
         va_end(ap);
+        g_autofree char *first_line = tool_line("connection 1:");
+
         fetch_start(f, context, "--connections", n, "--interval", "1", u, NULL);
-        ck_assert_msg(fetch_read(f, "tlsid-fetch: connection 1:",
+        ck_assert_msg(fetch_read(f, first_line,
                                  test_bus_now_ms() + RUN_TIMEOUT_MS),
                       "%s: ended before its first connection; stdout:\n%s\nstderr:\n%s",
                       f->command, f->out->str, f->err->str);
@@ -822,9 +859,12 @@ static size_t requests_answered(const Fetch *f) {
 
         for (size_t i = 0; i < f->n_conns; i++)
                 n += f->conns[i].status != 0;
-        for (const char *p = f->err->str; (p = strstr(p, "tlsid-fetch: re-sending ")); p++)
+        g_autofree char *resending = tool_line("re-sending ");
+        g_autofree char *request = tool_line("request ");
+
+        for (const char *p = f->err->str; (p = strstr(p, resending)); p++)
                 n++;
-        for (const char *p = f->err->str; (p = strstr(p, "tlsid-fetch: request ")); p++)
+        for (const char *p = f->err->str; (p = strstr(p, request)); p++)
                 n++;
         return n;
 }
@@ -854,6 +894,7 @@ static size_t apache_connections(const TlsServerRequest *r, size_t n, size_t *re
 static void scenario_reauthentication(void) {
         g_autofree char *u = server_url("/require/");
         TlsServerRequest r[8];
+        g_autofree char *resent = tool_line("re-sending on connection 1");
         Fetch f;
 
         ctl("open", "tab/re", NULL);
@@ -861,8 +902,7 @@ static void scenario_reauthentication(void) {
         fetch_run(&f, "tab/re", u);
         assert_exit(&f, 0);
         ck_assert_msg(f.n_conns == 1 && strcmp(conn(&f, 1)->sent, alice_fp) == 0 &&
-                      conn(&f, 1)->status == 200 &&
-                      strstr(f.err->str, "tlsid-fetch: re-sending on connection 1"),
+                      conn(&f, 1)->status == 200 && strstr(f.err->str, resent),
                       "%s: %s", f.command, f.err->str);
         ck_assert_msg(strstr(f.out->str, "dn=" DN_ALICE), "%s", f.out->str);
         /* The server's side: the same request twice on one connection, both as Alice. */
@@ -888,13 +928,14 @@ static void scenario_keep_alive_switch(void) {
         g_autofree char *u = server_url("/optional/");
         TlsServerRequest r[16];
         size_t first[16], count[16], n, k;
+        g_autofree char *first_line = tool_line("connection 1:");
         Fetch f;
 
         ctl("open", "tab/ka", NULL);
         ctl("choose", "tab/ka", t.origin, alice_fp, NULL);
         fetch_start(&f, "tab/ka", "--keep-alive", "--connections", "3", "--interval", "1", u,
                     NULL);
-        ck_assert_msg(fetch_read(&f, "tlsid-fetch: connection 1:",
+        ck_assert_msg(fetch_read(&f, first_line,
                                  test_bus_now_ms() + RUN_TIMEOUT_MS),
                       "%s: %s", f.command, f.err->str);
         ctl("choose", "tab/ka", t.origin, bob_fp, NULL);
@@ -935,7 +976,7 @@ static void scenario_switch_race(void) {
         ctl("choose", "tab/race", t.origin, alice_fp, NULL);
         fetch_start(&f, "tab/race", "--connections", n_fetches, u, NULL);
         for (int i = 1; i <= RACE_FETCHES; i++) {
-                g_autofree char *line = g_strdup_printf("tlsid-fetch: connection %d:", i);
+                g_autofree char *line = g_strdup_printf("%s: connection %d:", tool, i);
 
                 if (!fetch_read(&f, line, deadline))
                         break;
@@ -1040,10 +1081,43 @@ static Suite *e2e_suite(void) {
         return s;
 }
 
+/* tlsid-curl: the scenarios of libtlsid-nss's promises, against nginx and Apache, and
+ * what only OpenSSL allows. */
+static Suite *e2e_curl_suite(void) {
+        Suite *s = suite_create("e2e-curl");
+        TCase *nginx = tcase_create("nginx");
+        TCase *apache = tcase_create("apache");
+
+        tcase_add_checked_fixture(nginx, setup, teardown);
+        tcase_set_timeout(nginx, 120);
+        tcase_add_loop_test(nginx, test_e2e_nginx_shared_resumption, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_parallel_identities, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_switch, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_challenge, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_decline, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_flush, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_never_unsolicited, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_policy_auto, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_handshake_ask, 0, 2);
+        suite_add_tcase(s, nginx);
+
+        tcase_add_checked_fixture(apache, setup, teardown);
+        tcase_set_timeout(apache, 240);
+        tcase_add_loop_test(apache, test_e2e_apache_reauthentication, 0, 2);
+        tcase_add_loop_test(apache, test_e2e_apache_reauthentication_ask, 0, 2);
+        tcase_add_loop_test(apache, test_e2e_apache_keep_alive_switch, 0, 2);
+        tcase_add_loop_test(apache, test_e2e_apache_switch_race, 0, 2);
+        suite_add_tcase(s, apache);
+        return s;
+}
+
 int main(void) {
+        const char *client = g_getenv("TLSID_E2E_CLIENT");
         int status;
 
         signal(SIGPIPE, SIG_IGN);
-        status = test_run_suite(e2e_suite(), CK_FORK);
+        if (client && strcmp(client, "curl") == 0)
+                tool = "tlsid-curl";
+        status = test_run_suite(is_curl() ? e2e_curl_suite() : e2e_suite(), CK_FORK);
         return status;
 }

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What the HTTPS clients tlsid-fetch (NSS) and tlsid-curl (libcurl and OpenSSL) share:
+ * their exit codes, the options both take, the context they open, the list shown when the
+ * user must choose, and what a transport challenge's answer asks of them next. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tlsid/tlsid.h>
+
+enum {
+        EXIT_OK = 0,
+        EXIT_HTTP = 1,
+        EXIT_USAGE = 2,
+        EXIT_ASK = 3,
+        EXIT_NETWORK = 4,
+};
+
+#define CONNECTIONS_MAX 100000
+#define INTERVAL_MAX 86400.0
+#define WWW_AUTHENTICATE_MAX 64
+
+/* The program's name, for messages ("tlsid-fetch"). */
+extern const char *tool_name;
+
+/* A failure that ends the program: the exit code and one line on stderr. */
+int tool_fail(int code, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+/* --connections and --interval: EXIT_OK, or EXIT_USAGE said. */
+int parse_connections(const char *arg, unsigned long *ret);
+int parse_interval(const char *arg, double *ret);
+
+/* Opens @name on a new client at @bus_address (nullable: the session bus), allowing the
+ * library's default timeout for the opening (it may activate the daemon), then @timeout_usec
+ * for the handshake path. On failure says so once and leaves both NULL: the program goes
+ * on without resumption and client certificates. */
+void open_context(const char *name, uint64_t timeout_usec, TlsidClient **ret_client,
+                  TlsidContext **ret_context);
+
+/* Waits @seconds while delivering @client's signals (nullable). */
+void wait_dispatching(TlsidClient *client, double seconds);
+
+/* The user must choose: how, and the @n certificates @origin allows. Returns EXIT_ASK. */
+int print_ask(const char *context, const char *origin, const TlsidCertificateInfo *eligible,
+              size_t n);
+
+/* Whether @s may be sent as a header field's value. */
+bool header_value_ok(const char *s);
+
+/* What a challenge's answer asks the client to do next. */
+typedef enum {
+        STEP_SHOW,      /* not a transport challenge (or asked again): show the response */
+        STEP_RETRY,     /* on a new connection, to the answer's url when it has one */
+        STEP_DECLINE,   /* send again with the answer's header */
+        STEP_EXIT,      /* end with *ret_exit (said) */
+} ChallengeStep;
+
+/* The step for @answer to a request to @origin in @context; @retried: a retry was sent
+ * already (a second one is not). */
+ChallengeStep challenge_step(const TlsidChallengeAnswer *answer, const char *context,
+                             const char *origin, bool retried, int *ret_exit);
