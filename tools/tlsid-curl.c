@@ -455,7 +455,7 @@ static int transfer(const char *url, const char *header, Response *resp) {
                 }
                 if (arg_verbose)
                         print_verbose(resp, new_connections == 0);
-                if (attempt == 0 && resp->reauthentications > before && arg_keep_alive) {
+                if (attempt == 0 && resp->reauthentications > before) {
                         if (arg_verbose)
                                 fprintf(stderr, "tlsid-curl: re-sending on connection %u: a "
                                         "certificate was sent after the request (status %ld "

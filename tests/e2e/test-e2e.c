@@ -1007,6 +1007,127 @@ static void scenario_switch_race(void) {
         fetch_clear(&f);
 }
 
+/* --- what only OpenSSL allows, and both stacks in one context (tlsid-curl) --- */
+
+/* Runs @client ("tlsid-fetch" or "tlsid-curl") to its end in @context on @u. */
+static void run_client(Fetch *f, const char *client, const char *context, const char *u) {
+        const char *was = tool;
+
+        tool = client;
+        fetch_run(f, context, u);
+        tool = was;
+}
+
+/* 15. A second tlsid-curl process resumes the first one's session with Alice's
+ * certificate, from the daemon: the server shows the session reused and Alice's DN. After
+ * a switch to Bob no process resumes it, nor after a switch back to Alice (a new
+ * partition). */
+static void scenario_certificate_resumption(void) {
+        g_autofree char *u = server_url("/private");
+        static const char *const alice[] = { DN_ALICE };
+        static const char *const bob[] = { DN_BOB };
+        Fetch first, second, third, fourth;
+
+        ctl("open", "tab/x", NULL);
+        ctl("choose", "tab/x", t.origin, alice_fp, NULL);
+        run_client(&first, "tlsid-curl", "tab/x", u);
+        assert_exit(&first, 0);
+        ck_assert_msg(!conn(&first, 1)->resumed && strcmp(conn(&first, 1)->sent, alice_fp) == 0,
+                      "%s", first.err->str);
+        assert_server_saw(&first, 1, alice, ".");
+        wait_for_token("tab/x", t.origin);
+
+        run_client(&second, "tlsid-curl", "tab/x", u);
+        assert_exit(&second, 0);
+        ck_assert_msg(conn(&second, 1)->resumed && !conn(&second, 1)->asked &&
+                      conn(&second, 1)->sent[0] == '\0' &&
+                      strcmp(conn(&second, 1)->identity, alice_fp) == 0,
+                      "%s: did not resume Alice's session: %s", second.command,
+                      second.err->str);
+        assert_server_saw(&second, 1, alice, "r");
+        wait_for_token("tab/x", t.origin);
+
+        ctl("choose", "tab/x", t.origin, bob_fp, NULL);
+        run_client(&third, "tlsid-curl", "tab/x", u);
+        assert_exit(&third, 0);
+        ck_assert_msg(!conn(&third, 1)->resumed && strcmp(conn(&third, 1)->sent, bob_fp) == 0 &&
+                      conn(&third, 1)->generation > conn(&second, 1)->generation,
+                      "%s: %s", third.command, third.err->str);
+        assert_server_saw(&third, 1, bob, ".");
+
+        ctl("choose", "tab/x", t.origin, alice_fp, NULL);
+        run_client(&fourth, "tlsid-curl", "tab/x", u);
+        assert_exit(&fourth, 0);
+        ck_assert_msg(!conn(&fourth, 1)->resumed &&
+                      strcmp(conn(&fourth, 1)->sent, alice_fp) == 0,
+                      "%s: resumed a session of an earlier partition: %s", fourth.command,
+                      fourth.err->str);
+        assert_server_saw(&fourth, 1, alice, ".");
+        fetch_clear(&first);
+        fetch_clear(&second);
+        fetch_clear(&third);
+        fetch_clear(&fourth);
+}
+
+/* 16. tlsid-fetch (NSS) and tlsid-curl (OpenSSL) in one context share its choice and
+ * generations, never each other's tokens: each resumes only from its own stack's token,
+ * which the other left in the daemon; a choice made for one is the other's too. */
+static void scenario_mixed_stacks(void) {
+        g_autofree char *u = server_url("/");
+        g_autofree char *private = server_url("/private");
+        static const char *const alice[] = { DN_ALICE };
+        Fetch nss1, ossl1, nss2, ossl2, ask, chosen, switched;
+
+        ctl("open", "tab/mix", NULL);
+        ctl("choose", "tab/mix", t.origin, "none", NULL);
+        run_client(&nss1, "tlsid-fetch", "tab/mix", u);
+        assert_exit(&nss1, 0);
+        assert_server_saw(&nss1, 1, NULL, ".");
+        wait_for_token("tab/mix", t.origin);
+        /* The daemon holds an NSS token: OpenSSL is not given it. */
+        run_client(&ossl1, "tlsid-curl", "tab/mix", u);
+        assert_exit(&ossl1, 0);
+        ck_assert_msg(!conn(&ossl1, 1)->resumed, "%s: took another stack's token: %s",
+                      ossl1.command, ossl1.err->str);
+        ck_assert_uint_eq(conn(&ossl1, 1)->generation, conn(&nss1, 1)->generation);
+        assert_server_saw(&ossl1, 1, NULL, ".");
+        /* Each finds its own stack's token, which the other passed over. */
+        run_client(&nss2, "tlsid-fetch", "tab/mix", u);
+        assert_exit(&nss2, 0);
+        ck_assert_msg(conn(&nss2, 1)->resumed, "%s: its token is gone: %s", nss2.command,
+                      nss2.err->str);
+        assert_server_saw(&nss2, 1, NULL, "r");
+        run_client(&ossl2, "tlsid-curl", "tab/mix", u);
+        assert_exit(&ossl2, 0);
+        ck_assert_msg(conn(&ossl2, 1)->resumed, "%s: its token is gone: %s", ossl2.command,
+                      ossl2.err->str);
+        assert_server_saw(&ossl2, 1, NULL, "r");
+
+        /* A choice asked by one and made by the user is the other's. */
+        ctl("forget", "--context", "tab/mix", NULL);
+        write_policy("{\"mode\": \"ask\"}\n");
+        run_client(&ask, "tlsid-fetch", "tab/mix", private);
+        assert_exit(&ask, 3);
+        ctl("choose", "tab/mix", t.origin, alice_fp, NULL);
+        run_client(&chosen, "tlsid-curl", "tab/mix", private);
+        assert_exit(&chosen, 0);
+        ck_assert_msg(strcmp(conn(&chosen, 1)->sent, alice_fp) == 0, "%s: %s", chosen.command,
+                      chosen.err->str);
+        assert_server_saw(&chosen, 1, alice, ".");
+        run_client(&switched, "tlsid-fetch", "tab/mix", private);
+        assert_exit(&switched, 0);
+        ck_assert_msg(strcmp(conn(&switched, 1)->identity, alice_fp) == 0 &&
+                      conn(&switched, 1)->generation == conn(&chosen, 1)->generation,
+                      "%s: %s", switched.command, switched.err->str);
+        fetch_clear(&nss1);
+        fetch_clear(&ossl1);
+        fetch_clear(&nss2);
+        fetch_clear(&ossl2);
+        fetch_clear(&ask);
+        fetch_clear(&chosen);
+        fetch_clear(&switched);
+}
+
 /* --- the tests: each scenario under TLS 1.2 (_i = 0) and TLS 1.3 (_i = 1) --- */
 
 #define E2E_TEST(server, kind, scenario)                         \
@@ -1026,6 +1147,8 @@ E2E_TEST(nginx, NGINX, never_unsolicited)
 E2E_TEST(nginx, NGINX, policy_auto)
 E2E_TEST(nginx, NGINX, handshake_ask)
 E2E_TEST(nginx, NGINX, application_database)
+E2E_TEST(nginx, NGINX, certificate_resumption)
+E2E_TEST(nginx, NGINX, mixed_stacks)
 E2E_TEST(selfserv, SELFSERV, shared_resumption)
 E2E_TEST(selfserv, SELFSERV, parallel_identities)
 E2E_TEST(selfserv, SELFSERV, switch)
@@ -1099,6 +1222,8 @@ static Suite *e2e_curl_suite(void) {
         tcase_add_loop_test(nginx, test_e2e_nginx_never_unsolicited, 0, 2);
         tcase_add_loop_test(nginx, test_e2e_nginx_policy_auto, 0, 2);
         tcase_add_loop_test(nginx, test_e2e_nginx_handshake_ask, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_certificate_resumption, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_mixed_stacks, 0, 2);
         suite_add_tcase(s, nginx);
 
         tcase_add_checked_fixture(apache, setup, teardown);
