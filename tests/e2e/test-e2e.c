@@ -1128,6 +1128,64 @@ static void scenario_mixed_stacks(void) {
         fetch_clear(&switched);
 }
 
+/* 17. A libcurl program outside the tree (tests/data/curl-two-identities.c), built with
+ * nothing but `pkg-config --cflags --libs tlsid-openssl libcurl` against the build tree's
+ * uninstalled pkg-config files: its two easy handles on one multi handle, in two
+ * contexts, fetch at once, twice: the server sees Alice only from the first and Bob only
+ * from the second. */
+static void scenario_out_of_tree_program(void) {
+        g_autofree char *u = server_url("/private");
+        g_autofree char *prog = g_build_filename(test_bus_tmpdir(), "curl-two-identities", NULL);
+        g_autofree char *src = g_build_filename(g_getenv("TLSID_SOURCE_DIR"), "tests", "data",
+                                                "curl-two-identities.c", NULL);
+        g_autofree char *pc_path = g_build_filename(g_getenv("TLSID_BUILD_DIR"),
+                                                    "meson-uninstalled", NULL);
+        g_autofree char *build = g_strdup_printf(
+                "PKG_CONFIG_PATH='%s' cc -o '%s' '%s' "
+                "$(PKG_CONFIG_PATH='%s' pkg-config --cflags --libs tlsid-openssl libcurl)",
+                pc_path, prog, src, pc_path);
+        g_autofree char *ca = g_build_filename(certs_dir, "ca.pem", NULL);
+        g_autofree char *alice_pem = g_build_filename(certs_dir, "alice.pem", NULL);
+        g_autofree char *alice_key = g_build_filename(certs_dir, "alice.key", NULL);
+        g_autofree char *bob_pem = g_build_filename(certs_dir, "bob.pem", NULL);
+        g_autofree char *bob_key = g_build_filename(certs_dir, "bob.key", NULL);
+        const char *sh[] = { "sh", "-c", build, NULL };
+        const char *run[] = { prog, u, ca, "app/a", "app/b", alice_pem, alice_key, bob_pem,
+                              bob_key, NULL };
+        g_autofree char *out = NULL, *err = NULL, *out2 = NULL, *err2 = NULL;
+        g_autoptr(GError) error = NULL;
+        g_auto(GStrv) lines = NULL;
+        size_t alice = 0, bob = 0;
+        int status;
+
+        ck_assert_msg(g_spawn_sync(NULL, (char **) sh, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                                   &out, &err, &status, &error),
+                      "%s: %s", build, error->message);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: %s%s", build, out,
+                      err);
+        ctl("open", "app/a", NULL);
+        ctl("open", "app/b", NULL);
+        ctl("choose", "app/a", t.origin, alice_fp, NULL);
+        ctl("choose", "app/b", t.origin, bob_fp, NULL);
+        ck_assert_msg(g_spawn_sync(NULL, (char **) run, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                                   &out2, &err2, &status, &error),
+                      "%s: %s", prog, error->message);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: %s%s", prog, out2,
+                      err2);
+        lines = g_strsplit(out2, "\n", -1);
+        for (char **l = lines; *l; l++) {
+                if (!**l)
+                        continue;
+                if (g_str_has_prefix(*l, "app/a: 200 dn=" DN_ALICE " "))
+                        alice++;
+                else if (g_str_has_prefix(*l, "app/b: 200 dn=" DN_BOB " "))
+                        bob++;
+                else
+                        ck_abort_msg("%s: unexpected line '%s'", prog, *l);
+        }
+        ck_assert_msg(alice == 2 && bob == 2, "%s: %s", prog, out2);
+}
+
 /* --- the tests: each scenario under TLS 1.2 (_i = 0) and TLS 1.3 (_i = 1) --- */
 
 #define E2E_TEST(server, kind, scenario)                         \
@@ -1149,6 +1207,7 @@ E2E_TEST(nginx, NGINX, handshake_ask)
 E2E_TEST(nginx, NGINX, application_database)
 E2E_TEST(nginx, NGINX, certificate_resumption)
 E2E_TEST(nginx, NGINX, mixed_stacks)
+E2E_TEST(nginx, NGINX, out_of_tree_program)
 E2E_TEST(selfserv, SELFSERV, shared_resumption)
 E2E_TEST(selfserv, SELFSERV, parallel_identities)
 E2E_TEST(selfserv, SELFSERV, switch)
@@ -1224,6 +1283,7 @@ static Suite *e2e_curl_suite(void) {
         tcase_add_loop_test(nginx, test_e2e_nginx_handshake_ask, 0, 2);
         tcase_add_loop_test(nginx, test_e2e_nginx_certificate_resumption, 0, 2);
         tcase_add_loop_test(nginx, test_e2e_nginx_mixed_stacks, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_out_of_tree_program, 0, 2);
         suite_add_tcase(s, nginx);
 
         tcase_add_checked_fixture(apache, setup, teardown);
