@@ -60,6 +60,7 @@
 #include <tlsid/tlsid-nss.h>
 #include <tlsid/tlsid.h>
 
+#include "bench-handshake-common.h"
 #include "check-main.h"
 #include "lib-asserts.h"
 #include "test-bus.h"
@@ -151,13 +152,6 @@ typedef struct {
 static Result results[2];
 static size_t n_results;
 
-static uint64_t now_ns(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
-
 static uint64_t thread_cpu_ns(void) {
         struct timespec ts;
 
@@ -190,7 +184,7 @@ static Outcome connect_once(const Target *t, Mode mode, const char *peer_id) {
         PRIntervalTime timeout = PR_SecondsToInterval(IO_TIMEOUT_SECONDS);
         PRFileDesc *tcp, *fd;
         Outcome out = { 0 };
-        uint64_t start = now_ns(), mark = start, cpu;
+        uint64_t start = bench_now_ns(), mark = start, cpu;
         size_t got = 0;
 
         tcp = PR_OpenTCPSocket(PR_AF_INET);
@@ -208,10 +202,10 @@ static Outcome connect_once(const Target *t, Mode mode, const char *peer_id) {
         ck_assert_int_eq(SSL_VersionRangeSet(fd, &range), SECSuccess);
         ck_assert_int_eq(SSL_SetURL(fd, "localhost"), SECSuccess);
         ck_assert_int_eq(SSL_ResetHandshake(fd, PR_FALSE), SECSuccess);
-        out.phase_ns[PHASE_CONNECT] = now_ns() - mark;
+        out.phase_ns[PHASE_CONNECT] = bench_now_ns() - mark;
         /* CPU against wall time tells computing from waiting for the daemon. */
         cpu = thread_cpu_ns();
-        mark = now_ns();
+        mark = bench_now_ns();
         switch (mode) {
         case MODE_FULL:
                 ck_assert_int_eq(SSL_OptionSet(fd, SSL_NO_CACHE, PR_TRUE), SECSuccess);
@@ -230,14 +224,14 @@ static Outcome connect_once(const Target *t, Mode mode, const char *peer_id) {
         default:
                 ck_abort_msg("mode %d", (int) mode);
         }
-        out.phase_ns[PHASE_SETUP] = now_ns() - mark;
+        out.phase_ns[PHASE_SETUP] = bench_now_ns() - mark;
         out.setup_cpu_ns = thread_cpu_ns() - cpu;
-        mark = now_ns();
+        mark = bench_now_ns();
 
         ck_assert_msg(SSL_ForceHandshakeWithTimeout(fd, timeout) == SECSuccess,
                       "%s: handshake: %s", mode_names[mode], nss_error());
-        out.phase_ns[PHASE_HANDSHAKE] = now_ns() - mark;
-        mark = now_ns();
+        out.phase_ns[PHASE_HANDSHAKE] = bench_now_ns() - mark;
+        mark = bench_now_ns();
         ck_assert_int_eq(PR_Write(fd, request, (PRInt32) sizeof(request) - 1),
                          (PRInt32) sizeof(request) - 1);
         /* Reading to the end also reads a TLS 1.3 NewSessionTicket (the new token). */
@@ -257,12 +251,12 @@ static Outcome connect_once(const Target *t, Mode mode, const char *peer_id) {
         ck_assert_int_eq(SSL_GetChannelInfo(fd, &info, sizeof(info)), SECSuccess);
         out.resumed = info.resumed;
         out.server_resumed = strstr(response, "reused=r ") != NULL;
-        out.phase_ns[PHASE_EXCHANGE] = now_ns() - mark;
-        mark = now_ns();
+        out.phase_ns[PHASE_EXCHANGE] = bench_now_ns() - mark;
+        mark = bench_now_ns();
         PR_Close(fd);
         tlsid_nss_connection_free(conn);
-        out.phase_ns[PHASE_CLOSE] = now_ns() - mark;
-        out.ns = now_ns() - start;
+        out.phase_ns[PHASE_CLOSE] = bench_now_ns() - mark;
+        out.ns = bench_now_ns() - start;
         return out;
 }
 
@@ -368,26 +362,6 @@ static int feeder_main(char *argv[]) {
 
 /* ---- runs ---- */
 
-static int compare_u64(const void *a, const void *b) {
-        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-
-        return x < y ? -1 : x > y;
-}
-
-/* p50 and p99 in microseconds of @n values (sorted in place); their sum in *@ret_sum. */
-static void percentiles(uint64_t *ns, size_t n, double *ret_p50, double *ret_p99,
-                        uint64_t *ret_sum) {
-        uint64_t sum = 0;
-
-        qsort(ns, n, sizeof(uint64_t), compare_u64);
-        for (size_t i = 0; i < n; i++)
-                sum += ns[i];
-        *ret_p50 = (double) ns[n / 2] / 1000.0;
-        *ret_p99 = (double) ns[(n * 99) / 100] / 1000.0;
-        if (ret_sum)
-                *ret_sum = sum;
-}
-
 static uint64_t daemon_hits(TlsidContext *context) {
         TlsidStatistics s;
 
@@ -465,23 +439,14 @@ static double get_partition_p50(TlsidContext *context, const char *origin) {
 
         ck_assert_ptr_nonnull(ns);
         for (int i = 0; i < CALLS; i++) {
-                uint64_t t0 = now_ns();
+                uint64_t t0 = bench_now_ns();
 
                 ASSERT_OK(tlsid_context_get_partition(context, origin, NULL, NULL, NULL, NULL));
-                ns[i] = now_ns() - t0;
+                ns[i] = bench_now_ns() - t0;
         }
-        percentiles(ns, CALLS, &p50, &p99, NULL);
+        bench_percentiles(ns, CALLS, &p50, &p99, NULL);
         free(ns);
         return p50;
-}
-
-/* A ratio and its target (0: none) within one run. */
-static void print_ratio(const char *name, double value, double target) {
-        if (target > 0)
-                printf(" %s = %.2f (target >= %.2f: %s);", name, value, target,
-                       value >= target ? "met" : "NOT met");
-        else
-                printf(" %s = %.2f;", name, value);
 }
 
 static void print_result(const Result *r, const char *indent) {
@@ -518,11 +483,11 @@ static void print_result(const Result *r, const char *indent) {
                                              : 0),
                (unsigned long long) r->hits[MODE_OTHER]);
         printf("%sratios of handshakes/s%s:", indent, in_netns ? " (1 ms RTT)" : "");
-        print_ratio("(c)/(b)", r->per_s[MODE_DAEMON] / r->per_s[MODE_CACHE],
+        bench_print_ratio("(c)/(b)", r->per_s[MODE_DAEMON] / r->per_s[MODE_CACHE],
                     in_netns ? 0.95 : v13 ? 0.8 : 0.7);
-        print_ratio("(e)/(b)", r->per_s[MODE_OTHER] / r->per_s[MODE_CACHE],
+        bench_print_ratio("(e)/(b)", r->per_s[MODE_OTHER] / r->per_s[MODE_CACHE],
                     in_netns ? 0.95 : 0.7);
-        print_ratio("(c)/(a)", r->per_s[MODE_DAEMON] / r->per_s[MODE_FULL], in_netns ? 0 : 3);
+        bench_print_ratio("(c)/(a)", r->per_s[MODE_DAEMON] / r->per_s[MODE_FULL], in_netns ? 0 : 3);
         printf("\n");
 }
 
@@ -582,7 +547,7 @@ static void bench_version(TlsidContext *context, TlsidContext *other, const char
         for (int m = 0; m < N_MODES; m++) {
                 uint64_t sum;
 
-                percentiles(samples.ns[m], (size_t) connections, &r->p50_us[m], &r->p99_us[m],
+                bench_percentiles(samples.ns[m], (size_t) connections, &r->p50_us[m], &r->p99_us[m],
                             &sum);
                 r->per_s[m] = (double) connections / ((double) sum / 1e9);
                 r->resumed[m] = samples.resumed[m];
@@ -592,7 +557,7 @@ static void bench_version(TlsidContext *context, TlsidContext *other, const char
                 for (int p = 0; p < N_PHASES; p++) {
                         double p99;
 
-                        percentiles(samples.phase_ns[m][p], (size_t) connections,
+                        bench_percentiles(samples.phase_ns[m][p], (size_t) connections,
                                     &r->phase_p50_us[m][p], &p99, NULL);
                         if (m == MODE_DAEMON && p == PHASE_SETUP)
                                 r->attach_p99_us = p99;
@@ -602,7 +567,7 @@ static void bench_version(TlsidContext *context, TlsidContext *other, const char
         {
                 double p99;
 
-                percentiles(samples.attach_cpu_ns, (size_t) connections,
+                bench_percentiles(samples.attach_cpu_ns, (size_t) connections,
                             &r->attach_cpu_p50_us, &p99, NULL);
                 free(samples.attach_cpu_ns);
         }
@@ -684,16 +649,11 @@ static void run_rtt_variant(void) {
 }
 
 START_TEST(test_handshake_bench) {
-        const char *script = getenv("TLSID_MAKE_E2E_CERTS");
-        char *certs, *command, *db;
+        char *certs, *db;
         TlsidClient *client = NULL;
         TlsidContext *context = NULL, *other = NULL;
 
-        ck_assert_msg(script && *script, "TLSID_MAKE_E2E_CERTS is not set");
-        test_bus_start();
-        certs = test_xasprintf("%s/certs", test_bus_tmpdir());
-        command = test_xasprintf("sh '%s' '%s' > /dev/null", script, certs);
-        ck_assert_msg(system(command) == 0, "%s failed", command);
+        certs = bench_handshake_setup();
         db = test_xasprintf("sql:%s/client-db", certs);
         ck_assert_int_eq(NSS_Initialize(db, "", "", "", NSS_INIT_READONLY), SECSuccess);
         ck_assert_int_eq(NSS_SetDomesticPolicy(), SECSuccess);
@@ -731,7 +691,6 @@ START_TEST(test_handshake_bench) {
         NSS_Shutdown();
         test_bus_stop();
         free(db);
-        free(command);
         free(certs);
 
         if (!in_netns && rtt_variant)

@@ -23,6 +23,7 @@
 
 #include <tlsid/tlsid.h>
 
+#include "asan.h"
 #include "cert-bus.h"
 #include "check-main.h"
 #include "lib-asserts.h"
@@ -1140,10 +1141,17 @@ static void scenario_out_of_tree_program(void) {
                                                 "curl-two-identities.c", NULL);
         g_autofree char *pc_path = g_build_filename(g_getenv("TLSID_BUILD_DIR"),
                                                     "meson-uninstalled", NULL);
+        /* Under the sanitized run the libraries need the sanitizers' runtime, which only
+         * an executable built with them brings. */
+#ifdef HAVE_ASAN
+        const char *cc = "clang -fsanitize=address,undefined";
+#else
+        const char *cc = "cc";
+#endif
         g_autofree char *build = g_strdup_printf(
-                "PKG_CONFIG_PATH='%s' cc -o '%s' '%s' "
+                "%s -o '%s' '%s' "
                 "$(PKG_CONFIG_PATH='%s' pkg-config --cflags --libs tlsid-openssl libcurl)",
-                pc_path, prog, src, pc_path);
+                cc, prog, src, pc_path);
         g_autofree char *ca = g_build_filename(certs_dir, "ca.pem", NULL);
         g_autofree char *alice_pem = g_build_filename(certs_dir, "alice.pem", NULL);
         g_autofree char *alice_key = g_build_filename(certs_dir, "alice.key", NULL);
