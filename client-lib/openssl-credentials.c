@@ -109,7 +109,7 @@ static int der_of(X509 *cert, unsigned char **ret, size_t *ret_len) {
 
 _public_ int tlsid_openssl_credentials_add(TlsidOpensslCredentials *credentials, X509 *cert,
                                            EVP_PKEY *key, STACK_OF(X509) *chain,
-                                           const char *nickname, char ret_identity[static 65]) {
+                                           const char *nickname, char *ret_identity) {
         OsslCredential *item;
         int r;
 
@@ -186,7 +186,7 @@ static int pem_password(char *buf, int size, int rwflag, void *userdata) {
 _public_ int tlsid_openssl_credentials_add_pem_file(TlsidOpensslCredentials *credentials,
                                                     const char *cert_path,
                                                     const char *key_path, const char *password,
-                                                    char ret_identity[static 65]) {
+                                                    char *ret_identity) {
         STACK_OF(X509) *chain = NULL;
         X509 *cert = NULL, *extra;
         EVP_PKEY *key = NULL;
@@ -234,7 +234,7 @@ _public_ int tlsid_openssl_credentials_add_pem_file(TlsidOpensslCredentials *cre
 
 _public_ int tlsid_openssl_credentials_add_pkcs12_file(TlsidOpensslCredentials *credentials,
                                                        const char *path, const char *password,
-                                                       char ret_identity[static 65]) {
+                                                       char *ret_identity) {
         STACK_OF(X509) *chain = NULL;
         X509 *cert = NULL;
         EVP_PKEY *key = NULL;

@@ -117,6 +117,17 @@ static void queue_token(TlsidOpensslConnection *c, SSL_SESSION *session, void *t
                    alpn_text[0] ? alpn_text : NULL);
 }
 
+/* Whether the connection's session carries the partition's identity and no other: a
+ * resumed one does (the adapter set it, checked), a full handshake when it sent that
+ * certificate, or none in a partition without one. A connection of Alice's partition that
+ * sent nothing (no credentials, or the server did not ask) makes a session without her
+ * certificate, which must not resume as hers. */
+static bool session_is_the_partitions(const TlsidOpensslConnection *c) {
+        if (SSL_session_reused(c->ssl))
+                return c->offered;
+        return strcmp(c->sent_identity, c->identity) == 0;
+}
+
 /* OpenSSL calls this for each new session of an SSL of a set-up SSL_CTX: TLS 1.2 at the
  * end of a full handshake (or a ticket renewed), TLS 1.3 for each NewSessionTicket. */
 int on_new_session(SSL *ssl, SSL_SESSION *session) {
@@ -128,7 +139,7 @@ int on_new_session(SSL *ssl, SSL_SESSION *session) {
                 return 0;
         c->got_session = true;
         if (c->degraded || __atomic_load_n(&c->stale, __ATOMIC_ACQUIRE) ||
-            !SSL_SESSION_is_resumable(session))
+            !SSL_SESSION_is_resumable(session) || !session_is_the_partitions(c))
                 return 0;
         token = session_to_token(c, session, &len);
         if (token)

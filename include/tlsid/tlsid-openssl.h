@@ -10,6 +10,8 @@
  *    process made and has not sent yet when the daemon's answer says it was made under the
  *    partition current now, goes in with SSL_set_session(). A token carries the identity
  *    and generation it was made under and is never set on a connection of another.
+ *    A session is kept for a partition with an identity only when that certificate was
+ *    sent in it (or it resumed one that was), never one of a connection that sent none.
  *    OpenSSL's own cache keeps nothing (SSL_SESS_CACHE_NO_INTERNAL_STORE); new sessions
  *    (the new-session callback) are queued and sent to the daemon by a worker thread,
  *    off the handshake path, tagged "openssl" so that no NSS process ever takes one;
@@ -71,22 +73,22 @@ TlsidOpensslCredentials *tlsid_openssl_credentials_ref(TlsidOpensslCredentials *
 TlsidOpensslCredentials *tlsid_openssl_credentials_unref(TlsidOpensslCredentials *credentials);
 /* Adds @cert with @key (which must match it: -EINVAL) and @chain (nullable; issuer of
  * @cert first, at most 8 used), under @nickname (nullable). Takes references of its own.
- * @ret_identity: (nullable) the certificate's fingerprint, 65 bytes. -ENOBUFS past 64;
+ * @ret_identity: (nullable) 65 bytes for the certificate's fingerprint. -ENOBUFS past 64;
  * -EEXIST when it is there already. */
 int tlsid_openssl_credentials_add(TlsidOpensslCredentials *credentials, X509 *cert,
                                   EVP_PKEY *key, STACK_OF(X509) *chain, const char *nickname,
-                                  char ret_identity[static 65]);
+                                  char *ret_identity);
 /* Adds the certificate of a PEM file @cert_path (the first certificate is the leaf, the
  * others its chain) with the key of @key_path (nullable: in @cert_path too; @password
  * nullable for an unencrypted key). -ENOENT, -EACCES as opening it; -EINVAL when it holds
  * no certificate or key, or they do not match. */
 int tlsid_openssl_credentials_add_pem_file(TlsidOpensslCredentials *credentials,
                                            const char *cert_path, const char *key_path,
-                                           const char *password, char ret_identity[static 65]);
+                                           const char *password, char *ret_identity);
 /* Adds the certificate, key and chain of a PKCS#12 file (@password nullable: ""). */
 int tlsid_openssl_credentials_add_pkcs12_file(TlsidOpensslCredentials *credentials,
                                               const char *path, const char *password,
-                                              char ret_identity[static 65]);
+                                              char *ret_identity);
 /* How many certificates @credentials holds. */
 size_t tlsid_openssl_credentials_count(TlsidOpensslCredentials *credentials);
 
