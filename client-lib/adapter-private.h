@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What the TLS adapters (libtlsid-nss, libtlsid-openssl) share, whatever their stack: the
- * outbox of new tokens (adapter-outbox.c), the outage report (adapter-report.c) and the
- * origin and signal rules of a connection (adapter-connection.c). Each adapter's shared
+ * outbox of new tokens (adapter-outbox.c), the outage report (adapter-report.c), the
+ * origin and signal rules of a connection (adapter-connection.c), and the certificate
+ * decision with its binding rule (adapter-client-auth.c). Each adapter's shared
  * library links its own copy and defines the adapter_... constants below. */
 #pragma once
 
@@ -82,6 +83,33 @@ int adapter_signal_matches(TlsidContext *own_context, const char *own_origin,
 int adapter_partition_is_current(TlsidContext *context, const char *origin,
                                  const char *identity, uint32_t generation, bool stale,
                                  bool degraded);
+
+/* ---- adapter-client-auth.c ---- */
+
+/* SelectCertificate for a connection of (@context, @origin): the answer in the ret_...
+ * (@ret_identity: TLSID_IDENTITY_LEN + 1 bytes); its error in *@ret_r; an outage is
+ * reported, the daemon's answer ends one. */
+void adapter_select(TlsidContext *context, const char *origin, const TlsidCertRequest *request,
+                    const TlsidCandidate *candidates, size_t n, int *ret_r,
+                    TlsidDecision *ret_decision, char *ret_identity, uint32_t *ret_generation,
+                    TlsidCertificateInfo **ret_eligible, size_t *ret_n_eligible);
+
+/* What the binding rule makes of SelectCertificate's answer for a connection. */
+typedef enum {
+        BIND_NONE,      /* send nothing */
+        BIND_SEND,      /* send the answer's identity, the connection's own */
+        BIND_MOVED,     /* send it: the connection moves to the partition the choice made
+                         * now (generation: the answer's; peer id: unknown) */
+        BIND_STALE,     /* send nothing: the connection is stale, its decision "stale" */
+} AdapterBind;
+
+/* A connection presents its partition's identity (@identity, "" for none), and never
+ * another: the one exception is a first handshake (!@mid_connection) of a connection
+ * attached, not @degraded, with none, which moves to the partition the choice made now
+ * created (nothing has flowed on it yet). @decision and @answer_identity: the answer of a
+ * call that succeeded. */
+AdapterBind adapter_bind(TlsidDecision decision, const char *answer_identity,
+                         const char *identity, bool mid_connection, bool degraded);
 
 /* ---- adapter-outbox.c ---- */
 

@@ -140,20 +140,9 @@ static OsslSelection *selection_new(TlsidOpensslConnection *c) {
 }
 
 static void selection_run(TlsidOpensslConnection *c, OsslSelection *sel) {
-        char *identity = NULL;
-
-        sel->r = tlsid_context_select_certificate(c->context, c->origin, &sel->request,
-                                                  sel->wire, sel->n, &sel->decision, &identity,
-                                                  &sel->generation, &sel->eligible,
-                                                  &sel->n_eligible);
-        if (sel->r < 0) {
-                if (!is_caller_error(sel->r))
-                        note_unreachable(sel->r);
-                return;
-        }
-        note_reachable();
-        snprintf(sel->identity, sizeof sel->identity, "%s", identity);
-        free(identity);
+        adapter_select(c->context, c->origin, &sel->request, sel->wire, sel->n, &sel->r,
+                       &sel->decision, sel->identity, &sel->generation, &sel->eligible,
+                       &sel->n_eligible);
 }
 
 /* The credential to send, or NULL to send none; applies the binding rule. */
@@ -163,22 +152,21 @@ static const OsslCredential *selection_result(TlsidOpensslConnection *c, OsslSel
         if (sel->r < 0)
                 return NULL;
         c->decision = (int) sel->decision;
-        if (sel->decision == TLSID_DECISION_STALE)
-                __atomic_store_n(&c->stale, true, __ATOMIC_RELEASE);
-        if (sel->decision != TLSID_DECISION_CERTIFICATE)
+        switch (adapter_bind(sel->decision, sel->identity, c->identity, mid_connection,
+                             c->degraded)) {
+        case BIND_NONE:
                 return NULL;
-        /* A connection presents its partition's identity, and never another: the one
-         * exception is a first handshake of a connection attached with none, which moves
-         * to the partition the choice made now created (nothing has flowed on it yet). */
-        if (strcmp(sel->identity, c->identity) != 0) {
-                if (c->identity[0] || mid_connection || c->degraded) {
-                        c->decision = TLSID_DECISION_STALE;
-                        __atomic_store_n(&c->stale, true, __ATOMIC_RELEASE);
-                        return NULL;
-                }
+        case BIND_STALE:
+                c->decision = TLSID_DECISION_STALE;
+                __atomic_store_n(&c->stale, true, __ATOMIC_RELEASE);
+                return NULL;
+        case BIND_SEND:
+                break;
+        case BIND_MOVED:
                 snprintf(c->identity, sizeof c->identity, "%s", sel->identity);
                 c->generation = sel->generation;
                 c->peer_id[0] = '\0';   /* the daemon did not say the new one */
+                break;
         }
         for (size_t i = 0; i < sel->n; i++)
                 if (strcmp(sel->items[i]->identity, sel->identity) == 0) {

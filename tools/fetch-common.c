@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What tlsid-fetch and tlsid-curl share (fetch-common.h). */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -20,6 +21,32 @@ int tool_fail(int code, const char *format, ...) {
         va_end(ap);
         fputc('\n', stderr);
         return code;
+}
+
+int other_option(int c, char **argv, void (*help)(FILE *f), const char *version_line) {
+        switch (c) {
+        case 'h':
+                help(stdout);
+                exit(EXIT_OK);
+        case 'V':
+                puts(version_line);
+                exit(EXIT_OK);
+        case ':':
+                return tool_fail(EXIT_USAGE, "%s: needs an argument", argv[optind - 1]);
+        default:
+                return tool_fail(EXIT_USAGE, "unknown option '%s' (see --help)",
+                                 argv[optind - 1]);
+        }
+}
+
+int take_url(int argc, char **argv, const char **ret_url) {
+        if (optind >= argc)
+                return tool_fail(EXIT_USAGE, "URL: missing (see --help)");
+        if (optind + 1 < argc)
+                return tool_fail(EXIT_USAGE, "unexpected argument '%s' after the URL",
+                                 argv[optind + 1]);
+        *ret_url = argv[optind];
+        return EXIT_OK;
 }
 
 int parse_connections(const char *arg, unsigned long *ret) {

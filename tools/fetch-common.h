@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include <tlsid/tlsid.h>
@@ -27,6 +28,13 @@ extern const char *tool_name;
 
 /* A failure that ends the program: the exit code and one line on stderr. */
 int tool_fail(int code, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+/* What getopt_long()'s @c means when it is none of the program's own options: -h (@help
+ * on stdout, exit), -V (@version_line, exit), a missing argument, an unknown option.
+ * Returns EXIT_USAGE, said. */
+int other_option(int c, char **argv, void (*help)(FILE *f), const char *version_line);
+/* The one argument after the options: the URL, in *@ret_url. EXIT_OK or EXIT_USAGE said. */
+int take_url(int argc, char **argv, const char **ret_url);
 
 /* --connections and --interval: EXIT_OK, or EXIT_USAGE said. */
 int parse_connections(const char *arg, unsigned long *ret);

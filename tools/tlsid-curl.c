@@ -138,25 +138,12 @@ static int parse_argv(int argc, char **argv) {
                 case OPT_KEEP_ALIVE:
                         arg_keep_alive = true;
                         break;
-                case 'h':
-                        help(stdout);
-                        exit(EXIT_OK);
-                case 'V':
-                        puts("tlsid-curl " PACKAGE_VERSION);
-                        exit(EXIT_OK);
-                case ':':
-                        return tool_fail(EXIT_USAGE, "%s: needs an argument", argv[optind - 1]);
                 default:
-                        return tool_fail(EXIT_USAGE, "unknown option '%s' (see --help)",
-                                         argv[optind - 1]);
+                        return other_option(c, argv, help, "tlsid-curl " PACKAGE_VERSION);
                 }
         }
-        if (optind >= argc)
-                return tool_fail(EXIT_USAGE, "URL: missing (see --help)");
-        if (optind + 1 < argc)
-                return tool_fail(EXIT_USAGE, "unexpected argument '%s' after the URL",
-                                 argv[optind + 1]);
-        arg_url = argv[optind];
+        if (take_url(argc, argv, &arg_url) != EXIT_OK)
+                return EXIT_USAGE;
         if (strncasecmp(arg_url, "https://", 8) != 0)
                 return tool_fail(EXIT_USAGE, "URL '%s' is not an https:// URL", arg_url);
         return EXIT_OK;

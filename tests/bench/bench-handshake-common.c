@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "bench-handshake-common.h"
+#include "lib-asserts.h"
 #include "test-bus.h"
 
 char *bench_handshake_setup(void) {
@@ -26,6 +27,13 @@ uint64_t bench_now_ns(void) {
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+uint64_t bench_daemon_hits(TlsidContext *context) {
+        TlsidStatistics s;
+
+        ASSERT_OK(tlsid_client_get_statistics(tlsid_context_get_client(context), &s));
+        return s.hits;
 }
 
 static int compare_u64(const void *a, const void *b) {

@@ -7,11 +7,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <tlsid/tlsid.h>
+
 /* Starts the test bus and makes tests/helpers/make-e2e-certs.sh's certificates
  * ($TLSID_MAKE_E2E_CERTS) in its directory. Returns that directory (transfer full). */
 char *bench_handshake_setup(void);
 
 uint64_t bench_now_ns(void);
+
+/* The tokens tlsidd has served so far (its statistics' hits), asked through @context's
+ * client. */
+uint64_t bench_daemon_hits(TlsidContext *context);
 
 /* p50 and p99 in microseconds of @n values (sorted in place); their sum in *@ret_sum
  * (nullable). */

@@ -197,13 +197,6 @@ static void feeder_call(const Target *t, const void *data, size_t len) {
         ck_assert_int_eq(read(t->feeder_reply, &byte, 1), 1);
 }
 
-static uint64_t daemon_hits(TlsidContext *context) {
-        TlsidStatistics s;
-
-        ASSERT_OK(tlsid_client_get_statistics(tlsid_context_get_client(context), &s));
-        return s.hits;
-}
-
 typedef struct {
         uint64_t *ns[N_MODES];
         uint64_t *attach_ns[N_MODES];
@@ -217,11 +210,11 @@ static Outcome connect_mode(const Target *t, Mode mode, uint64_t *other_hits) {
 
         if (mode == MODE_OTHER) {
                 feeder_call(t, "c", 1);
-                before = daemon_hits(t->other);
+                before = bench_daemon_hits(t->other);
         }
         o = connect_once(t, mode, mode == MODE_OTHER ? t->other : t->context);
         if (mode == MODE_OTHER) {
-                *other_hits += daemon_hits(t->other) - before;
+                *other_hits += bench_daemon_hits(t->other) - before;
                 ck_assert_int_eq(tlsid_openssl_flush(FLUSH_USEC), 0);
         }
         return o;

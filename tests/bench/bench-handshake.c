@@ -362,13 +362,6 @@ static int feeder_main(char *argv[]) {
 
 /* ---- runs ---- */
 
-static uint64_t daemon_hits(TlsidContext *context) {
-        TlsidStatistics s;
-
-        ASSERT_OK(tlsid_client_get_statistics(tlsid_context_get_client(context), &s));
-        return s.hits;
-}
-
 /* One connection of @mode; (e) between its untimed steps: the feeder's token first, this
  * process's own sent after. */
 static Outcome connect_mode(const Target *t, Mode mode, uint64_t *hits) {
@@ -377,11 +370,11 @@ static Outcome connect_mode(const Target *t, Mode mode, uint64_t *hits) {
 
         if (mode == MODE_OTHER) {
                 feeder_put_one(t->feeder);
-                before = daemon_hits(t->other);
+                before = bench_daemon_hits(t->other);
         }
         o = connect_once(t, mode, CACHE_PEER_ID);
         if (mode == MODE_OTHER) {
-                *hits += daemon_hits(t->other) - before;
+                *hits += bench_daemon_hits(t->other) - before;
                 ck_assert_int_eq(tlsid_nss_flush(FLUSH_USEC), 0);
         }
         return o;
@@ -405,7 +398,7 @@ static void run_interleaved(const Target *t, int count, Samples *samples) {
                         bool counted = mode == MODE_DAEMON && done[mode] < count;
 
                         if (counted)
-                                block_start = daemon_hits(t->context);
+                                block_start = bench_daemon_hits(t->context);
                         for (int i = 0; i < BLOCK && done[mode] < count; i++) {
                                 Outcome o = connect_mode(t, mode, &hits);
 
@@ -423,7 +416,7 @@ static void run_interleaved(const Target *t, int count, Samples *samples) {
                                 done[mode]++;
                         }
                         if (counted)
-                                hits = daemon_hits(t->context) - block_start;
+                                hits = bench_daemon_hits(t->context) - block_start;
                         if (samples)
                                 samples->hits[mode] += hits;
                 }

@@ -1229,10 +1229,9 @@ E2E_TEST(apache, APACHE, reauthentication_ask)
 E2E_TEST(apache, APACHE, keep_alive_switch)
 E2E_TEST(apache, APACHE, switch_race)
 
-static Suite *e2e_suite(void) {
-        Suite *s = suite_create("e2e");
+/* The nginx and Apache scenarios both clients run; each under TLS 1.2 and 1.3. */
+static TCase *nginx_case(void) {
         TCase *nginx = tcase_create("nginx");
-        TCase *selfserv = tcase_create("selfserv");
 
         tcase_add_checked_fixture(nginx, setup, teardown);
         tcase_set_timeout(nginx, 120);
@@ -1245,6 +1244,27 @@ static Suite *e2e_suite(void) {
         tcase_add_loop_test(nginx, test_e2e_nginx_never_unsolicited, 0, 2);
         tcase_add_loop_test(nginx, test_e2e_nginx_policy_auto, 0, 2);
         tcase_add_loop_test(nginx, test_e2e_nginx_handshake_ask, 0, 2);
+        return nginx;
+}
+
+static TCase *apache_case(void) {
+        TCase *apache = tcase_create("apache");
+
+        tcase_add_checked_fixture(apache, setup, teardown);
+        tcase_set_timeout(apache, 240);
+        tcase_add_loop_test(apache, test_e2e_apache_reauthentication, 0, 2);
+        tcase_add_loop_test(apache, test_e2e_apache_reauthentication_ask, 0, 2);
+        tcase_add_loop_test(apache, test_e2e_apache_keep_alive_switch, 0, 2);
+        tcase_add_loop_test(apache, test_e2e_apache_switch_race, 0, 2);
+        return apache;
+}
+
+static Suite *e2e_suite(void) {
+        Suite *s = suite_create("e2e");
+        TCase *nginx = nginx_case();
+        TCase *selfserv = tcase_create("selfserv");
+
+        /* The application's own NSS database: tlsid-fetch's. */
         tcase_add_loop_test(nginx, test_e2e_nginx_application_database, 0, 2);
         suite_add_tcase(s, nginx);
 
@@ -1259,15 +1279,7 @@ static Suite *e2e_suite(void) {
         tcase_add_loop_test(selfserv, test_e2e_selfserv_policy_auto, 0, 2);
         tcase_add_loop_test(selfserv, test_e2e_selfserv_handshake_ask, 0, 2);
         suite_add_tcase(s, selfserv);
-
-        TCase *apache = tcase_create("apache");
-        tcase_add_checked_fixture(apache, setup, teardown);
-        tcase_set_timeout(apache, 240);
-        tcase_add_loop_test(apache, test_e2e_apache_reauthentication, 0, 2);
-        tcase_add_loop_test(apache, test_e2e_apache_reauthentication_ask, 0, 2);
-        tcase_add_loop_test(apache, test_e2e_apache_keep_alive_switch, 0, 2);
-        tcase_add_loop_test(apache, test_e2e_apache_switch_race, 0, 2);
-        suite_add_tcase(s, apache);
+        suite_add_tcase(s, apache_case());
         return s;
 }
 
@@ -1275,32 +1287,13 @@ static Suite *e2e_suite(void) {
  * what only OpenSSL allows. */
 static Suite *e2e_curl_suite(void) {
         Suite *s = suite_create("e2e-curl");
-        TCase *nginx = tcase_create("nginx");
-        TCase *apache = tcase_create("apache");
+        TCase *nginx = nginx_case();
 
-        tcase_add_checked_fixture(nginx, setup, teardown);
-        tcase_set_timeout(nginx, 120);
-        tcase_add_loop_test(nginx, test_e2e_nginx_shared_resumption, 0, 2);
-        tcase_add_loop_test(nginx, test_e2e_nginx_parallel_identities, 0, 2);
-        tcase_add_loop_test(nginx, test_e2e_nginx_switch, 0, 2);
-        tcase_add_loop_test(nginx, test_e2e_nginx_challenge, 0, 2);
-        tcase_add_loop_test(nginx, test_e2e_nginx_decline, 0, 2);
-        tcase_add_loop_test(nginx, test_e2e_nginx_flush, 0, 2);
-        tcase_add_loop_test(nginx, test_e2e_nginx_never_unsolicited, 0, 2);
-        tcase_add_loop_test(nginx, test_e2e_nginx_policy_auto, 0, 2);
-        tcase_add_loop_test(nginx, test_e2e_nginx_handshake_ask, 0, 2);
         tcase_add_loop_test(nginx, test_e2e_nginx_certificate_resumption, 0, 2);
         tcase_add_loop_test(nginx, test_e2e_nginx_mixed_stacks, 0, 2);
         tcase_add_loop_test(nginx, test_e2e_nginx_out_of_tree_program, 0, 2);
         suite_add_tcase(s, nginx);
-
-        tcase_add_checked_fixture(apache, setup, teardown);
-        tcase_set_timeout(apache, 240);
-        tcase_add_loop_test(apache, test_e2e_apache_reauthentication, 0, 2);
-        tcase_add_loop_test(apache, test_e2e_apache_reauthentication_ask, 0, 2);
-        tcase_add_loop_test(apache, test_e2e_apache_keep_alive_switch, 0, 2);
-        tcase_add_loop_test(apache, test_e2e_apache_switch_race, 0, 2);
-        suite_add_tcase(s, apache);
+        suite_add_tcase(s, apache_case());
         return s;
 }
 
