@@ -16,10 +16,14 @@
  *   not by identity, and would resume one identity's session for another.
  * - CURLOPT_PREREQFUNCTION: before each request, on a new or a reused connection, a
  *   connection the adapter knows to be stale (a decision "stale", or
- *   tlsid_openssl_retire() from the program's signal callbacks) is refused: the socket is
- *   shut down so that libcurl drops it from its pool, the transfer ends with
- *   CURLE_ABORTED_BY_CALLBACK and tc->retired says to send it again. libcurl has no call
- *   to close one pooled connection, so this is where a retired one goes.
+ *   tlsid_openssl_retire() from the program's signal callbacks), or one of another
+ *   context (libcurl's pool is the multi handle's, shared by its easy handles whatever
+ *   their context), or not attached at all, is refused: the socket is shut down so that
+ *   libcurl drops it from its pool, the transfer ends with CURLE_ABORTED_BY_CALLBACK and
+ *   tc->retired says to send it again. libcurl has no call to close one pooled
+ *   connection, nor to keep easy handles from each other's connections, so this is where
+ *   such a connection goes; a program that keeps one multi handle per context never
+ *   meets the second case.
  * These three options, and CURLOPT_SSL_CTX_DATA and CURLOPT_PREREQDATA, belong to the
  * helper: do not set them after tlsid_curl_setup(). A certificate the program gives
  * libcurl itself (CURLOPT_SSLCERT) is never sent: the adapter sends only what the daemon
@@ -100,7 +104,10 @@ static inline int tlsid_curl_prereq_function(void *clientp, char *primary_ip, ch
             info->backend != CURLSSLBACKEND_OPENSSL || !info->internals)
                 return CURL_PREREQFUNC_OK;
         c = tlsid_openssl_connection_from_ssl((SSL *) info->internals);
-        if (!c || !tlsid_openssl_connection_is_retired(c))
+        /* libcurl reuses a connection of any easy handle of the same multi handle (or
+         * share) for the same host: one of another context is another identity. */
+        if (c && !tlsid_openssl_connection_is_retired(c) &&
+            tlsid_openssl_connection_matches(c, tlsid_context_get_name(tc->context), "") == 1)
                 return CURL_PREREQFUNC_OK;
         /* Dead to libcurl's next connection check: it leaves the pool. */
         if (curl_easy_getinfo(tc->easy, CURLINFO_ACTIVESOCKET, &sock) == CURLE_OK &&

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* An out-of-tree libcurl program on libtlsid-openssl, built by the tests with only
  * `pkg-config --cflags --libs tlsid-openssl libcurl`: two easy handles on one multi handle,
- * each in its own tlsid context, fetch one URL at once, then again on their kept
- * connections; each prints "CONTEXT: BODY" per response.
+ * each in its own tlsid context, fetch one URL at once, then again (libcurl may offer
+ * either handle either kept connection: the helper refuses the other context's); each
+ * prints "CONTEXT: CODE BODY" per response.
  * Usage: curl-two-identities URL CA-PEM CONTEXT-A CONTEXT-B CERT KEY [CERT KEY...] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,7 @@ int main(int argc, char **argv) {
         CURL *easy[2];
         CURLM *multi;
         Tab tabs[2];
-        int status = 0;
+        int status = 0, retries = 0;
 
         if (argc < 7 || (argc - 5) % 2) {
                 fprintf(stderr, "usage: %s URL CA CONTEXT-A CONTEXT-B CERT KEY...\n", argv[0]);
@@ -80,7 +81,23 @@ int main(int argc, char **argv) {
                         curl_multi_add_handle(multi, easy[i]);
                 }
                 do {
+                        CURLMsg *msg;
+                        int left;
+
                         curl_multi_perform(multi, &running);
+                        /* A transfer refused a connection of the other context (their
+                         * pool is the multi handle's) goes again, on another. */
+                        while ((msg = curl_multi_info_read(multi, &left)))
+                                for (int i = 0; i < 2; i++)
+                                        if (msg->msg == CURLMSG_DONE &&
+                                            msg->easy_handle == easy[i] &&
+                                            msg->data.result == CURLE_ABORTED_BY_CALLBACK &&
+                                            tabs[i].tc.retired && retries++ < 10) {
+                                                curl_multi_remove_handle(multi, easy[i]);
+                                                tabs[i].len = 0;
+                                                curl_multi_add_handle(multi, easy[i]);
+                                                running = 1;
+                                        }
                         if (running)
                                 curl_multi_poll(multi, NULL, 0, 1000, NULL);
                 } while (running);
