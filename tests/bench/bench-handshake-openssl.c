@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <tlsid/tlsid-openssl.h>
@@ -96,6 +97,7 @@ static SSL_CTX *ctx_new(const char *certs) {
 typedef struct {
         uint64_t ns;
         uint64_t attach_ns;     /* (c), (e): tlsid_openssl_attach() */
+        uint64_t attach_cpu_ns; /* of which this thread's CPU time */
         bool resumed;           /* OpenSSL says so */
         bool server_resumed;    /* nginx says so */
 } Outcome;
@@ -130,11 +132,16 @@ static Outcome connect_once(const Target *t, Mode mode, TlsidContext *context) {
         } else if (mode == MODE_FULL) {
                 ck_assert_int_eq(SSL_set_tlsext_host_name(ssl, "localhost"), 1);
         } else {
+                struct timespec cpu0, cpu1;
                 uint64_t mark = bench_now_ns();
 
+                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
                 ASSERT_OK(tlsid_openssl_attach(ssl, context, NULL, "localhost", t->port, 0,
                                                &conn));
+                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
                 out.attach_ns = bench_now_ns() - mark;
+                out.attach_cpu_ns = (uint64_t) (cpu1.tv_sec - cpu0.tv_sec) * 1000000000u +
+                        (uint64_t) (cpu1.tv_nsec - cpu0.tv_nsec);
                 ck_assert_msg(!tlsid_openssl_connection_is_degraded(conn),
                               "the adapter could not reach tlsidd");
         }
@@ -200,6 +207,7 @@ static void feeder_call(const Target *t, const void *data, size_t len) {
 typedef struct {
         uint64_t *ns[N_MODES];
         uint64_t *attach_ns[N_MODES];
+        uint64_t *attach_cpu_ns[N_MODES];
         int resumed[N_MODES], server_resumed[N_MODES];
         uint64_t other_hits;
 } Samples;
@@ -240,6 +248,8 @@ static void run_interleaved(const Target *t, int count, Samples *samples) {
                                 if (samples) {
                                         samples->ns[mode][done[mode]] = o.ns;
                                         samples->attach_ns[mode][done[mode]] = o.attach_ns;
+                                        samples->attach_cpu_ns[mode][done[mode]] =
+                                                o.attach_cpu_ns;
                                         samples->resumed[mode] += o.resumed;
                                         samples->server_resumed[mode] += o.server_resumed;
                                 }
@@ -251,10 +261,28 @@ static void run_interleaved(const Target *t, int count, Samples *samples) {
                 samples->other_hits = other_hits;
 }
 
+/* The p50 of GetPartition round trips on the adapter's client: the unit of what
+ * tlsid_openssl_attach() waits for. */
+static double get_partition_p50(TlsidContext *context, const char *origin) {
+        enum { CALLS = 300 };
+        uint64_t ns[CALLS];
+        double p50, p99;
+
+        for (int i = 0; i < CALLS; i++) {
+                uint64_t t0 = bench_now_ns();
+
+                ASSERT_OK(tlsid_context_get_partition(context, origin, NULL, NULL, NULL, NULL));
+                ns[i] = bench_now_ns() - t0;
+        }
+        bench_percentiles(ns, CALLS, &p50, &p99, NULL);
+        return p50;
+}
+
 static void bench_version(Target *t, const char *certs, TlsVersion version) {
         char *dir = test_xasprintf("%s/nginx-%s", test_bus_tmpdir(), tls_version_name(version));
         TlsServer *server = tls_server_start_nginx(certs, dir, version);
         double per_s[N_MODES], p50[N_MODES], p99[N_MODES], attach_p50[N_MODES], attach_p99;
+        double attach_cpu_p50[N_MODES];
         Samples samples = { 0 };
         char port_msg[1 + sizeof(uint16_t)];
 
@@ -276,6 +304,8 @@ static void bench_version(Target *t, const char *certs, TlsVersion version) {
         for (int m = 0; m < N_MODES; m++) {
                 samples.ns[m] = calloc((size_t) connections, sizeof(uint64_t));
                 samples.attach_ns[m] = calloc((size_t) connections, sizeof(uint64_t));
+                samples.attach_cpu_ns[m] = calloc((size_t) connections, sizeof(uint64_t));
+                ck_assert_ptr_nonnull(samples.attach_cpu_ns[m]);
                 ck_assert_ptr_nonnull(samples.ns[m]);
                 ck_assert_ptr_nonnull(samples.attach_ns[m]);
         }
@@ -293,14 +323,21 @@ static void bench_version(Target *t, const char *certs, TlsVersion version) {
                          samples.server_resumed[m]);
                 bench_percentiles(samples.attach_ns[m], (size_t) connections, &attach_p50[m],
                                   &attach_p99, NULL);
+                bench_percentiles(samples.attach_cpu_ns[m], (size_t) connections,
+                                  &attach_cpu_p50[m], &attach_p99, NULL);
                 printf("  %-23s %6d %15s %13.0f %9.0f %9.0f\n", mode_names[m], connections,
                        resumed, per_s[m], p50[m], p99[m]);
                 free(samples.ns[m]);
                 free(samples.attach_ns[m]);
+                free(samples.attach_cpu_ns[m]);
         }
-        printf("  tlsid_openssl_attach() p50: (c) %.0f us, (e) %.0f us (the daemon's round "
-               "trip); tokens the daemon served to (e): %llu\n", attach_p50[MODE_DAEMON],
-               attach_p50[MODE_OTHER], (unsigned long long) samples.other_hits);
+        printf("  tlsid_openssl_attach() p50: (c) %.0f us (CPU in this thread %.0f us), (e) %.0f "
+               "us (CPU %.0f us); one GetPartition round trip alone: p50 %.0f us;\n"
+               "  tokens the daemon served to (e): %llu\n",
+               attach_p50[MODE_DAEMON], attach_cpu_p50[MODE_DAEMON], attach_p50[MODE_OTHER],
+               attach_cpu_p50[MODE_OTHER],
+               get_partition_p50(t->context, t->origin),
+               (unsigned long long) samples.other_hits);
         printf("  ratios of handshakes/s:");
         bench_print_ratio("(c)/(b)", per_s[MODE_DAEMON] / per_s[MODE_CACHE],
                           version == TLS_VERSION_1_3 ? 0.8 : 0.7);
