@@ -119,9 +119,12 @@ int adapter_begin_partition(TlsidContext *context, const char *origin, AdapterBe
         /* Ours when it was made under the partition the daemon just named; else one queued
          * meanwhile; else, when ours was made under a partition gone since (a switch, a
          * flush), the daemon's: it may hold tokens of the current one. */
-        if (own && put_serves(own, ret->peer_id))
+        if (own && put_serves(own, ret->peer_id)) {
                 token = put_steal_token(own, &len);
-        else if (!token)
+                ret->object = own->object;
+                ret->object_free = own->object_free;
+                own->object = NULL;
+        } else if (!token)
                 token = outbox_take(context, origin, ret->peer_id, &len);
         if (!token && own)
                 take_session(context, origin, ret->identity, generation, &token, &len);

@@ -76,6 +76,8 @@ void *put_steal_token(Put *put, size_t *ret_len) {
 void put_free(Put *put) {
         if (!put)
                 return;
+        if (put->object)
+                put->object_free(put->object);
         tlsid_secret_free(put->token, put->len);
         tlsid_context_unref(put->context);
         free(put);
@@ -191,21 +193,21 @@ void outbox_drop_queued(void) {
 }
 
 void outbox_put(const AdapterPartition *at, void *token, size_t len, int64_t expires,
-                uint16_t version, const char *alpn) {
-        Put *put;
+                uint16_t version, const char *alpn, void *object,
+                AdapterObjectFree object_free) {
+        Put *put = expires > 0 ? calloc(1, sizeof *put) : NULL;
 
-        if (expires <= 0) {
+        if (!put) {
                 /* A token we cannot date is not worth keeping. */
                 tlsid_secret_free(token, len);
-                return;
-        }
-        put = calloc(1, sizeof *put);
-        if (!put) {
-                tlsid_secret_free(token, len);
+                if (object)
+                        object_free(object);
                 return;
         }
         put->token = token;
         put->len = len;
+        put->object = object;
+        put->object_free = object_free;
         put->stack = adapter_stack;
         put->context = tlsid_context_ref(at->context);
         snprintf(put->origin, sizeof put->origin, "%s", at->origin);

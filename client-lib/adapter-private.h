@@ -59,14 +59,21 @@ static inline bool is_caller_error(int r) {
 /* "host:port" of @host (a DNS name or IP literal; an IPv6 literal with or without
  * brackets) and @port, checked as the daemon would; -EINVAL when it is not an origin. */
 int adapter_make_origin(const char *host, uint16_t port, char *out, size_t size);
+/* What a stack may keep with a queued token of its own: its session as an object (an
+ * OpenSSL SSL_SESSION), so that the process's next connection need not decode the token. */
+typedef void (*AdapterObjectFree)(void *object);
+
 /* Where a new connection of (@context, @origin) starts: its partition, and the token it
- * resumes, if any (transfer full: free with tlsid_secret_free()). */
+ * resumes, if any (transfer full: free with tlsid_secret_free()), with the object its put
+ * kept when it came from this process's outbox (transfer full: free with object_free). */
 typedef struct {
         char identity[TLSID_IDENTITY_LEN + 1];
         uint32_t generation;
         char peer_id[PEER_ID_MAX + 1];
         void *token;
         size_t len;
+        void *object;
+        AdapterObjectFree object_free;
 } AdapterBegin;
 /* Asks the daemon for the partition (and a token in the same round trip), after this
  * process's own outbox, whose newest token for the origin serves first when the daemon's
@@ -138,12 +145,16 @@ typedef struct Put {
         uint64_t serial;
         void *token;                    /* zeroed when freed */
         size_t len;
+        void *object;                   /* nullable: the stack's own form of the session */
+        AdapterObjectFree object_free;
 } Put;
 
 /* Queues @token (taking it, @len bytes) made under @at, expiring at @expires (Unix
- * seconds; a token without one is dropped), negotiated as @version with @alpn (nullable). */
+ * seconds; a token without one is dropped), negotiated as @version with @alpn (nullable);
+ * takes @object too (nullable), freed with @object_free with the put. */
 void outbox_put(const AdapterPartition *at, void *token, size_t len, int64_t expires,
-                uint16_t version, const char *alpn);
+                uint16_t version, const char *alpn, void *object,
+                AdapterObjectFree object_free);
 /* Removes and returns the newest queued token of (@context's client and name, @origin),
  * before the daemon is asked: the caller uses it (put_serves() tells whether it may) or
  * frees it. With none queued but one being sent, waits (bounded) until it is written, so

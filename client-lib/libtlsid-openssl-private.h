@@ -47,8 +47,9 @@ int connection_index(void);
  * and unwraps it, checking both: NULL when it is not a token of that partition. */
 void *session_to_token(const TlsidOpensslConnection *c, SSL_SESSION *session, size_t *ret_len);
 SSL_SESSION *token_to_session(const TlsidOpensslConnection *c, const void *token, size_t len);
-/* Sets a token of the partition on @c's SSL; takes @token. */
-void use_token(TlsidOpensslConnection *c, void *token, size_t len);
+/* Sets a token of the partition on @c's SSL; takes @token and @session (nullable: the
+ * token's session as this process made it, which spares decoding the token). */
+void use_token(TlsidOpensslConnection *c, void *token, size_t len, SSL_SESSION *session);
 /* SSL_CTX_sess_set_new_cb's callback. */
 int on_new_session(SSL *ssl, SSL_SESSION *session);
 /* The first (or a later) handshake of @c is done. */

@@ -235,7 +235,9 @@ static int attach_partition(TlsidOpensslConnection *c) {
         c->generation = begin.generation;
         memcpy(c->peer_id, begin.peer_id, sizeof c->peer_id);
         if (begin.token)
-                use_token(c, begin.token, begin.len);
+                use_token(c, begin.token, begin.len, begin.object);
+        else if (begin.object)
+                begin.object_free(begin.object);
         return 0;
 }
 

@@ -36,7 +36,7 @@ void nss_outbox_put(TlsidNssConnection *c, void *token, size_t len, int64_t expi
                 .peer_id = c->peer_id,
         };
 
-        outbox_put(&at, token, len, expires, version, alpn);
+        outbox_put(&at, token, len, expires, version, alpn, NULL, NULL);
 }
 
 _public_ int tlsid_nss_flush(uint64_t usec) {

@@ -41,26 +41,36 @@ void *session_to_token(const TlsidOpensslConnection *c, SSL_SESSION *session, si
         return token;
 }
 
-SSL_SESSION *token_to_session(const TlsidOpensslConnection *c, const void *token, size_t len) {
-        const unsigned char *t = token, *p;
+/* The length of @token's header when it was made under @c's partition, else 0. */
+static size_t token_header(const TlsidOpensslConnection *c, const unsigned char *t, size_t len) {
         size_t id_len = strlen(c->identity), head = sizeof MAGIC + 4 + 1 + id_len;
         uint32_t generation;
-        SSL_SESSION *session;
-        time_t now = time(NULL);
 
         if (len <= head || memcmp(t, MAGIC, sizeof MAGIC) != 0 || t[12] != id_len ||
             memcmp(t + 13, c->identity, id_len) != 0)
-                return NULL;
+                return 0;
         generation = (uint32_t) t[8] << 24 | (uint32_t) t[9] << 16 | (uint32_t) t[10] << 8 |
                 t[11];
-        if (generation != c->generation)
+        return generation == c->generation ? head : 0;
+}
+
+static bool session_usable(SSL_SESSION *session) {
+        return SSL_SESSION_is_resumable(session) &&
+                SSL_SESSION_get_time(session) + SSL_SESSION_get_timeout(session) >
+                        (long) time(NULL);
+}
+
+SSL_SESSION *token_to_session(const TlsidOpensslConnection *c, const void *token, size_t len) {
+        size_t head = token_header(c, token, len);
+        const unsigned char *p = (const unsigned char *) token + head;
+        SSL_SESSION *session;
+
+        if (head == 0)
                 return NULL;
-        p = t + head;
+        /* OpenSSL 3.0 decodes the server certificate's key here: about as long as a full
+         * handshake's own work on a busy machine, which the outbox's object spares. */
         session = d2i_SSL_SESSION(NULL, &p, (long) (len - head));
-        if (!session)
-                return NULL;
-        if (!SSL_SESSION_is_resumable(session) ||
-            SSL_SESSION_get_time(session) + SSL_SESSION_get_timeout(session) <= (long) now) {
+        if (session && !session_usable(session)) {
                 SSL_SESSION_free(session);
                 return NULL;
         }
@@ -73,9 +83,17 @@ static void drop_used_token(TlsidOpensslConnection *c) {
         c->used_len = 0;
 }
 
-void use_token(TlsidOpensslConnection *c, void *token, size_t len) {
-        SSL_SESSION *session = token_to_session(c, token, len);
+void use_token(TlsidOpensslConnection *c, void *token, size_t len, SSL_SESSION *kept) {
+        SSL_SESSION *session = NULL;
 
+        /* The object this process kept is the token's session, unless OpenSSL marked it
+         * unresumable since (its connection freed without a close_notify). */
+        if (kept && token_header(c, token, len) > 0 && session_usable(kept))
+                session = kept;
+        else {
+                SSL_SESSION_free(kept);
+                session = token_to_session(c, token, len);
+        }
         if (!session || !SSL_set_session(c->ssl, session)) {
                 SSL_SESSION_free(session);
                 tlsid_secret_free(token, len);
@@ -97,7 +115,11 @@ static AdapterPartition partition_of(const TlsidOpensslConnection *c) {
         };
 }
 
-/* Queues @token (taken) of @session. */
+static void free_session(void *session) {
+        SSL_SESSION_free(session);
+}
+
+/* Queues @token (taken) of @session, which the outbox keeps a reference to. */
 static void queue_token(TlsidOpensslConnection *c, SSL_SESSION *session, void *token,
                         size_t len) {
         AdapterPartition at = partition_of(c);
@@ -112,9 +134,10 @@ static void queue_token(TlsidOpensslConnection *c, SSL_SESSION *session, void *t
                 memcpy(alpn_text, alpn, alpn_len);
                 alpn_text[alpn_len] = '\0';
         }
+        SSL_SESSION_up_ref(session);
         outbox_put(&at, token, len, expires,
                    (uint16_t) SSL_SESSION_get_protocol_version(session),
-                   alpn_text[0] ? alpn_text : NULL);
+                   alpn_text[0] ? alpn_text : NULL, session, free_session);
 }
 
 /* Whether the connection's session carries the partition's identity and no other: a

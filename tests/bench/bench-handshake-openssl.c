@@ -12,7 +12,8 @@
  *      new-session callback set on the next connection (SSL_set_session), no daemon;
  *  (c) tlsidd, own tokens: tlsid_openssl_attach() in a context whose choice is "none":
  *      each connection resumes from its predecessor's session, which the outbox serves
- *      before it is sent (or the daemon, once sent);
+ *      before it is sent, as the SSL_SESSION itself (or the daemon, once sent, whose
+ *      token is decoded: d2i_SSL_SESSION, which OpenSSL 3.0 makes slow);
  *  (e) tlsidd, another process's tokens: the same in a second context, where before each
  *      connection a feeder process (forked before any tlsid call) makes one connection and
  *      sends its session, and after it this process sends its own (tlsid_openssl_flush(),
