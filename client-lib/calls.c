@@ -225,7 +225,7 @@ _public_ int tlsid_context_get_partition_async(TlsidContext *context, const char
 
         if (!ret_call)
                 return set_error(-EINVAL, "ret_call is NULL");
-        r = build_partition_call(context, origin, METHOD_GET_PARTITION, &msg);
+        r = build_partition_call(context, origin, METHOD_GET_PARTITION, NULL, &msg);
         if (r < 0)
                 return r;
         return call_start(context->client, METHOD_GET_PARTITION, msg, ret_call);
@@ -238,7 +238,7 @@ _public_ int tlsid_context_begin_connection_async(TlsidContext *context, const c
 
         if (!ret_call)
                 return set_error(-EINVAL, "ret_call is NULL");
-        r = build_partition_call(context, origin, METHOD_BEGIN_CONNECTION, &msg);
+        r = build_partition_call(context, origin, METHOD_BEGIN_CONNECTION, NULL, &msg);
         if (r < 0)
                 return r;
         return call_start(context->client, METHOD_BEGIN_CONNECTION, msg, ret_call);
@@ -252,7 +252,7 @@ _public_ int tlsid_context_take_session_async(TlsidContext *context, const char 
 
         if (!ret_call)
                 return set_error(-EINVAL, "ret_call is NULL");
-        r = build_take_session(context, origin, identity, generation, &msg);
+        r = build_take_session(context, origin, identity, generation, NULL, &msg);
         if (r < 0)
                 return r;
         return call_start(context->client, METHOD_TAKE_SESSION, msg, ret_call);

@@ -32,7 +32,8 @@ void direct_init(TlsidClient *c) {
 static bool method_is_direct(DBusMessage *msg) {
         static const MethodId direct[] = {
                 METHOD_GET_PARTITION, METHOD_BEGIN_CONNECTION, METHOD_PUT_SESSION,
-                METHOD_TAKE_SESSION, METHOD_SELECT_CERTIFICATE,
+                METHOD_TAKE_SESSION, METHOD_SELECT_CERTIFICATE, METHOD_BEGIN_CONNECTION_FOR,
+                METHOD_TAKE_SESSION_FOR,
         };
         const char *member = dbus_message_get_member(msg);
 

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libtlsid-nss's insides: the connection state and what its files share
  * (libtlsid-nss.c attaches, nss-attach-async.c attaches without waiting, nss-tokens.c
- * hands resumption tokens to NSS and takes new ones from it, nss-outbox.c queues new
- * tokens for the daemon and serves them first, nss-peer-certs.c keeps servers'
- * certificates in memory, nss-client-auth.c answers CertificateRequests, nss-report.c
- * reports outages). */
+ * hands resumption tokens to NSS and takes new ones from it, nss-outbox.c ties the outbox
+ * to NSS, nss-peer-certs.c keeps servers' certificates in memory, nss-client-auth.c answers
+ * CertificateRequests; adapter-private.h has what the OpenSSL adapter shares). */
 #pragma once
 
 #include <cert.h>
@@ -13,14 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "tlsid-ids.h"
-#include "tlsid-limits.h"
+#include "adapter-private.h"
 #include "tlsid/tlsid-nss.h"
-
-#define _public_ __attribute__((visibility("default")))
-
-/* Bytes of a partition's peer id as the adapter keeps it (the daemon's are 71). */
-#define PEER_ID_MAX 127
 
 struct TlsidNssConnection {
         TlsidContext *context;          /* borrowed: the caller keeps it alive */
@@ -48,12 +41,9 @@ struct TlsidNssConnection {
 
 /* ---- libtlsid-nss.c ---- */
 
-typedef struct Put Put;
-
 /* What an attach learns before it touches the socket, and keeps until it does. */
 typedef struct {
         Put *own;               /* the process's queued token claimed for the origin */
-        char *peer_id;          /* the partition's, once the daemon said it */
         void *token;            /* the token to resume from, or NULL */
         size_t len;
 } AttachPlan;
@@ -66,7 +56,8 @@ int connection_new(TlsidContext *context, const char *host, uint16_t port, unsig
  * token of the origin: with one (@plan->own), ask GetPartition, else BeginConnection. */
 int plan_begin(TlsidNssConnection *c, AttachPlan *plan);
 /* The daemon's answer (@identity and @peer_id taken, @token taken: the daemon's, NULL
- * after GetPartition), recorded on @c: picks the token. Returns 1 when TakeSession should
+ * after GetPartition), recorded on @c (the partition and its peer id): picks the token
+ * (adapter_plan_answer()). Returns 1 when TakeSession should
  * be asked for one still (the process's own was made under a partition gone since). */
 int plan_answer(TlsidNssConnection *c, AttachPlan *plan, char *identity, uint32_t generation,
                 char *peer_id, void *token, size_t len);
@@ -80,19 +71,6 @@ int attach_prepare_socket(TlsidNssConnection *c, PRFileDesc *fd, const char *hos
  * fails closed when the daemon could not serve; clears @plan. On failure unhooks @fd and
  * frees @c. */
 int attach_wire(TlsidNssConnection *c, AttachPlan *plan, PRFileDesc *fd, int r);
-
-/* ---- nss-report.c ---- */
-
-/* The daemon could not serve a call (@r): reported once per outage. */
-void note_unreachable(int r);
-/* The daemon answered: the end of an outage is reported once. */
-void note_reachable(void);
-
-/* Failures the caller caused, which attach returns; any other one means the daemon cannot
- * serve us now, and the connection goes on without it. */
-static inline bool is_caller_error(int r) {
-        return r == -EINVAL || r == -ENOMEM || r == -ENOENT;
-}
 
 /* ---- nss-tokens.c ---- */
 
@@ -110,54 +88,9 @@ void release_tokens(TlsidNssConnection *c);
 
 /* ---- nss-outbox.c ---- */
 
-/* A new token queued for the daemon, with the partition it was made under. */
-struct Put {
-        struct Put *next;
-        TlsidContext *context;          /* a reference */
-        char origin[TLSID_ORIGIN_MAX + 1];
-        char identity[TLSID_IDENTITY_LEN + 1];
-        uint32_t generation;
-        char peer_id[PEER_ID_MAX + 1];  /* "": never served from the outbox */
-        int64_t expires;                /* Unix seconds, as NSS dated the session */
-        uint16_t version;
-        char alpn[TLSID_ALPN_MAX + 1];  /* "" when none was negotiated */
-        uint64_t queued_usec;           /* CLOCK_MONOTONIC */
-        uint64_t serial;
-        void *token;                    /* zeroed when freed */
-        size_t len;
-};
-
-/* Queues @token (taking it, @len bytes) made on @c, expiring at @expires (Unix seconds;
- * a token without one is dropped), negotiated as @version with @alpn (nullable). */
-void outbox_put(TlsidNssConnection *c, void *token, size_t len, int64_t expires,
-                uint16_t version, const char *alpn);
-/* Removes and returns the newest queued token of (@context's client and name, @origin),
- * before the daemon is asked: the caller uses it (put_serves() tells whether it may) or
- * frees it. With none queued but one being sent, waits (bounded) until it is written, so
- * that the caller's next call reaches the daemon after it. NULL when none. */
-Put *outbox_claim(TlsidContext *context, const char *origin);
-/* Gives back a put outbox_claim() returned and nobody used (an attach cancelled): it is
- * queued again, to serve or be sent. */
-void outbox_return(Put *put);
-/* Once the daemon said the partition's @peer_id: drops the queued tokens of (@context,
- * @origin) made under another one or expired, and removes and returns the newest made
- * under @peer_id (@ret_len bytes, to free with tlsid_secret_free()), or NULL. */
-void *outbox_take(TlsidContext *context, const char *origin, const char *peer_id,
-                  size_t *ret_len);
-/* Whether @put may serve a connection of the partition @peer_id ("" when unknown): made
- * under it, with no identity, not expired. */
-bool put_serves(const Put *put, const char *peer_id);
-/* Takes @put's token (@ret_len bytes) out of it. */
-void *put_steal_token(Put *put, size_t *ret_len);
-/* Frees @put and wipes its token; accepts NULL. */
-void put_free(Put *put);
-/* A connection's first handshake starts and ends: queued tokens wait for the handshakes
- * running (bounded) before they are sent. */
-void outbox_handshake_begin(void);
-void outbox_handshake_end(void);
-/* For tests: while @hold, the worker sends nothing (tlsid_nss_flush() times out), as a
- * worker that a busy machine does not schedule. */
-void outbox_hold(bool hold);
+/* Queues @token (taking it) made on @c, as outbox_put(). */
+void nss_outbox_put(TlsidNssConnection *c, void *token, size_t len, int64_t expires,
+                    uint16_t version, const char *alpn);
 
 /* ---- nss-peer-certs.c ---- */
 

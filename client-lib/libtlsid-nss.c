@@ -32,17 +32,6 @@ _public_ int tlsid_nss_client_new(const char *bus_address, TlsidClient **ret_cli
         return 0;
 }
 
-/* "host:port", with an IPv6 literal in brackets. */
-static int make_origin(const char *host, uint16_t port, char *out, size_t size) {
-        bool bracket = strchr(host, ':') && host[0] != '[';
-        int k = snprintf(out, size, "%s%s%s:%u", bracket ? "[" : "", host, bracket ? "]" : "",
-                         (unsigned) port);
-
-        if (k < 0 || (size_t) k >= size || id_origin_check(out))
-                return -EINVAL;
-        return 0;
-}
-
 /* SNI and the name check use the host without the brackets of an IPv6 literal. */
 static int set_url_unless_set(PRFileDesc *fd, const char *host) {
         char *url = SSL_RevealURL(fd);
@@ -151,41 +140,20 @@ int plan_begin(TlsidNssConnection *c, AttachPlan *plan) {
 
 int plan_answer(TlsidNssConnection *c, AttachPlan *plan, char *identity, uint32_t generation,
                 char *peer_id, void *token, size_t len) {
-        snprintf(c->identity, sizeof c->identity, "%s", identity);
-        free(identity);
-        c->generation = generation;
-        if (strlen(peer_id) < sizeof c->peer_id)
-                memcpy(c->peer_id, peer_id, strlen(peer_id) + 1);
-        plan->peer_id = peer_id;
-        if (c->identity[0] != '\0') {
-                if (plan->own) {
-                        /* The origin has a certificate now: what is queued for it is stale,
-                         * and dropped (none serves a partition with an identity). */
-                        size_t stale_len;
-                        void *stale = outbox_take(c->context, c->origin, c->peer_id, &stale_len);
+        AdapterBegin begin;
+        int r = adapter_plan_answer(c->context, c->origin, &plan->own, identity, generation,
+                                    peer_id, token, len, &begin);
 
-                        tlsid_secret_free(stale, stale_len);
-                }
-                put_free(plan->own);
-                plan->own = NULL;
-                tlsid_secret_free(token, len);
-                return 0;
-        }
-        /* Ours when it was made under the partition the daemon just named; else one queued
-         * meanwhile; else, when ours was made under a partition gone since (a switch, a
-         * flush), the daemon's: it may hold tokens of the current one. */
-        if (plan->own && put_serves(plan->own, c->peer_id))
-                token = put_steal_token(plan->own, &len);
-        else if (!token)
-                token = outbox_take(c->context, c->origin, c->peer_id, &len);
-        plan->token = token;
-        plan->len = token ? len : 0;
-        return !token && plan->own;
+        memcpy(c->identity, begin.identity, sizeof c->identity);
+        c->generation = begin.generation;
+        memcpy(c->peer_id, begin.peer_id, sizeof c->peer_id);
+        plan->token = begin.token;
+        plan->len = begin.len;
+        return r;
 }
 
 void plan_clear(AttachPlan *plan) {
         put_free(plan->own);
-        free(plan->peer_id);
         tlsid_secret_free(plan->token, plan->len);
         *plan = (AttachPlan) { 0 };
 }
@@ -246,7 +214,7 @@ int connection_new(TlsidContext *context, const char *host, uint16_t port, unsig
         c->context = context;
         c->decision = -1;
         c->ready_fd = -1;
-        r = make_origin(host, port, c->origin, sizeof c->origin);
+        r = adapter_make_origin(host, port, c->origin, sizeof c->origin);
         if (r < 0) {
                 free(c);
                 return r;
@@ -270,7 +238,7 @@ int attach_wire(TlsidNssConnection *c, AttachPlan *plan, PRFileDesc *fd, int r) 
         int k = 0;
 
         if (r >= 0) {
-                if (SSL_SetSockPeerID(fd, plan->peer_id) != SECSuccess)
+                if (SSL_SetSockPeerID(fd, c->peer_id) != SECSuccess)
                         k = -EINVAL;
                 else if (c->identity[0] == '\0') {
                         if (plan->token) {
@@ -377,31 +345,20 @@ _public_ const char *tlsid_nss_connection_get_sent_identity(
 }
 
 _public_ int tlsid_nss_connection_is_current(const TlsidNssConnection *connection) {
-        char *identity = NULL;
-        uint32_t generation;
-        int r;
-
         if (!connection)
                 return -EINVAL;
-        if (connection->stale)
-                return 0;
-        r = tlsid_context_get_partition(connection->context, connection->origin, NULL,
-                                        &identity, &generation, NULL);
-        if (r < 0)
-                return r;
-        /* A degraded connection was made outside any partition: retire it once the daemon
-         * answers again. */
-        r = !connection->degraded && generation == connection->generation &&
-                strcmp(identity, connection->identity) == 0;
-        free(identity);
-        return r;
+        return adapter_partition_is_current(connection->context, connection->origin,
+                                            connection->identity, connection->generation,
+                                            connection->stale, connection->degraded);
 }
 
 _public_ int tlsid_nss_connection_matches(const TlsidNssConnection *connection,
                                           const char *context, const char *origin) {
-        if (!connection || !context || !origin)
+        if (!connection)
                 return -EINVAL;
-        if (*context && strcmp(context, tlsid_context_get_name(connection->context)) != 0)
-                return 0;
-        return !*origin || strcmp(origin, connection->origin) == 0;
+        return adapter_signal_matches(connection->context, connection->origin, context, origin);
+}
+
+_public_ void tlsid_nss_set_report_function(TlsidNssReportFn fn, void *userdata) {
+        report_set_function(fn, userdata);
 }

@@ -253,19 +253,21 @@ void agent_free(Agent *agent);
 
 /* ---- sessions.c ---- */
 
-/* The GetPartition or BeginConnection (@id) call of (@context, @origin), checked: a copy of
- * the one built last for them, when the context keeps it. @ret_msg: (transfer full). */
+/* The GetPartition, BeginConnection or BeginConnectionFor (@id, with @stack) call of
+ * (@context, @origin), checked: a copy of the one built last for them, when the context
+ * keeps it. @ret_msg: (transfer full). */
 int build_partition_call(TlsidContext *context, const char *origin, MethodId id,
-                         DBusMessage **ret_msg);
-/* Reads @reply to GetPartition or BeginConnection (@id); outputs as
+                         const char *stack, DBusMessage **ret_msg);
+/* Reads @reply to GetPartition, BeginConnection or BeginConnectionFor (@id); outputs as
  * tlsid_context_begin_connection()'s, each nullable (@ret_token only for BeginConnection). */
 int read_partition_reply(DBusMessage *reply, MethodId id, TlsidChoice *ret_state,
                          char **ret_identity, uint32_t *ret_generation, char **ret_peer_id,
                          void **ret_token, size_t *ret_len);
-/* The TakeSession call of (@context, @origin, @identity, @generation), checked.
+/* The TakeSession (TakeSessionFor with @stack) call of (@context, @origin, @identity,
+ * @generation), checked.
  * @ret_msg: (transfer full). */
 int build_take_session(TlsidContext *context, const char *origin, const char *identity,
-                       uint32_t generation, DBusMessage **ret_msg);
+                       uint32_t generation, const char *stack, DBusMessage **ret_msg);
 
 /* Drops the calls @context keeps built. */
 void context_forget_calls(TlsidContext *context);
@@ -276,7 +278,7 @@ void context_forget_calls(TlsidContext *context);
 void direct_init(TlsidClient *c);
 /* The connection to send the daemon's call @msg on (transfer full), the one place that
  * chooses: the direct socket for the handshake path's methods (GetPartition,
- * BeginConnection, PutSession, TakeSession, SelectCertificate) when the daemon offers one
+ * BeginConnection, PutSession, TakeSession, their ...For forms, SelectCertificate) when the daemon offers one
  * and it can be reached, learning its address over the bus and connecting when there is
  * no connection yet (blocking, once per daemon instance); otherwise the bus connection,
  * reconnected when it is gone (client_get_connection()), after a Ping on the direct

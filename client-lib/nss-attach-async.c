@@ -194,7 +194,7 @@ static void attach_give_back(TlsidNssAttach *a) {
                 int64_t expires = (int64_t) (info.expirationTime / PR_USEC_PER_SEC);
 
                 (void) SSL_DestroyResumptionTokenInfo(&info);
-                outbox_put(a->c, token, len, expires, 0, NULL);
+                nss_outbox_put(a->c, token, len, expires, 0, NULL);
                 return;
         }
         tlsid_secret_free(token, len);

@@ -227,20 +227,9 @@ fail:
 
 /* Asks the daemon (bounded by the client's timeout, 250 ms by default). */
 static void selection_run(Selection *sel) {
-        char *identity = NULL;
-
-        sel->r = tlsid_context_select_certificate(sel->context, sel->origin, &sel->request,
-                                                  sel->wire, sel->n, &sel->decision, &identity,
-                                                  &sel->generation, &sel->eligible,
-                                                  &sel->n_eligible);
-        if (sel->r < 0) {
-                if (!is_caller_error(sel->r))
-                        note_unreachable(sel->r);
-                return;
-        }
-        note_reachable();
-        snprintf(sel->identity, sizeof sel->identity, "%s", identity);
-        free(identity);
+        adapter_select(sel->context, sel->origin, &sel->request, sel->wire, sel->n, &sel->r,
+                       &sel->decision, sel->identity, &sel->generation, &sel->eligible,
+                       &sel->n_eligible);
 }
 
 /* The chosen certificate and its key (transfer full), or false to send none. */
@@ -251,19 +240,17 @@ static bool selection_result(TlsidNssConnection *c, Selection *sel, PRFileDesc *
         if (sel->r < 0)
                 return false;
         c->decision = (int) sel->decision;
-        if (sel->decision == TLSID_DECISION_STALE)
-                c->stale = true;
-        if (sel->decision != TLSID_DECISION_CERTIFICATE)
+        switch (adapter_bind(sel->decision, sel->identity, c->identity, mid_connection,
+                             c->degraded)) {
+        case BIND_NONE:
                 return false;
-        /* A connection presents its partition's identity, and never another: the one
-         * exception is a first handshake of a connection attached with none, which moves
-         * to the partition the choice made now created (nothing has flowed on it yet). */
-        if (strcmp(sel->identity, c->identity) != 0) {
-                if (c->identity[0] || mid_connection || c->degraded) {
-                        c->decision = TLSID_DECISION_STALE;
-                        c->stale = true;
-                        return false;
-                }
+        case BIND_STALE:
+                c->decision = TLSID_DECISION_STALE;
+                c->stale = true;
+                return false;
+        case BIND_SEND:
+                break;
+        case BIND_MOVED:
                 snprintf(c->identity, sizeof c->identity, "%s", sel->identity);
                 c->generation = sel->generation;
                 c->peer_id[0] = '\0';  /* the daemon did not say the new one */
@@ -271,6 +258,7 @@ static bool selection_result(TlsidNssConnection *c, Selection *sel, PRFileDesc *
                  * cache (a token callback left on a session that sends a certificate
                  * keeps its key alive past NSS_Shutdown under TLS 1.3). */
                 (void) SSL_SetResumptionTokenCallback(fd, NULL, NULL);
+                break;
         }
         for (size_t i = 0; i < sel->n; i++) {
                 SECKEYPrivateKey *key;

@@ -47,7 +47,7 @@ static void queue_token(TlsidNssConnection *c, PRFileDesc *fd, const SSLChannelI
         uint16_t version = 0;
         int64_t expires = session_facts(fd, info, &version, alpn);
 
-        outbox_put(c, token, len, expires, version, alpn[0] ? alpn : NULL);
+        nss_outbox_put(c, token, len, expires, version, alpn[0] ? alpn : NULL);
 }
 
 /* NSS calls this for each ticket of a session in which no client certificate was sent

@@ -59,7 +59,7 @@ static void keep_call(TlsidContext *context, MethodId id, const char *origin,
 }
 
 int build_partition_call(TlsidContext *context, const char *origin, MethodId id,
-                         DBusMessage **ret_msg) {
+                         const char *stack, DBusMessage **ret_msg) {
         DBusMessage *msg;
         int r;
 
@@ -67,16 +67,21 @@ int build_partition_call(TlsidContext *context, const char *origin, MethodId id,
                 return set_error(-EINVAL, "context is NULL");
         if ((r = check_origin(origin)) < 0)
                 return r;
-        msg = copy_kept_call(context, id, origin);
+        /* Calls that name a stack are built each time: the kept ones are keyed by method
+         * and origin only. */
+        msg = stack ? NULL : copy_kept_call(context, id, origin);
         if (msg) {
                 *ret_msg = msg;
                 return 0;
         }
         msg = message_with_args(new_call(id), DBUS_TYPE_STRING, &context->name,
-                                DBUS_TYPE_STRING, &origin, DBUS_TYPE_INVALID);
+                                DBUS_TYPE_STRING, &origin, stack ? DBUS_TYPE_STRING
+                                                                 : DBUS_TYPE_INVALID,
+                                &stack, DBUS_TYPE_INVALID);
         if (!msg)
                 return set_oom();
-        keep_call(context, id, origin, msg);
+        if (!stack)
+                keep_call(context, id, origin, msg);
         *ret_msg = msg;
         return 0;
 }
@@ -89,7 +94,7 @@ int read_partition_reply(DBusMessage *reply, MethodId id, TlsidChoice *ret_state
         const char *state_name, *identity, *peer_id;
         const unsigned char *bytes = NULL;
         dbus_uint32_t generation;
-        bool with_token = id == METHOD_BEGIN_CONNECTION;
+        bool with_token = id == METHOD_BEGIN_CONNECTION || id == METHOD_BEGIN_CONNECTION_FOR;
         int state, n = 0;
 
         if (!reply_has_signature(reply, id) ||
@@ -126,16 +131,18 @@ int read_partition_reply(DBusMessage *reply, MethodId id, TlsidChoice *ret_state
 }
 
 /* GetPartition, or with @ret_token BeginConnection (which also takes the partition's
- * newest token when it has no identity). */
-static int partition_call(TlsidContext *context, const char *origin, TlsidChoice *ret_state,
-                          char **ret_identity, uint32_t *ret_generation, char **ret_peer_id,
-                          void **ret_token, size_t *ret_len) {
-        MethodId id = ret_token ? METHOD_BEGIN_CONNECTION : METHOD_GET_PARTITION;
+ * newest token when it has no identity), or with @stack too BeginConnectionFor. */
+static int partition_call(TlsidContext *context, const char *origin, const char *stack,
+                          TlsidChoice *ret_state, char **ret_identity, uint32_t *ret_generation,
+                          char **ret_peer_id, void **ret_token, size_t *ret_len) {
+        MethodId id = !ret_token ? METHOD_GET_PARTITION
+                      : stack    ? METHOD_BEGIN_CONNECTION_FOR
+                                 : METHOD_BEGIN_CONNECTION;
         _cleanup_(dbus_message_unrefp) DBusMessage *reply = NULL;
         DBusMessage *msg = NULL;
         int r;
 
-        r = build_partition_call(context, origin, id, &msg);
+        r = build_partition_call(context, origin, id, stack, &msg);
         if (r < 0)
                 return r;
         r = client_call(context->client, msg, context_retry_name(context), &reply);
@@ -148,7 +155,7 @@ static int partition_call(TlsidContext *context, const char *origin, TlsidChoice
 _public_ int tlsid_context_get_partition(TlsidContext *context, const char *origin,
                                          TlsidChoice *ret_state, char **ret_identity,
                                          uint32_t *ret_generation, char **ret_peer_id) {
-        return partition_call(context, origin, ret_state, ret_identity, ret_generation,
+        return partition_call(context, origin, NULL, ret_state, ret_identity, ret_generation,
                               ret_peer_id, NULL, NULL);
 }
 
@@ -158,15 +165,39 @@ _public_ int tlsid_context_begin_connection(TlsidContext *context, const char *o
                                             void **ret_token, size_t *ret_len) {
         if (!ret_token || !ret_len)
                 return set_error(-EINVAL, "ret_token and ret_len must not be NULL");
-        return partition_call(context, origin, ret_state, ret_identity, ret_generation,
+        return partition_call(context, origin, NULL, ret_state, ret_identity, ret_generation,
                               ret_peer_id, ret_token, ret_len);
 }
+/* The TLS stacks the daemon tells tokens apart by. */
+static int check_stack(const char *stack) {
+        if (!stack || (strcmp(stack, TLSID_STACK_NSS) != 0 &&
+                       strcmp(stack, TLSID_STACK_OPENSSL) != 0))
+                return set_error(-EINVAL, "stack must be \"nss\" or \"openssl\"");
+        return 0;
+}
+
+_public_ int tlsid_context_begin_connection_for(TlsidContext *context, const char *origin,
+                                                const char *stack, TlsidChoice *ret_state,
+                                                char **ret_identity, uint32_t *ret_generation,
+                                                char **ret_peer_id, void **ret_token,
+                                                size_t *ret_len) {
+        int r;
+
+        if ((r = check_stack(stack)) < 0)
+                return r;
+        if (!ret_token || !ret_len)
+                return set_error(-EINVAL, "ret_token and ret_len must not be NULL");
+        return partition_call(context, origin, stack, ret_state, ret_identity, ret_generation,
+                              ret_peer_id, ret_token, ret_len);
+}
+
 
 /* PutSession's arguments after the context: origin, identity, generation, token, expiry
  * and the options. */
 static bool append_put_session(DBusMessageIter *iter, const char *origin, const char *identity,
                                uint32_t generation, const void *token, size_t len,
-                               int64_t expires, uint16_t tls_version, const char *alpn) {
+                               int64_t expires, uint16_t tls_version, const char *alpn,
+                               const char *stack) {
         DBusMessageIter array, dict;
         dbus_int64_t expires_v = expires;
         dbus_uint32_t generation_v = generation;
@@ -187,7 +218,8 @@ static bool append_put_session(DBusMessageIter *iter, const char *origin, const 
         if (!ok || !open_dict(iter, &dict))
                 return false;
         ok = (!tls_version || dict_append(&dict, "tls_version", DBUS_TYPE_UINT16, &version_v)) &&
-                (!alpn || dict_append(&dict, "alpn", DBUS_TYPE_STRING, &alpn));
+                (!alpn || dict_append(&dict, "alpn", DBUS_TYPE_STRING, &alpn)) &&
+                (!stack || dict_append(&dict, "stack", DBUS_TYPE_STRING, &stack));
         if (!ok) {
                 dbus_message_iter_abandon_container_if_open(iter, &dict);
                 return false;
@@ -197,10 +229,9 @@ static bool append_put_session(DBusMessageIter *iter, const char *origin, const 
 
 /* The token's bytes are copied into the message's buffer, which libdbus frees without
  * zeroing; no public libdbus call reaches that buffer, so the copy cannot be wiped. */
-_public_ int tlsid_context_put_session(TlsidContext *context, const char *origin,
-                                       const char *identity, uint32_t generation,
-                                       const void *token, size_t len, int64_t expires,
-                                       uint16_t tls_version, const char *alpn) {
+static int put_session(TlsidContext *context, const char *origin, const char *identity,
+                       uint32_t generation, const char *stack, const void *token, size_t len,
+                       int64_t expires, uint16_t tls_version, const char *alpn) {
         _cleanup_(dbus_message_unrefp) DBusMessage *msg = NULL;
         _cleanup_(dbus_connection_unrefp) DBusConnection *conn = NULL;
         DBusMessageIter iter;
@@ -223,7 +254,7 @@ _public_ int tlsid_context_put_session(TlsidContext *context, const char *origin
         dbus_message_iter_init_append(msg, &iter);
         if (!dbus_message_iter_append_basic(&iter, DBUS_TYPE_STRING, &context->name) ||
             !append_put_session(&iter, origin, identity, generation, token, len, expires,
-                                tls_version, alpn))
+                                tls_version, alpn, stack))
                 return set_oom();
 
         r = client_call_connection(context->client, msg, &conn, &direct);
@@ -244,8 +275,29 @@ _public_ int tlsid_context_put_session(TlsidContext *context, const char *origin
         return 0;
 }
 
+_public_ int tlsid_context_put_session(TlsidContext *context, const char *origin,
+                                       const char *identity, uint32_t generation,
+                                       const void *token, size_t len, int64_t expires,
+                                       uint16_t tls_version, const char *alpn) {
+        return put_session(context, origin, identity, generation, NULL, token, len, expires,
+                           tls_version, alpn);
+}
+
+_public_ int tlsid_context_put_session_for(TlsidContext *context, const char *origin,
+                                           const char *identity, uint32_t generation,
+                                           const char *stack, const void *token, size_t len,
+                                           int64_t expires, uint16_t tls_version,
+                                           const char *alpn) {
+        int r;
+
+        if ((r = check_stack(stack)) < 0)
+                return r;
+        return put_session(context, origin, identity, generation, stack, token, len, expires,
+                           tls_version, alpn);
+}
+
 int build_take_session(TlsidContext *context, const char *origin, const char *identity,
-                       uint32_t generation, DBusMessage **ret_msg) {
+                       uint32_t generation, const char *stack, DBusMessage **ret_msg) {
         dbus_uint32_t generation_v = generation;
         DBusMessage *msg;
         int r;
@@ -254,31 +306,52 @@ int build_take_session(TlsidContext *context, const char *origin, const char *id
                 return set_error(-EINVAL, "context is NULL");
         if ((r = check_origin(origin)) < 0 || (r = check_identity(identity)) < 0)
                 return r;
-        msg = message_with_args(new_call(METHOD_TAKE_SESSION), DBUS_TYPE_STRING, &context->name,
-                                DBUS_TYPE_STRING, &origin, DBUS_TYPE_STRING, &identity,
-                                DBUS_TYPE_UINT32, &generation_v, DBUS_TYPE_INVALID);
+        msg = message_with_args(new_call(stack ? METHOD_TAKE_SESSION_FOR : METHOD_TAKE_SESSION),
+                                DBUS_TYPE_STRING, &context->name, DBUS_TYPE_STRING, &origin,
+                                DBUS_TYPE_STRING, &identity, DBUS_TYPE_UINT32, &generation_v,
+                                stack ? DBUS_TYPE_STRING : DBUS_TYPE_INVALID, &stack,
+                                DBUS_TYPE_INVALID);
         if (!msg)
                 return set_oom();
         *ret_msg = msg;
         return 0;
 }
 
-_public_ int tlsid_context_take_session(TlsidContext *context, const char *origin,
-                                        const char *identity, uint32_t generation,
-                                        void **ret_token, size_t *ret_len) {
+/* TakeSession, or with @stack TakeSessionFor. */
+static int take_session(TlsidContext *context, const char *origin, const char *identity,
+                        uint32_t generation, const char *stack, void **ret_token,
+                        size_t *ret_len) {
         _cleanup_(dbus_message_unrefp) DBusMessage *reply = NULL;
         DBusMessage *msg = NULL;
         int r;
 
         if (!ret_token || !ret_len)
                 return set_error(-EINVAL, "ret_token and ret_len must not be NULL");
-        r = build_take_session(context, origin, identity, generation, &msg);
+        r = build_take_session(context, origin, identity, generation, stack, &msg);
         if (r < 0)
                 return r;
         r = client_call(context->client, msg, context_retry_name(context), &reply);
         if (r < 0)
                 return r;
-        return reply_read_bytes(reply, METHOD_TAKE_SESSION, ret_token, ret_len);
+        return reply_read_bytes(reply, stack ? METHOD_TAKE_SESSION_FOR : METHOD_TAKE_SESSION,
+                                ret_token, ret_len);
+}
+
+_public_ int tlsid_context_take_session(TlsidContext *context, const char *origin,
+                                        const char *identity, uint32_t generation,
+                                        void **ret_token, size_t *ret_len) {
+        return take_session(context, origin, identity, generation, NULL, ret_token, ret_len);
+}
+
+_public_ int tlsid_context_take_session_for(TlsidContext *context, const char *origin,
+                                            const char *identity, uint32_t generation,
+                                            const char *stack, void **ret_token,
+                                            size_t *ret_len) {
+        int r;
+
+        if ((r = check_stack(stack)) < 0)
+                return r;
+        return take_session(context, origin, identity, generation, stack, ret_token, ret_len);
 }
 
 _public_ void tlsid_secret_free(void *p, size_t len) {

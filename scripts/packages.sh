@@ -14,6 +14,8 @@ TLSID_PACKAGES=(
         libdbus-1-dev
         libnss3-dev
         libnss3-tools
+        libssl-dev      # libtlsid-openssl
+        libcurl4-openssl-dev    # tlsid-curl and the libcurl helper
         libjson-glib-dev
         dbus-daemon
         check

@@ -32,23 +32,14 @@
 #include <tlsid/tlsid-nss.h>
 #include <tlsid/tlsid.h>
 
-enum {
-        EXIT_OK = 0,
-        EXIT_HTTP = 1,
-        EXIT_USAGE = 2,
-        EXIT_ASK = 3,
-        EXIT_NETWORK = 4,
-};
+#include "fetch-common.h"
+
+const char *tool_name = "tlsid-fetch";
 
 #define DEFAULT_CONTEXT "tlsid-fetch/default"
 #define HEADERS_MAX (64 * 1024)
 #define BODY_MAX (16 * 1024 * 1024)
-#define CONNECTIONS_MAX 100000
-#define INTERVAL_MAX 86400.0
 #define IO_TIMEOUT_SECONDS 30
-#define WWW_AUTHENTICATE_MAX 64
-#define INTERACTIVE_DEFAULT_SECONDS 120
-#define INTERACTIVE_MAX_SECONDS (TLSID_INTERACTIVE_TIMEOUT_MAX_USEC / 1000000)
 
 typedef struct {
         char host[256];         /* for DNS and SNI: an IPv6 literal without brackets */
@@ -65,20 +56,6 @@ typedef struct {
         size_t n_www_authenticate;
         bool keep_alive;        /* the connection may carry another request */
 } Response;
-
-/* A failure that ends the program: the exit code and one line on stderr. */
-static int fail(int code, const char *format, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(int code, const char *format, ...) {
-        va_list ap;
-
-        fputs("tlsid-fetch: ", stderr);
-        va_start(ap, format);
-        vfprintf(stderr, format, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-        return code;
-}
 
 static const char *nss_error(void) {
         PRErrorCode code = PR_GetError();
@@ -242,7 +219,6 @@ static int parse_argv(int argc, char **argv) {
                 {}
         };
         const char *nss_db = NULL;
-        char *end;
         int c;
 
         opterr = 0;
@@ -253,26 +229,16 @@ static int parse_argv(int argc, char **argv) {
                         break;
                 case OPT_NSS_DB:
                         if (!*optarg)
-                                return fail(EXIT_USAGE, "--nss-db: must not be empty");
+                                return tool_fail(EXIT_USAGE, "--nss-db: must not be empty");
                         nss_db = optarg;
                         break;
                 case OPT_CONNECTIONS:
-                        errno = 0;
-                        arg_connections = strtoul(optarg, &end, 10);
-                        if (errno || end == optarg || *end || optarg[0] == '-' ||
-                            arg_connections < 1 || arg_connections > CONNECTIONS_MAX)
-                                return fail(EXIT_USAGE,
-                                            "--connections: '%s' is not a number from 1 to %d",
-                                            optarg, CONNECTIONS_MAX);
+                        if (parse_connections(optarg, &arg_connections) != EXIT_OK)
+                                return EXIT_USAGE;
                         break;
                 case OPT_INTERVAL:
-                        errno = 0;
-                        arg_interval = strtod(optarg, &end);
-                        if (errno || end == optarg || *end || !isfinite(arg_interval) ||
-                            arg_interval < 0 || arg_interval > INTERVAL_MAX)
-                                return fail(EXIT_USAGE,
-                                            "--interval: '%s' is not a number of seconds from "
-                                            "0 to %.0f", optarg, INTERVAL_MAX);
+                        if (parse_interval(optarg, &arg_interval) != EXIT_OK)
+                                return EXIT_USAGE;
                         break;
                 case OPT_VERBOSE:
                         arg_verbose = true;
@@ -281,42 +247,20 @@ static int parse_argv(int argc, char **argv) {
                         arg_keep_alive = true;
                         break;
                 case OPT_INTERACTIVE:
-                        if (!optarg) {
-                                arg_interactive = INTERACTIVE_DEFAULT_SECONDS;
-                                break;
-                        }
-                        errno = 0;
-                        arg_interactive = strtoul(optarg, &end, 10);
-                        if (errno || end == optarg || *end || optarg[0] == '-' ||
-                            arg_interactive < 1 || arg_interactive > INTERACTIVE_MAX_SECONDS)
-                                return fail(EXIT_USAGE,
-                                            "--interactive: '%s' is not a number of seconds "
-                                            "from 1 to %d", optarg,
-                                            (int) INTERACTIVE_MAX_SECONDS);
+                        if (parse_interactive(optarg, &arg_interactive) != EXIT_OK)
+                                return EXIT_USAGE;
                         break;
-                case 'h':
-                        help(stdout);
-                        exit(EXIT_OK);
-                case 'V':
-                        puts("tlsid-fetch " PACKAGE_VERSION);
-                        exit(EXIT_OK);
-                case ':':
-                        return fail(EXIT_USAGE, "%s: needs an argument", argv[optind - 1]);
                 default:
-                        return fail(EXIT_USAGE, "unknown option '%s' (see --help)",
-                                    argv[optind - 1]);
+                        return other_option(c, argv, help, "tlsid-fetch " PACKAGE_VERSION);
                 }
         }
-        if (optind >= argc)
-                return fail(EXIT_USAGE, "URL: missing (see --help)");
-        if (optind + 1 < argc)
-                return fail(EXIT_USAGE, "unexpected argument '%s' after the URL", argv[optind + 1]);
-        arg_url = argv[optind];
+        if (take_url(argc, argv, &arg_url) != EXIT_OK)
+                return EXIT_USAGE;
 
         if (nss_db) {
                 if (asprintf(&arg_nss_db, "%s%s", strncmp(nss_db, "sql:", 4) == 0 ? "" : "sql:",
                              nss_db) < 0)
-                        return fail(EXIT_NETWORK, "out of memory");
+                        return tool_fail(EXIT_NETWORK, "out of memory");
         } else {
                 const char *home = getenv("HOME");
                 struct passwd *pw;
@@ -326,9 +270,9 @@ static int parse_argv(int argc, char **argv) {
                         home = pw ? pw->pw_dir : NULL;
                 }
                 if (!home)
-                        return fail(EXIT_USAGE, "--nss-db: no default (HOME is not set)");
+                        return tool_fail(EXIT_USAGE, "--nss-db: no default (HOME is not set)");
                 if (asprintf(&arg_nss_db, "sql:%s/.pki/nssdb", home) < 0)
-                        return fail(EXIT_NETWORK, "out of memory");
+                        return tool_fail(EXIT_NETWORK, "out of memory");
         }
         return EXIT_OK;
 }
@@ -401,10 +345,10 @@ static int body_append(Response *resp, const char *data, size_t len) {
         char *p;
 
         if (len > BODY_MAX - resp->body_len)
-                return fail(EXIT_HTTP, "the response body exceeds %d bytes", BODY_MAX);
+                return tool_fail(EXIT_HTTP, "the response body exceeds %d bytes", BODY_MAX);
         p = realloc(resp->body, resp->body_len + len + 1);
         if (!p)
-                return fail(EXIT_NETWORK, "out of memory");
+                return tool_fail(EXIT_NETWORK, "out of memory");
         memcpy(p + resp->body_len, data, len);
         resp->body = p;
         resp->body_len += len;
@@ -432,11 +376,11 @@ static int read_body_bytes(Reader *r, Response *resp, size_t want, bool until_cl
                 r->pos = r->len = 0;
                 k = reader_fill(r, SIZE_MAX);
                 if (k < 0)
-                        return fail(EXIT_NETWORK, "reading the response body: %s", nss_error());
+                        return tool_fail(EXIT_NETWORK, "reading the response body: %s", nss_error());
                 if (k == 0) {
                         if (until_close)
                                 return EXIT_OK;
-                        return fail(EXIT_NETWORK, "the connection closed inside the body");
+                        return tool_fail(EXIT_NETWORK, "the connection closed inside the body");
                 }
         }
         return EXIT_OK;
@@ -449,23 +393,23 @@ static int read_chunked(Reader *r, Response *resp) {
                 unsigned long long size;
 
                 if (!line)
-                        return fail(error == 2 ? EXIT_NETWORK : EXIT_HTTP,
+                        return tool_fail(error == 2 ? EXIT_NETWORK : EXIT_HTTP,
                                     "reading a chunk size: %s",
                                     error == 2 ? nss_error() : "malformed or truncated");
                 errno = 0;
                 size = strtoull(line, &end, 16);
                 if (errno || end == line || (*end && *end != ';' && *end != ' ' && *end != '\t'))
-                        return fail(EXIT_HTTP, "malformed chunk size '%.40s'", line);
+                        return tool_fail(EXIT_HTTP, "malformed chunk size '%.40s'", line);
                 if (size == 0)
                         break;
                 if (size > BODY_MAX)
-                        return fail(EXIT_HTTP, "the response body exceeds %d bytes", BODY_MAX);
+                        return tool_fail(EXIT_HTTP, "the response body exceeds %d bytes", BODY_MAX);
                 e = read_body_bytes(r, resp, (size_t) size, false);
                 if (e != EXIT_OK)
                         return e;
                 line = reader_line(r, 2, &error);
                 if (!line || *line)
-                        return fail(EXIT_HTTP, "a chunk does not end with CRLF");
+                        return tool_fail(EXIT_HTTP, "a chunk does not end with CRLF");
         }
         /* Trailers, up to the empty line. */
         for (size_t total = 0;;) {
@@ -473,12 +417,12 @@ static int read_chunked(Reader *r, Response *resp) {
                 char *line = reader_line(r, HEADERS_MAX, &error);
 
                 if (!line)
-                        return fail(EXIT_HTTP, "the chunked body ends without its last CRLF");
+                        return tool_fail(EXIT_HTTP, "the chunked body ends without its last CRLF");
                 if (!*line)
                         return EXIT_OK;
                 total += strlen(line) + 2;
                 if (total > HEADERS_MAX)
-                        return fail(EXIT_HTTP, "the trailers exceed %d bytes", HEADERS_MAX);
+                        return tool_fail(EXIT_HTTP, "the trailers exceed %d bytes", HEADERS_MAX);
         }
 }
 
@@ -518,20 +462,20 @@ static int read_response(PRFileDesc *fd, Response *resp) {
                 long status;
 
                 if (!line) {
-                        e = error == 2 ? fail(EXIT_NETWORK, "reading the response: %s", nss_error())
-                                       : fail(EXIT_HTTP, "no HTTP response (%s)",
+                        e = error == 2 ? tool_fail(EXIT_NETWORK, "reading the response: %s", nss_error())
+                                       : tool_fail(EXIT_HTTP, "no HTTP response (%s)",
                                               error == 1 ? "status line too long"
                                                          : "the server closed the connection");
                         break;
                 }
                 if (strncmp(line, "HTTP/1.", 7) != 0 || !isdigit((unsigned char) line[7]) ||
                     line[8] != ' ') {
-                        e = fail(EXIT_HTTP, "malformed status line '%.60s'", line);
+                        e = tool_fail(EXIT_HTTP, "malformed status line '%.60s'", line);
                         break;
                 }
                 status = strtol(line + 9, &reason, 10);
                 if (reason != line + 12 || status < 100 || status > 599) {
-                        e = fail(EXIT_HTTP, "malformed status line '%.60s'", line);
+                        e = tool_fail(EXIT_HTTP, "malformed status line '%.60s'", line);
                         break;
                 }
                 resp->status = (int) status;
@@ -543,15 +487,15 @@ static int read_response(PRFileDesc *fd, Response *resp) {
 
                         line = reader_line(&r, HEADERS_MAX, &error);
                         if (!line) {
-                                e = error == 2 ? fail(EXIT_NETWORK, "reading the headers: %s",
+                                e = error == 2 ? tool_fail(EXIT_NETWORK, "reading the headers: %s",
                                                       nss_error())
-                                               : fail(EXIT_HTTP, "the headers exceed %d bytes "
+                                               : tool_fail(EXIT_HTTP, "the headers exceed %d bytes "
                                                       "or are truncated", HEADERS_MAX);
                                 goto out;
                         }
                         header_bytes += strlen(line) + 2;
                         if (header_bytes > HEADERS_MAX) {
-                                e = fail(EXIT_HTTP, "the headers exceed %d bytes", HEADERS_MAX);
+                                e = tool_fail(EXIT_HTTP, "the headers exceed %d bytes", HEADERS_MAX);
                                 goto out;
                         }
                         if (!*line)
@@ -567,7 +511,7 @@ static int read_response(PRFileDesc *fd, Response *resp) {
                                 errno = 0;
                                 content_length = strtoll(value, &end, 10);
                                 if (errno || end == value || *end || content_length < 0) {
-                                        e = fail(EXIT_HTTP, "malformed Content-Length '%.40s'",
+                                        e = tool_fail(EXIT_HTTP, "malformed Content-Length '%.40s'",
                                                  value);
                                         goto out;
                                 }
@@ -583,7 +527,7 @@ static int read_response(PRFileDesc *fd, Response *resp) {
                                 char *copy = strdup(value);
 
                                 if (!copy) {
-                                        e = fail(EXIT_NETWORK, "out of memory");
+                                        e = tool_fail(EXIT_NETWORK, "out of memory");
                                         goto out;
                                 }
                                 resp->www_authenticate[resp->n_www_authenticate++] = copy;
@@ -602,7 +546,7 @@ static int read_response(PRFileDesc *fd, Response *resp) {
                         e = read_chunked(&r, resp);
                 else if (content_length >= 0) {
                         if (content_length > BODY_MAX)
-                                e = fail(EXIT_HTTP, "the response body exceeds %d bytes",
+                                e = tool_fail(EXIT_HTTP, "the response body exceeds %d bytes",
                                          BODY_MAX);
                         else
                                 e = read_body_bytes(&r, resp, (size_t) content_length, false);
@@ -621,7 +565,7 @@ static int send_all(PRFileDesc *fd, const char *data, size_t len) {
                                     PR_SecondsToInterval(IO_TIMEOUT_SECONDS));
 
                 if (n <= 0)
-                        return fail(EXIT_NETWORK, "sending the request: %s", nss_error());
+                        return tool_fail(EXIT_NETWORK, "sending the request: %s", nss_error());
                 data += n;
                 len -= (size_t) n;
         }
@@ -643,7 +587,7 @@ static PRFileDesc *tcp_connect(const Url *url, int *ret_exit) {
 
         info = PR_GetAddrInfoByName(url->host, PR_AF_UNSPEC, PR_AI_ADDRCONFIG);
         if (!info) {
-                *ret_exit = fail(EXIT_NETWORK, "cannot resolve %s: %s", url->host, nss_error());
+                *ret_exit = tool_fail(EXIT_NETWORK, "cannot resolve %s: %s", url->host, nss_error());
                 return NULL;
         }
         while ((iter = PR_EnumerateAddrInfo(iter, info, url->port, &addr))) {
@@ -662,7 +606,7 @@ static PRFileDesc *tcp_connect(const Url *url, int *ret_exit) {
         PR_FreeAddrInfo(info);
         if (!fd) {
                 PR_SetError(last, 0);
-                *ret_exit = fail(EXIT_NETWORK, "cannot connect to %s port %u: %s", url->host,
+                *ret_exit = tool_fail(EXIT_NETWORK, "cannot connect to %s port %u: %s", url->host,
                                  (unsigned) url->port, nss_error());
         }
         return fd;
@@ -710,27 +654,13 @@ static void on_sessions_flushed(const char *ctx, const char *origin, uint32_t dr
                 pooled.retire = "SessionsFlushed";
 }
 
-/* The user must choose: how, and the @n certificates @origin allows. Returns EXIT_ASK. */
-static int print_ask(const char *origin, const TlsidCertificateInfo *eligible, size_t n) {
-        fprintf(stderr,
-                "tlsid-fetch: %s asks for a client certificate; choose one with: tlsidctl "
-                "choose %s %s FINGERPRINT\n", origin, arg_context, origin);
-        if (arg_interactive)
-                fprintf(stderr, "tlsid-fetch: no agent answered within %lu s (is tlsidctl agent "
-                        "or tlsid-picker running?)\n", arg_interactive);
-        for (size_t i = 0; i < n; i++)
-                fprintf(stderr, "%s\t%s\t%s\n", eligible[i].identity, eligible[i].subject,
-                        eligible[i].issuer);
-        return EXIT_ASK;
-}
-
 /* The hook's decision was "ask": the certificates the server's request allowed. */
 static int report_ask(const Connection *c, const char *origin) {
         const TlsidCertificateInfo *eligible = NULL;
         size_t n = 0;
 
         (void) tlsid_nss_connection_get_eligible(c->tlsid, &eligible, &n);
-        return print_ask(origin, eligible, n);
+        return print_ask(arg_context, origin, eligible, n);
 }
 
 static int decision_of(const Connection *c) {
@@ -754,12 +684,12 @@ static int tls_connect(const Url *url, Connection *ret) {
          * the delayed ACK of the previous write. */
         if (PR_SetSocketOption(tcp, &nodelay) != PR_SUCCESS) {
                 PR_Close(tcp);
-                return fail(EXIT_NETWORK, "TCP_NODELAY: %s", nss_error());
+                return tool_fail(EXIT_NETWORK, "TCP_NODELAY: %s", nss_error());
         }
         ssl = SSL_ImportFD(NULL, tcp);
         if (!ssl) {
                 PR_Close(tcp);
-                return fail(EXIT_NETWORK, "SSL_ImportFD: %s", nss_error());
+                return tool_fail(EXIT_NETWORK, "SSL_ImportFD: %s", nss_error());
         }
         ret->fd = ssl;
         if (SSL_OptionSet(ssl, SSL_SECURITY, PR_TRUE) != SECSuccess ||
@@ -767,12 +697,12 @@ static int tls_connect(const Url *url, Connection *ret) {
             SSL_OptionSet(ssl, SSL_ENABLE_SESSION_TICKETS, PR_TRUE) != SECSuccess ||
             SSL_VersionRangeSet(ssl, &range) != SECSuccess ||
             SSL_SetURL(ssl, url->host) != SECSuccess) {
-                e = fail(EXIT_NETWORK, "setting up TLS: %s", nss_error());
+                e = tool_fail(EXIT_NETWORK, "setting up TLS: %s", nss_error());
                 goto fail;
         }
         /* Before attaching: SSL_ResetHandshake drops a resumption token set earlier. */
         if (SSL_ResetHandshake(ssl, PR_FALSE) != SECSuccess) {
-                e = fail(EXIT_NETWORK, "SSL_ResetHandshake: %s", nss_error());
+                e = tool_fail(EXIT_NETWORK, "SSL_ResetHandshake: %s", nss_error());
                 goto fail;
         }
         if (context) {
@@ -781,12 +711,12 @@ static int tls_connect(const Url *url, Connection *ret) {
                 r = tlsid_nss_attach(ssl, context, url->origin_host, url->port,
                                      TLSID_NSS_POST_HANDSHAKE_AUTH, &ret->tlsid);
                 if (r < 0) {
-                        e = fail(EXIT_NETWORK, "attaching to context %s: %s", arg_context,
+                        e = tool_fail(EXIT_NETWORK, "attaching to context %s: %s", arg_context,
                                  *tlsid_error_message() ? tlsid_error_message() : strerror(-r));
                         goto fail;
                 }
         } else if (SSL_OptionSet(ssl, SSL_NO_CACHE, PR_TRUE) != SECSuccess) {
-                e = fail(EXIT_NETWORK, "setting up TLS: %s", nss_error());
+                e = tool_fail(EXIT_NETWORK, "setting up TLS: %s", nss_error());
                 goto fail;
         }
         ret->number = ++connection_number;
@@ -797,7 +727,7 @@ static int tls_connect(const Url *url, Connection *ret) {
                 if (decision_of(ret) == TLSID_DECISION_ASK)
                         e = report_ask(ret, ret->origin);
                 else
-                        e = fail(EXIT_NETWORK, "TLS handshake with %s port %u failed: %s",
+                        e = tool_fail(EXIT_NETWORK, "TLS handshake with %s port %u failed: %s",
                                  url->host, (unsigned) url->port, nss_error());
                 goto fail;
         }
@@ -856,7 +786,7 @@ static int request_on(Connection *c, const Url *url, const char *header_name,
                              header_name ? ": " : "", header_name ? header_value : "",
                              header_name ? "\r\n" : "");
                 if (n < 0)
-                        return fail(EXIT_NETWORK, "out of memory");
+                        return tool_fail(EXIT_NETWORK, "out of memory");
                 c->requests++;
                 e = send_all(c->fd, request, (size_t) n);
                 free(request);
@@ -957,13 +887,6 @@ static void print_body(const Response *resp) {
         fflush(stdout);
 }
 
-static bool header_value_ok(const char *s) {
-        for (; *s; s++)
-                if ((unsigned char) *s < 0x20 && *s != '\t')
-                        return false;
-        return true;
-}
-
 /* Asks the daemon about the 401 @resp got on @c (still open). */
 static int answer_challenge(Connection *c, const Response *resp, TlsidChallengeAnswer **ret) {
         int r;
@@ -1001,15 +924,10 @@ static int fetch(const Url *start) {
                         break;
                 if (answer_challenge(c, &resp, &answer) < 0)
                         break;
-                switch (answer->action) {
-                case TLSID_ANSWER_NOT_TRANSPORT:
+                switch (challenge_step(answer, arg_context, c->origin, retried, &e)) {
+                case STEP_SHOW:
                         goto done;
-                case TLSID_ANSWER_RETRY:
-                        if (retried) {
-                                fprintf(stderr, "tlsid-fetch: %s asked again after a retry\n",
-                                        c->origin);
-                                goto done;
-                        }
+                case STEP_RETRY:
                         retried = true;
                         if (*answer->url) {
                                 const char *why;
@@ -1017,8 +935,8 @@ static int fetch(const Url *start) {
                                 url_free(&retry_url);
                                 why = url_parse(answer->url, &retry_url);
                                 if (why) {
-                                        e = fail(EXIT_HTTP, "the challenge's url '%s' %s",
-                                                 answer->url, why);
+                                        e = tool_fail(EXIT_HTTP, "the challenge's url '%s' %s",
+                                                      answer->url, why);
                                         goto out;
                                 }
                                 target = retry_url;
@@ -1030,16 +948,7 @@ static int fetch(const Url *start) {
                         answer = NULL;
                         response_free(&resp);
                         continue;
-                case TLSID_ANSWER_ASK:
-                        e = print_ask(*answer->origin ? answer->origin : c->origin,
-                                      answer->eligible, answer->n_eligible);
-                        goto out;
-                case TLSID_ANSWER_DECLINED:
-                        if (!*answer->header || !header_value_ok(answer->header) ||
-                            !header_value_ok(answer->authorization)) {
-                                e = fail(EXIT_HTTP, "the daemon's decline header is unusable");
-                                goto out;
-                        }
+                case STEP_DECLINE:
                         response_free(&resp);
                         e = exchange(&target, answer->header, answer->authorization, &resp, &c);
                         if (e == EXIT_OK) {
@@ -1047,15 +956,7 @@ static int fetch(const Url *start) {
                                 e = EXIT_HTTP;
                         }
                         goto out;
-                case TLSID_ANSWER_REJECTED:
-                        if (*answer->identity)
-                                e = fail(EXIT_HTTP, "%s rejected the client certificate %s (%s); "
-                                         "%s", c->origin, answer->identity, answer->subject,
-                                         answer->recover);
-                        else
-                                e = fail(EXIT_HTTP, "%s challenged the re-sent request, on which "
-                                         "it never asked for a certificate; %s", c->origin,
-                                         answer->recover);
+                case STEP_EXIT:
                         goto out;
                 }
                 break;
@@ -1072,61 +973,6 @@ out:
         return e;
 }
 
-static uint64_t now_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
-/* Waits @seconds while delivering the daemon's signals, so that a switch made meanwhile
- * is seen by the next connection's GetPartition without a stale queue behind it. */
-static void wait_dispatching(double seconds) {
-        uint64_t deadline = now_ms() + (uint64_t) (seconds * 1000.0 + 0.5);
-        int fd = client ? tlsid_client_get_fd(client) : -1;
-
-        for (;;) {
-                uint64_t now = now_ms();
-                int timeout = now >= deadline ? 0 : (int) (deadline - now);
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-
-                if (fd < 0) {
-                        if (timeout > 0)
-                                poll(NULL, 0, timeout);
-                        return;
-                }
-                if (poll(&p, 1, timeout) > 0)
-                        (void) tlsid_client_dispatch(client);
-                if (now_ms() >= deadline)
-                        return;
-        }
-}
-
-static void open_context(void) {
-        int r;
-
-        r = tlsid_nss_client_new(NULL, &client);
-        /* Opening may activate the daemon: allow it the library's default, then bound the
-         * handshake path's calls again. */
-        if (r >= 0)
-                r = tlsid_client_set_timeout(client, 0);
-        if (r >= 0)
-                r = tlsid_context_open(client, arg_context, 0, NULL, &context);
-        /* The handshake's SelectCertificate and the challenges' AnswerChallenge wait for
-         * the agent, each call's timeout growing by as much. */
-        if (r >= 0 && arg_interactive)
-                r = tlsid_client_set_interactive_timeout(client,
-                                                         (uint64_t) arg_interactive * 1000000);
-        if (client)
-                (void) tlsid_client_set_timeout(client, TLSID_NSS_DEFAULT_TIMEOUT_USEC);
-        if (r < 0) {
-                fprintf(stderr, "tlsid-fetch: cannot open context %s (%s): going on without "
-                        "resumption and without client certificates\n", arg_context,
-                        *tlsid_error_message() ? tlsid_error_message() : strerror(-r));
-                context = NULL;
-        }
-}
-
 int main(int argc, char **argv) {
         const char *why;
         bool all_ok = true;
@@ -1138,17 +984,18 @@ int main(int argc, char **argv) {
                 return e;
         why = url_parse(arg_url, &url);
         if (why)
-                return fail(EXIT_USAGE, "URL '%s' %s", arg_url, why);
+                return tool_fail(EXIT_USAGE, "URL '%s' %s", arg_url, why);
 
         if (NSS_Initialize(arg_nss_db, "", "", SECMOD_DB, NSS_INIT_READONLY) != SECSuccess) {
-                e = fail(EXIT_NETWORK, "cannot open the NSS database %s: %s", arg_nss_db,
+                e = tool_fail(EXIT_NETWORK, "cannot open the NSS database %s: %s", arg_nss_db,
                          nss_error());
                 url_free(&url);
                 free(arg_nss_db);
                 return e;
         }
         NSS_SetDomesticPolicy();
-        open_context();
+        open_context(arg_context, TLSID_NSS_DEFAULT_TIMEOUT_USEC, arg_interactive, &client,
+                     &context);
         if (client) {
                 (void) tlsid_client_on_identity_changed(client, on_identity_changed, NULL);
                 (void) tlsid_client_on_sessions_flushed(client, on_sessions_flushed, NULL);
@@ -1156,7 +1003,7 @@ int main(int argc, char **argv) {
 
         for (unsigned long i = 0; i < arg_connections; i++) {
                 if (i > 0)
-                        wait_dispatching(arg_interval);
+                        wait_dispatching(client, arg_interval);
                 else if (client)
                         (void) tlsid_client_dispatch(client);
                 e = fetch(&url);
@@ -1178,6 +1025,6 @@ int main(int argc, char **argv) {
         free(arg_nss_db);
         SSL_ClearSessionCache();
         if (NSS_Shutdown() != SECSuccess && e == EXIT_OK)
-                e = fail(EXIT_NETWORK, "NSS_Shutdown: %s", nss_error());
+                e = tool_fail(EXIT_NETWORK, "NSS_Shutdown: %s", nss_error());
         return e;
 }

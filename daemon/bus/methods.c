@@ -97,8 +97,28 @@ static gboolean method_get_partition(Manager *m, DBusMessage *message, DBusMessa
         return TRUE;
 }
 
-static gboolean method_begin_connection(Manager *m, DBusMessage *message,
-                                        DBusMessage **ret_reply, GError **error) {
+/* A stack's name as PutSession's meta and the ...For methods give it; @field names the
+ * argument in the error. */
+static gboolean parse_stack(const char *name, const char *field, StoreStack *ret,
+                            GError **error) {
+        if (strcmp(name, "nss") == 0)
+                *ret = STORE_STACK_NSS;
+        else if (strcmp(name, "openssl") == 0)
+                *ret = STORE_STACK_OPENSSL;
+        else {
+                g_autofree char *quoted = error_quote(name);
+                g_set_error(error, TLSID_ERROR, TLSID_ERROR_INVALID_ARGUMENT,
+                            "%s: must be nss or openssl, not %s", field, quoted);
+                return FALSE;
+        }
+        return TRUE;
+}
+
+/* BeginConnection (NSS's tokens, none for a partition with an identity) and
+ * BeginConnectionFor (@stack's; OpenSSL's sessions with a certificate serialise whole, so a
+ * partition with an identity hands them out too: the identity is in its key). */
+static gboolean begin_connection(Manager *m, DBusMessage *message, StoreStack stack,
+                                 DBusMessage **ret_reply, GError **error) {
         const char *context, *origin;
         StorePartition partition;
         /* Zeroed when unreffed, right after being copied into the reply. */
@@ -111,10 +131,10 @@ static gboolean method_begin_connection(Manager *m, DBusMessage *message,
         char identity[TLSID_IDENTITY_LEN + 1];
         g_strlcpy(identity, partition.identity, sizeof identity);
         partition.identity = identity;
-        if (!*identity) {
-                if (!store_take_session(m->store, context, origin, identity,
-                                        partition.generation,
-                                        g_get_real_time() / G_USEC_PER_SEC, &token, error))
+        if (!*identity || stack == STORE_STACK_OPENSSL) {
+                if (!store_take_session_of(m->store, stack, context, origin, identity,
+                                           partition.generation,
+                                           g_get_real_time() / G_USEC_PER_SEC, &token, error))
                         return FALSE;
                 store_expiry_rearm(m->expiry);
         }
@@ -125,15 +145,35 @@ static gboolean method_begin_connection(Manager *m, DBusMessage *message,
         return TRUE;
 }
 
+static gboolean method_begin_connection(Manager *m, DBusMessage *message,
+                                        DBusMessage **ret_reply, GError **error) {
+        return begin_connection(m, message, STORE_STACK_NSS, ret_reply, error);
+}
+
+static gboolean method_begin_connection_for(Manager *m, DBusMessage *message,
+                                            DBusMessage **ret_reply, GError **error) {
+        DBusMessageIter it;
+        StoreStack stack;
+
+        dbus_message_iter_init(message, &it);
+        dbus_message_iter_next(&it);
+        dbus_message_iter_next(&it);
+        if (!parse_stack(iter_string(&it), "stack", &stack, error))
+                return FALSE;
+        return begin_connection(m, message, stack, ret_reply, error);
+}
+
 static gboolean method_put_session(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
                                    GError **error) {
         DBusMessageIter it, array;
         dbus_uint16_t tls_version = 0;
-        const char *alpn = NULL;
+        const char *alpn = NULL, *stack_name = "nss";
         DictField meta[] = {
                 { "tls_version", DBUS_TYPE_UINT16, &tls_version },
                 { "alpn", DBUS_TYPE_STRING, &alpn },
+                { "stack", DBUS_TYPE_STRING, &stack_name },
         };
+        StoreStack stack;
         const guint8 *token = NULL;
         int len = 0;
         StorePutResult result;
@@ -156,9 +196,12 @@ static gboolean method_put_session(Manager *m, DBusMessage *message, DBusMessage
                             "meta.alpn: must be at most %d bytes", TLSID_ALPN_MAX);
                 return FALSE;
         }
-        gboolean ok = store_put_session(m->store, context, origin, identity, generation,
-                                        token, (gsize) len, expires, tls_version,
-                                        g_get_real_time() / G_USEC_PER_SEC, &result, error);
+        if (!parse_stack(stack_name, "meta.stack", &stack, error))
+                return FALSE;
+        gboolean ok = store_put_session_of(m->store, stack, context, origin, identity,
+                                           generation, token, (gsize) len, expires,
+                                           tls_version, g_get_real_time() / G_USEC_PER_SEC,
+                                           &result, error);
         /* The store holds its own copy now. The call's body is libdbus's copy, and nothing
          * reads it after this handler: zero the token there too, so the body (freed, or
          * kept in libdbus's message cache) does not keep it. libdbus's socket read buffer
@@ -172,9 +215,11 @@ static gboolean method_put_session(Manager *m, DBusMessage *message, DBusMessage
         return TRUE;
 }
 
+/* TakeSession (NSS's tokens) and TakeSessionFor (its fifth argument's stack's). */
 static gboolean method_take_session(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
                                     GError **error) {
         DBusMessageIter it;
+        StoreStack stack = STORE_STACK_NSS;
         /* Zeroed when unreffed, right after being copied into the reply. */
         g_autoptr(GBytes) token = NULL;
 
@@ -183,8 +228,11 @@ static gboolean method_take_session(Manager *m, DBusMessage *message, DBusMessag
         const char *origin = iter_string(&it);
         const char *identity = iter_string(&it);
         guint32 generation = iter_uint32(&it);
-        if (!store_take_session(m->store, context, origin, identity, generation,
-                                g_get_real_time() / G_USEC_PER_SEC, &token, error))
+        if (dbus_message_iter_get_arg_type(&it) == DBUS_TYPE_STRING &&
+            !parse_stack(iter_string(&it), "stack", &stack, error))
+                return FALSE;
+        if (!store_take_session_of(m->store, stack, context, origin, identity, generation,
+                                   g_get_real_time() / G_USEC_PER_SEC, &token, error))
                 return FALSE;
         store_expiry_rearm(m->expiry);
 
@@ -695,6 +743,8 @@ const ManagerMethod manager_methods[_METHOD_MAX] = {
         D(PUT_SESSION, method_put_session),
         D(TAKE_SESSION, method_take_session),
         D(BEGIN_CONNECTION, method_begin_connection),
+        D(TAKE_SESSION_FOR, method_take_session),
+        D(BEGIN_CONNECTION_FOR, method_begin_connection_for),
         M(FLUSH_SESSIONS, method_flush_sessions),
         M(LIST_SESSIONS, method_list_sessions),
         M(SET_CHOICE, method_set_choice),

@@ -19,7 +19,8 @@ struct Token {
         Entry *entry;      /* only while live: a doomed token's entry may be gone */
         TokenBatch *batch; /* live while its batch is */
         guint8 *data;      /* a secret chunk (secret-mem.h): no GBytes until it is taken */
-        guint32 len;
+        guint32 len : 24;  /* at most TLSID_TOKEN_MAX */
+        guint32 stack : 8; /* StoreStack: the TLS stack that made it */
         MinHeapNode expiry_node; /* in store->by_expiry */
         gint64 expires;
         /* Embedded links: removal from every queue is O(1) and needs no allocation. */
@@ -27,6 +28,8 @@ struct Token {
         IListLink batch_link; /* in batch->tokens */
         IListLink lru_link;
 };
+
+G_STATIC_ASSERT(TLSID_TOKEN_MAX < (1 << 24));
 
 /* 88 bytes on 64-bit, one 96-byte malloc chunk (a GBytes, a GSequence node and GList
  * links made a token's metadata 240 bytes in three allocations). */
@@ -975,6 +978,16 @@ gboolean store_put_session(Store *store, const char *context, const char *origin
                            const char *identity, guint32 generation, const guint8 *token,
                            gsize len, gint64 expires, guint16 tls_version, gint64 now,
                            StorePutResult *ret_result, GError **error) {
+        return store_put_session_of(store, STORE_STACK_NSS, context, origin, identity,
+                                    generation, token, len, expires, tls_version, now,
+                                    ret_result, error);
+}
+
+gboolean store_put_session_of(Store *store, StoreStack stack, const char *context,
+                              const char *origin, const char *identity, guint32 generation,
+                              const guint8 *token, gsize len, gint64 expires,
+                              guint16 tls_version, gint64 now, StorePutResult *ret_result,
+                              GError **error) {
         Context *ctx;
         Entry *entry;
         Token *t;
@@ -1043,6 +1056,7 @@ gboolean store_put_session(Store *store, const char *context, const char *origin
         t->data = secret_mem_alloc(len);
         memcpy(t->data, token, len);
         t->len = (guint32) len;
+        t->stack = (guint8) stack;
         t->expires = expires;
         ilist_push_tail(&entry->tokens, &t->entry_link);
         ilist_push_tail(&ctx->batch->tokens, &t->batch_link);
@@ -1064,6 +1078,13 @@ gboolean store_put_session(Store *store, const char *context, const char *origin
 gboolean store_take_session(Store *store, const char *context, const char *origin,
                             const char *identity, guint32 generation, gint64 now,
                             GBytes **ret_token, GError **error) {
+        return store_take_session_of(store, STORE_STACK_NSS, context, origin, identity,
+                                     generation, now, ret_token, error);
+}
+
+gboolean store_take_session_of(Store *store, StoreStack stack, const char *context,
+                               const char *origin, const char *identity, guint32 generation,
+                               gint64 now, GBytes **ret_token, GError **error) {
         Context *ctx;
         Entry *entry;
 
@@ -1077,16 +1098,22 @@ gboolean store_take_session(Store *store, const char *context, const char *origi
         store->counters.takes++;
         entry = entry_lookup(ctx, origin);
         if (entry && entry->generation == generation && strcmp(entry->identity, identity) == 0) {
-                while (entry->tokens.tail) {
-                        Token *newest = TOKEN_OF(entry->tokens.tail, entry_link);
+                /* Newest first; another stack's tokens are passed over (at most
+                 * max_tokens_per_partition of them), expired ones dropped on the way. */
+                for (IListLink *l = entry->tokens.tail, *prev; l; l = prev) {
+                        Token *newest = TOKEN_OF(l, entry_link);
 
-                        if (newest->expires > now) {
-                                store->counters.hits++;
-                                *ret_token = token_unlink(store, newest);
-                                return TRUE;
+                        prev = l->prev;
+                        if (newest->expires <= now) {
+                                token_drop(store, newest);
+                                store->counters.expirations++;
+                                continue;
                         }
-                        token_drop(store, newest);
-                        store->counters.expirations++;
+                        if (newest->stack != stack)
+                                continue;
+                        store->counters.hits++;
+                        *ret_token = token_unlink(store, newest);
+                        return TRUE;
                 }
         }
         store->counters.misses++;

@@ -126,15 +126,35 @@ typedef enum {
         STORE_PUT_EXPIRED, /* already expired: dropped, counted */
 } StorePutResult;
 
-/* Stores a copy of @token (1 to TLSID_TOKEN_MAX bytes; else INVALID_ARGUMENT) with its
- * expiry clamped by @tls_version, and to the certificate's notAfter when the choice
- * recorded one (a token never outlives its certificate). Creates the (context, origin)
- * entry if needed (LIMIT_EXCEEDED past max_origins_per_context). Evicts as the limits
- * say. */
+/* Stores a copy of @token (1 to TLSID_TOKEN_MAX bytes; else INVALID_ARGUMENT), made by
+ * NSS, with its expiry clamped by @tls_version, and to the certificate's notAfter when the
+ * choice recorded one (a token never outlives its certificate). Creates the (context,
+ * origin) entry if needed (LIMIT_EXCEEDED past max_origins_per_context). Evicts as the
+ * limits say. */
 gboolean store_put_session(Store *store, const char *context, const char *origin,
                            const char *identity, guint32 generation, const guint8 *token,
                            gsize len, gint64 expires, guint16 tls_version, gint64 now,
                            StorePutResult *ret_result, GError **error);
+/* The TLS stack a token was made by: a stack's tokens go only to clients of that stack
+ * (an NSS token is nothing an OpenSSL client can resume, and the other way round). Clients
+ * that do not say are NSS's (PutSession's meta "stack" absent, TakeSession,
+ * BeginConnection). */
+typedef enum {
+        STORE_STACK_NSS = 0,
+        STORE_STACK_OPENSSL = 1,
+} StoreStack;
+
+/* store_put_session() for a token of @stack. */
+gboolean store_put_session_of(Store *store, StoreStack stack, const char *context,
+                              const char *origin, const char *identity, guint32 generation,
+                              const guint8 *token, gsize len, gint64 expires,
+                              guint16 tls_version, gint64 now, StorePutResult *ret_result,
+                              GError **error);
+/* store_take_session() among the tokens of @stack only. */
+gboolean store_take_session_of(Store *store, StoreStack stack, const char *context,
+                               const char *origin, const char *identity, guint32 generation,
+                               gint64 now, GBytes **ret_token, GError **error);
+
 /* Removes the newest unexpired token of the partition and returns it in @ret_token
  * (transfer full, zeroed when unreffed; no copy is made); NULL (and TRUE) when none. */
 gboolean store_take_session(Store *store, const char *context, const char *origin,

@@ -203,6 +203,27 @@ int tlsid_context_put_session(TlsidContext *context, const char *origin,
 int tlsid_context_take_session(TlsidContext *context, const char *origin,
                                const char *identity, uint32_t generation,
                                void **ret_token, size_t *ret_len);
+/* The TLS stacks the daemon tells tokens apart by: a token goes only to a taker of the
+ * stack that made it. The calls above are NSS's (libtlsid-nss); a client of another TLS
+ * library names its stack in the ..._for() forms. */
+#define TLSID_STACK_NSS "nss"
+#define TLSID_STACK_OPENSSL "openssl"
+/* tlsid_context_begin_connection() for @stack's tokens; with TLSID_STACK_OPENSSL a
+ * partition with an identity hands out its tokens too (an OpenSSL session serialises
+ * whole, the certificate it sent included, and the identity is in the partition). */
+int tlsid_context_begin_connection_for(TlsidContext *context, const char *origin,
+                                       const char *stack, TlsidChoice *ret_state,
+                                       char **ret_identity, uint32_t *ret_generation,
+                                       char **ret_peer_id, void **ret_token, size_t *ret_len);
+/* tlsid_context_put_session() of a token made by @stack. */
+int tlsid_context_put_session_for(TlsidContext *context, const char *origin,
+                                  const char *identity, uint32_t generation, const char *stack,
+                                  const void *token, size_t len, int64_t expires,
+                                  uint16_t tls_version, const char *alpn);
+/* tlsid_context_take_session() among @stack's tokens. */
+int tlsid_context_take_session_for(TlsidContext *context, const char *origin,
+                                   const char *identity, uint32_t generation,
+                                   const char *stack, void **ret_token, size_t *ret_len);
 /* Zeroes @len bytes at @p and frees it; accepts NULL. */
 void tlsid_secret_free(void *p, size_t len);
 

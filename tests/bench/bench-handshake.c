@@ -64,6 +64,7 @@
 #include <tlsid/tlsid-nss.h>
 #include <tlsid/tlsid.h>
 
+#include "bench-handshake-common.h"
 #include "check-main.h"
 #include "lib-asserts.h"
 #include "test-bus.h"
@@ -157,13 +158,6 @@ typedef struct {
 static Result results[2];
 static size_t n_results;
 
-static uint64_t now_ns(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
-
 static uint64_t thread_cpu_ns(void) {
         struct timespec ts;
 
@@ -246,16 +240,16 @@ static Outcome connect_once(const Target *t, Mode mode, const char *peer_id) {
         PRIntervalTime timeout = PR_SecondsToInterval(IO_TIMEOUT_SECONDS);
         PRFileDesc *tcp, *fd;
         Outcome out = { 0 };
-        uint64_t start = now_ns(), mark = start, cpu = 0;
+        uint64_t start = bench_now_ns(), mark = start, cpu = 0;
         size_t got = 0;
 
         if (mode == MODE_ASYNC) {
                 /* As soon as the origin is known. */
                 cpu = thread_cpu_ns();
                 ASSERT_OK(tlsid_nss_attach_start(t->context, "localhost", t->port, 0, &attach));
-                out.phase_ns[PHASE_SETUP] = now_ns() - mark;
+                out.phase_ns[PHASE_SETUP] = bench_now_ns() - mark;
                 out.setup_cpu_ns = thread_cpu_ns() - cpu;
-                mark = now_ns();
+                mark = bench_now_ns();
         }
         tcp = PR_OpenTCPSocket(PR_AF_INET);
         ck_assert_msg(tcp != NULL, "PR_OpenTCPSocket: %s", nss_error());
@@ -275,10 +269,10 @@ static Outcome connect_once(const Target *t, Mode mode, const char *peer_id) {
         ck_assert_int_eq(SSL_VersionRangeSet(fd, &range), SECSuccess);
         ck_assert_int_eq(SSL_SetURL(fd, "localhost"), SECSuccess);
         ck_assert_int_eq(SSL_ResetHandshake(fd, PR_FALSE), SECSuccess);
-        out.phase_ns[PHASE_CONNECT] = now_ns() - mark;
+        out.phase_ns[PHASE_CONNECT] = bench_now_ns() - mark;
         /* CPU against wall time tells computing from waiting for the daemon. */
         cpu = thread_cpu_ns();
-        mark = now_ns();
+        mark = bench_now_ns();
         switch (mode) {
         case MODE_ASYNC:
                 /* Whatever of the round trip the connect did not hide, and the finish. */
@@ -304,14 +298,14 @@ static Outcome connect_once(const Target *t, Mode mode, const char *peer_id) {
         default:
                 ck_abort_msg("mode %d", (int) mode);
         }
-        out.phase_ns[PHASE_SETUP] += now_ns() - mark;
+        out.phase_ns[PHASE_SETUP] += bench_now_ns() - mark;
         out.setup_cpu_ns += thread_cpu_ns() - cpu;
-        mark = now_ns();
+        mark = bench_now_ns();
 
         ck_assert_msg(SSL_ForceHandshakeWithTimeout(fd, timeout) == SECSuccess,
                       "%s: handshake: %s", mode_names[mode], nss_error());
-        out.phase_ns[PHASE_HANDSHAKE] = now_ns() - mark;
-        mark = now_ns();
+        out.phase_ns[PHASE_HANDSHAKE] = bench_now_ns() - mark;
+        mark = bench_now_ns();
         ck_assert_int_eq(PR_Write(fd, request, (PRInt32) sizeof(request) - 1),
                          (PRInt32) sizeof(request) - 1);
         /* Reading to the end also reads a TLS 1.3 NewSessionTicket (the new token). */
@@ -331,12 +325,12 @@ static Outcome connect_once(const Target *t, Mode mode, const char *peer_id) {
         ck_assert_int_eq(SSL_GetChannelInfo(fd, &info, sizeof(info)), SECSuccess);
         out.resumed = info.resumed;
         out.server_resumed = strstr(response, "reused=r ") != NULL;
-        out.phase_ns[PHASE_EXCHANGE] = now_ns() - mark;
-        mark = now_ns();
+        out.phase_ns[PHASE_EXCHANGE] = bench_now_ns() - mark;
+        mark = bench_now_ns();
         PR_Close(fd);
         tlsid_nss_connection_free(conn);
-        out.phase_ns[PHASE_CLOSE] = now_ns() - mark;
-        out.ns = now_ns() - start;
+        out.phase_ns[PHASE_CLOSE] = bench_now_ns() - mark;
+        out.ns = bench_now_ns() - start;
         return out;
 }
 
@@ -442,33 +436,6 @@ static int feeder_main(char *argv[]) {
 
 /* ---- runs ---- */
 
-static int compare_u64(const void *a, const void *b) {
-        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-
-        return x < y ? -1 : x > y;
-}
-
-/* p50 and p99 in microseconds of @n values (sorted in place); their sum in *@ret_sum. */
-static void percentiles(uint64_t *ns, size_t n, double *ret_p50, double *ret_p99,
-                        uint64_t *ret_sum) {
-        uint64_t sum = 0;
-
-        qsort(ns, n, sizeof(uint64_t), compare_u64);
-        for (size_t i = 0; i < n; i++)
-                sum += ns[i];
-        *ret_p50 = (double) ns[n / 2] / 1000.0;
-        *ret_p99 = (double) ns[(n * 99) / 100] / 1000.0;
-        if (ret_sum)
-                *ret_sum = sum;
-}
-
-static uint64_t daemon_hits(TlsidContext *context) {
-        TlsidStatistics s;
-
-        ASSERT_OK(tlsid_client_get_statistics(tlsid_context_get_client(context), &s));
-        return s.hits;
-}
-
 /* One connection of @mode; (e) between its untimed steps: the feeder's token first, this
  * process's own sent after. */
 static Outcome connect_mode(const Target *t, Mode mode, uint64_t *hits) {
@@ -477,11 +444,11 @@ static Outcome connect_mode(const Target *t, Mode mode, uint64_t *hits) {
 
         if (mode == MODE_OTHER) {
                 feeder_put_one(t->feeder);
-                before = daemon_hits(t->other);
+                before = bench_daemon_hits(t->other);
         }
         o = connect_once(t, mode, CACHE_PEER_ID);
         if (mode == MODE_OTHER) {
-                *hits += daemon_hits(t->other) - before;
+                *hits += bench_daemon_hits(t->other) - before;
                 ck_assert_int_eq(tlsid_nss_flush(FLUSH_USEC), 0);
         }
         return o;
@@ -506,7 +473,7 @@ static void run_interleaved(const Target *t, int count, Samples *samples) {
                                        done[mode] < count;
 
                         if (counted)
-                                block_start = daemon_hits(t->context);
+                                block_start = bench_daemon_hits(t->context);
                         for (int i = 0; i < BLOCK && done[mode] < count; i++) {
                                 Outcome o = connect_mode(t, mode, &hits);
 
@@ -523,7 +490,7 @@ static void run_interleaved(const Target *t, int count, Samples *samples) {
                                 done[mode]++;
                         }
                         if (counted)
-                                hits = daemon_hits(t->context) - block_start;
+                                hits = bench_daemon_hits(t->context) - block_start;
                         if (samples)
                                 samples->hits[mode] += hits;
                 }
@@ -539,23 +506,14 @@ static double get_partition_p50(TlsidContext *context, const char *origin) {
 
         ck_assert_ptr_nonnull(ns);
         for (int i = 0; i < CALLS; i++) {
-                uint64_t t0 = now_ns();
+                uint64_t t0 = bench_now_ns();
 
                 ASSERT_OK(tlsid_context_get_partition(context, origin, NULL, NULL, NULL, NULL));
-                ns[i] = now_ns() - t0;
+                ns[i] = bench_now_ns() - t0;
         }
-        percentiles(ns, CALLS, &p50, &p99, NULL);
+        bench_percentiles(ns, CALLS, &p50, &p99, NULL);
         free(ns);
         return p50;
-}
-
-/* A ratio and its target (0: none) within one run. */
-static void print_ratio(const char *name, double value, double target) {
-        if (target > 0)
-                printf(" %s = %.2f (target >= %.2f: %s);", name, value, target,
-                       value >= target ? "met" : "NOT met");
-        else
-                printf(" %s = %.2f;", name, value);
 }
 
 static void print_result(const Result *r, const char *indent) {
@@ -596,14 +554,14 @@ static void print_result(const Result *r, const char *indent) {
         printf("%stokens the daemon served: (e) %llu\n", indent,
                (unsigned long long) r->hits[MODE_OTHER]);
         printf("%sratios of handshakes/s%s:", indent, in_netns ? " (1 ms RTT)" : "");
-        print_ratio("(c)/(b)", r->per_s[MODE_DAEMON] / r->per_s[MODE_CACHE],
+        bench_print_ratio("(c)/(b)", r->per_s[MODE_DAEMON] / r->per_s[MODE_CACHE],
                     in_netns ? 0.95 : v13 ? 0.8 : 0.7);
-        print_ratio("(d)/(b)", r->per_s[MODE_ASYNC] / r->per_s[MODE_CACHE],
+        bench_print_ratio("(d)/(b)", r->per_s[MODE_ASYNC] / r->per_s[MODE_CACHE],
                     in_netns ? 0.98 : 0);
-        print_ratio("(d)/(c)", r->per_s[MODE_ASYNC] / r->per_s[MODE_DAEMON], 0);
-        print_ratio("(e)/(b)", r->per_s[MODE_OTHER] / r->per_s[MODE_CACHE],
+        bench_print_ratio("(d)/(c)", r->per_s[MODE_ASYNC] / r->per_s[MODE_DAEMON], 0);
+        bench_print_ratio("(e)/(b)", r->per_s[MODE_OTHER] / r->per_s[MODE_CACHE],
                     in_netns ? 0.95 : 0.7);
-        print_ratio("(c)/(a)", r->per_s[MODE_DAEMON] / r->per_s[MODE_FULL], in_netns ? 0 : 3);
+        bench_print_ratio("(c)/(a)", r->per_s[MODE_DAEMON] / r->per_s[MODE_FULL], in_netns ? 0 : 3);
         printf("\n");
 }
 
@@ -665,7 +623,7 @@ static void bench_version(TlsidContext *context, TlsidContext *other, const char
         for (int m = 0; m < N_MODES; m++) {
                 uint64_t sum;
 
-                percentiles(samples.ns[m], (size_t) connections, &r->p50_us[m], &r->p99_us[m],
+                bench_percentiles(samples.ns[m], (size_t) connections, &r->p50_us[m], &r->p99_us[m],
                             &sum);
                 r->per_s[m] = (double) connections / ((double) sum / 1e9);
                 r->resumed[m] = samples.resumed[m];
@@ -675,7 +633,7 @@ static void bench_version(TlsidContext *context, TlsidContext *other, const char
                 for (int p = 0; p < N_PHASES; p++) {
                         double p99;
 
-                        percentiles(samples.phase_ns[m][p], (size_t) connections,
+                        bench_percentiles(samples.phase_ns[m][p], (size_t) connections,
                                     &r->phase_p50_us[m][p], &p99, NULL);
                         if (p == PHASE_SETUP)
                                 r->attach_p99_us[m] = p99;
@@ -685,7 +643,7 @@ static void bench_version(TlsidContext *context, TlsidContext *other, const char
         for (int m = 0; m < N_MODES; m++) {
                 double p99;
 
-                percentiles(samples.attach_cpu_ns[m], (size_t) connections,
+                bench_percentiles(samples.attach_cpu_ns[m], (size_t) connections,
                             &r->attach_cpu_p50_us[m], &p99, NULL);
                 free(samples.attach_cpu_ns[m]);
         }
@@ -767,16 +725,11 @@ static void run_rtt_variant(void) {
 }
 
 START_TEST(test_handshake_bench) {
-        const char *script = getenv("TLSID_MAKE_E2E_CERTS");
-        char *certs, *command, *db;
+        char *certs, *db;
         TlsidClient *client = NULL;
         TlsidContext *context = NULL, *other = NULL;
 
-        ck_assert_msg(script && *script, "TLSID_MAKE_E2E_CERTS is not set");
-        test_bus_start();
-        certs = test_xasprintf("%s/certs", test_bus_tmpdir());
-        command = test_xasprintf("sh '%s' '%s' > /dev/null", script, certs);
-        ck_assert_msg(system(command) == 0, "%s failed", command);
+        certs = bench_handshake_setup();
         db = test_xasprintf("sql:%s/client-db", certs);
         ck_assert_int_eq(NSS_Initialize(db, "", "", "", NSS_INIT_READONLY), SECSuccess);
         ck_assert_int_eq(NSS_SetDomesticPolicy(), SECSuccess);
@@ -814,7 +767,6 @@ START_TEST(test_handshake_bench) {
         NSS_Shutdown();
         test_bus_stop();
         free(db);
-        free(command);
         free(certs);
 
         if (!in_netns && rtt_variant)

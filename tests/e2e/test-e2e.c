@@ -23,6 +23,7 @@
 
 #include <tlsid/tlsid.h>
 
+#include "asan.h"
 #include "cert-bus.h"
 #include "check-main.h"
 #include "lib-asserts.h"
@@ -39,6 +40,18 @@
 
 /* Made once by main(); the tests only read it. */
 static char *alice_fp, *bob_fp;
+/* The client the scenarios run: "tlsid-fetch" (NSS), or "tlsid-curl" (libcurl and
+ * OpenSSL) when TLSID_E2E_CLIENT is "curl"; its --verbose lines start with its name. */
+static const char *tool = "tlsid-fetch";
+
+static bool is_curl(void) {
+        return strcmp(tool, "tlsid-curl") == 0;
+}
+
+/* "@tool: @text" (transfer full). */
+static char *tool_line(const char *text) {
+        return g_strdup_printf("%s: %s", tool, text);
+}
 
 typedef enum { NGINX, SELFSERV, APACHE } ServerKind;
 
@@ -88,21 +101,33 @@ static char *url(uint16_t port, const char *path) {
 }
 
 /* Starts `tlsid-fetch --verbose --context @context --nss-db CLIENT-DB ARGS... URL`
- * (@first...: NULL-ended). */
+ * (@first...: NULL-ended), or tlsid-curl with alice's and bob's certificates and keys and
+ * the test CA in place of the NSS database. */
 static void fetch_start(Fetch *f, const char *context, const char *first, ...) {
         g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(GError) error = NULL;
-        const char *fetch = g_getenv("TLSID_FETCH");
+        const char *fetch = g_getenv(is_curl() ? "TLSID_CURL" : "TLSID_FETCH");
         va_list ap;
 
-        ck_assert_msg(fetch != NULL, "TLSID_FETCH is not set");
+        ck_assert_msg(fetch != NULL, "TLSID_FETCH or TLSID_CURL is not set");
         memset(f, 0, sizeof(*f));
         g_ptr_array_add(argv, g_strdup(fetch));
         g_ptr_array_add(argv, g_strdup("--verbose"));
         g_ptr_array_add(argv, g_strdup("--context"));
         g_ptr_array_add(argv, g_strdup(context));
-        g_ptr_array_add(argv, g_strdup("--nss-db"));
-        g_ptr_array_add(argv, g_build_filename(certs_dir, "client-db", NULL));
+        if (is_curl()) {
+                static const char *const files[] = { "--cert", "alice.pem", "--key", "alice.key",
+                                                     "--cert", "bob.pem", "--key", "bob.key",
+                                                     "--cacert", "ca.pem" };
+
+                for (size_t i = 0; i < G_N_ELEMENTS(files); i += 2) {
+                        g_ptr_array_add(argv, g_strdup(files[i]));
+                        g_ptr_array_add(argv, g_build_filename(certs_dir, files[i + 1], NULL));
+                }
+        } else {
+                g_ptr_array_add(argv, g_strdup("--nss-db"));
+                g_ptr_array_add(argv, g_build_filename(certs_dir, "client-db", NULL));
+        }
         va_start(ap, first);
         for (const char *a = first; a; a = va_arg(ap, const char *))
                 g_ptr_array_add(argv, g_strdup(a));
@@ -163,22 +188,24 @@ static bool fetch_read(Fetch *f, const char *needle, long long deadline) {
  * the test, so a change of format cannot pass silently. */
 static void parse_connections(Fetch *f) {
         g_auto(GStrv) lines = g_strsplit(f->err->str, "\n", -1);
+        g_autofree char *prefix = tool_line("connection ");
 
         for (char **l = lines; *l; l++) {
                 Connection *c;
                 char identity[80], resumed[8], asked[8], sent[80];
                 int end = 0;
 
-                if (!g_str_has_prefix(*l, "tlsid-fetch: connection "))
+                if (!g_str_has_prefix(*l, prefix))
                         continue;
                 ck_assert_msg(f->n_conns < MAX_CONNECTIONS, "%s: too many connections",
                               f->command);
                 c = &f->conns[f->n_conns];
-                ck_assert_msg(sscanf(*l, "tlsid-fetch: connection %d: generation=%u "
+                ck_assert_msg(sscanf(*l + strlen(prefix), "%d: generation=%u "
                                      "identity=%79s resumed=%7s asked=%7s sent=%79s "
                                      "status=%d%n",
                                      &c->number, &c->generation, identity, resumed, asked, sent,
-                                     &c->status, &end) == 7 && (*l)[end] == '\0',
+                                     &c->status, &end) == 7 &&
+                                      (*l)[strlen(prefix) + end] == '\0',
                               "%s: unexpected --verbose line: '%s'", f->command, *l);
                 ck_assert_msg(c->number == (int) f->n_conns + 1,
                               "%s: connection %d where %zu was due", f->command, c->number,
@@ -459,8 +486,9 @@ static void scenario_shared_resumption(void) {
 }
 
 /* 2. Context A chose alice, B bob; they fetch alternately, two connections each time
- * (the second resumed from NSS's in-process cache): the server sees Alice only from A
- * and Bob only from B. */
+ * (the second resumed from NSS's in-process cache, or with OpenSSL from its own outbox;
+ * with OpenSSL the first too, after the first round, from the daemon): the server sees
+ * Alice only from A and Bob only from B. */
 static void scenario_parallel_identities(void) {
         g_autofree char *u = server_url("/private");
         static const char *const alice2[] = { DN_ALICE, DN_ALICE };
@@ -491,10 +519,18 @@ static void scenario_parallel_identities(void) {
                                                       "round %d: %s: connection %zu sent %s",
                                                       round, f.command, k, who(c->sent));
                         }
-                        ck_assert_msg(!conn(&f, 1)->resumed && conn(&f, 2)->resumed,
-                                      "round %d: %s: expected a full handshake then a "
-                                      "resumption: %s", round, f.command, f.err->str);
-                        assert_server_saw(&f, 2, tab == 0 ? alice2 : bob2, ".r");
+                        /* OpenSSL's sessions with a certificate go through the daemon:
+                         * from the second round on, the process resumes its tab's session
+                         * of the round before. */
+                        bool full_first = !is_curl() || round == 0;
+
+                        ck_assert_msg(conn(&f, 1)->resumed != full_first &&
+                                      conn(&f, 2)->resumed,
+                                      "round %d: %s: expected %s then a resumption: %s", round,
+                                      f.command, full_first ? "a full handshake" : "one",
+                                      f.err->str);
+                        assert_server_saw(&f, 2, tab == 0 ? alice2 : bob2,
+                                          full_first ? ".r" : "rr");
                         fetch_clear(&f);
                 }
         }
@@ -510,8 +546,10 @@ static void fetch_with_change(Fetch *f, const char *context, const char *u, cons
         va_start(ap, first);
         collect_args(args, first, ap);
         va_end(ap);
+        g_autofree char *first_line = tool_line("connection 1:");
+
         fetch_start(f, context, "--connections", n, "--interval", "1", u, NULL);
-        ck_assert_msg(fetch_read(f, "tlsid-fetch: connection 1:",
+        ck_assert_msg(fetch_read(f, first_line,
                                  test_bus_now_ms() + RUN_TIMEOUT_MS),
                       "%s: ended before its first connection; stdout:\n%s\nstderr:\n%s",
                       f->command, f->out->str, f->err->str);
@@ -822,9 +860,12 @@ static size_t requests_answered(const Fetch *f) {
 
         for (size_t i = 0; i < f->n_conns; i++)
                 n += f->conns[i].status != 0;
-        for (const char *p = f->err->str; (p = strstr(p, "tlsid-fetch: re-sending ")); p++)
+        g_autofree char *resending = tool_line("re-sending ");
+        g_autofree char *request = tool_line("request ");
+
+        for (const char *p = f->err->str; (p = strstr(p, resending)); p++)
                 n++;
-        for (const char *p = f->err->str; (p = strstr(p, "tlsid-fetch: request ")); p++)
+        for (const char *p = f->err->str; (p = strstr(p, request)); p++)
                 n++;
         return n;
 }
@@ -854,6 +895,7 @@ static size_t apache_connections(const TlsServerRequest *r, size_t n, size_t *re
 static void scenario_reauthentication(void) {
         g_autofree char *u = server_url("/require/");
         TlsServerRequest r[8];
+        g_autofree char *resent = tool_line("re-sending on connection 1");
         Fetch f;
 
         ctl("open", "tab/re", NULL);
@@ -861,8 +903,7 @@ static void scenario_reauthentication(void) {
         fetch_run(&f, "tab/re", u);
         assert_exit(&f, 0);
         ck_assert_msg(f.n_conns == 1 && strcmp(conn(&f, 1)->sent, alice_fp) == 0 &&
-                      conn(&f, 1)->status == 200 &&
-                      strstr(f.err->str, "tlsid-fetch: re-sending on connection 1"),
+                      conn(&f, 1)->status == 200 && strstr(f.err->str, resent),
                       "%s: %s", f.command, f.err->str);
         ck_assert_msg(strstr(f.out->str, "dn=" DN_ALICE), "%s", f.out->str);
         /* The server's side: the same request twice on one connection, both as Alice. */
@@ -888,13 +929,14 @@ static void scenario_keep_alive_switch(void) {
         g_autofree char *u = server_url("/optional/");
         TlsServerRequest r[16];
         size_t first[16], count[16], n, k;
+        g_autofree char *first_line = tool_line("connection 1:");
         Fetch f;
 
         ctl("open", "tab/ka", NULL);
         ctl("choose", "tab/ka", t.origin, alice_fp, NULL);
         fetch_start(&f, "tab/ka", "--keep-alive", "--connections", "3", "--interval", "1", u,
                     NULL);
-        ck_assert_msg(fetch_read(&f, "tlsid-fetch: connection 1:",
+        ck_assert_msg(fetch_read(&f, first_line,
                                  test_bus_now_ms() + RUN_TIMEOUT_MS),
                       "%s: %s", f.command, f.err->str);
         ctl("choose", "tab/ka", t.origin, bob_fp, NULL);
@@ -935,7 +977,7 @@ static void scenario_switch_race(void) {
         ctl("choose", "tab/race", t.origin, alice_fp, NULL);
         fetch_start(&f, "tab/race", "--connections", n_fetches, u, NULL);
         for (int i = 1; i <= RACE_FETCHES; i++) {
-                g_autofree char *line = g_strdup_printf("tlsid-fetch: connection %d:", i);
+                g_autofree char *line = g_strdup_printf("%s: connection %d:", tool, i);
 
                 if (!fetch_read(&f, line, deadline))
                         break;
@@ -966,6 +1008,192 @@ static void scenario_switch_race(void) {
         fetch_clear(&f);
 }
 
+/* --- what only OpenSSL allows, and both stacks in one context (tlsid-curl) --- */
+
+/* Runs @client ("tlsid-fetch" or "tlsid-curl") to its end in @context on @u. */
+static void run_client(Fetch *f, const char *client, const char *context, const char *u) {
+        const char *was = tool;
+
+        tool = client;
+        fetch_run(f, context, u);
+        tool = was;
+}
+
+/* 15. A second tlsid-curl process resumes the first one's session with Alice's
+ * certificate, from the daemon: the server shows the session reused and Alice's DN. After
+ * a switch to Bob no process resumes it, nor after a switch back to Alice (a new
+ * partition). */
+static void scenario_certificate_resumption(void) {
+        g_autofree char *u = server_url("/private");
+        static const char *const alice[] = { DN_ALICE };
+        static const char *const bob[] = { DN_BOB };
+        Fetch first, second, third, fourth;
+
+        ctl("open", "tab/x", NULL);
+        ctl("choose", "tab/x", t.origin, alice_fp, NULL);
+        run_client(&first, "tlsid-curl", "tab/x", u);
+        assert_exit(&first, 0);
+        ck_assert_msg(!conn(&first, 1)->resumed && strcmp(conn(&first, 1)->sent, alice_fp) == 0,
+                      "%s", first.err->str);
+        assert_server_saw(&first, 1, alice, ".");
+        wait_for_token("tab/x", t.origin);
+
+        run_client(&second, "tlsid-curl", "tab/x", u);
+        assert_exit(&second, 0);
+        ck_assert_msg(conn(&second, 1)->resumed && !conn(&second, 1)->asked &&
+                      conn(&second, 1)->sent[0] == '\0' &&
+                      strcmp(conn(&second, 1)->identity, alice_fp) == 0,
+                      "%s: did not resume Alice's session: %s", second.command,
+                      second.err->str);
+        assert_server_saw(&second, 1, alice, "r");
+        wait_for_token("tab/x", t.origin);
+
+        ctl("choose", "tab/x", t.origin, bob_fp, NULL);
+        run_client(&third, "tlsid-curl", "tab/x", u);
+        assert_exit(&third, 0);
+        ck_assert_msg(!conn(&third, 1)->resumed && strcmp(conn(&third, 1)->sent, bob_fp) == 0 &&
+                      conn(&third, 1)->generation > conn(&second, 1)->generation,
+                      "%s: %s", third.command, third.err->str);
+        assert_server_saw(&third, 1, bob, ".");
+
+        ctl("choose", "tab/x", t.origin, alice_fp, NULL);
+        run_client(&fourth, "tlsid-curl", "tab/x", u);
+        assert_exit(&fourth, 0);
+        ck_assert_msg(!conn(&fourth, 1)->resumed &&
+                      strcmp(conn(&fourth, 1)->sent, alice_fp) == 0,
+                      "%s: resumed a session of an earlier partition: %s", fourth.command,
+                      fourth.err->str);
+        assert_server_saw(&fourth, 1, alice, ".");
+        fetch_clear(&first);
+        fetch_clear(&second);
+        fetch_clear(&third);
+        fetch_clear(&fourth);
+}
+
+/* 16. tlsid-fetch (NSS) and tlsid-curl (OpenSSL) in one context share its choice and
+ * generations, never each other's tokens: each resumes only from its own stack's token,
+ * which the other left in the daemon; a choice made for one is the other's too. */
+static void scenario_mixed_stacks(void) {
+        g_autofree char *u = server_url("/");
+        g_autofree char *private = server_url("/private");
+        static const char *const alice[] = { DN_ALICE };
+        Fetch nss1, ossl1, nss2, ossl2, ask, chosen, switched;
+
+        ctl("open", "tab/mix", NULL);
+        ctl("choose", "tab/mix", t.origin, "none", NULL);
+        run_client(&nss1, "tlsid-fetch", "tab/mix", u);
+        assert_exit(&nss1, 0);
+        assert_server_saw(&nss1, 1, NULL, ".");
+        wait_for_token("tab/mix", t.origin);
+        /* The daemon holds an NSS token: OpenSSL is not given it. */
+        run_client(&ossl1, "tlsid-curl", "tab/mix", u);
+        assert_exit(&ossl1, 0);
+        ck_assert_msg(!conn(&ossl1, 1)->resumed, "%s: took another stack's token: %s",
+                      ossl1.command, ossl1.err->str);
+        ck_assert_uint_eq(conn(&ossl1, 1)->generation, conn(&nss1, 1)->generation);
+        assert_server_saw(&ossl1, 1, NULL, ".");
+        /* Each finds its own stack's token, which the other passed over. */
+        run_client(&nss2, "tlsid-fetch", "tab/mix", u);
+        assert_exit(&nss2, 0);
+        ck_assert_msg(conn(&nss2, 1)->resumed, "%s: its token is gone: %s", nss2.command,
+                      nss2.err->str);
+        assert_server_saw(&nss2, 1, NULL, "r");
+        run_client(&ossl2, "tlsid-curl", "tab/mix", u);
+        assert_exit(&ossl2, 0);
+        ck_assert_msg(conn(&ossl2, 1)->resumed, "%s: its token is gone: %s", ossl2.command,
+                      ossl2.err->str);
+        assert_server_saw(&ossl2, 1, NULL, "r");
+
+        /* A choice asked by one and made by the user is the other's. */
+        ctl("forget", "--context", "tab/mix", NULL);
+        write_policy("{\"mode\": \"ask\"}\n");
+        run_client(&ask, "tlsid-fetch", "tab/mix", private);
+        assert_exit(&ask, 3);
+        ctl("choose", "tab/mix", t.origin, alice_fp, NULL);
+        run_client(&chosen, "tlsid-curl", "tab/mix", private);
+        assert_exit(&chosen, 0);
+        ck_assert_msg(strcmp(conn(&chosen, 1)->sent, alice_fp) == 0, "%s: %s", chosen.command,
+                      chosen.err->str);
+        assert_server_saw(&chosen, 1, alice, ".");
+        run_client(&switched, "tlsid-fetch", "tab/mix", private);
+        assert_exit(&switched, 0);
+        ck_assert_msg(strcmp(conn(&switched, 1)->identity, alice_fp) == 0 &&
+                      conn(&switched, 1)->generation == conn(&chosen, 1)->generation,
+                      "%s: %s", switched.command, switched.err->str);
+        fetch_clear(&nss1);
+        fetch_clear(&ossl1);
+        fetch_clear(&nss2);
+        fetch_clear(&ossl2);
+        fetch_clear(&ask);
+        fetch_clear(&chosen);
+        fetch_clear(&switched);
+}
+
+/* 17. A libcurl program outside the tree (tests/data/curl-two-identities.c), built with
+ * nothing but `pkg-config --cflags --libs tlsid-openssl libcurl` against the build tree's
+ * uninstalled pkg-config files: its two easy handles on one multi handle, in two
+ * contexts, fetch at once, twice: the server sees Alice only from the first and Bob only
+ * from the second. */
+static void scenario_out_of_tree_program(void) {
+        g_autofree char *u = server_url("/private");
+        g_autofree char *prog = g_build_filename(test_bus_tmpdir(), "curl-two-identities", NULL);
+        g_autofree char *src = g_build_filename(g_getenv("TLSID_SOURCE_DIR"), "tests", "data",
+                                                "curl-two-identities.c", NULL);
+        g_autofree char *pc_path = g_build_filename(g_getenv("TLSID_BUILD_DIR"),
+                                                    "meson-uninstalled", NULL);
+        /* Under the sanitized run the libraries need the sanitizers' runtime, which only
+         * an executable built with them brings. */
+#ifdef HAVE_ASAN
+        const char *cc = "clang -fsanitize=address,undefined";
+#else
+        const char *cc = "cc";
+#endif
+        g_autofree char *build = g_strdup_printf(
+                "%s -o '%s' '%s' "
+                "$(PKG_CONFIG_PATH='%s' pkg-config --cflags --libs tlsid-openssl libcurl)",
+                cc, prog, src, pc_path);
+        g_autofree char *ca = g_build_filename(certs_dir, "ca.pem", NULL);
+        g_autofree char *alice_pem = g_build_filename(certs_dir, "alice.pem", NULL);
+        g_autofree char *alice_key = g_build_filename(certs_dir, "alice.key", NULL);
+        g_autofree char *bob_pem = g_build_filename(certs_dir, "bob.pem", NULL);
+        g_autofree char *bob_key = g_build_filename(certs_dir, "bob.key", NULL);
+        const char *sh[] = { "sh", "-c", build, NULL };
+        const char *run[] = { prog, u, ca, "app/a", "app/b", alice_pem, alice_key, bob_pem,
+                              bob_key, NULL };
+        g_autofree char *out = NULL, *err = NULL, *out2 = NULL, *err2 = NULL;
+        g_autoptr(GError) error = NULL;
+        g_auto(GStrv) lines = NULL;
+        size_t alice = 0, bob = 0;
+        int status;
+
+        ck_assert_msg(g_spawn_sync(NULL, (char **) sh, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                                   &out, &err, &status, &error),
+                      "%s: %s", build, error->message);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: %s%s", build, out,
+                      err);
+        ctl("open", "app/a", NULL);
+        ctl("open", "app/b", NULL);
+        ctl("choose", "app/a", t.origin, alice_fp, NULL);
+        ctl("choose", "app/b", t.origin, bob_fp, NULL);
+        ck_assert_msg(g_spawn_sync(NULL, (char **) run, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                                   &out2, &err2, &status, &error),
+                      "%s: %s", prog, error->message);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: %s%s", prog, out2,
+                      err2);
+        lines = g_strsplit(out2, "\n", -1);
+        for (char **l = lines; *l; l++) {
+                if (!**l)
+                        continue;
+                if (g_str_has_prefix(*l, "app/a: 200 dn=" DN_ALICE " "))
+                        alice++;
+                else if (g_str_has_prefix(*l, "app/b: 200 dn=" DN_BOB " "))
+                        bob++;
+                else
+                        ck_abort_msg("%s: unexpected line '%s'", prog, *l);
+        }
+        ck_assert_msg(alice == 2 && bob == 2, "%s: %s", prog, out2);
+}
+
 /* --- the tests: each scenario under TLS 1.2 (_i = 0) and TLS 1.3 (_i = 1) --- */
 
 #define E2E_TEST(server, kind, scenario)                         \
@@ -985,6 +1213,9 @@ E2E_TEST(nginx, NGINX, never_unsolicited)
 E2E_TEST(nginx, NGINX, policy_auto)
 E2E_TEST(nginx, NGINX, handshake_ask)
 E2E_TEST(nginx, NGINX, application_database)
+E2E_TEST(nginx, NGINX, certificate_resumption)
+E2E_TEST(nginx, NGINX, mixed_stacks)
+E2E_TEST(nginx, NGINX, out_of_tree_program)
 E2E_TEST(selfserv, SELFSERV, shared_resumption)
 E2E_TEST(selfserv, SELFSERV, parallel_identities)
 E2E_TEST(selfserv, SELFSERV, switch)
@@ -998,10 +1229,9 @@ E2E_TEST(apache, APACHE, reauthentication_ask)
 E2E_TEST(apache, APACHE, keep_alive_switch)
 E2E_TEST(apache, APACHE, switch_race)
 
-static Suite *e2e_suite(void) {
-        Suite *s = suite_create("e2e");
+/* The nginx and Apache scenarios both clients run; each under TLS 1.2 and 1.3. */
+static TCase *nginx_case(void) {
         TCase *nginx = tcase_create("nginx");
-        TCase *selfserv = tcase_create("selfserv");
 
         tcase_add_checked_fixture(nginx, setup, teardown);
         tcase_set_timeout(nginx, 120);
@@ -1014,6 +1244,27 @@ static Suite *e2e_suite(void) {
         tcase_add_loop_test(nginx, test_e2e_nginx_never_unsolicited, 0, 2);
         tcase_add_loop_test(nginx, test_e2e_nginx_policy_auto, 0, 2);
         tcase_add_loop_test(nginx, test_e2e_nginx_handshake_ask, 0, 2);
+        return nginx;
+}
+
+static TCase *apache_case(void) {
+        TCase *apache = tcase_create("apache");
+
+        tcase_add_checked_fixture(apache, setup, teardown);
+        tcase_set_timeout(apache, 240);
+        tcase_add_loop_test(apache, test_e2e_apache_reauthentication, 0, 2);
+        tcase_add_loop_test(apache, test_e2e_apache_reauthentication_ask, 0, 2);
+        tcase_add_loop_test(apache, test_e2e_apache_keep_alive_switch, 0, 2);
+        tcase_add_loop_test(apache, test_e2e_apache_switch_race, 0, 2);
+        return apache;
+}
+
+static Suite *e2e_suite(void) {
+        Suite *s = suite_create("e2e");
+        TCase *nginx = nginx_case();
+        TCase *selfserv = tcase_create("selfserv");
+
+        /* The application's own NSS database: tlsid-fetch's. */
         tcase_add_loop_test(nginx, test_e2e_nginx_application_database, 0, 2);
         suite_add_tcase(s, nginx);
 
@@ -1028,22 +1279,31 @@ static Suite *e2e_suite(void) {
         tcase_add_loop_test(selfserv, test_e2e_selfserv_policy_auto, 0, 2);
         tcase_add_loop_test(selfserv, test_e2e_selfserv_handshake_ask, 0, 2);
         suite_add_tcase(s, selfserv);
+        suite_add_tcase(s, apache_case());
+        return s;
+}
 
-        TCase *apache = tcase_create("apache");
-        tcase_add_checked_fixture(apache, setup, teardown);
-        tcase_set_timeout(apache, 240);
-        tcase_add_loop_test(apache, test_e2e_apache_reauthentication, 0, 2);
-        tcase_add_loop_test(apache, test_e2e_apache_reauthentication_ask, 0, 2);
-        tcase_add_loop_test(apache, test_e2e_apache_keep_alive_switch, 0, 2);
-        tcase_add_loop_test(apache, test_e2e_apache_switch_race, 0, 2);
-        suite_add_tcase(s, apache);
+/* tlsid-curl: the scenarios of libtlsid-nss's promises, against nginx and Apache, and
+ * what only OpenSSL allows. */
+static Suite *e2e_curl_suite(void) {
+        Suite *s = suite_create("e2e-curl");
+        TCase *nginx = nginx_case();
+
+        tcase_add_loop_test(nginx, test_e2e_nginx_certificate_resumption, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_mixed_stacks, 0, 2);
+        tcase_add_loop_test(nginx, test_e2e_nginx_out_of_tree_program, 0, 2);
+        suite_add_tcase(s, nginx);
+        suite_add_tcase(s, apache_case());
         return s;
 }
 
 int main(void) {
+        const char *client = g_getenv("TLSID_E2E_CLIENT");
         int status;
 
         signal(SIGPIPE, SIG_IGN);
-        status = test_run_suite(e2e_suite(), CK_FORK);
+        if (client && strcmp(client, "curl") == 0)
+                tool = "tlsid-curl";
+        status = test_run_suite(is_curl() ? e2e_curl_suite() : e2e_suite(), CK_FORK);
         return status;
 }

@@ -1,30 +1,29 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* libtlsid-nss's outage report: one message when the daemon becomes unreachable, one when
- * it answers again, whichever thread notices. */
+/* The adapters' outage report (libtlsid-nss's and libtlsid-openssl's): one message when
+ * the daemon becomes unreachable, one when it answers again, whichever thread notices. */
 #include <pthread.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "libtlsid-nss-private.h"
-
+#include "adapter-private.h"
 
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
-static TlsidNssReportFn report_fn;      /* under report_lock; NULL: stderr */
+static AdapterReportFn report_fn;      /* under report_lock; NULL: stderr */
 static void *report_userdata;           /* under report_lock */
 static bool outage;                     /* under report_lock */
 
-static void report(TlsidNssReportFn fn, void *userdata, const char *message) {
+static void report(AdapterReportFn fn, void *userdata, const char *message) {
         if (fn)
                 fn(message, userdata);
         else
-                fprintf(stderr, "libtlsid-nss: %s\n", message);
+                fprintf(stderr, "%s: %s\n", adapter_name, message);
 }
 
 /* The callback runs outside the lock so that it may call back into the library. */
 void note_unreachable(int r) {
-        TlsidNssReportFn fn;
+        AdapterReportFn fn;
         void *userdata;
         char message[640];
         bool first;
@@ -45,7 +44,7 @@ void note_unreachable(int r) {
 }
 
 void note_reachable(void) {
-        TlsidNssReportFn fn;
+        AdapterReportFn fn;
         void *userdata;
         bool was_out;
 
@@ -59,7 +58,7 @@ void note_reachable(void) {
                 report(fn, userdata, "tlsidd is reachable again");
 }
 
-_public_ void tlsid_nss_set_report_function(TlsidNssReportFn fn, void *userdata) {
+void report_set_function(AdapterReportFn fn, void *userdata) {
         pthread_mutex_lock(&report_lock);
         report_fn = fn;
         report_userdata = userdata;
