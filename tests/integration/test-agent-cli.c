@@ -370,11 +370,11 @@ START_TEST(test_agent_cli_json_bad_lines) {
         request = agent_line(&a, "\"type\":\"request\"");
         id = json_value(request, "id");
         for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
-                g_autofree char *text = NULL, *error = NULL, *field = NULL;
+                g_autofree char *line_text = NULL, *text = NULL, *error = NULL, *field = NULL;
                 g_autofree char *number = g_strdup_printf("\"line\":%zu,", i + 1);
 
-                text = g_strdup_printf(bad[i].format, id);
-                text = g_strconcat(g_steal_pointer(&text), "\n", NULL);
+                line_text = g_strdup_printf(bad[i].format, id);
+                text = g_strconcat(line_text, "\n", NULL);
                 agent_write(&a, text);
                 error = agent_line(&a, "\"type\":\"error\"");
                 ck_assert_msg(json_check(error, NULL), "not JSON: %s", error);
