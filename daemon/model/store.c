@@ -43,28 +43,32 @@ struct TokenBatch {
         GList doomed_link; /* in store->doomed while doomed and not empty */
 };
 
-/* The members are ordered so that no padding is left: 88 bytes, one 96-byte malloc
- * chunk, as a partition is the most numerous object after tokens. */
+/* A partition is the most numerous object after tokens, so it is one allocation: its
+ * index links and its origin are inside it, and its hash table slot points at that origin
+ * (the key is the value, no values array). 80 bytes and the origin: a 25-byte origin
+ * makes a 112-byte malloc chunk (a separate origin string and GTree node took 96 more). */
 struct Entry {
         Context *context;
-        char *origin;
         char *identity;   /* no_identity when none is chosen */
         gint64 not_after; /* of the certificate chosen; 0 when unknown */
         IList tokens; /* by entry_link, oldest first; only the current partition has any */
-        StoreIndexKey index_key; /* in store->entry_index */
+        StoreIndexNode index_node; /* in store->entry_index */
         int state;
         guint32 generation;
         gboolean remembered;
         guint epoch; /* the context's epoch it was last synced to, see entry_sync() */
+        char origin[]; /* the key of ctx->entries, NUL-terminated */
 };
-G_STATIC_ASSERT(sizeof(void *) != 8 || sizeof(Entry) <= 88);
+G_STATIC_ASSERT(sizeof(void *) != 8 || G_STRUCT_OFFSET(Entry, origin) <= 80);
+
+#define ENTRY_OF_ORIGIN(str) ((Entry *) ((guint8 *) (str) - G_STRUCT_OFFSET(Entry, origin)))
 
 struct Context {
         char *id;
         char *label;
-        StoreIndexKey index_key; /* in store->context_index */
+        StoreIndexNode index_node; /* in store->context_index */
         gboolean ephemeral;
-        GHashTable *entries; /* origin -> Entry* */
+        GHashTable *entries; /* set of Entry.origin, each inside its Entry */
         GHashTable *holders; /* set of unique names, ephemeral contexts only */
         /* The generation of every origin without an entry: a wildcard flush bumps it,
          * so origins the store never saw move on too, and new entries start here. */
@@ -187,25 +191,26 @@ void store_limits_init(StoreLimits *limits) {
  * never changes a cost. */
 #define ALLOC_OVERHEAD 16
 #define HASH_SLOT 48
+#define SET_SLOT 24        /* a slot of a table whose key is its value (g_hash_table_add) */
 #define TABLE_BASE 128     /* an empty GHashTable */
 #define HEAP_SLOT 16       /* a token's pointer in by_expiry, with the array's spare room */
-#define INDEX_NODE 48      /* a node of the ordered index (store-index.c); the key is the
-                            * item's */
 
 /* A token: its structure, its slot in by_expiry, and the secret chunk. */
 static guint64 token_cost(gsize len) {
         return sizeof(Token) + ALLOC_OVERHEAD + HEAP_SLOT + secret_mem_chunk_size(len);
 }
 
+/* A partition: its block with the origin inside (the index links too), its identity when
+ * one is chosen, its slot in its context's set. */
 static guint64 entry_cost(const char *origin) {
-        return sizeof(Entry) + 3 * ALLOC_OVERHEAD + strlen(origin) + 1 + TLSID_IDENTITY_LEN +
-               1 + HASH_SLOT + INDEX_NODE;
+        return sizeof(Entry) + 2 * ALLOC_OVERHEAD + strlen(origin) + 1 + TLSID_IDENTITY_LEN +
+               1 + SET_SLOT;
 }
 
 /* A context with its tables and its token batch (the label is charged apart). */
 static guint64 context_cost(const char *id) {
         return sizeof(Context) + sizeof(TokenBatch) + 5 * ALLOC_OVERHEAD + 2 * TABLE_BASE +
-               strlen(id) + 1 + HASH_SLOT + INDEX_NODE;
+               strlen(id) + 1 + HASH_SLOT;
 }
 
 static guint64 label_cost(const char *label) {
@@ -390,8 +395,10 @@ static void entry_set_identity(Entry *entry, const char *identity) {
                 g_free(old);
 }
 
-static void entry_free(Entry *entry) {
-        g_free(entry->origin);
+/* The destroy function of ctx->entries, whose keys are the entries' origins. */
+static void entry_free(char *origin) {
+        Entry *entry = ENTRY_OF_ORIGIN(origin);
+
         entry_set_identity(entry, "");
         g_free(entry);
 }
@@ -424,9 +431,16 @@ static gboolean choice_differs(const Entry *entry, int state, const char *identi
 
 /* Makes @entry one of @ctx's: looked up by origin, listed in order. */
 static void entry_insert(Store *store, Context *ctx, Entry *entry) {
-        g_hash_table_insert(ctx->entries, entry->origin, entry);
-        entry->index_key = (StoreIndexKey) { ctx->id, entry->origin };
-        store_index_add(store->entry_index, &entry->index_key, entry);
+        g_hash_table_add(ctx->entries, entry->origin);
+        store_index_add(store->entry_index, entry);
+}
+
+static void entry_index_key(gconstpointer item, const char **ret_major,
+                            const char **ret_minor) {
+        const Entry *entry = item;
+
+        *ret_major = entry->context->id;
+        *ret_minor = entry->origin;
 }
 
 /* Brings @entry up to its context's last wildcard flush: the flush doomed its tokens with
@@ -446,17 +460,18 @@ static Entry *entry_sync(Entry *entry) {
 
 /* The entry of (@ctx, @origin), synced, or NULL. */
 static Entry *entry_lookup(Context *ctx, const char *origin) {
-        Entry *entry = g_hash_table_lookup(ctx->entries, origin);
+        char *key = g_hash_table_lookup(ctx->entries, origin);
 
-        return entry ? entry_sync(entry) : NULL;
+        return key ? entry_sync(ENTRY_OF_ORIGIN(key)) : NULL;
 }
 
 /* A new entry of @ctx for @origin at the base generation, charged to @ctx. */
 static Entry *entry_new(Store *store, Context *ctx, const char *origin) {
-        Entry *entry = g_new0(Entry, 1);
+        gsize len = strlen(origin);
+        Entry *entry = g_malloc0(G_STRUCT_OFFSET(Entry, origin) + len + 1);
 
         entry->context = ctx;
-        entry->origin = g_strdup(origin);
+        memcpy(entry->origin, origin, len + 1);
         entry->state = TLSID_STATE_UNDECIDED;
         entry->identity = no_identity;
         entry->generation = ctx->base_generation;
@@ -628,6 +643,12 @@ static guint context_close(Store *store, Context *ctx) {
         return dropped;
 }
 
+static void context_index_key(gconstpointer item, const char **ret_major,
+                              const char **ret_minor) {
+        *ret_major = ((const Context *) item)->id;
+        *ret_minor = "";
+}
+
 static void context_free(Context *ctx) {
         g_free(ctx->batch); /* empty: its tokens were dropped or doomed first */
         g_hash_table_unref(ctx->entries);
@@ -772,11 +793,10 @@ gboolean store_open_context(Store *store, const char *context, gboolean ephemera
         ctx->base_generation = base_generation;
         ctx->batch = batch_new();
         charge_context(store, ctx, context_cost(context) + label_cost(ctx->label));
-        ctx->entries = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
-                                             (GDestroyNotify) entry_free);
+        ctx->entries = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                             (GDestroyNotify) entry_free, NULL);
         g_hash_table_insert(store->contexts, ctx->id, ctx);
-        ctx->index_key = (StoreIndexKey) { ctx->id, "" };
-        store_index_add(store->context_index, &ctx->index_key, ctx);
+        store_index_add(store->context_index, ctx);
         if (ephemeral) {
                 ctx->holders = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
                 /* Cannot fail: the holder is valid and the set is empty. */
@@ -1534,8 +1554,10 @@ Store *store_new(const StoreLimits *limits, const guint8 nonce[16]) {
                                                (GDestroyNotify) g_hash_table_unref);
         store->remembered = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                   (GDestroyNotify) g_hash_table_unref);
-        store->context_index = store_index_new();
-        store->entry_index = store_index_new();
+        store->context_index = store_index_new(G_STRUCT_OFFSET(Context, index_node),
+                                               context_index_key);
+        store->entry_index = store_index_new(G_STRUCT_OFFSET(Entry, index_node),
+                                             entry_index_key);
         ilist_init(&store->lru);
         g_queue_init(&store->doomed);
         store->loose = batch_new();
