@@ -22,15 +22,18 @@ struct Token {
         guint32 len;
         MinHeapNode expiry_node; /* in store->by_expiry */
         gint64 expires;
-        /* Embedded links: removal from every queue is O(1) and needs no allocation. */
-        IListLink entry_link; /* in entry->tokens; left stale once doomed */
+        /* In entry->tokens, newest first; left stale once doomed. Singly linked: an entry
+         * holds at most max_tokens_per_partition (64) tokens, so a scan is cheap. */
+        Token *entry_next;
+        /* Embedded links: removal from these queues is O(1) and needs no allocation. */
         IListLink batch_link; /* in batch->tokens */
         IListLink lru_link;
 };
 
-/* 88 bytes on 64-bit, one 96-byte malloc chunk (a GBytes, a GSequence node and GList
- * links made a token's metadata 240 bytes in three allocations). */
-G_STATIC_ASSERT(sizeof(void *) != 8 || sizeof(Token) <= 88);
+/* 80 bytes on 64-bit, from g_slice: with GLib 2.74 (Debian 12) an 80-byte slab chunk, no
+ * malloc header (malloc would make a 96-byte chunk of it). A GBytes, a GSequence node and
+ * GList links once made a token's metadata 240 bytes in three allocations. */
+G_STATIC_ASSERT(sizeof(void *) != 8 || sizeof(Token) <= 80);
 
 #define TOKEN_OF(link, member) ILIST_ITEM(link, Token, member)
 
@@ -45,21 +48,23 @@ struct TokenBatch {
 
 /* A partition is the most numerous object after tokens, so it is one allocation: its
  * index links and its origin are inside it, and its hash table slot points at that origin
- * (the key is the value, no values array). 80 bytes and the origin: a 25-byte origin
- * makes a 112-byte malloc chunk (a separate origin string and GTree node took 96 more). */
+ * (the key is the value, no values array). 60 bytes and the origin: an origin of up to
+ * 27 bytes makes a 96-byte malloc chunk (a separate origin string and GTree node took 96
+ * more). */
 struct Entry {
         Context *context;
         char *identity;   /* no_identity when none is chosen */
         gint64 not_after; /* of the certificate chosen; 0 when unknown */
-        IList tokens; /* by entry_link, oldest first; only the current partition has any */
+        Token *tokens;    /* by entry_next, newest first; only the current partition has any */
         StoreIndexNode index_node; /* in store->entry_index */
-        int state;
         guint32 generation;
-        gboolean remembered;
-        guint epoch; /* the context's epoch it was last synced to, see entry_sync() */
-        char origin[]; /* the key of ctx->entries, NUL-terminated */
+        guint epoch;     /* the context's epoch it was last synced to, see entry_sync() */
+        guint8 state;    /* TlsidStateCode */
+        guint8 remembered;
+        guint16 n_tokens; /* at most max_tokens_per_partition (64) */
+        char origin[];   /* the key of ctx->entries, NUL-terminated */
 };
-G_STATIC_ASSERT(sizeof(void *) != 8 || G_STRUCT_OFFSET(Entry, origin) <= 80);
+G_STATIC_ASSERT(sizeof(void *) != 8 || G_STRUCT_OFFSET(Entry, origin) <= 60);
 
 #define ENTRY_OF_ORIGIN(str) ((Entry *) ((guint8 *) (str) - G_STRUCT_OFFSET(Entry, origin)))
 
@@ -195,9 +200,10 @@ void store_limits_init(StoreLimits *limits) {
 #define TABLE_BASE 128     /* an empty GHashTable */
 #define HEAP_SLOT 16       /* a token's pointer in by_expiry, with the array's spare room */
 
-/* A token: its structure, its slot in by_expiry, and the secret chunk. */
+/* A token: its structure (a g_slice chunk, no allocator overhead), its slot in by_expiry,
+ * and the secret chunk. */
 static guint64 token_cost(gsize len) {
-        return sizeof(Token) + ALLOC_OVERHEAD + HEAP_SLOT + secret_mem_chunk_size(len);
+        return sizeof(Token) + HEAP_SLOT + secret_mem_chunk_size(len);
 }
 
 /* A partition: its block with the origin inside (the index links too), its identity when
@@ -265,7 +271,7 @@ static void token_free(Store *store, Token *token) {
         ilist_unlink(&store->lru, &token->lru_link);
         memory_budget_release(&store->budget, token_cost(token->len));
         secret_mem_free(token->data);
-        g_free(token);
+        g_slice_free(Token, token);
 }
 
 /* Takes live @token out of its entry, its batch and the live counts. */
@@ -273,7 +279,13 @@ static void token_detach(Store *store, Token *token) {
         Entry *entry = token->entry;
         Context *ctx = entry->context;
 
-        ilist_unlink(&entry->tokens, &token->entry_link);
+        Token **link = &entry->tokens;
+
+        while (*link != token)
+                link = &(*link)->entry_next;
+        *link = token->entry_next;
+        token->entry_next = NULL;
+        entry->n_tokens--;
         ilist_unlink(&token->batch->tokens, &token->batch_link);
         ctx->tokens--;
         ctx->bytes -= token->len;
@@ -316,10 +328,10 @@ static void token_doom(Store *store, Token *token) {
 
 /* Dooms every token of @entry; returns how many. */
 static guint entry_doom_tokens(Store *store, Entry *entry) {
-        guint n = entry->tokens.length;
+        guint n = entry->n_tokens;
 
-        while (entry->tokens.head)
-                token_doom(store, TOKEN_OF(entry->tokens.head, entry_link));
+        while (entry->tokens)
+                token_doom(store, entry->tokens);
         return n;
 }
 
@@ -451,7 +463,8 @@ static Entry *entry_sync(Entry *entry) {
 
         if (entry->epoch != ctx->epoch) {
                 /* The links are stale: the doomed batch owns those tokens now. */
-                ilist_init(&entry->tokens);
+                entry->tokens = NULL;
+                entry->n_tokens = 0;
                 entry->generation = ctx->base_generation;
                 entry->epoch = ctx->epoch;
         }
@@ -476,7 +489,6 @@ static Entry *entry_new(Store *store, Context *ctx, const char *origin) {
         entry->identity = no_identity;
         entry->generation = ctx->base_generation;
         entry->epoch = ctx->epoch;
-        ilist_init(&entry->tokens);
         entry_insert(store, ctx, entry);
         charge_context(store, ctx, entry_cost(origin));
         return entry;
@@ -971,6 +983,15 @@ static gboolean check_token(const guint8 *token, gsize len, GError **error) {
         return TRUE;
 }
 
+/* The oldest token of @entry, which has one: the last of a few. */
+static Token *entry_oldest_token(Entry *entry) {
+        Token *t = entry->tokens;
+
+        while (t->entry_next)
+                t = t->entry_next;
+        return t;
+}
+
 /* Evicts least recently stored tokens until the byte bound holds. Doomed tokens met on
  * the way are freed (they would be anyway); past a slice of them the bound waits for the
  * reclaimer, which calls this again, so no call walks a large flush's backlog. */
@@ -1041,9 +1062,9 @@ gboolean store_put_session(Store *store, const char *context, const char *origin
                 guint64 freed = 0;
 
                 /* A full partition pushes out its oldest token for this one. */
-                if (entry && entry->tokens.length >= store->limits.max_tokens_per_partition &&
-                    entry->tokens.head)
-                        freed = token_cost(TOKEN_OF(entry->tokens.head, entry_link)->len);
+                if (entry && entry->n_tokens >= store->limits.max_tokens_per_partition &&
+                    entry->tokens)
+                        freed = token_cost(entry_oldest_token(entry)->len);
                 if (need > freed && !memory_room(store, need - freed, what, error))
                         return FALSE;
         }
@@ -1051,20 +1072,21 @@ gboolean store_put_session(Store *store, const char *context, const char *origin
         if (!entry)
                 return FALSE;
 
-        while (entry->tokens.length >= store->limits.max_tokens_per_partition &&
-               entry->tokens.head) {
-                token_drop(store, TOKEN_OF(entry->tokens.head, entry_link));
+        while (entry->n_tokens >= store->limits.max_tokens_per_partition && entry->tokens) {
+                token_drop(store, entry_oldest_token(entry));
                 store->counters.evictions++;
         }
 
-        t = g_new0(Token, 1);
+        t = g_slice_new0(Token);
         t->entry = entry;
         t->batch = ctx->batch;
         t->data = secret_mem_alloc(len);
         memcpy(t->data, token, len);
         t->len = (guint32) len;
         t->expires = expires;
-        ilist_push_tail(&entry->tokens, &t->entry_link);
+        t->entry_next = entry->tokens;
+        entry->tokens = t;
+        entry->n_tokens++;
         ilist_push_tail(&ctx->batch->tokens, &t->batch_link);
         ilist_push_tail(&store->lru, &t->lru_link);
         min_heap_push(store->by_expiry, &t->expiry_node);
@@ -1097,8 +1119,8 @@ gboolean store_take_session(Store *store, const char *context, const char *origi
         store->counters.takes++;
         entry = entry_lookup(ctx, origin);
         if (entry && entry->generation == generation && strcmp(entry->identity, identity) == 0) {
-                while (entry->tokens.tail) {
-                        Token *newest = TOKEN_OF(entry->tokens.tail, entry_link);
+                while (entry->tokens) {
+                        Token *newest = entry->tokens;
 
                         if (newest->expires > now) {
                                 store->counters.hits++;
@@ -1194,13 +1216,11 @@ static gboolean session_info_emit(gpointer item, gpointer user_data) {
                 .identity = entry->identity,
                 .state = entry->state,
                 .generation = entry->generation,
-                .tokens = entry->tokens.length,
+                .tokens = entry->n_tokens,
         };
 
         /* At most max_tokens_per_partition tokens: a scan is cheap. */
-        for (IListLink *l = entry->tokens.head; l; l = l->next) {
-                Token *t = TOKEN_OF(l, entry_link);
-
+        for (const Token *t = entry->tokens; t; t = t->entry_next) {
                 info.bytes += t->len;
                 if (info.earliest_expiry == 0 || t->expires < info.earliest_expiry)
                         info.earliest_expiry = t->expires;
@@ -1547,6 +1567,9 @@ Store *store_new(const StoreLimits *limits, const guint8 nonce[16]) {
                 store->limits = *limits;
         else
                 store_limits_init(&store->limits);
+        /* Entry.n_tokens; config allows 64. */
+        store->limits.max_tokens_per_partition =
+                MIN(store->limits.max_tokens_per_partition, G_MAXUINT16);
         memcpy(store->nonce, nonce, sizeof store->nonce);
         store->contexts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                                 (GDestroyNotify) context_free);
