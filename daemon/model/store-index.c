@@ -45,7 +45,7 @@ static int compare(const StoreIndex *index, const Node *node, const char *major,
         int c;
 
         index->key_fn(item_of(index, node), &node_major, &node_minor);
-        c = strcmp(node_major, major);
+        c = node_major == major ? 0 : strcmp(node_major, major);
         return c != 0 ? c : strcmp(node_minor, minor);
 }
 
@@ -128,6 +128,19 @@ void store_index_remove(StoreIndex *index, const char *major, const char *minor)
                 }
                 link = c < 0 ? &(*link)->right : &(*link)->left;
         }
+}
+
+gpointer store_index_find(StoreIndex *index, const char *major, const char *minor) {
+        Node *node = index->root;
+
+        while (node) {
+                int c = compare(index, node, major, minor);
+
+                if (c == 0)
+                        return item_of(index, node);
+                node = c < 0 ? node->right : node->left;
+        }
+        return NULL;
 }
 
 guint store_index_size(StoreIndex *index) {

@@ -2,8 +2,9 @@
 /* The store's ordered index: its items sorted by a two-part key, so that a list resumes
  * after any key in O(log n) and costs O(log n + page), whatever the store holds.
  *
- * Private to the model: store.c keeps one for its contexts (keyed by (id, "")) and one for
- * its (context, origin) entries, beside the hash tables it looks them up in. */
+ * Private to the model: store.c keeps one for its contexts (keyed by (id, ""), beside the
+ * hash table it looks them up in) and one for its (context, origin) entries, which is also
+ * where an entry is looked up (a hash slot per entry cost more than the entry's links). */
 #pragma once
 
 #include <glib.h>
@@ -31,6 +32,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreIndex, store_index_free)
 void store_index_add(StoreIndex *index, gpointer item);
 /* Removes the item under (@major, @minor), if any. */
 void store_index_remove(StoreIndex *index, const char *major, const char *minor);
+/* The item under (@major, @minor), or NULL: O(log n) comparisons, a pointer compare
+ * first, so the caller passing the very strings the items hold saves their strcmp. */
+gpointer store_index_find(StoreIndex *index, const char *major, const char *minor);
 /* How many items it holds (constant time). */
 guint store_index_size(StoreIndex *index);
 

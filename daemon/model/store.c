@@ -47,9 +47,9 @@ struct TokenBatch {
         GList doomed_link; /* in store->doomed while doomed and not empty */
 };
 
-/* A partition is the most numerous object after tokens, so it is one allocation: its
- * index links and its origin are inside it, and its hash table slot points at that origin
- * (the key is the value, no values array). 60 bytes and the origin: an origin of up to
+/* A partition is the most numerous object after tokens, so it is one allocation with its
+ * index links and its origin inside, and nothing else: it is looked up in the ordered
+ * index, not in a hash table. 60 bytes and the origin: an origin of up to
  * 27 bytes makes a 96-byte malloc chunk (a separate origin string and GTree node took 96
  * more). */
 struct Entry {
@@ -63,18 +63,17 @@ struct Entry {
         guint8 state;    /* TlsidStateCode */
         guint8 remembered;
         guint16 n_tokens; /* at most max_tokens_per_partition (64) */
-        char origin[];   /* the key of ctx->entries, NUL-terminated */
+        char origin[];   /* NUL-terminated */
 };
 G_STATIC_ASSERT(sizeof(void *) != 8 || G_STRUCT_OFFSET(Entry, origin) <= 60);
 
-#define ENTRY_OF_ORIGIN(str) ((Entry *) ((guint8 *) (str) - G_STRUCT_OFFSET(Entry, origin)))
 
 struct Context {
         char *id;
         char *label;
         StoreIndexNode index_node; /* in store->context_index */
         gboolean ephemeral;
-        GHashTable *entries; /* set of Entry.origin, each inside its Entry */
+        guint n_entries; /* in store->entry_index */
         GHashTable *holders; /* set of unique names, ephemeral contexts only */
         /* The generation of every origin without an entry: a wildcard flush bumps it,
          * so origins the store never saw move on too, and new entries start here. */
@@ -197,7 +196,6 @@ void store_limits_init(StoreLimits *limits) {
  * never changes a cost. */
 #define ALLOC_OVERHEAD 16
 #define HASH_SLOT 48
-#define SET_SLOT 24        /* a slot of a table whose key is its value (g_hash_table_add) */
 #define TABLE_BASE 128     /* an empty GHashTable */
 #define HEAP_SLOT 16       /* a token's pointer in by_expiry, with the array's spare room */
 
@@ -206,16 +204,16 @@ static guint64 token_cost(gsize len) {
         return sizeof(Token) + ALLOC_OVERHEAD + HEAP_SLOT + secret_mem_chunk_size(len);
 }
 
-/* A partition: its block with the origin inside (the index links too), its identity when
- * one is chosen, its slot in its context's set. */
+/* A partition: its block with the origin and the index links inside, its identity when
+ * one is chosen. */
 static guint64 entry_cost(const char *origin) {
         return sizeof(Entry) + 2 * ALLOC_OVERHEAD + strlen(origin) + 1 + TLSID_IDENTITY_LEN +
-               1 + SET_SLOT;
+               1;
 }
 
 /* A context with its tables and its token batch (the label is charged apart). */
 static guint64 context_cost(const char *id) {
-        return sizeof(Context) + sizeof(TokenBatch) + 5 * ALLOC_OVERHEAD + 2 * TABLE_BASE +
+        return sizeof(Context) + sizeof(TokenBatch) + 4 * ALLOC_OVERHEAD + TABLE_BASE +
                strlen(id) + 1 + HASH_SLOT;
 }
 
@@ -407,10 +405,7 @@ static void entry_set_identity(Entry *entry, const char *identity) {
                 g_free(old);
 }
 
-/* The destroy function of ctx->entries, whose keys are the entries' origins. */
-static void entry_free(char *origin) {
-        Entry *entry = ENTRY_OF_ORIGIN(origin);
-
+static void entry_free(Entry *entry) {
         entry_set_identity(entry, "");
         g_free(entry);
 }
@@ -443,8 +438,8 @@ static gboolean choice_differs(const Entry *entry, int state, const char *identi
 
 /* Makes @entry one of @ctx's: looked up by origin, listed in order. */
 static void entry_insert(Store *store, Context *ctx, Entry *entry) {
-        g_hash_table_add(ctx->entries, entry->origin);
         store_index_add(store->entry_index, entry);
+        ctx->n_entries++;
 }
 
 static void entry_index_key(gconstpointer item, const char **ret_major,
@@ -472,10 +467,36 @@ static Entry *entry_sync(Entry *entry) {
 }
 
 /* The entry of (@ctx, @origin), synced, or NULL. */
-static Entry *entry_lookup(Context *ctx, const char *origin) {
-        char *key = g_hash_table_lookup(ctx->entries, origin);
+static Entry *entry_lookup(Store *store, Context *ctx, const char *origin) {
+        Entry *entry = store_index_find(store->entry_index, ctx->id, origin);
 
-        return key ? entry_sync(ENTRY_OF_ORIGIN(key)) : NULL;
+        return entry ? entry_sync(entry) : NULL;
+}
+
+static gboolean collect_item(gpointer item, gpointer user_data) {
+        g_ptr_array_add(user_data, item);
+        return TRUE;
+}
+
+/* The entries of @ctx by origin, not synced (transfer container). */
+static GPtrArray *context_entries(Store *store, Context *ctx) {
+        GPtrArray *entries = g_ptr_array_sized_new(ctx->n_entries);
+
+        store_index_walk(store->entry_index, ctx->id, NULL, NULL, collect_item, entries);
+        return entries;
+}
+
+/* Takes every entry of @ctx out of the index and frees it. */
+static void context_free_entries(Store *store, Context *ctx) {
+        g_autoptr(GPtrArray) entries = context_entries(store, ctx);
+
+        for (guint i = 0; i < entries->len; i++) {
+                Entry *entry = entries->pdata[i];
+
+                store_index_remove(store->entry_index, ctx->id, entry->origin);
+                entry_free(entry);
+        }
+        ctx->n_entries = 0;
 }
 
 /* A new entry of @ctx for @origin at the base generation, charged to @ctx. */
@@ -498,11 +519,11 @@ static Entry *entry_new(Store *store, Context *ctx, const char *origin) {
  * NULL with LIMIT_EXCEEDED when the context holds max_origins_per_context already, or
  * max_memory has no room for it. */
 static Entry *entry_ensure(Store *store, Context *ctx, const char *origin, GError **error) {
-        Entry *entry = entry_lookup(ctx, origin);
+        Entry *entry = entry_lookup(store, ctx, origin);
 
         if (entry)
                 return entry;
-        if (g_hash_table_size(ctx->entries) >= store->limits.max_origins_per_context) {
+        if (ctx->n_entries >= store->limits.max_origins_per_context) {
                 g_autofree char *q = error_quote(ctx->id);
 
                 g_set_error(error, TLSID_ERROR, TLSID_ERROR_LIMIT_EXCEEDED,
@@ -640,15 +661,11 @@ static void context_remove_holders(Store *store, Context *ctx) {
 /* Removes @ctx from the store, dooming its tokens at once (the reclaimer frees them) and
  * freeing its entries; returns tokens dropped. */
 static guint context_close(Store *store, Context *ctx) {
-        GHashTableIter iter;
-        gpointer key;
         guint dropped;
 
         context_remove_holders(store, ctx);
         dropped = context_doom_tokens(store, ctx);
-        g_hash_table_iter_init(&iter, ctx->entries);
-        while (g_hash_table_iter_next(&iter, &key, NULL))
-                store_index_remove(store->entry_index, ctx->id, key);
+        context_free_entries(store, ctx);
         store_index_remove(store->context_index, ctx->id, "");
         memory_budget_release(&store->budget, ctx->charged);
         g_hash_table_remove(store->contexts, ctx->id);
@@ -663,7 +680,6 @@ static void context_index_key(gconstpointer item, const char **ret_major,
 
 static void context_free(Context *ctx) {
         g_free(ctx->batch); /* empty: its tokens were dropped or doomed first */
-        g_hash_table_unref(ctx->entries);
         if (ctx->holders)
                 g_hash_table_unref(ctx->holders);
         g_free(ctx->label);
@@ -805,8 +821,6 @@ gboolean store_open_context(Store *store, const char *context, gboolean ephemera
         ctx->base_generation = base_generation;
         ctx->batch = batch_new();
         charge_context(store, ctx, context_cost(context) + label_cost(ctx->label));
-        ctx->entries = g_hash_table_new_full(g_str_hash, g_str_equal,
-                                             (GDestroyNotify) entry_free, NULL);
         g_hash_table_insert(store->contexts, ctx->id, ctx);
         store_index_add(store->context_index, ctx);
         if (ephemeral) {
@@ -904,7 +918,7 @@ static gboolean context_info_emit(gpointer item, gpointer user_data) {
                 .context = ctx->id,
                 .label = ctx->label,
                 .ephemeral = ctx->ephemeral,
-                .partitions = g_hash_table_size(ctx->entries),
+                .partitions = ctx->n_entries,
                 .tokens = ctx->tokens,
                 .bytes = ctx->bytes,
                 .choices = ctx->choices,
@@ -935,7 +949,7 @@ gboolean store_get_partition(Store *store, const char *context, const char *orig
         ctx = lookup_context(store, context, error);
         if (!ctx)
                 return FALSE;
-        entry = entry_lookup(ctx, origin);
+        entry = entry_lookup(store, ctx, origin);
         if (entry)
                 *ret = (StorePartition) {
                         .state = entry->state,
@@ -1031,7 +1045,7 @@ gboolean store_put_session(Store *store, const char *context, const char *origin
                 return FALSE;
 
         store->counters.puts++;
-        entry = entry_lookup(ctx, origin);
+        entry = entry_lookup(store, ctx, origin);
         current_identity = entry ? entry->identity : "";
         current_generation = entry ? entry->generation : ctx->base_generation;
         if (generation != current_generation || strcmp(identity, current_identity) != 0) {
@@ -1117,7 +1131,7 @@ gboolean store_take_session(Store *store, const char *context, const char *origi
                 return FALSE;
 
         store->counters.takes++;
-        entry = entry_lookup(ctx, origin);
+        entry = entry_lookup(store, ctx, origin);
         if (entry && entry->generation == generation && strcmp(entry->identity, identity) == 0) {
                 while (entry->tokens) {
                         Token *newest = entry->tokens;
@@ -1186,7 +1200,7 @@ gboolean store_flush(Store *store, const char *context, const char *origin,
                         while (g_hash_table_iter_next(&iter, NULL, &value)) {
                                 Context *ctx = value;
 
-                                if (!g_hash_table_contains(ctx->entries, origin) &&
+                                if (!entry_lookup(store, ctx, origin) &&
                                     !entry_ensure(store, ctx, origin, error))
                                         return FALSE;
                         }
@@ -1242,7 +1256,7 @@ gboolean store_list_sessions(Store *store, const char *context, const char *afte
                 if (!ctx)
                         return FALSE;
                 only = ctx->id;
-                total = g_hash_table_size(ctx->entries);
+                total = ctx->n_entries;
         }
         more = store_index_walk(store->entry_index, only,
                                 is_wildcard(after_context) ? NULL : after_context, after_origin,
@@ -1303,7 +1317,7 @@ gboolean store_set_choice(Store *store, const char *context, const char *origin,
         if (remember && !remembered_check_room(store, context, origin, error))
                 return FALSE;
 
-        entry = entry_lookup(ctx, origin);
+        entry = entry_lookup(store, ctx, origin);
         if (choice_differs(entry, state, identity)) {
                 if (!take_generation(store, &generation, error) ||
                     !(entry = entry_ensure(store, ctx, origin, error)))
@@ -1344,19 +1358,18 @@ static gboolean entry_forget(Store *store, Entry *entry, guint32 generation,
 
 static guint context_forget(Store *store, Context *ctx, const char *origin,
                             guint32 generation, GPtrArray *changed) {
-        g_autofree gpointer *origins = NULL;
-        guint n, forgotten = 0;
+        g_autoptr(GPtrArray) entries = NULL;
+        guint forgotten = 0;
 
         if (!is_wildcard(origin)) {
-                Entry *entry = entry_lookup(ctx, origin);
+                Entry *entry = entry_lookup(store, ctx, origin);
 
                 return entry && entry_forget(store, entry, generation, changed) ? 1 : 0;
         }
         /* Sorted, so the callbacks come in a stable order. */
-        origins = sorted_keys(ctx->entries, &n);
-        for (guint i = 0; i < n; i++)
-                if (entry_forget(store, entry_lookup(ctx, origins[i]),
-                                 generation, changed))
+        entries = context_entries(store, ctx);
+        for (guint i = 0; i < entries->len; i++)
+                if (entry_forget(store, entry_sync(entries->pdata[i]), generation, changed))
                         forgotten++;
         return forgotten;
 }
@@ -1461,7 +1474,7 @@ gboolean store_add_remembered(Store *store, const char *context, const char *ori
 
         ctx = g_hash_table_lookup(store->contexts, context);
         if (ctx && !ctx->ephemeral) {
-                Entry *entry = entry_lookup(ctx, origin);
+                Entry *entry = entry_lookup(store, ctx, origin);
                 guint32 generation = 0;
 
                 /* A changed choice still moves the generation on: old partitions must
@@ -1597,6 +1610,9 @@ void store_set_choice_changed_fn(Store *store, StoreChoiceChangedFn fn, gpointer
 }
 
 void store_free(Store *store) {
+        GHashTableIter iter;
+        gpointer value;
+
         if (!store)
                 return;
         /* Every token through token_reclaim or token_drop, so each buffer is zeroed. */
@@ -1606,7 +1622,10 @@ void store_free(Store *store) {
                 token_drop(store, TOKEN_OF(store->lru.head, lru_link));
         g_free(store->loose);
         g_hash_table_unref(store->holders);
-        /* The indexes borrow their keys from contexts and entries: gone first. */
+        /* The entries' keys are their contexts' ids: entries go first. */
+        g_hash_table_iter_init(&iter, store->contexts);
+        while (g_hash_table_iter_next(&iter, NULL, &value))
+                context_free_entries(store, value);
         store_index_free(store->entry_index);
         store_index_free(store->context_index);
         g_hash_table_unref(store->contexts);

@@ -76,7 +76,7 @@ static void check_walk(StoreIndex *index, Item *items, guint n_items, const char
                 ck_assert_ptr_eq(got[i], want[i]);
 }
 
-/* Adds and removes in a random order: size, and walks from random keys (present, removed
+/* Adds and removes in a random order: size, lookups, and walks from random keys (present, removed
  * or never added; within one major part or across all) against a scan. */
 START_TEST(test_store_index_walks) {
         enum { N = 600 };
@@ -105,6 +105,17 @@ START_TEST(test_store_index_walks) {
                 }
                 it->in_index = !it->in_index;
                 ck_assert_uint_eq(store_index_size(index), size);
+                /* Found by key (equal strings, not the item's own) exactly while in. */
+                {
+                        char major[8], minor[16];
+
+                        g_strlcpy(major, it->major, sizeof major);
+                        g_strlcpy(minor, it->minor, sizeof minor);
+                        ck_assert_ptr_eq(store_index_find(index, major, minor),
+                                         it->in_index ? it : NULL);
+                        ck_assert_ptr_eq(store_index_find(index, it->major, it->minor),
+                                         it->in_index ? it : NULL);
+                }
                 if (round % 50 == 0) {
                         const Item *from = &items[g_rand_int_range(rand, 0, N)];
                         const char *only = g_rand_int_range(rand, 0, 2)
