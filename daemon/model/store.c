@@ -49,9 +49,9 @@ struct TokenBatch {
 
 /* A partition is the most numerous object after tokens, so it is one allocation with its
  * index links and its origin inside, and nothing else: it is looked up in the ordered
- * index, not in a hash table. 60 bytes and the origin: an origin of up to
- * 27 bytes makes a 96-byte malloc chunk (a separate origin string and GTree node took 96
- * more). */
+ * index, not in a hash table. 60 bytes and the origin: with an origin of up to 27 bytes,
+ * one 96-byte malloc chunk (a separate origin string, a GTree node and a hash slot once
+ * took about 140 bytes more). */
 struct Entry {
         Context *context;
         char *identity;   /* no_identity when none is chosen */
@@ -66,7 +66,6 @@ struct Entry {
         char origin[];   /* NUL-terminated */
 };
 G_STATIC_ASSERT(sizeof(void *) != 8 || G_STRUCT_OFFSET(Entry, origin) <= 60);
-
 
 struct Context {
         char *id;
@@ -276,7 +275,6 @@ static void token_free(Store *store, Token *token) {
 static void token_detach(Store *store, Token *token) {
         Entry *entry = token->entry;
         Context *ctx = entry->context;
-
         Token **link = &entry->tokens;
 
         while (*link != token)
@@ -1333,7 +1331,7 @@ gboolean store_set_choice(Store *store, const char *context, const char *origin,
                 else
                         remembered_remove(store, context, origin);
                 if (entry)
-                        entry->remembered = remember;
+                        entry->remembered = !!remember;
         }
         if (changed)
                 notify_changed(store, entry);
