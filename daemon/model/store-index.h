@@ -2,31 +2,39 @@
 /* The store's ordered index: its items sorted by a two-part key, so that a list resumes
  * after any key in O(log n) and costs O(log n + page), whatever the store holds.
  *
- * Private to the model: store.c keeps one for its contexts (keyed by (id, "")) and one for
- * its (context, origin) entries, beside the hash tables it looks them up in. */
+ * Private to the model: store.c keeps one for its contexts (keyed by (id, ""), beside the
+ * hash table it looks them up in) and one for its (context, origin) entries, which is also
+ * where an entry is looked up (a hash slot per entry cost more than the entry's links). */
 #pragma once
 
 #include <glib.h>
 
 typedef struct StoreIndex StoreIndex;
 
-StoreIndex *store_index_new(void);
+/* The index's links, embedded in each item: the index allocates nothing per item. */
+typedef struct StoreIndexNode StoreIndexNode;
+struct StoreIndexNode {
+        StoreIndexNode *left, *right;
+};
+
+/* An item's key, read from the item itself; its strings must not change while the item
+ * is in the index. */
+typedef void (*StoreIndexKeyFn)(gconstpointer item, const char **ret_major,
+                                const char **ret_minor);
+
+/* An index of items that embed a StoreIndexNode at @node_offset. */
+StoreIndex *store_index_new(gsize node_offset, StoreIndexKeyFn key_fn);
 /* Frees the index, not the items. Accepts NULL. */
 void store_index_free(StoreIndex *index);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreIndex, store_index_free)
 
-/* An item's key: the item embeds it, so the index allocates nothing per item beyond its
- * tree node. */
-typedef struct {
-        const char *major;
-        const char *minor;
-} StoreIndexKey;
-
-/* Adds @item under @key (filled in, not in the index yet), which must stay where it is,
- * its strings unchanged, until the item is removed: the item's own member and strings. */
-void store_index_add(StoreIndex *index, const StoreIndexKey *key, gpointer item);
+/* Adds @item, whose key is not in the index yet. */
+void store_index_add(StoreIndex *index, gpointer item);
 /* Removes the item under (@major, @minor), if any. */
 void store_index_remove(StoreIndex *index, const char *major, const char *minor);
+/* The item under (@major, @minor), or NULL: O(log n) comparisons, a pointer compare
+ * first, so the caller passing the very strings the items hold saves their strcmp. */
+gpointer store_index_find(StoreIndex *index, const char *major, const char *minor);
 /* How many items it holds (constant time). */
 guint store_index_size(StoreIndex *index);
 

@@ -23,17 +23,21 @@ struct Token {
         guint32 stack : 8; /* StoreStack: the TLS stack that made it */
         MinHeapNode expiry_node; /* in store->by_expiry */
         gint64 expires;
-        /* Embedded links: removal from every queue is O(1) and needs no allocation. */
-        IListLink entry_link; /* in entry->tokens; left stale once doomed */
+        /* In entry->tokens, newest first; left stale once doomed. Singly linked: an entry
+         * holds at most max_tokens_per_partition (64) tokens, so a scan is cheap. */
+        Token *entry_next;
+        /* Embedded links: removal from these queues is O(1) and needs no allocation. */
         IListLink batch_link; /* in batch->tokens */
         IListLink lru_link;
 };
 
 G_STATIC_ASSERT(TLSID_TOKEN_MAX < (1 << 24));
 
-/* 88 bytes on 64-bit, one 96-byte malloc chunk (a GBytes, a GSequence node and GList
- * links made a token's metadata 240 bytes in three allocations). */
-G_STATIC_ASSERT(sizeof(void *) != 8 || sizeof(Token) <= 88);
+/* 80 bytes on 64-bit, one 96-byte malloc chunk (a GBytes, a GSequence node and GList
+ * links made a token's metadata 240 bytes in three allocations). g_slice would give
+ * 80-byte chunks with GLib 2.74, but its page-aligned slabs cost more than that saved:
+ * measured, 33 bytes more per token with 4 per partition. */
+G_STATIC_ASSERT(sizeof(void *) != 8 || sizeof(Token) <= 80);
 
 #define TOKEN_OF(link, member) ILIST_ITEM(link, Token, member)
 
@@ -46,28 +50,32 @@ struct TokenBatch {
         GList doomed_link; /* in store->doomed while doomed and not empty */
 };
 
-/* The members are ordered so that no padding is left: 88 bytes, one 96-byte malloc
- * chunk, as a partition is the most numerous object after tokens. */
+/* A partition is the most numerous object after tokens, so it is one allocation with its
+ * index links and its origin inside, and nothing else: it is looked up in the ordered
+ * index, not in a hash table. 60 bytes and the origin: with an origin of up to 27 bytes,
+ * one 96-byte malloc chunk (a separate origin string, a GTree node and a hash slot once
+ * took about 140 bytes more). */
 struct Entry {
         Context *context;
-        char *origin;
         char *identity;   /* no_identity when none is chosen */
         gint64 not_after; /* of the certificate chosen; 0 when unknown */
-        IList tokens; /* by entry_link, oldest first; only the current partition has any */
-        StoreIndexKey index_key; /* in store->entry_index */
-        int state;
+        Token *tokens;    /* by entry_next, newest first; only the current partition has any */
+        StoreIndexNode index_node; /* in store->entry_index */
         guint32 generation;
-        gboolean remembered;
-        guint epoch; /* the context's epoch it was last synced to, see entry_sync() */
+        guint epoch;     /* the context's epoch it was last synced to, see entry_sync() */
+        guint8 state;    /* TlsidStateCode */
+        guint8 remembered;
+        guint16 n_tokens; /* at most max_tokens_per_partition (64) */
+        char origin[];   /* NUL-terminated */
 };
-G_STATIC_ASSERT(sizeof(void *) != 8 || sizeof(Entry) <= 88);
+G_STATIC_ASSERT(sizeof(void *) != 8 || G_STRUCT_OFFSET(Entry, origin) <= 60);
 
 struct Context {
         char *id;
         char *label;
-        StoreIndexKey index_key; /* in store->context_index */
+        StoreIndexNode index_node; /* in store->context_index */
         gboolean ephemeral;
-        GHashTable *entries; /* origin -> Entry* */
+        guint n_entries; /* in store->entry_index */
         GHashTable *holders; /* set of unique names, ephemeral contexts only */
         /* The generation of every origin without an entry: a wildcard flush bumps it,
          * so origins the store never saw move on too, and new entries start here. */
@@ -192,23 +200,23 @@ void store_limits_init(StoreLimits *limits) {
 #define HASH_SLOT 48
 #define TABLE_BASE 128     /* an empty GHashTable */
 #define HEAP_SLOT 16       /* a token's pointer in by_expiry, with the array's spare room */
-#define INDEX_NODE 48      /* a node of the ordered index (store-index.c); the key is the
-                            * item's */
 
 /* A token: its structure, its slot in by_expiry, and the secret chunk. */
 static guint64 token_cost(gsize len) {
         return sizeof(Token) + ALLOC_OVERHEAD + HEAP_SLOT + secret_mem_chunk_size(len);
 }
 
+/* A partition: its block with the origin and the index links inside, its identity when
+ * one is chosen. */
 static guint64 entry_cost(const char *origin) {
-        return sizeof(Entry) + 3 * ALLOC_OVERHEAD + strlen(origin) + 1 + TLSID_IDENTITY_LEN +
-               1 + HASH_SLOT + INDEX_NODE;
+        return sizeof(Entry) + 2 * ALLOC_OVERHEAD + strlen(origin) + 1 + TLSID_IDENTITY_LEN +
+               1;
 }
 
 /* A context with its tables and its token batch (the label is charged apart). */
 static guint64 context_cost(const char *id) {
-        return sizeof(Context) + sizeof(TokenBatch) + 5 * ALLOC_OVERHEAD + 2 * TABLE_BASE +
-               strlen(id) + 1 + HASH_SLOT + INDEX_NODE;
+        return sizeof(Context) + sizeof(TokenBatch) + 4 * ALLOC_OVERHEAD + TABLE_BASE +
+               strlen(id) + 1 + HASH_SLOT;
 }
 
 static guint64 label_cost(const char *label) {
@@ -270,8 +278,13 @@ static void token_free(Store *store, Token *token) {
 static void token_detach(Store *store, Token *token) {
         Entry *entry = token->entry;
         Context *ctx = entry->context;
+        Token **link = &entry->tokens;
 
-        ilist_unlink(&entry->tokens, &token->entry_link);
+        while (*link != token)
+                link = &(*link)->entry_next;
+        *link = token->entry_next;
+        token->entry_next = NULL;
+        entry->n_tokens--;
         ilist_unlink(&token->batch->tokens, &token->batch_link);
         ctx->tokens--;
         ctx->bytes -= token->len;
@@ -314,10 +327,10 @@ static void token_doom(Store *store, Token *token) {
 
 /* Dooms every token of @entry; returns how many. */
 static guint entry_doom_tokens(Store *store, Entry *entry) {
-        guint n = entry->tokens.length;
+        guint n = entry->n_tokens;
 
-        while (entry->tokens.head)
-                token_doom(store, TOKEN_OF(entry->tokens.head, entry_link));
+        while (entry->tokens)
+                token_doom(store, entry->tokens);
         return n;
 }
 
@@ -394,7 +407,6 @@ static void entry_set_identity(Entry *entry, const char *identity) {
 }
 
 static void entry_free(Entry *entry) {
-        g_free(entry->origin);
         entry_set_identity(entry, "");
         g_free(entry);
 }
@@ -427,9 +439,16 @@ static gboolean choice_differs(const Entry *entry, int state, const char *identi
 
 /* Makes @entry one of @ctx's: looked up by origin, listed in order. */
 static void entry_insert(Store *store, Context *ctx, Entry *entry) {
-        g_hash_table_insert(ctx->entries, entry->origin, entry);
-        entry->index_key = (StoreIndexKey) { ctx->id, entry->origin };
-        store_index_add(store->entry_index, &entry->index_key, entry);
+        store_index_add(store->entry_index, entry);
+        ctx->n_entries++;
+}
+
+static void entry_index_key(gconstpointer item, const char **ret_major,
+                            const char **ret_minor) {
+        const Entry *entry = item;
+
+        *ret_major = entry->context->id;
+        *ret_minor = entry->origin;
 }
 
 /* Brings @entry up to its context's last wildcard flush: the flush doomed its tokens with
@@ -440,7 +459,8 @@ static Entry *entry_sync(Entry *entry) {
 
         if (entry->epoch != ctx->epoch) {
                 /* The links are stale: the doomed batch owns those tokens now. */
-                ilist_init(&entry->tokens);
+                entry->tokens = NULL;
+                entry->n_tokens = 0;
                 entry->generation = ctx->base_generation;
                 entry->epoch = ctx->epoch;
         }
@@ -448,23 +468,49 @@ static Entry *entry_sync(Entry *entry) {
 }
 
 /* The entry of (@ctx, @origin), synced, or NULL. */
-static Entry *entry_lookup(Context *ctx, const char *origin) {
-        Entry *entry = g_hash_table_lookup(ctx->entries, origin);
+static Entry *entry_lookup(Store *store, Context *ctx, const char *origin) {
+        Entry *entry = store_index_find(store->entry_index, ctx->id, origin);
 
         return entry ? entry_sync(entry) : NULL;
 }
 
+static gboolean collect_item(gpointer item, gpointer user_data) {
+        g_ptr_array_add(user_data, item);
+        return TRUE;
+}
+
+/* The entries of @ctx by origin, not synced (transfer container). */
+static GPtrArray *context_entries(Store *store, Context *ctx) {
+        GPtrArray *entries = g_ptr_array_sized_new(ctx->n_entries);
+
+        store_index_walk(store->entry_index, ctx->id, NULL, NULL, collect_item, entries);
+        return entries;
+}
+
+/* Takes every entry of @ctx out of the index and frees it. */
+static void context_free_entries(Store *store, Context *ctx) {
+        g_autoptr(GPtrArray) entries = context_entries(store, ctx);
+
+        for (guint i = 0; i < entries->len; i++) {
+                Entry *entry = entries->pdata[i];
+
+                store_index_remove(store->entry_index, ctx->id, entry->origin);
+                entry_free(entry);
+        }
+        ctx->n_entries = 0;
+}
+
 /* A new entry of @ctx for @origin at the base generation, charged to @ctx. */
 static Entry *entry_new(Store *store, Context *ctx, const char *origin) {
-        Entry *entry = g_new0(Entry, 1);
+        gsize len = strlen(origin);
+        Entry *entry = g_malloc0(G_STRUCT_OFFSET(Entry, origin) + len + 1);
 
         entry->context = ctx;
-        entry->origin = g_strdup(origin);
+        memcpy(entry->origin, origin, len + 1);
         entry->state = TLSID_STATE_UNDECIDED;
         entry->identity = no_identity;
         entry->generation = ctx->base_generation;
         entry->epoch = ctx->epoch;
-        ilist_init(&entry->tokens);
         entry_insert(store, ctx, entry);
         charge_context(store, ctx, entry_cost(origin));
         return entry;
@@ -474,11 +520,11 @@ static Entry *entry_new(Store *store, Context *ctx, const char *origin) {
  * NULL with LIMIT_EXCEEDED when the context holds max_origins_per_context already, or
  * max_memory has no room for it. */
 static Entry *entry_ensure(Store *store, Context *ctx, const char *origin, GError **error) {
-        Entry *entry = entry_lookup(ctx, origin);
+        Entry *entry = entry_lookup(store, ctx, origin);
 
         if (entry)
                 return entry;
-        if (g_hash_table_size(ctx->entries) >= store->limits.max_origins_per_context) {
+        if (ctx->n_entries >= store->limits.max_origins_per_context) {
                 g_autofree char *q = error_quote(ctx->id);
 
                 g_set_error(error, TLSID_ERROR, TLSID_ERROR_LIMIT_EXCEEDED,
@@ -616,24 +662,25 @@ static void context_remove_holders(Store *store, Context *ctx) {
 /* Removes @ctx from the store, dooming its tokens at once (the reclaimer frees them) and
  * freeing its entries; returns tokens dropped. */
 static guint context_close(Store *store, Context *ctx) {
-        GHashTableIter iter;
-        gpointer key;
         guint dropped;
 
         context_remove_holders(store, ctx);
         dropped = context_doom_tokens(store, ctx);
-        g_hash_table_iter_init(&iter, ctx->entries);
-        while (g_hash_table_iter_next(&iter, &key, NULL))
-                store_index_remove(store->entry_index, ctx->id, key);
+        context_free_entries(store, ctx);
         store_index_remove(store->context_index, ctx->id, "");
         memory_budget_release(&store->budget, ctx->charged);
         g_hash_table_remove(store->contexts, ctx->id);
         return dropped;
 }
 
+static void context_index_key(gconstpointer item, const char **ret_major,
+                              const char **ret_minor) {
+        *ret_major = ((const Context *) item)->id;
+        *ret_minor = "";
+}
+
 static void context_free(Context *ctx) {
         g_free(ctx->batch); /* empty: its tokens were dropped or doomed first */
-        g_hash_table_unref(ctx->entries);
         if (ctx->holders)
                 g_hash_table_unref(ctx->holders);
         g_free(ctx->label);
@@ -775,11 +822,8 @@ gboolean store_open_context(Store *store, const char *context, gboolean ephemera
         ctx->base_generation = base_generation;
         ctx->batch = batch_new();
         charge_context(store, ctx, context_cost(context) + label_cost(ctx->label));
-        ctx->entries = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
-                                             (GDestroyNotify) entry_free);
         g_hash_table_insert(store->contexts, ctx->id, ctx);
-        ctx->index_key = (StoreIndexKey) { ctx->id, "" };
-        store_index_add(store->context_index, &ctx->index_key, ctx);
+        store_index_add(store->context_index, ctx);
         if (ephemeral) {
                 ctx->holders = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
                 /* Cannot fail: the holder is valid and the set is empty. */
@@ -875,7 +919,7 @@ static gboolean context_info_emit(gpointer item, gpointer user_data) {
                 .context = ctx->id,
                 .label = ctx->label,
                 .ephemeral = ctx->ephemeral,
-                .partitions = g_hash_table_size(ctx->entries),
+                .partitions = ctx->n_entries,
                 .tokens = ctx->tokens,
                 .bytes = ctx->bytes,
                 .choices = ctx->choices,
@@ -906,7 +950,7 @@ gboolean store_get_partition(Store *store, const char *context, const char *orig
         ctx = lookup_context(store, context, error);
         if (!ctx)
                 return FALSE;
-        entry = entry_lookup(ctx, origin);
+        entry = entry_lookup(store, ctx, origin);
         if (entry)
                 *ret = (StorePartition) {
                         .state = entry->state,
@@ -952,6 +996,15 @@ static gboolean check_token(const guint8 *token, gsize len, GError **error) {
                 return FALSE;
         }
         return TRUE;
+}
+
+/* The oldest token of @entry, which has one: the last of a few. */
+static Token *entry_oldest_token(Entry *entry) {
+        Token *t = entry->tokens;
+
+        while (t->entry_next)
+                t = t->entry_next;
+        return t;
 }
 
 /* Evicts least recently stored tokens until the byte bound holds. Doomed tokens met on
@@ -1003,7 +1056,7 @@ gboolean store_put_session_of(Store *store, StoreStack stack, const char *contex
                 return FALSE;
 
         store->counters.puts++;
-        entry = entry_lookup(ctx, origin);
+        entry = entry_lookup(store, ctx, origin);
         current_identity = entry ? entry->identity : "";
         current_generation = entry ? entry->generation : ctx->base_generation;
         if (generation != current_generation || strcmp(identity, current_identity) != 0) {
@@ -1034,9 +1087,9 @@ gboolean store_put_session_of(Store *store, StoreStack stack, const char *contex
                 guint64 freed = 0;
 
                 /* A full partition pushes out its oldest token for this one. */
-                if (entry && entry->tokens.length >= store->limits.max_tokens_per_partition &&
-                    entry->tokens.head)
-                        freed = token_cost(TOKEN_OF(entry->tokens.head, entry_link)->len);
+                if (entry && entry->n_tokens >= store->limits.max_tokens_per_partition &&
+                    entry->tokens)
+                        freed = token_cost(entry_oldest_token(entry)->len);
                 if (need > freed && !memory_room(store, need - freed, what, error))
                         return FALSE;
         }
@@ -1044,9 +1097,8 @@ gboolean store_put_session_of(Store *store, StoreStack stack, const char *contex
         if (!entry)
                 return FALSE;
 
-        while (entry->tokens.length >= store->limits.max_tokens_per_partition &&
-               entry->tokens.head) {
-                token_drop(store, TOKEN_OF(entry->tokens.head, entry_link));
+        while (entry->n_tokens >= store->limits.max_tokens_per_partition && entry->tokens) {
+                token_drop(store, entry_oldest_token(entry));
                 store->counters.evictions++;
         }
 
@@ -1058,7 +1110,9 @@ gboolean store_put_session_of(Store *store, StoreStack stack, const char *contex
         t->len = (guint32) len;
         t->stack = (guint8) stack;
         t->expires = expires;
-        ilist_push_tail(&entry->tokens, &t->entry_link);
+        t->entry_next = entry->tokens;
+        entry->tokens = t;
+        entry->n_tokens++;
         ilist_push_tail(&ctx->batch->tokens, &t->batch_link);
         ilist_push_tail(&store->lru, &t->lru_link);
         min_heap_push(store->by_expiry, &t->expiry_node);
@@ -1096,14 +1150,12 @@ gboolean store_take_session_of(Store *store, StoreStack stack, const char *conte
                 return FALSE;
 
         store->counters.takes++;
-        entry = entry_lookup(ctx, origin);
+        entry = entry_lookup(store, ctx, origin);
         if (entry && entry->generation == generation && strcmp(entry->identity, identity) == 0) {
                 /* Newest first; another stack's tokens are passed over (at most
                  * max_tokens_per_partition of them), expired ones dropped on the way. */
-                for (IListLink *l = entry->tokens.tail, *prev; l; l = prev) {
-                        Token *newest = TOKEN_OF(l, entry_link);
-
-                        prev = l->prev;
+                for (Token *newest = entry->tokens, *next; newest; newest = next) {
+                        next = newest->entry_next;
                         if (newest->expires <= now) {
                                 token_drop(store, newest);
                                 store->counters.expirations++;
@@ -1171,7 +1223,7 @@ gboolean store_flush(Store *store, const char *context, const char *origin,
                         while (g_hash_table_iter_next(&iter, NULL, &value)) {
                                 Context *ctx = value;
 
-                                if (!g_hash_table_contains(ctx->entries, origin) &&
+                                if (!entry_lookup(store, ctx, origin) &&
                                     !entry_ensure(store, ctx, origin, error))
                                         return FALSE;
                         }
@@ -1201,13 +1253,11 @@ static gboolean session_info_emit(gpointer item, gpointer user_data) {
                 .identity = entry->identity,
                 .state = entry->state,
                 .generation = entry->generation,
-                .tokens = entry->tokens.length,
+                .tokens = entry->n_tokens,
         };
 
         /* At most max_tokens_per_partition tokens: a scan is cheap. */
-        for (IListLink *l = entry->tokens.head; l; l = l->next) {
-                Token *t = TOKEN_OF(l, entry_link);
-
+        for (const Token *t = entry->tokens; t; t = t->entry_next) {
                 info.bytes += t->len;
                 if (info.earliest_expiry == 0 || t->expires < info.earliest_expiry)
                         info.earliest_expiry = t->expires;
@@ -1229,7 +1279,7 @@ gboolean store_list_sessions(Store *store, const char *context, const char *afte
                 if (!ctx)
                         return FALSE;
                 only = ctx->id;
-                total = g_hash_table_size(ctx->entries);
+                total = ctx->n_entries;
         }
         more = store_index_walk(store->entry_index, only,
                                 is_wildcard(after_context) ? NULL : after_context, after_origin,
@@ -1290,7 +1340,7 @@ gboolean store_set_choice(Store *store, const char *context, const char *origin,
         if (remember && !remembered_check_room(store, context, origin, error))
                 return FALSE;
 
-        entry = entry_lookup(ctx, origin);
+        entry = entry_lookup(store, ctx, origin);
         if (choice_differs(entry, state, identity)) {
                 if (!take_generation(store, &generation, error) ||
                     !(entry = entry_ensure(store, ctx, origin, error)))
@@ -1306,7 +1356,7 @@ gboolean store_set_choice(Store *store, const char *context, const char *origin,
                 else
                         remembered_remove(store, context, origin);
                 if (entry)
-                        entry->remembered = remember;
+                        entry->remembered = !!remember;
         }
         if (changed)
                 notify_changed(store, entry);
@@ -1331,19 +1381,18 @@ static gboolean entry_forget(Store *store, Entry *entry, guint32 generation,
 
 static guint context_forget(Store *store, Context *ctx, const char *origin,
                             guint32 generation, GPtrArray *changed) {
-        g_autofree gpointer *origins = NULL;
-        guint n, forgotten = 0;
+        g_autoptr(GPtrArray) entries = NULL;
+        guint forgotten = 0;
 
         if (!is_wildcard(origin)) {
-                Entry *entry = entry_lookup(ctx, origin);
+                Entry *entry = entry_lookup(store, ctx, origin);
 
                 return entry && entry_forget(store, entry, generation, changed) ? 1 : 0;
         }
         /* Sorted, so the callbacks come in a stable order. */
-        origins = sorted_keys(ctx->entries, &n);
-        for (guint i = 0; i < n; i++)
-                if (entry_forget(store, entry_lookup(ctx, origins[i]),
-                                 generation, changed))
+        entries = context_entries(store, ctx);
+        for (guint i = 0; i < entries->len; i++)
+                if (entry_forget(store, entry_sync(entries->pdata[i]), generation, changed))
                         forgotten++;
         return forgotten;
 }
@@ -1448,7 +1497,7 @@ gboolean store_add_remembered(Store *store, const char *context, const char *ori
 
         ctx = g_hash_table_lookup(store->contexts, context);
         if (ctx && !ctx->ephemeral) {
-                Entry *entry = entry_lookup(ctx, origin);
+                Entry *entry = entry_lookup(store, ctx, origin);
                 guint32 generation = 0;
 
                 /* A changed choice still moves the generation on: old partitions must
@@ -1554,6 +1603,9 @@ Store *store_new(const StoreLimits *limits, const guint8 nonce[16]) {
                 store->limits = *limits;
         else
                 store_limits_init(&store->limits);
+        /* Entry.n_tokens; config allows 64. */
+        store->limits.max_tokens_per_partition =
+                MIN(store->limits.max_tokens_per_partition, G_MAXUINT16);
         memcpy(store->nonce, nonce, sizeof store->nonce);
         store->contexts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                                 (GDestroyNotify) context_free);
@@ -1561,8 +1613,10 @@ Store *store_new(const StoreLimits *limits, const guint8 nonce[16]) {
                                                (GDestroyNotify) g_hash_table_unref);
         store->remembered = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                   (GDestroyNotify) g_hash_table_unref);
-        store->context_index = store_index_new();
-        store->entry_index = store_index_new();
+        store->context_index = store_index_new(G_STRUCT_OFFSET(Context, index_node),
+                                               context_index_key);
+        store->entry_index = store_index_new(G_STRUCT_OFFSET(Entry, index_node),
+                                             entry_index_key);
         ilist_init(&store->lru);
         g_queue_init(&store->doomed);
         store->loose = batch_new();
@@ -1579,6 +1633,9 @@ void store_set_choice_changed_fn(Store *store, StoreChoiceChangedFn fn, gpointer
 }
 
 void store_free(Store *store) {
+        GHashTableIter iter;
+        gpointer value;
+
         if (!store)
                 return;
         /* Every token through token_reclaim or token_drop, so each buffer is zeroed. */
@@ -1588,7 +1645,10 @@ void store_free(Store *store) {
                 token_drop(store, TOKEN_OF(store->lru.head, lru_link));
         g_free(store->loose);
         g_hash_table_unref(store->holders);
-        /* The indexes borrow their keys from contexts and entries: gone first. */
+        /* The entries' keys are their contexts' ids: entries go first. */
+        g_hash_table_iter_init(&iter, store->contexts);
+        while (g_hash_table_iter_next(&iter, NULL, &value))
+                context_free_entries(store, value);
         store_index_free(store->entry_index);
         store_index_free(store->context_index);
         g_hash_table_unref(store->contexts);
