@@ -366,20 +366,25 @@ START_TEST(test_openssl_async_cancel_gives_the_token_back) {
 END_TEST
 
 /* An SSL the finish refuses (a server's) takes nothing: -EINVAL, and the token the attach
- * holds goes back, so that the next connection resumes from it. */
+ * holds goes back to the daemon, so that the next connection resumes from it. */
 START_TEST(test_openssl_async_refused_ssl_gives_the_token_back) {
         TlsidOpensslAttach *attach = NULL;
+        TlsidStatistics before;
         SSL *server_ssl;
 
         prime();
+        before = statistics();
         ASSERT_OK(tlsid_openssl_attach_start(context, "localhost", port, 0, &attach));
         wait_answer(attach);
+        ck_assert_uint_eq(statistics().hits, before.hits + 1);
         server_ssl = SSL_new(ctx);
         SSL_set_accept_state(server_ssl);
         ASSERT_ERRNO(tlsid_openssl_attach_finish(attach, server_ssl, NULL, NULL), EINVAL);
         ck_assert_ptr_null(tlsid_openssl_connection_from_ssl(server_ssl));
         SSL_free(server_ssl);
         ASSERT_ERRNO(tlsid_openssl_attach_finish(NULL, NULL, NULL, NULL), EINVAL);
+        ck_assert_int_eq(tlsid_openssl_flush(FLUSH_USEC), 0);
+        ck_assert_uint_eq(statistics().puts, before.puts + 1);
         ck_assert_msg(connect_async(NULL).resumed, "%s: the refused attach's token was lost",
                       tls_version_name(version));
 }
