@@ -28,6 +28,7 @@
 #include "adapter-private.h"
 #include "cert-bus.h"
 #include "check-main.h"
+#include "daemon-pause.h"
 #include "lib-asserts.h"
 #include "test-bus.h"
 #include "tls-server.h"
@@ -249,39 +250,25 @@ START_TEST(test_openssl_async_serves_the_outbox_first) {
 }
 END_TEST
 
-static void *continue_later(void *data) {
-        pid_t pid = *(pid_t *) data;
-
-        usleep(STOPPED_MS * 1000);
-        stopped = 0;
-        kill(pid, SIGCONT);
-        return NULL;
-}
-
 /* The daemon is stopped while the attach is in flight: the loop keeps turning (the start
  * returned, the dispatch never waits) and the connect completes; the attach ends only once
  * the daemon runs again, and resumes from its token. The client's timeout is longer than
  * the stop, so that a blocking attach would have waited it out inside the start. */
 START_TEST(test_openssl_async_loop_turns_while_daemon_stopped) {
         TlsidOpensslAttach *attach = NULL;
-        pthread_t thread;
+        DaemonPause pause;
         Loop loop = { 0 };
-        pid_t pid;
         Got got;
         int tcp;
 
         ASSERT_OK(tlsid_client_set_timeout(client, 10u * 1000u * 1000u));
         prime();
-        pid = test_bus_daemon_pid();
-        ck_assert_int_gt(pid, 0);
-        stopped = 1;
-        ck_assert_int_eq(kill(pid, SIGSTOP), 0);
-        ck_assert_int_eq(pthread_create(&thread, NULL, continue_later, &pid), 0);
+        daemon_pause_start(&pause, STOPPED_MS, &stopped);
         ASSERT_OK(tlsid_openssl_attach_start(context, "localhost", port, 0, &attach));
         ck_assert_msg(stopped, "tlsid_openssl_attach_start() waited for the stopped daemon");
         tcp = connect_start();
         drive(attach, tcp, &loop);
-        ck_assert_int_eq(pthread_join(thread, NULL), 0);
+        daemon_pause_join(&pause);
         ck_assert_msg(loop.turns_while_stopped >= 5,
                       "the loop turned %d times while the daemon was stopped",
                       loop.turns_while_stopped);
