@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What the TLS adapters (libtlsid-nss, libtlsid-openssl) share, whatever their stack: the
  * outbox of new tokens (adapter-outbox.c), the outage report (adapter-report.c), the
- * origin and signal rules of a connection (adapter-connection.c), and the certificate
- * decision with its binding rule (adapter-client-auth.c). Each adapter's shared
- * library links its own copy and defines the adapter_... constants below. */
+ * origin and signal rules of a connection (adapter-connection.c), the asynchronous
+ * attach's round trips (adapter-attach-async.c), and the certificate decision with its
+ * binding rule (adapter-client-auth.c). Each adapter's shared library links its own copy
+ * and defines the adapter_... constants below. */
 #pragma once
 
 #include <errno.h>
@@ -100,6 +101,35 @@ int adapter_signal_matches(TlsidContext *own_context, const char *own_origin,
 int adapter_partition_is_current(TlsidContext *context, const char *origin,
                                  const char *identity, uint32_t generation, bool stale,
                                  bool degraded);
+
+/* ---- adapter-attach-async.c ---- */
+
+/* adapter_begin_partition() without waiting: its round trips in flight. */
+typedef struct AdapterAttach AdapterAttach;
+/* Claims the process's own token of (@context, @origin) and sends the first round trip.
+ * Only a caller's error fails (is_caller_error()); when the daemon cannot be reached the
+ * attach is done at once, and adapter_attach_end() says so. @ret_attach: (transfer full)
+ * ends with adapter_attach_end() or adapter_attach_cancel(). */
+int adapter_attach_start(TlsidContext *context, const char *origin,
+                         AdapterAttach **ret_attach);
+/* An attach that a step of the stack's own before the round trips ended with @r: a
+ * caller's error is returned, any other one makes an attach done at once, failed closed. */
+int adapter_attach_start_failed(TlsidContext *context, const char *origin, int r,
+                                AdapterAttach **ret_attach);
+/* The fd that polls readable (POLLIN) when the round trips ended (owned by @a; the same
+ * number for its whole life). */
+int adapter_attach_get_fd(const AdapterAttach *a);
+/* Reads what arrived: 1 when the round trips ended, 0 while one is in flight. */
+int adapter_attach_dispatch(AdapterAttach *a);
+/* Waits for what is still in flight (bounded by the client's timeout) and frees @a:
+ * adapter_begin_partition()'s result. */
+int adapter_attach_end(AdapterAttach *a, AdapterBegin *ret);
+/* Frees @a, cancelling what is in flight: the process's own token goes back to the
+ * outbox while it may still serve; a token of the daemon's, when the partition it serves
+ * is known, comes back in @ret_rest with that partition (for the stack to date and queue;
+ * else @ret_rest is all zero). A token BeginConnection took for a reply that never came
+ * is lost with the reply. */
+void adapter_attach_cancel(AdapterAttach *a, AdapterBegin *ret_rest);
 
 /* ---- adapter-client-auth.c ---- */
 

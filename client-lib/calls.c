@@ -218,44 +218,66 @@ static int call_start(TlsidClient *c, MethodId id, DBusMessage *msg, TlsidCall *
         return 0;
 }
 
-_public_ int tlsid_context_get_partition_async(TlsidContext *context, const char *origin,
-                                               TlsidCall **ret_call) {
+/* One path for the partition calls: @id GetPartition, or BeginConnection(For @stack). */
+static int partition_call_start(TlsidContext *context, const char *origin, MethodId id,
+                                const char *stack, TlsidCall **ret_call) {
         DBusMessage *msg = NULL;
         int r;
 
         if (!ret_call)
                 return set_error(-EINVAL, "ret_call is NULL");
-        r = build_partition_call(context, origin, METHOD_GET_PARTITION, NULL, &msg);
+        r = build_partition_call(context, origin, id, stack, &msg);
         if (r < 0)
                 return r;
-        return call_start(context->client, METHOD_GET_PARTITION, msg, ret_call);
+        return call_start(context->client, id, msg, ret_call);
+}
+
+_public_ int tlsid_context_get_partition_async(TlsidContext *context, const char *origin,
+                                               TlsidCall **ret_call) {
+        return partition_call_start(context, origin, METHOD_GET_PARTITION, NULL, ret_call);
 }
 
 _public_ int tlsid_context_begin_connection_async(TlsidContext *context, const char *origin,
                                                   TlsidCall **ret_call) {
+        return partition_call_start(context, origin, METHOD_BEGIN_CONNECTION, NULL, ret_call);
+}
+
+_public_ int tlsid_context_begin_connection_for_async(TlsidContext *context,
+                                                      const char *origin, const char *stack,
+                                                      TlsidCall **ret_call) {
+        if (!stack)
+                return set_error(-EINVAL, "stack is NULL");
+        return partition_call_start(context, origin, METHOD_BEGIN_CONNECTION_FOR, stack,
+                                    ret_call);
+}
+
+/* TakeSession, or with @stack TakeSessionFor. */
+static int take_session_start(TlsidContext *context, const char *origin, const char *identity,
+                              uint32_t generation, const char *stack, TlsidCall **ret_call) {
+        MethodId id = stack ? METHOD_TAKE_SESSION_FOR : METHOD_TAKE_SESSION;
         DBusMessage *msg = NULL;
         int r;
 
         if (!ret_call)
                 return set_error(-EINVAL, "ret_call is NULL");
-        r = build_partition_call(context, origin, METHOD_BEGIN_CONNECTION, NULL, &msg);
+        r = build_take_session(context, origin, identity, generation, stack, &msg);
         if (r < 0)
                 return r;
-        return call_start(context->client, METHOD_BEGIN_CONNECTION, msg, ret_call);
+        return call_start(context->client, id, msg, ret_call);
 }
 
 _public_ int tlsid_context_take_session_async(TlsidContext *context, const char *origin,
                                               const char *identity, uint32_t generation,
                                               TlsidCall **ret_call) {
-        DBusMessage *msg = NULL;
-        int r;
+        return take_session_start(context, origin, identity, generation, NULL, ret_call);
+}
 
-        if (!ret_call)
-                return set_error(-EINVAL, "ret_call is NULL");
-        r = build_take_session(context, origin, identity, generation, NULL, &msg);
-        if (r < 0)
-                return r;
-        return call_start(context->client, METHOD_TAKE_SESSION, msg, ret_call);
+_public_ int tlsid_context_take_session_for_async(TlsidContext *context, const char *origin,
+                                                  const char *identity, uint32_t generation,
+                                                  const char *stack, TlsidCall **ret_call) {
+        if (!stack)
+                return set_error(-EINVAL, "stack is NULL");
+        return take_session_start(context, origin, identity, generation, stack, ret_call);
 }
 
 _public_ int tlsid_call_get_fd(const TlsidCall *call) {
@@ -356,8 +378,9 @@ _public_ int tlsid_call_finish_partition(TlsidCall *call, TlsidChoice *ret_state
                 return set_error(-EINVAL, "call is NULL");
         if (!ret_token != !ret_len)
                 return set_error(-EINVAL, "ret_token and ret_len go together");
-        id = call->id == METHOD_BEGIN_CONNECTION ? METHOD_BEGIN_CONNECTION
-                                                 : METHOD_GET_PARTITION;
+        id = call->id == METHOD_BEGIN_CONNECTION || call->id == METHOD_BEGIN_CONNECTION_FOR
+                     ? call->id
+                     : METHOD_GET_PARTITION;
         r = call_reply(call, id, &reply);
         if (r < 0)
                 return r;
@@ -373,14 +396,17 @@ _public_ int tlsid_call_finish_partition(TlsidCall *call, TlsidChoice *ret_state
 
 _public_ int tlsid_call_finish_session(TlsidCall *call, void **ret_token, size_t *ret_len) {
         DBusMessage *reply;
+        MethodId id;
         int r;
 
         if (!ret_token || !ret_len)
                 return set_error(-EINVAL, "ret_token and ret_len must not be NULL");
-        r = call_reply(call, METHOD_TAKE_SESSION, &reply);
+        id = call && call->id == METHOD_TAKE_SESSION_FOR ? METHOD_TAKE_SESSION_FOR
+                                                         : METHOD_TAKE_SESSION;
+        r = call_reply(call, id, &reply);
         if (r < 0)
                 return r;
-        return reply_read_bytes(reply, METHOD_TAKE_SESSION, ret_token, ret_len);
+        return reply_read_bytes(reply, id, ret_token, ret_len);
 }
 
 _public_ void tlsid_call_free(TlsidCall *call) {

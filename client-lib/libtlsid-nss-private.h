@@ -52,6 +52,8 @@ typedef struct {
  * before its socket is known. @ret_connection: (transfer full). */
 int connection_new(TlsidContext *context, const char *host, uint16_t port, unsigned flags,
                    TlsidNssConnection **ret_connection);
+/* Installs the daemon's token key as NSS's wrapping key (once per process, blocking). */
+int install_wrap_key(TlsidContext *context);
 /* Installs the token key (once per process, blocking) and claims the process's own queued
  * token of the origin: with one (@plan->own), ask GetPartition, else BeginConnection. */
 int plan_begin(TlsidNssConnection *c, AttachPlan *plan);

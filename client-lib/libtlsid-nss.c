@@ -64,7 +64,7 @@ static int set_url_unless_set(PRFileDesc *fd, const char *host) {
 static pthread_mutex_t wrap_key_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool wrap_key_installed; /* set under wrap_key_lock, read atomically */
 
-static int install_wrap_key(TlsidContext *context) {
+int install_wrap_key(TlsidContext *context) {
         bool done = false;
         PK11SlotInfo *slot = NULL;
         PK11SymKey *sym = NULL;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libtlsid-openssl's insides: the connection state and what its files share
- * (libtlsid-openssl.c attaches and reports, openssl-tokens.c turns sessions into tokens and
- * back, openssl-client-auth.c answers CertificateRequests, openssl-credentials.c holds the
- * application's certificates; adapter-private.h what the NSS adapter shares). */
+ * (libtlsid-openssl.c attaches and reports, openssl-attach-async.c attaches without
+ * waiting, openssl-tokens.c turns sessions into tokens and back, openssl-client-auth.c
+ * answers CertificateRequests, openssl-credentials.c holds the application's
+ * certificates; adapter-private.h what the NSS adapter shares). */
 #pragma once
 
 #include <openssl/ssl.h>
@@ -40,6 +41,12 @@ struct TlsidOpensslConnection {
 
 /* The ex_data index of the connection state on an SSL. */
 int connection_index(void);
+/* tlsid_openssl_attach(), its partition and session from the asynchronous attach's
+ * *@round_trips (nullable: the blocking calls), which it takes (*@round_trips NULL) once
+ * @ssl and the arguments are accepted; an error before leaves it to the caller. */
+int attach_with(SSL *ssl, TlsidContext *context, TlsidOpensslCredentials *credentials,
+                const char *host, uint16_t port, unsigned flags, AdapterAttach **round_trips,
+                TlsidOpensslConnection **ret_connection);
 
 /* ---- openssl-tokens.c ---- */
 
@@ -50,6 +57,9 @@ SSL_SESSION *token_to_session(const TlsidOpensslConnection *c, const void *token
 /* Sets a token of the partition on @c's SSL; takes @token and @session (nullable: the
  * token's session as this process made it, which spares decoding the token). */
 void use_token(TlsidOpensslConnection *c, void *token, size_t len, SSL_SESSION *session);
+/* Queues @token (taken) of @session, made under @c's partition; the outbox keeps a
+ * reference to @session. */
+void queue_token(TlsidOpensslConnection *c, SSL_SESSION *session, void *token, size_t len);
 /* SSL_CTX_sess_set_new_cb's callback. */
 int on_new_session(SSL *ssl, SSL_SESSION *session);
 /* The first (or a later) handshake of @c is done. */

@@ -223,12 +223,14 @@ static void set_sni_unless_set(SSL *ssl, const char *host) {
         (void) SSL_set_tlsext_host_name(ssl, name);
 }
 
-/* The partition and, when there is one, its session (adapter_begin_partition()). */
-static int attach_partition(TlsidOpensslConnection *c) {
+/* The partition and, when there is one, its session: adapter_begin_partition()'s, or
+ * the asynchronous attach's @round_trips' (nullable; taken). */
+static int attach_partition(TlsidOpensslConnection *c, AdapterAttach *round_trips) {
         AdapterBegin begin;
         int r;
 
-        r = adapter_begin_partition(c->context, c->origin, &begin);
+        r = round_trips ? adapter_attach_end(round_trips, &begin)
+                        : adapter_begin_partition(c->context, c->origin, &begin);
         if (r < 0)
                 return r;
         memcpy(c->identity, begin.identity, sizeof c->identity);
@@ -241,10 +243,10 @@ static int attach_partition(TlsidOpensslConnection *c) {
         return 0;
 }
 
-_public_ int tlsid_openssl_attach(SSL *ssl, TlsidContext *context,
-                                  TlsidOpensslCredentials *credentials, const char *host,
-                                  uint16_t port, unsigned flags,
-                                  TlsidOpensslConnection **ret_connection) {
+int attach_with(SSL *ssl, TlsidContext *context, TlsidOpensslCredentials *credentials,
+                const char *host, uint16_t port, unsigned flags, AdapterAttach **round_trips,
+                TlsidOpensslConnection **ret_connection) {
+        AdapterAttach *taken = NULL;
         TlsidOpensslConnection *c;
         int r;
 
@@ -276,7 +278,11 @@ _public_ int tlsid_openssl_attach(SSL *ssl, TlsidContext *context,
         SSL_clear_options(ssl, SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION);
         SSL_set_post_handshake_auth(ssl, (flags & TLSID_OPENSSL_POST_HANDSHAKE_AUTH) ? 1 : 0);
         (void) SSL_set_session(ssl, NULL);
-        r = attach_partition(c);
+        if (round_trips) {
+                taken = *round_trips;
+                *round_trips = NULL;
+        }
+        r = attach_partition(c, taken);
         if (r < 0 && is_caller_error(r)) {
                 SSL_set_ex_data(ssl, connection_index(), NULL);
                 connection_free(c);
@@ -298,6 +304,13 @@ _public_ int tlsid_openssl_attach(SSL *ssl, TlsidContext *context,
         if (ret_connection)
                 *ret_connection = c;
         return 0;
+}
+
+_public_ int tlsid_openssl_attach(SSL *ssl, TlsidContext *context,
+                                  TlsidOpensslCredentials *credentials, const char *host,
+                                  uint16_t port, unsigned flags,
+                                  TlsidOpensslConnection **ret_connection) {
+        return attach_with(ssl, context, credentials, host, port, flags, NULL, ret_connection);
 }
 
 /* ---- What a connection reports ---- */

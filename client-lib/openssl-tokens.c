@@ -119,9 +119,7 @@ static void free_session(void *session) {
         SSL_SESSION_free(session);
 }
 
-/* Queues @token (taken) of @session, which the outbox keeps a reference to. */
-static void queue_token(TlsidOpensslConnection *c, SSL_SESSION *session, void *token,
-                        size_t len) {
+void queue_token(TlsidOpensslConnection *c, SSL_SESSION *session, void *token, size_t len) {
         AdapterPartition at = partition_of(c);
         const unsigned char *alpn = NULL;
         size_t alpn_len = 0;

@@ -57,6 +57,7 @@ extern "C" {
 
 typedef struct TlsidOpensslConnection TlsidOpensslConnection;
 typedef struct TlsidOpensslCredentials TlsidOpensslCredentials;
+typedef struct TlsidOpensslAttach TlsidOpensslAttach;
 
 /* A client (as tlsid_client_new()) whose calls time out after
  * TLSID_OPENSSL_DEFAULT_TIMEOUT_USEC. @ret_client: (transfer full). */
@@ -113,6 +114,34 @@ int tlsid_openssl_ctx_setup(SSL_CTX *ctx);
 int tlsid_openssl_attach(SSL *ssl, TlsidContext *context,
                          TlsidOpensslCredentials *credentials, const char *host,
                          uint16_t port, unsigned flags, TlsidOpensslConnection **ret_connection);
+
+/* The asynchronous form of tlsid_openssl_attach(), for an event loop that must never
+ * wait: start it when the origin is known, before the TCP connect, so that the daemon's
+ * round trip overlaps it. tlsid_openssl_attach_start() sends the call (GetPartition when
+ * the process has a token of its own queued for the origin, else BeginConnectionFor; then
+ * TakeSessionFor when that token turns out stale); when the daemon cannot be reached it
+ * still succeeds and is done at once (fail closed). Poll tlsid_openssl_attach_get_fd()
+ * for POLLIN (owned by @attach; the same number for the attach's whole life) and call
+ * tlsid_openssl_attach_dispatch() when it is readable, until it returns 1; then
+ * tlsid_openssl_attach_finish() on the SSL, before its handshake. One thread at a time
+ * per attach. Arguments as tlsid_openssl_attach()'s; @ret_attach: (transfer full) ends
+ * with tlsid_openssl_attach_finish() or tlsid_openssl_attach_cancel(). */
+int tlsid_openssl_attach_start(TlsidContext *context, const char *host, uint16_t port,
+                               unsigned flags, TlsidOpensslAttach **ret_attach);
+int tlsid_openssl_attach_get_fd(const TlsidOpensslAttach *attach);
+/* 1 when the round trips ended, 0 while one is in flight. */
+int tlsid_openssl_attach_dispatch(TlsidOpensslAttach *attach);
+/* Attaches @ssl with @credentials (nullable) under the partition the daemon named, with
+ * its session, as tlsid_openssl_attach() (which see, for what it returns too). Waits
+ * (bounded by the client's timeout) when the round trips have not ended yet. Takes
+ * @attach, whatever it returns; an SSL refused gives back what the attach took. */
+int tlsid_openssl_attach_finish(TlsidOpensslAttach *attach, SSL *ssl,
+                                TlsidOpensslCredentials *credentials,
+                                TlsidOpensslConnection **ret_connection);
+/* Drops @attach (accepts NULL): a round trip in flight is cancelled; a token the attach
+ * holds goes back to the process's outbox, to serve the next connection or be put (one
+ * BeginConnectionFor took for a reply that never came is lost). */
+void tlsid_openssl_attach_cancel(TlsidOpensslAttach *attach);
 
 /* For a library that makes the SSLs itself (libcurl's CURLOPT_SSL_CTX_FUNCTION): every
  * SSL of the set-up @ctx is attached, as tlsid_openssl_attach() would, when its first

@@ -279,6 +279,13 @@ int tlsid_context_begin_connection_async(TlsidContext *context, const char *orig
 int tlsid_context_take_session_async(TlsidContext *context, const char *origin,
                                      const char *identity, uint32_t generation,
                                      TlsidCall **ret_call);
+/* The same for @stack's tokens (BeginConnectionFor, TakeSessionFor; see
+ * tlsid_context_begin_connection_for()); the finish functions read their replies. */
+int tlsid_context_begin_connection_for_async(TlsidContext *context, const char *origin,
+                                             const char *stack, TlsidCall **ret_call);
+int tlsid_context_take_session_for_async(TlsidContext *context, const char *origin,
+                                         const char *identity, uint32_t generation,
+                                         const char *stack, TlsidCall **ret_call);
 /* The fd to poll for POLLIN (owned by @call); it stays readable once the call ended. */
 int tlsid_call_get_fd(const TlsidCall *call);
 /* Reads what arrived: 1 when the call ended (its reply is in, or it failed: the finish

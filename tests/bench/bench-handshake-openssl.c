@@ -14,6 +14,9 @@
  *      each connection resumes from its predecessor's session, which the outbox serves
  *      before it is sent, as the SSL_SESSION itself (or the daemon, once sent, whose
  *      token is decoded: d2i_SSL_SESSION, which OpenSSL 3.0 makes slow);
+ *  (d) tlsidd, asynchronous: (c) with tlsid_openssl_attach_start() before a non-blocking
+ *      connect, the round trip and the connect overlapped on one poll loop, then
+ *      tlsid_openssl_attach_finish() on the SSL;
  *  (e) tlsidd, another process's tokens: the same in a second context, where before each
  *      connection a feeder process (forked before any tlsid call) makes one connection and
  *      sends its session, and after it this process sends its own (tlsid_openssl_flush(),
@@ -25,10 +28,13 @@
  * Usage: bench-handshake-openssl [--connections N] [--warmup N]
  * Environment: TLSID_MAKE_E2E_CERTS, the path of tests/helpers/make-e2e-certs.sh. */
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -54,12 +60,13 @@
 #define RESPONSE_MAX 2048
 #define FLUSH_USEC (10u * 1000u * 1000u)
 
-typedef enum { MODE_FULL, MODE_CACHE, MODE_DAEMON, MODE_OTHER, N_MODES } Mode;
+typedef enum { MODE_FULL, MODE_CACHE, MODE_DAEMON, MODE_ASYNC, MODE_OTHER, N_MODES } Mode;
 
 static const char *const mode_names[N_MODES] = {
         "(a) full handshake",
         "(b) OpenSSL session",
         "(c) tlsidd, own tokens",
+        "(d) tlsidd, async",
         "(e) tlsidd, other's",
 };
 
@@ -97,11 +104,65 @@ static SSL_CTX *ctx_new(const char *certs) {
 
 typedef struct {
         uint64_t ns;
-        uint64_t attach_ns;     /* (c), (e): tlsid_openssl_attach() */
+        uint64_t attach_ns;     /* (c), (e): tlsid_openssl_attach(); (d): its calls */
         uint64_t attach_cpu_ns; /* of which this thread's CPU time */
         bool resumed;           /* OpenSSL says so */
         bool server_resumed;    /* nginx says so */
 } Outcome;
+
+/* Adds the wall and thread CPU time since @mark and @cpu0 to @out's attach times. */
+static void attach_time_add(Outcome *out, uint64_t mark, const struct timespec *cpu0) {
+        struct timespec cpu1;
+
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
+        out->attach_ns += bench_now_ns() - mark;
+        out->attach_cpu_ns += (uint64_t) (cpu1.tv_sec - cpu0->tv_sec) * 1000000000u +
+                (uint64_t) (cpu1.tv_nsec - cpu0->tv_nsec);
+}
+
+/* (d): the attach started, then a non-blocking connect, both completed on one poll loop;
+ * returns the connected socket, made blocking again. */
+static int connect_overlapped(const struct sockaddr_in *addr, TlsidContext *context,
+                              uint16_t port, TlsidOpensslAttach **ret_attach, Outcome *out) {
+        bool attached = false, connected = false;
+        struct timespec cpu0;
+        uint64_t mark = bench_now_ns();
+        int one = 1, fd;
+
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
+        ASSERT_OK(tlsid_openssl_attach_start(context, "localhost", port, 0, ret_attach));
+        attach_time_add(out, mark, &cpu0);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
+        if (connect(fd, (const struct sockaddr *) addr, sizeof *addr) < 0)
+                ck_assert_int_eq(errno, EINPROGRESS);
+        while (!attached || !connected) {
+                struct pollfd p[2] = {
+                        { .fd = attached ? -1 : tlsid_openssl_attach_get_fd(*ret_attach),
+                          .events = POLLIN },
+                        { .fd = connected ? -1 : fd, .events = POLLOUT },
+                };
+                int error = 0;
+
+                ck_assert_int_ge(poll(p, 2, -1), 0);
+                if (p[0].revents & POLLIN) {
+                        mark = bench_now_ns();
+                        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
+                        attached = tlsid_openssl_attach_dispatch(*ret_attach) == 1;
+                        attach_time_add(out, mark, &cpu0);
+                }
+                if (p[1].revents) {
+                        ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_ERROR, &error,
+                                                    &(socklen_t) { sizeof error }),
+                                         0);
+                        ck_assert_msg(error == 0, "connect: %s", strerror(error));
+                        connected = true;
+                }
+        }
+        ck_assert_int_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK), 0);
+        return fd;
+}
 
 /* One connection: connect, handshake, GET /, read to the end, close. */
 static Outcome connect_once(const Target *t, Mode mode, TlsidContext *context) {
@@ -114,14 +175,20 @@ static Outcome connect_once(const Target *t, Mode mode, TlsidContext *context) {
         uint64_t start = bench_now_ns();
         TlsidOpensslConnection *conn = NULL;
         SSL_CTX *ctx = mode == MODE_FULL ? t->plain : mode == MODE_CACHE ? t->cached : t->tlsid;
+        TlsidOpensslAttach *attach = NULL;
         size_t got = 0;
         int one = 1, fd;
         SSL *ssl;
 
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        ck_assert_int_ge(fd, 0);
-        ck_assert_int_eq(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
-        ck_assert_int_eq(connect(fd, (struct sockaddr *) &addr, sizeof addr), 0);
+        if (mode == MODE_ASYNC)
+                fd = connect_overlapped(&addr, context, t->port, &attach, &out);
+        else {
+                fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                ck_assert_int_ge(fd, 0);
+                ck_assert_int_eq(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one),
+                                 0);
+                ck_assert_int_eq(connect(fd, (struct sockaddr *) &addr, sizeof addr), 0);
+        }
         ssl = SSL_new(ctx);
         ck_assert_ptr_nonnull(ssl);
         ck_assert_int_eq(SSL_set_fd(ssl, fd), 1);
@@ -132,6 +199,15 @@ static Outcome connect_once(const Target *t, Mode mode, TlsidContext *context) {
                         ck_assert_int_eq(SSL_set_session(ssl, newest), 1);
         } else if (mode == MODE_FULL) {
                 ck_assert_int_eq(SSL_set_tlsext_host_name(ssl, "localhost"), 1);
+        } else if (mode == MODE_ASYNC) {
+                struct timespec cpu0;
+                uint64_t mark = bench_now_ns();
+
+                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
+                ASSERT_OK(tlsid_openssl_attach_finish(attach, ssl, NULL, &conn));
+                attach_time_add(&out, mark, &cpu0);
+                ck_assert_msg(!tlsid_openssl_connection_is_degraded(conn),
+                              "the adapter could not reach tlsidd");
         } else {
                 struct timespec cpu0, cpu1;
                 uint64_t mark = bench_now_ns();
@@ -333,15 +409,19 @@ static void bench_version(Target *t, const char *certs, TlsVersion version) {
                 free(samples.attach_cpu_ns[m]);
         }
         printf("  tlsid_openssl_attach() p50: (c) %.0f us (CPU in this thread %.0f us), (e) %.0f "
-               "us (CPU %.0f us); one GetPartition round trip alone: p50 %.0f us;\n"
+               "us (CPU %.0f us);\n  the async attach's calls p50: (d) %.0f us (CPU %.0f us); "
+               "one GetPartition round trip alone: p50 %.0f us;\n"
                "  tokens the daemon served to (e): %llu\n",
                attach_p50[MODE_DAEMON], attach_cpu_p50[MODE_DAEMON], attach_p50[MODE_OTHER],
-               attach_cpu_p50[MODE_OTHER],
+               attach_cpu_p50[MODE_OTHER], attach_p50[MODE_ASYNC], attach_cpu_p50[MODE_ASYNC],
                get_partition_p50(t->context, t->origin),
                (unsigned long long) samples.other_hits);
         printf("  ratios of handshakes/s:");
         bench_print_ratio("(c)/(b)", per_s[MODE_DAEMON] / per_s[MODE_CACHE],
                           version == TLS_VERSION_1_3 ? 0.8 : 0.7);
+        /* Issue 13's 0.98 is for a 1 ms link: on loopback the connect hides little. */
+        bench_print_ratio("(d)/(b)", per_s[MODE_ASYNC] / per_s[MODE_CACHE], 0);
+        bench_print_ratio("(d)/(c)", per_s[MODE_ASYNC] / per_s[MODE_DAEMON], 0);
         bench_print_ratio("(e)/(b)", per_s[MODE_OTHER] / per_s[MODE_CACHE], 0.7);
         bench_print_ratio("(c)/(a)", per_s[MODE_DAEMON] / per_s[MODE_FULL], 3);
         printf("\n");

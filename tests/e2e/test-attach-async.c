@@ -31,6 +31,7 @@
 
 #include "cert-bus.h"
 #include "check-main.h"
+#include "daemon-pause.h"
 #include "lib-asserts.h"
 #include "libtlsid-nss-private.h"
 #include "noask-fixture.h"
@@ -224,15 +225,6 @@ START_TEST(test_attach_async_serves_the_outbox_first) {
 }
 END_TEST
 
-static void *continue_later(void *data) {
-        pid_t pid = *(pid_t *) data;
-
-        usleep(STOPPED_MS * 1000);
-        stopped = 0;
-        kill(pid, SIGCONT);
-        return NULL;
-}
-
 /* The daemon is stopped while the attach is in flight: the loop keeps turning (the start
  * returned, the dispatch never waits) and the connect completes; the attach ends only once
  * the daemon runs again, and resumes from its token. The client's timeout is longer than
@@ -241,24 +233,19 @@ START_TEST(test_attach_async_loop_turns_while_daemon_stopped) {
         TlsidClient *client = client_new();
         TlsidContext *context = noask_open_context(client, CTX);
         TlsidNssAttach *attach = NULL;
-        pthread_t thread;
+        DaemonPause pause;
         Loop loop = { 0 };
         PRFileDesc *tcp;
-        pid_t pid;
         bool degraded = true;
 
         ASSERT_OK(tlsid_client_set_timeout(client, 10u * 1000u * 1000u));
         prime(context);
-        pid = test_bus_daemon_pid();
-        ck_assert_int_gt(pid, 0);
-        stopped = 1;
-        ck_assert_int_eq(kill(pid, SIGSTOP), 0);
-        ck_assert_int_eq(pthread_create(&thread, NULL, continue_later, &pid), 0);
+        daemon_pause_start(&pause, STOPPED_MS, &stopped);
         ASSERT_OK(tlsid_nss_attach_start(context, "localhost", port, 0, &attach));
         ck_assert_msg(stopped, "tlsid_nss_attach_start() waited for the stopped daemon");
         tcp = connect_start();
         drive(attach, tcp, &loop);
-        ck_assert_int_eq(pthread_join(thread, NULL), 0);
+        daemon_pause_join(&pause);
         ck_assert_msg(loop.turns_while_stopped >= 5,
                       "the loop turned %d times while the daemon was stopped",
                       loop.turns_while_stopped);
