@@ -54,15 +54,6 @@ int connection_new(TlsidContext *context, const char *host, uint16_t port, unsig
                    TlsidNssConnection **ret_connection);
 /* Installs the daemon's token key as NSS's wrapping key (once per process, blocking). */
 int install_wrap_key(TlsidContext *context);
-/* Installs the token key (once per process, blocking) and claims the process's own queued
- * token of the origin: with one (@plan->own), ask GetPartition, else BeginConnection. */
-int plan_begin(TlsidNssConnection *c, AttachPlan *plan);
-/* The daemon's answer (@identity and @peer_id taken, @token taken: the daemon's, NULL
- * after GetPartition), recorded on @c (the partition and its peer id): picks the token
- * (adapter_plan_answer()). Returns 1 when TakeSession should
- * be asked for one still (the process's own was made under a partition gone since). */
-int plan_answer(TlsidNssConnection *c, AttachPlan *plan, char *identity, uint32_t generation,
-                char *peer_id, void *token, size_t len);
 /* Frees what @plan holds (the claimed put is dropped, its token never sent). */
 void plan_clear(AttachPlan *plan);
 /* The socket's options and hooks: SNI, the client-auth hook, renegotiation and

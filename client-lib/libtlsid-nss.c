@@ -119,6 +119,12 @@ out:
         return r;
 }
 
+void plan_clear(AttachPlan *plan) {
+        put_free(plan->own);
+        tlsid_secret_free(plan->token, plan->len);
+        *plan = (AttachPlan) { 0 };
+}
+
 /* The token a connection of a partition with no identity resumes: a token this process
  * made and has not sent yet serves first, since the daemon cannot have it (a connection
  * opened right after its predecessor would miss it otherwise), used once: it is then
@@ -126,63 +132,26 @@ out:
  * no token of the daemon's in vain): only its answer, and no signal this process may not
  * have read yet, says that the token's partition is still the current one, and the peer
  * id it gives names the partition exactly (context, origin, identity, generation and the
- * daemon's run). Otherwise BeginConnection asks for both in one round trip. */
-int plan_begin(TlsidNssConnection *c, AttachPlan *plan) {
+ * daemon's run). Otherwise BeginConnection asks for both in one round trip: that is
+ * adapter_begin_partition(), here after the token key, blocking. */
+static int attach_partition(TlsidNssConnection *c, AttachPlan *plan) {
+        AdapterBegin begin;
         int r;
 
         *plan = (AttachPlan) { 0 };
         r = install_wrap_key(c->context);
         if (r < 0)
                 return r;
-        plan->own = outbox_claim(c->context, c->origin);
-        return 0;
-}
-
-int plan_answer(TlsidNssConnection *c, AttachPlan *plan, char *identity, uint32_t generation,
-                char *peer_id, void *token, size_t len) {
-        AdapterBegin begin;
-        int r = adapter_plan_answer(c->context, c->origin, &plan->own, identity, generation,
-                                    peer_id, token, len, &begin);
-
+        r = adapter_begin_partition(c->context, c->origin, &begin);
+        if (r < 0)
+                return r;
         memcpy(c->identity, begin.identity, sizeof c->identity);
         c->generation = begin.generation;
         memcpy(c->peer_id, begin.peer_id, sizeof c->peer_id);
         plan->token = begin.token;
         plan->len = begin.len;
-        return r;
-}
-
-void plan_clear(AttachPlan *plan) {
-        put_free(plan->own);
-        tlsid_secret_free(plan->token, plan->len);
-        *plan = (AttachPlan) { 0 };
-}
-
-/* The blocking form of the plan's round trips. */
-static int attach_partition(TlsidNssConnection *c, AttachPlan *plan) {
-        char *identity = NULL, *peer_id = NULL;
-        uint32_t generation = 0;
-        void *token = NULL;
-        size_t len = 0;
-        int r;
-
-        r = plan_begin(c, plan);
-        if (r < 0)
-                return r;
-        if (plan->own)
-                r = tlsid_context_get_partition(c->context, c->origin, NULL, &identity,
-                                                &generation, &peer_id);
-        else
-                r = tlsid_context_begin_connection(c->context, c->origin, NULL, &identity,
-                                                   &generation, &peer_id, &token, &len);
-        if (r < 0)
-                return r;
-        if (plan_answer(c, plan, identity, generation, peer_id, token, len) > 0) {
-                (void) tlsid_context_take_session(c->context, c->origin, "", c->generation,
-                                                  &token, &len);
-                plan->token = token;
-                plan->len = token ? len : 0;
-        }
+        if (begin.object)       /* NSS keeps none with its puts */
+                begin.object_free(begin.object);
         return 0;
 }
 
