@@ -49,15 +49,22 @@ int take_url(int argc, char **argv, const char **ret_url) {
         return EXIT_OK;
 }
 
-int parse_connections(const char *arg, unsigned long *ret) {
+/* @arg as a whole number from 1 to @max into *@ret: EXIT_OK, or EXIT_USAGE said, naming
+ * @option and what the number counts (@unit: "" or "of seconds "). */
+static int parse_count(const char *option, const char *unit, const char *arg, unsigned long max,
+                       unsigned long *ret) {
         char *end;
 
         errno = 0;
         *ret = strtoul(arg, &end, 10);
-        if (errno || end == arg || *end || arg[0] == '-' || *ret < 1 || *ret > CONNECTIONS_MAX)
-                return tool_fail(EXIT_USAGE, "--connections: '%s' is not a number from 1 to %d",
-                                 arg, CONNECTIONS_MAX);
+        if (errno || end == arg || *end || arg[0] == '-' || *ret < 1 || *ret > max)
+                return tool_fail(EXIT_USAGE, "%s: '%s' is not a number %sfrom 1 to %lu", option,
+                                 arg, unit, max);
         return EXIT_OK;
+}
+
+int parse_connections(const char *arg, unsigned long *ret) {
+        return parse_count("--connections", "", arg, CONNECTIONS_MAX, ret);
 }
 
 int parse_interval(const char *arg, double *ret) {
@@ -73,20 +80,12 @@ int parse_interval(const char *arg, double *ret) {
 }
 
 int parse_interactive(const char *arg, unsigned long *ret_seconds) {
-        char *end;
-
         if (!arg) {
                 *ret_seconds = INTERACTIVE_DEFAULT_SECONDS;
                 return EXIT_OK;
         }
-        errno = 0;
-        *ret_seconds = strtoul(arg, &end, 10);
-        if (errno || end == arg || *end || arg[0] == '-' || *ret_seconds < 1 ||
-            *ret_seconds > INTERACTIVE_MAX_SECONDS)
-                return tool_fail(EXIT_USAGE,
-                                 "--interactive: '%s' is not a number of seconds from 1 to %d",
-                                 arg, (int) INTERACTIVE_MAX_SECONDS);
-        return EXIT_OK;
+        return parse_count("--interactive", "of seconds ", arg, INTERACTIVE_MAX_SECONDS,
+                           ret_seconds);
 }
 
 /* The --interactive seconds open_context() was given, for print_ask(). */
