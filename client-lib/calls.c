@@ -48,13 +48,6 @@ static __thread TlsidCall *call_sending;
 static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
 static dbus_int32_t hooked_slot = -1;
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
 /* Arms the timer to fire now: the fd polls readable. */
 static void call_wake(TlsidCall *call) {
         struct itimerspec soon = { .it_value = { .tv_sec = 0, .tv_nsec = 1 } };

@@ -13,14 +13,7 @@
 /* After the daemon offered no direct socket, or connecting to it failed: how long calls
  * stay on the bus before the next attempt (a restart the client hears of ends it
  * earlier). */
-#define DIRECT_RETRY_USEC (5 * 1000000LL)
-
-static int64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+#define DIRECT_RETRY_USEC (5 * UINT64_C(1000000))
 
 void direct_init(TlsidClient *c) {
         const char *env = getenv("TLSID_DIRECT");

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "interface.h"
 #include "tlsid/tlsid.h"
@@ -51,6 +52,14 @@ static inline void dbus_connection_unrefp(DBusConnection **c) {
 /* For a DBusError on the stack, from DBUS_ERROR_INIT: _cleanup_(dbus_error_free). */
 
 #define DEFAULT_TIMEOUT_MS 1000
+
+/* CLOCK_MONOTONIC in microseconds, for the library's deadlines. */
+static inline uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
 
 /* A RequestChoice call of the daemon that waits for the application's answer. */
 typedef struct PendingRequest {
@@ -118,7 +127,7 @@ struct TlsidClient {
         /* The direct socket (direct.c), also under lock. */
         bool direct_off;                /* TLSID_DIRECT=0: every call over the bus */
         DBusConnection *direct;         /* connected to the daemon's socket, nullable */
-        int64_t direct_retry_at;        /* monotonic usec: the bus alone until then */
+        uint64_t direct_retry_at;       /* now_usec(): the bus alone until then */
         bool direct_unsynced;           /* a call without reply went direct since the last sync */
 };
 
