@@ -550,10 +550,16 @@ static gboolean ask_agent(Manager *m, Prompt *prompt, const AgentQuestion *q) {
         return TRUE;
 }
 
+static const char *sender_of(DBusMessage *message) {
+        const char *sender = dbus_message_get_sender(message);
+
+        /* A peer-to-peer connection (the unit tests) has no sender. */
+        return sender ? sender : "";
+}
+
 gboolean manager_wait_for_agent(Manager *m, DBusMessage *message, const AgentQuestion *q,
                                 gboolean *ret_held, GError **error) {
         ManagerAgents *a = m->agents;
-        const char *caller = dbus_message_get_sender(message);
         gboolean is_new = FALSE;
 
         *ret_held = FALSE;
@@ -576,7 +582,7 @@ gboolean manager_wait_for_agent(Manager *m, DBusMessage *message, const AgentQue
         memory_budget_charge(budget, cost);
         gint64 deadline = g_get_monotonic_time() + (gint64) q->timeout_ms * 1000;
         PromptWaiter *w = prompts_add_waiter(a->prompts, q->context, q->origin, q->reason,
-                                             caller ? caller : "", deadline,
+                                             sender_of(message), deadline,
                                              g_get_real_time() / G_USEC_PER_SEC, held, &is_new,
                                              error);
         if (!w) {
@@ -613,13 +619,6 @@ void manager_agents_get_statistics(Manager *m, AgentStatistics *ret) {
 }
 
 /* --- the methods --- */
-
-static const char *sender_of(DBusMessage *message) {
-        const char *sender = dbus_message_get_sender(message);
-
-        /* A peer-to-peer connection (the unit tests) has no sender. */
-        return sender ? sender : "";
-}
 
 gboolean method_register_agent(Manager *m, DBusMessage *message, DBusMessage **ret_reply,
                                GError **error) {
